@@ -1,0 +1,123 @@
+"""The composition root: ``flowloom.Engine`` wires the default node registry and reads flowgram sources."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import engine as _engine
+from .formats import flowgram
+from .ir import InvalidWorkflowError, ValidationResult, Workflow
+from .nodes import NodeRegistry
+
+WorkflowSource = Workflow | flowgram.Source
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    """A flowgram source read and checked once (cached by content hash)."""
+
+    raw: Any
+    schema_errors: list[str]
+    compiled: _engine.CompiledWorkflow | None
+
+
+class RunFailedError(_engine.FlowloomError):
+    """``flowloom.run`` of a run that failed or was canceled; ``run`` has the report."""
+
+    def __init__(self, run: _engine.Run) -> None:
+        super().__init__(f"run {run.id} {run.status}: {run.error or 'no error message'}")
+        self.run = run
+
+
+class Engine(_engine.Engine):
+    """Runs workflows: flowgram JSON (dict, JSON text, path, file) or ``ir.Workflow``.
+
+    ``Engine()`` comes with every built-in node type; pass ``registry`` to choose your own.
+    """
+
+    def __init__(
+        self,
+        *,
+        registry: NodeRegistry | None = None,
+        services: _engine.Services | None = None,
+        bus: _engine.EventBus | None = None,
+        max_parallel: int = 64,
+    ) -> None:
+        super().__init__(
+            registry=registry if registry is not None else NodeRegistry.default(),
+            services=services,
+            bus=bus,
+            max_parallel=max_parallel,
+        )
+        self._loaded: dict[str, _Loaded] = {}
+
+    @property
+    def nodes(self) -> NodeRegistry:
+        assert isinstance(self.registry, NodeRegistry)
+        return self.registry
+
+    def register_executor(self, executor: _engine.NodeExecutor, *, replace: bool = False) -> None:
+        """Add a node type. Plans compiled before keep the executors they had."""
+        self.nodes.register(executor, replace=replace)
+        self._loaded.clear()
+
+    def validate(self, schema: WorkflowSource, inputs: Mapping[str, Any] | None = None) -> ValidationResult:
+        """Validate a workflow and inputs as upstream's ``TaskValidate`` does. An unreadable source is
+        an invalid one."""
+        try:
+            errors = self._errors(schema, inputs)
+        except InvalidWorkflowError as exc:
+            errors = exc.errors
+        return ValidationResult(valid=not errors, errors=errors or None)
+
+    def start(
+        self, workflow: WorkflowSource | _engine.CompiledWorkflow, inputs: Mapping[str, Any] | None = None, *,
+        run_id: str | None = None,
+    ) -> _engine.Run:
+        """Start a run. A workflow that does not validate gives a run that failed at once with the
+        validation errors (deviation D7); a source that is not even JSON raises ``InvalidWorkflowError``."""
+        if isinstance(workflow, _engine.CompiledWorkflow):
+            return super().start(workflow, inputs, run_id=run_id)
+        errors = self._errors(workflow, inputs)
+        if errors:
+            return self.start_rejected(errors, inputs)
+        return super().start(self._compiled(workflow), inputs, run_id=run_id)
+
+    async def run(  # type: ignore[override]
+        self, workflow: WorkflowSource | _engine.CompiledWorkflow, inputs: Mapping[str, Any] | None = None
+    ) -> _engine.Run:
+        """Run to the end and return the finished run (whatever its status)."""
+        run = self.start(workflow, inputs)
+        await run.wait()
+        return run
+
+    def _load(self, source: flowgram.Source) -> _Loaded:
+        raw, digest = flowgram.read_source(source)
+        loaded = self._loaded.get(digest)
+        if loaded is None:
+            errors = flowgram.validate_workflow_json(raw)
+            compiled = None if errors else self.compile(flowgram.to_workflow(raw), cache_key=digest)
+            loaded = _Loaded(raw, errors, compiled)
+            if len(self._loaded) >= 256:
+                self._loaded.pop(next(iter(self._loaded)))
+            self._loaded[digest] = loaded
+        return loaded
+
+    def _errors(self, schema: WorkflowSource, inputs: Mapping[str, Any] | None) -> list[str]:
+        if isinstance(schema, Workflow):
+            start = next((n for n in schema.nodes if n.type == "start"), None)
+            if start is None:
+                return []
+            outputs = start.outputs.model_dump(by_alias=True, exclude_none=True) if start.outputs else None
+            return flowgram.validate_inputs(start.id, outputs, dict(inputs or {}))
+        loaded = self._load(schema)
+        return loaded.schema_errors or flowgram.validate(loaded.raw, dict(inputs or {}))
+
+    def _compiled(self, schema: WorkflowSource) -> _engine.CompiledWorkflow:
+        if isinstance(schema, Workflow):
+            return self.compile(schema)
+        compiled = self._load(schema).compiled
+        assert compiled is not None, "validated before"
+        return compiled

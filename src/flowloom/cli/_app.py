@@ -1,0 +1,155 @@
+"""``flowloom`` commands: run, validate, nodes. Exit codes: 0 succeeded, 1 failed or canceled, 2 invalid
+workflow, inputs or file."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+import typer
+from rich.console import Console
+
+from flowloom import Engine, InvalidWorkflowError, Run, Status, __version__
+
+from ._view import RunView
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+app = typer.Typer(
+    name="flowloom",
+    help="Run workflows: flowgram.ai JSON today, code-first pipelines next.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_err = Console(stderr=True)
+
+InputsOption = Annotated[
+    str | None,
+    typer.Option("--inputs", "-i", help="Workflow inputs: a JSON object, or @path/to/file.json."),
+]
+FileArgument = Annotated[Path, typer.Argument(help="The workflow JSON file.", show_default=False)]
+
+
+class UsageProblem(Exception):
+    """Bad command-line input: reported on one line, exit code 2."""
+
+
+def _fail_usage(message: str) -> typer.Exit:
+    _err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(EXIT_INVALID)
+
+
+def _read_inputs(option: str | None) -> dict[str, Any]:
+    if option is None:
+        return {}
+    where = "--inputs"
+    text = option
+    if option.startswith("@"):
+        path = Path(option[1:])
+        where = f"inputs file {path}"
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageProblem(f"cannot read {where}: {exc.strerror or exc}") from exc
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageProblem(f"{where} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    if not isinstance(value, dict):
+        raise UsageProblem(f"{where} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"flowloom {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """flowloom: a fast, durable workflow runtime."""
+
+
+@app.command()
+def run(
+    file: FileArgument,
+    inputs: InputsOption = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help='Print one JSON object {"status","outputs","report"} and nothing else.')
+    ] = False,
+) -> None:
+    """Run a workflow and print its outputs."""
+    try:
+        values = _read_inputs(inputs)
+        engine = Engine()
+        validation = engine.validate(file, values)
+    except (UsageProblem, InvalidWorkflowError) as exc:
+        raise _fail_usage(str(exc)) from None
+    if not validation.valid:
+        errors = validation.errors or []
+        if as_json:
+            rejected = engine.start_rejected(errors, values)
+            _print_json(rejected)
+        raise _fail_usage(f"invalid workflow {file}: {'; '.join(errors)}")
+
+    live = not as_json and sys.stdout.isatty()
+    view = RunView(_err if as_json else Console(), live=live)
+    if not as_json:
+        engine.bus.add_listener(view)
+    finished = anyio.run(_run, engine, file, values, view)
+    if as_json:
+        _print_json(finished)
+    else:
+        _print_outcome(finished)
+    raise typer.Exit(EXIT_OK if finished.status is Status.SUCCEEDED else EXIT_FAILED)
+
+
+async def _run(engine: Engine, file: Path, values: dict[str, Any], view: RunView) -> Run:
+    with view:
+        return await engine.run(file, values)
+
+
+def _print_json(finished: Run) -> None:
+    report = finished.report().to_json()
+    payload = {"status": str(finished.status), "outputs": report["outputs"], "report": report}
+    sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
+
+
+def _print_outcome(finished: Run) -> None:
+    console = Console()
+    style = "green" if finished.status is Status.SUCCEEDED else "bold red"
+    console.print(f"[{style}]{finished.status}[/] run {finished.id}", highlight=False)
+    if finished.error:
+        _err.print(f"[bold red]error:[/] {finished.error}", highlight=False)
+    console.print_json(json.dumps(finished.report().to_json()["outputs"], ensure_ascii=False))
+
+
+@app.command()
+def validate(file: FileArgument, inputs: InputsOption = None) -> None:
+    """Check a workflow (and inputs) without running it."""
+    try:
+        result = Engine().validate(file, _read_inputs(inputs))
+    except (UsageProblem, InvalidWorkflowError) as exc:
+        raise _fail_usage(str(exc)) from None
+    if not result.valid:
+        raise _fail_usage(f"invalid workflow {file}: {'; '.join(result.errors or [])}")
+    Console().print(f"[green]valid[/] {file}", highlight=False)
+
+
+@app.command()
+def nodes() -> None:
+    """List the node types this installation can run."""
+    console = Console()
+    for executor in Engine().nodes:
+        doc = (type(executor).__doc__ or "").strip().splitlines()
+        console.print(f"[bold]{executor.type:<14}[/] {doc[0] if doc else ''}", highlight=False)

@@ -1,0 +1,53 @@
+"""The engine: plans, the scheduler, value resolution, events, ``Engine`` and ``Run``."""
+
+from __future__ import annotations
+
+from ._bus import EventBus
+from ._context import NodeContext
+from ._engine import Engine, Run
+from ._errors import BlockFailed, FlowloomError, InvalidWorkflowError, NodeTimeout, message_of
+from ._jsvalues import UNDEFINED, js_json, template_text
+from ._plan import CompiledWorkflow, Plan
+from ._protocols import ExecutorLookup, NodeError, NodeExecutor, NodeResult
+from ._scope import Scope
+from ._services import CodeLimits, Services
+from ._values import (
+    FlowValueError,
+    Resolver,
+    TypedValue,
+    compile_flow_value,
+    compile_strict_ref,
+    infer_type,
+    same_type,
+)
+
+__all__ = [
+    "UNDEFINED",
+    "BlockFailed",
+    "CodeLimits",
+    "CompiledWorkflow",
+    "Engine",
+    "EventBus",
+    "ExecutorLookup",
+    "FlowValueError",
+    "FlowloomError",
+    "InvalidWorkflowError",
+    "NodeContext",
+    "NodeError",
+    "NodeExecutor",
+    "NodeResult",
+    "NodeTimeout",
+    "Plan",
+    "Resolver",
+    "Run",
+    "Scope",
+    "Services",
+    "TypedValue",
+    "compile_flow_value",
+    "compile_strict_ref",
+    "infer_type",
+    "js_json",
+    "message_of",
+    "same_type",
+    "template_text",
+]

@@ -1,0 +1,94 @@
+"""What a node executor sees: its node, resolved inputs, a way to resolve values, events, and (for
+container nodes) ``run_block``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from flowloom.ir import LOOP_LOCALS_SUFFIX, Event, Node, NodeLog
+
+from ._scope import Scope
+from ._values import Resolver, TypedValue
+
+T = TypeVar("T")
+
+if TYPE_CHECKING:
+    from ._plan import CompiledNode
+    from ._scheduler import RunDriver
+
+
+class NodeContext:
+    """Narrow by design: executors get what they need, not the engine."""
+
+    __slots__ = ("_cnode", "_driver", "inputs", "node", "scope", "services")
+
+    def __init__(
+        self,
+        *,
+        driver: RunDriver,
+        cnode: CompiledNode,
+        inputs: dict[str, Any],
+        scope: Scope,
+    ) -> None:
+        self._driver = driver
+        self._cnode = cnode
+        self.node: Node = cnode.node
+        self.inputs = inputs
+        self.scope = scope
+        self.services = driver.services
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.node.data
+
+    @property
+    def run_id(self) -> str:
+        return self._driver.records.run_id
+
+    @property
+    def run_inputs(self) -> dict[str, Any]:
+        return self._driver.records.inputs
+
+    def prepared(self, build: Callable[[Node], T]) -> T:
+        """What ``build`` derives from this node (compiled operands, parsed settings), computed on the
+        node's first execution and kept with the plan."""
+        cnode = self._cnode
+        if cnode.prepared is None:
+            cnode.prepared = build(cnode.node)
+        return cast(T, cnode.prepared)
+
+    def resolve(self, resolver: Resolver, scope: Scope | None = None) -> TypedValue:
+        """Resolve a compiled flow value in this node's scope (or in ``scope``, e.g. an iteration's)."""
+        return resolver(scope if scope is not None else self.scope)
+
+    def set_snapshot_inputs(self, inputs: dict[str, Any]) -> None:
+        """Replace what the report shows as this execution's inputs (upstream's HTTP node does)."""
+        self._driver.current_snapshot(self.node.id).inputs = inputs
+
+    def signal(self, name: str) -> None:
+        """Raise a flag on the enclosing loop iteration (``break``, ``continue``)."""
+        self.scope.signal(name)
+
+    def emit(self, event: Event) -> None:
+        if self._driver.bus.active:
+            self._driver.bus.emit(event)
+
+    def log(self, line: str, stream: str = "stdout") -> None:
+        if self._driver.bus.active:
+            self._driver.bus.emit(
+                NodeLog(run_id=self.run_id, at=time.time(), node_id=self.node.id, node_type=self.node.type,
+                        scope=self.scope.path, stream=stream, line=line)
+            )
+
+    async def run_block(self, index: int, locals_: Mapping[str, TypedValue]) -> Scope:
+        """Run this node's block (loop body) once in a child scope holding ``<nodeID>_locals``.
+        Returns the iteration's scope (signals, variables). A failure inside raises ``BlockFailed``."""
+        scope = self.scope.child(index)
+        locals_id = self.node.id + LOOP_LOCALS_SUFFIX
+        for key, value in locals_.items():
+            scope.set(locals_id, key, value)
+        await self._driver.run_block(self._cnode, scope)
+        return scope
+

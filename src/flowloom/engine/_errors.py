@@ -1,0 +1,22 @@
+"""Engine errors. Node failures carry upstream's exact message text in ``str(exc)``."""
+
+from __future__ import annotations
+
+from flowloom.ir import FlowloomError, InvalidWorkflowError
+
+from ._protocols import NodeError
+
+__all__ = ["BlockFailed", "FlowloomError", "InvalidWorkflowError", "NodeTimeout", "message_of"]
+
+
+class NodeTimeout(NodeError):
+    """A node ran past its ``timeout_s``."""
+
+
+class BlockFailed(NodeError):
+    """A node inside a block (loop body) failed; the message is that node's error."""
+
+
+def message_of(exc: BaseException) -> str:
+    """The text a report shows for an exception: its message, else its type name."""
+    return str(exc) or type(exc).__name__

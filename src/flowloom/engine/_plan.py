@@ -1,0 +1,116 @@
+"""Compilation of a workflow into an immutable plan: integer indexes, successor lists, predecessor counts,
+compiled input resolvers and block (loop body) sub-plans. Iterative over nodes and edges, so a
+100,000-node chain compiles without recursion; only block nesting recurses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from flowloom.ir import Edge, Node, RetryPolicy, VariableType, Workflow, WorkflowSettings
+
+from ._protocols import ExecutorLookup, NodeExecutor
+from ._values import Resolver, compile_flow_value, declared_type
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledInput:
+    name: str
+    resolve: Resolver
+    declared: VariableType | None
+
+
+@dataclass(slots=True)
+class CompiledNode:
+    index: int
+    node: Node
+    executor: NodeExecutor | None
+    inputs: tuple[CompiledInput, ...]
+    out_edges: tuple[tuple[str, int], ...]  # (source port, target index), deduplicated
+    in_degree: int
+    block: Plan | None
+    retry: RetryPolicy | None
+    terminal: bool
+    lightweight: bool
+    prepared: Any = None  # what the executor derived from the node once (see NodeContext.prepared)
+
+    @property
+    def id(self) -> str:
+        return self.node.id
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One graph level: the workflow, or a loop body."""
+
+    nodes: tuple[CompiledNode, ...]
+    entries: tuple[int, ...]
+    by_id: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledWorkflow:
+    workflow: Workflow
+    root: Plan
+    settings: WorkflowSettings
+
+
+def compile_workflow(workflow: Workflow, executors: ExecutorLookup) -> CompiledWorkflow:
+    return CompiledWorkflow(workflow, _compile_graph(workflow.nodes, workflow.edges, executors), workflow.settings)
+
+
+def _compile_graph(nodes: Sequence[Node], edges: Sequence[Edge], executors: ExecutorLookup) -> Plan:
+    by_id = {node.id: i for i, node in enumerate(nodes)}
+    out: list[list[tuple[str, int]]] = [[] for _ in nodes]
+    in_degree = [0] * len(nodes)
+    seen: set[tuple[str, str, str, str]] = set()
+    for edge in edges:
+        key = (edge.source, edge.source_port, edge.target, edge.target_port)
+        src, dst = by_id.get(edge.source), by_id.get(edge.target)
+        if key in seen or src is None or dst is None:
+            continue  # deviation D9: an identical duplicate edge is one edge
+        seen.add(key)
+        out[src].append((edge.source_port, dst))
+        in_degree[dst] += 1
+    compiled = []
+    for i, node in enumerate(nodes):
+        executor = executors.get(node.type)
+        block = _compile_graph(node.blocks, node.block_edges, executors) if node.blocks else None
+        compiled.append(
+            CompiledNode(
+                index=i,
+                node=node,
+                executor=executor,
+                inputs=_compile_inputs(node),
+                out_edges=tuple(out[i]),
+                in_degree=in_degree[i],
+                block=block,
+                retry=node.retry,
+                terminal=executor_flag(executor, "terminal"),
+                lightweight=executor is None or executor_flag(executor, "lightweight"),
+            )
+        )
+    entries = tuple(
+        c.index
+        for c in compiled
+        if c.in_degree == 0 and c.executor is not None and executor_flag(c.executor, "entry")
+    )
+    return Plan(nodes=tuple(compiled), entries=entries, by_id=by_id)
+
+
+def executor_flag(executor: NodeExecutor | None, name: str) -> bool:
+    """An optional class flag of an executor (``entry``, ``terminal``, ``lightweight``); absent is False."""
+    return bool(getattr(executor, name, False))
+
+
+def _compile_inputs(node: Node) -> tuple[CompiledInput, ...]:
+    """Only declared inputs are bound (upstream drops keys absent from ``inputs.properties``)."""
+    props = node.inputs.properties if node.inputs is not None else None
+    if not props or not node.inputs_values:
+        return ()
+    return tuple(
+        CompiledInput(name, compile_flow_value(raw, props[name]), declared_type(props[name]))
+        for name, raw in node.inputs_values.items()
+        if name in props and raw is not None
+    )

@@ -1,0 +1,158 @@
+"""What a run records as it goes (node records, snapshots, messages), and the report built from it."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from flowloom.ir import (
+    Message,
+    Messages,
+    NodeReport,
+    Report,
+    Snapshot,
+    Status,
+    StatusData,
+)
+
+from ._jsvalues import js_plain
+
+
+def now_ms(t: float) -> int:
+    return int(t * 1000)
+
+
+class SnapshotRecord:
+    """One execution of a node."""
+
+    __slots__ = ("branch", "data", "error", "has_branch", "inputs", "node_id", "outputs", "scope")
+
+    def __init__(self, node_id: str, data: dict[str, Any], scope: tuple[int, ...]) -> None:
+        self.node_id = node_id
+        self.data = data
+        self.scope = scope
+        self.inputs: dict[str, Any] = {}
+        self.outputs: dict[str, Any] | None = None
+        self.branch: str | None = None
+        self.has_branch = False
+        self.error: str | None = None
+
+
+class NodeRecord:
+    __slots__ = ("attempts", "end", "skip_reason", "snapshots", "start", "status")
+
+    def __init__(self) -> None:
+        self.status = Status.PENDING
+        self.start: float | None = None
+        self.end: float | None = None
+        self.snapshots: list[SnapshotRecord] = []
+        self.attempts = 0
+        self.skip_reason: str | None = None
+
+
+class MessageRecord:
+    __slots__ = ("at", "message", "node_id")
+
+    def __init__(self, message: str, node_id: str | None) -> None:
+        self.message = message
+        self.node_id = node_id
+        self.at = time.time()
+
+
+class RunRecords:
+    """Everything a run knows about itself; ``report()`` turns it into the upstream ``IReport``."""
+
+    __slots__ = ("end", "errors", "inputs", "nodes", "outputs", "run_id", "start", "status", "warnings")
+
+    def __init__(self, run_id: str, inputs: dict[str, Any]) -> None:
+        self.run_id = run_id
+        self.inputs = inputs
+        self.outputs: dict[str, Any] = {}
+        self.status = Status.PENDING
+        self.start: float | None = None
+        self.end: float | None = None
+        self.nodes: dict[str, NodeRecord] = {}
+        self.errors: list[MessageRecord] = []
+        self.warnings: list[MessageRecord] = []
+
+    def node(self, node_id: str) -> NodeRecord:
+        record = self.nodes.get(node_id)
+        if record is None:
+            record = self.nodes[node_id] = NodeRecord()
+        return record
+
+    def error(self, message: str, node_id: str | None = None) -> None:
+        self.errors.append(MessageRecord(message, node_id))
+
+    def warning(self, message: str, node_id: str | None = None) -> None:
+        self.warnings.append(MessageRecord(message, node_id))
+
+    @property
+    def first_error(self) -> str | None:
+        return self.errors[0].message if self.errors else None
+
+    def report(self) -> Report:
+        # Ids of snapshots and messages are derived from the run id: stable across report() calls.
+        base = uuid.UUID(self.run_id).int if _is_uuid(self.run_id) else 0
+        counter = iter(range(1, 1 << 62))
+
+        def next_id() -> str:
+            return str(uuid.UUID(int=(base + next(counter)) % (1 << 128)))
+
+        return Report(
+            id=self.run_id,
+            inputs=js_plain(self.inputs),
+            outputs=js_plain(self.outputs),
+            workflow_status=_status_data(self.status, self.start, self.end),
+            reports={
+                node_id: NodeReport(
+                    id=node_id,
+                    snapshots=[_snapshot(s, next_id()) for s in record.snapshots],
+                    **_status_data(record.status, record.start, record.end).model_dump(),
+                )
+                for node_id, record in self.nodes.items()
+                if record.snapshots
+            },
+            messages=Messages(
+                error=[_message(m, "error", next_id()) for m in self.errors],
+                warning=[_message(m, "warning", next_id()) for m in self.warnings],
+            ),
+        )
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _status_data(status: Status, start: float | None, end: float | None) -> StatusData:
+    if start is None:
+        return StatusData(status=status, terminated=status.terminated, time_cost=0)
+    finish = end if end is not None else time.time()
+    return StatusData(
+        status=status,
+        terminated=status.terminated,
+        start_time=now_ms(start),
+        end_time=now_ms(end) if end is not None else None,
+        time_cost=now_ms(finish) - now_ms(start),
+    )
+
+
+def _snapshot(s: SnapshotRecord, snapshot_id: str) -> Snapshot:
+    return Snapshot(
+        id=snapshot_id,
+        node_id=s.node_id,
+        inputs=js_plain(s.inputs),
+        outputs=js_plain(s.outputs) if s.outputs is not None else None,
+        data=s.data,
+        branch=s.branch,
+        error=s.error,
+    )
+
+
+def _message(m: MessageRecord, kind: str, message_id: str) -> Message:
+    return Message(id=message_id, type=kind, message=m.message, node_id=m.node_id, timestamp=now_ms(m.at))

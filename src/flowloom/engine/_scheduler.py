@@ -1,0 +1,296 @@
+"""The scheduler: dead-path elimination in linear time, under structured concurrency.
+
+Every edge settles exactly once, as taken or dead. A node whose incoming edges have all settled runs if
+at least one was taken; otherwise it is skipped and its outgoing edges die. A branching node takes the
+edges of its chosen port and kills the rest. A chain runs in one task (the driver continues with the
+first ready successor); only extra ready successors get tasks of their own.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from flowloom.ir import (
+    NodeCanceled,
+    NodeFailed,
+    NodeRetrying,
+    NodeSkipped,
+    NodeStarted,
+    NodeSucceeded,
+    OnError,
+    SkipReason,
+    Status,
+)
+
+from ._bus import EventBus
+from ._context import NodeContext
+from ._jsvalues import UNDEFINED
+from ._errors import BlockFailed, NodeTimeout, message_of
+from ._plan import CompiledNode, CompiledWorkflow, Plan
+from ._protocols import NodeError, NodeExecutor, NodeResult
+from ._records import NodeRecord, RunRecords, SnapshotRecord
+from ._scope import Scope
+from ._services import Services
+from ._values import same_type
+
+
+class _NodeFailure(Exception):
+    """A recorded node failure travelling up to end its graph (``on_error=stop``)."""
+
+
+class _GraphRun:
+    """One execution of a plan in one scope: the workflow, or one loop iteration."""
+
+    __slots__ = ("driver", "failure", "pending", "plan", "poisoned", "scope", "taken", "tg")
+
+    def __init__(self, driver: RunDriver, plan: Plan, scope: Scope) -> None:
+        self.driver = driver
+        self.plan = plan
+        self.scope = scope
+        self.pending = [n.in_degree for n in plan.nodes]
+        self.taken = bytearray(len(plan.nodes))
+        self.poisoned: bytearray | None = None  # edges killed by a failure (on_error=continue)
+        self.failure: str | None = None
+        self.tg: TaskGroup | None = None
+
+    async def run(self) -> None:
+        entries = self.plan.entries
+        try:
+            async with anyio.create_task_group() as tg:
+                self.tg = tg
+                for entry in entries[1:]:
+                    tg.start_soon(self._drive, entry)
+                if entries:
+                    await self._drive(entries[0])
+        except BaseExceptionGroup as group:
+            failures, rest = group.split(_NodeFailure)
+            if rest is not None or failures is None:
+                raise
+            raise failures.exceptions[0] from None
+
+    async def _drive(self, index: int) -> None:
+        execute = self.driver.execute
+        while True:
+            ready = await execute(self, index)
+            if not ready:
+                return
+            assert self.tg is not None
+            for other in ready[1:]:
+                self.tg.start_soon(self._drive, other)
+            index = ready[0]
+
+    def settle(self, node: CompiledNode, branch: str | None, failed: bool = False) -> list[int]:
+        """Settle ``node``'s outgoing edges; return the successors that became ready to run."""
+        pending, taken = self.pending, self.taken
+        ready: list[int] = []
+        dead: list[int] = []
+        if failed and self.poisoned is None:
+            self.poisoned = bytearray(len(pending))
+        for port, target in node.out_edges:
+            if not failed and (branch is None or port == branch):
+                taken[target] = 1
+            elif failed:
+                self.poisoned[target] = 1  # type: ignore[index]
+            pending[target] -= 1
+            if pending[target] == 0:
+                (ready if taken[target] else dead).append(target)
+        while dead:
+            skipped = self.plan.nodes[dead.pop()]
+            poisoned = self.poisoned is not None and self.poisoned[skipped.index]
+            if poisoned:
+                self.driver.record_skip(self, skipped)
+            for _port, target in skipped.out_edges:
+                if poisoned:
+                    self.poisoned[target] = 1  # type: ignore[index]
+                pending[target] -= 1
+                if pending[target] == 0:
+                    (ready if taken[target] else dead).append(target)
+        return ready
+
+
+class RunDriver:
+    """Executes one run of a compiled workflow, writing its records and events."""
+
+    def __init__(
+        self,
+        *,
+        compiled: CompiledWorkflow,
+        records: RunRecords,
+        bus: EventBus,
+        services: Services,
+        limiter: anyio.CapacityLimiter,
+        root_scope: Scope,
+    ) -> None:
+        self.compiled = compiled
+        self.records = records
+        self.bus = bus
+        self.services = services
+        self.limiter = limiter
+        self.root_scope = root_scope
+        self.on_error = compiled.settings.on_error
+        self.failed = False
+
+    async def run(self) -> None:
+        """Run the root graph. Sets the run status; never raises for node failures."""
+        try:
+            await _GraphRun(self, self.compiled.root, self.root_scope).run()
+        except _NodeFailure:
+            self.failed = True
+
+    async def run_block(self, container: CompiledNode, scope: Scope) -> None:
+        assert container.block is not None
+        graph = _GraphRun(self, container.block, scope)
+        try:
+            await graph.run()
+        except _NodeFailure as exc:
+            raise BlockFailed(str(exc)) from None
+        if graph.failure is not None:
+            raise BlockFailed(graph.failure)
+
+    def current_snapshot(self, node_id: str) -> SnapshotRecord:
+        return self.records.nodes[node_id].snapshots[-1]
+
+    async def execute(self, graph: _GraphRun, index: int) -> list[int]:
+        """Run one node, settle its edges, and return its successors that are now ready."""
+        cnode = graph.plan.nodes[index]
+        node = cnode.node
+        records = self.records
+        record = records.nodes.get(node.id)
+        if record is None:
+            record = records.nodes[node.id] = NodeRecord()
+        snapshot = SnapshotRecord(node.id, node.data, graph.scope.path)
+        record.snapshots.append(snapshot)
+        record.status = Status.PROCESSING
+        started = record.start = time.time()
+        record.end = None
+        if self.bus.active:
+            self.bus.emit(NodeStarted(run_id=records.run_id, at=started, node_id=node.id,
+                                      node_type=node.type, scope=graph.scope.path))
+        try:
+            snapshot.inputs = inputs = self._resolve_inputs(cnode, graph.scope)
+            executor = cnode.executor
+            if executor is None:
+                raise NodeError(f"No executor found for node type {node.type}")
+            context = NodeContext(driver=self, cnode=cnode, inputs=inputs, scope=graph.scope)
+            result = await self._attempts(cnode, executor, context, record)
+        except Exception as exc:
+            return self._fail(graph, cnode, snapshot, record, message_of(exc))
+        except BaseException:  # cancellation (asyncio or trio): the node stops where it is
+            record.status = Status.CANCELED
+            record.end = time.time()
+            if self.bus.active:
+                self.bus.emit(NodeCanceled(run_id=records.run_id, at=record.end, node_id=node.id,
+                                           node_type=node.type, scope=graph.scope.path))
+            raise
+        outputs = result.outputs if isinstance(result.outputs, dict) else dict(result.outputs)
+        snapshot.outputs = outputs
+        branch = snapshot.branch = result.branch
+        graph.scope.set_node_outputs(node, outputs)
+        if result.workflow_outputs is not None:
+            records.outputs = dict(result.workflow_outputs)
+        record.status = Status.SUCCEEDED
+        finished = record.end = time.time()
+        if self.bus.active:
+            self.bus.emit(NodeSucceeded(run_id=records.run_id, at=finished, node_id=node.id, node_type=node.type,
+                                        scope=graph.scope.path, duration_s=finished - started, branch=branch))
+        if not cnode.out_edges:
+            if cnode.terminal:
+                return []
+            # Deviation D3: a dead end fails where it is, with a message.
+            return self._fail(graph, cnode, snapshot, record, f'Node "{node.id}" has no next nodes')
+        if branch is not None and all(port != branch for port, _ in cnode.out_edges):
+            # Upstream keeps the node succeeded and fails the workflow with this message.
+            message = f'Branch "{branch}" not found'
+            snapshot.error = message
+            records.error(message, node.id)
+            return self._abort(graph, cnode, message)
+        return graph.settle(cnode, branch)
+
+    def _resolve_inputs(self, cnode: CompiledNode, scope: Scope) -> dict[str, Any]:
+        """Bind declared inputs; a value of another type than declared is dropped with a warning (D10)."""
+        inputs: dict[str, Any] = {}
+        for binding in cnode.inputs:
+            value, vtype, _items = binding.resolve(scope)
+            if value is None or value is UNDEFINED:
+                continue
+            declared = binding.declared
+            if declared is not None and not same_type(vtype, declared):
+                self.records.warning(
+                    f'Input "{binding.name}" of node "{cnode.id}" dropped: resolved type {vtype} '
+                    f"does not match declared type {declared}",
+                    cnode.id,
+                )
+                continue
+            inputs[binding.name] = value
+        return inputs
+
+    async def _attempts(
+        self, cnode: CompiledNode, executor: NodeExecutor, context: NodeContext, record: NodeRecord
+    ) -> NodeResult:
+        """Run the executor under the node's timeout and retry policy."""
+        policy = cnode.retry
+        timeout = cnode.node.timeout_s
+        attempt = 0
+        while True:
+            attempt += 1
+            record.attempts = attempt
+            try:
+                if cnode.lightweight and timeout is None:
+                    return await executor.execute(context)
+                async with self.limiter:
+                    if timeout is None:
+                        return await executor.execute(context)
+                    with anyio.move_on_after(timeout):
+                        return await executor.execute(context)
+                raise NodeTimeout(f'Node "{cnode.id}" timed out after {timeout:g}s')
+            except Exception as exc:
+                if (
+                    policy is None
+                    or attempt >= policy.max_attempts
+                    or (isinstance(exc, NodeTimeout) and not policy.retry_on_timeout)
+                ):
+                    raise
+                delay = policy.delay_before(attempt + 1)
+                if self.bus.active:
+                    self.bus.emit(NodeRetrying(run_id=self.records.run_id, at=time.time(), node_id=cnode.id,
+                                               node_type=cnode.node.type, scope=context.scope.path,
+                                               error=message_of(exc), attempt=attempt, delay_s=delay))
+                await anyio.sleep(delay)
+
+    def _fail(
+        self, graph: _GraphRun, cnode: CompiledNode, snapshot: SnapshotRecord, record: NodeRecord, message: str
+    ) -> list[int]:
+        snapshot.error = message
+        record.status = Status.FAILED
+        record.end = time.time()
+        self.records.error(message, cnode.id)
+        if self.bus.active:
+            self.bus.emit(NodeFailed(run_id=self.records.run_id, at=record.end, node_id=cnode.id,
+                                     node_type=cnode.node.type, scope=graph.scope.path, error=message,
+                                     duration_s=record.end - (record.start or record.end),
+                                     attempt=record.attempts))
+        return self._abort(graph, cnode, message)
+
+    def _abort(self, graph: _GraphRun, cnode: CompiledNode, message: str) -> list[int]:
+        """A recorded failure: end the graph (stop) or kill the node's outgoing paths (continue)."""
+        self.failed = True
+        if graph.failure is None:
+            graph.failure = message
+        if self.on_error is OnError.STOP:
+            raise _NodeFailure(message)
+        return graph.settle(cnode, None, failed=True)
+
+    def record_skip(self, graph: _GraphRun, cnode: CompiledNode) -> None:
+        record = self.records.node(cnode.id)
+        record.status = Status.SKIPPED
+        record.skip_reason = SkipReason.UPSTREAM_FAILED
+        record.start = record.end = time.time()
+        if self.bus.active:
+            self.bus.emit(NodeSkipped(run_id=self.records.run_id, at=record.end, node_id=cnode.id,
+                                      node_type=cnode.node.type, scope=graph.scope.path,
+                                      reason=SkipReason.UPSTREAM_FAILED))
+

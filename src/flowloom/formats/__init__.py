@@ -1,0 +1,1 @@
+"""flowloom.formats"""

@@ -1,0 +1,117 @@
+"""Reading flowgram.ai workflow JSON into the IR. The input is never mutated."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from os import PathLike
+from pathlib import Path
+from typing import IO, Any
+
+from flowloom.ir import (
+    CachePolicy,
+    Edge,
+    InvalidWorkflowError,
+    JsonSchema,
+    Node,
+    RetryPolicy,
+    Workflow,
+    WorkflowSettings,
+)
+
+# Declarations split off a node's ``data``; the rest is what the node type reads (SPEC §A1).
+_DECLARATIONS = ("title", "inputs", "inputsValues", "outputs")
+
+Source = Mapping[str, Any] | str | bytes | PathLike[str] | IO[str] | IO[bytes]
+
+
+def read_source(source: Source) -> tuple[Any, str]:
+    """The parsed JSON of a workflow source and a content hash of it. ``source`` is a mapping, a JSON
+    text, a path or an open file. Unreadable or non-JSON sources raise ``InvalidWorkflowError``."""
+    if isinstance(source, Mapping):
+        text = json.dumps(source, sort_keys=True, separators=(",", ":"), default=str)
+        return source, _digest(text)
+    if isinstance(source, PathLike):
+        path = Path(source)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidWorkflowError([f"cannot read workflow file {path}: {exc.strerror or exc}"]) from exc
+        except UnicodeDecodeError as exc:
+            raise InvalidWorkflowError([f"workflow file {path} is not UTF-8 text: {exc.reason}"]) from exc
+        return _parse(text, where=str(path)), _digest(text)
+    if isinstance(source, bytes | str):
+        text = source.decode("utf-8", errors="replace") if isinstance(source, bytes) else source
+        return _parse(text, where="schema"), _digest(text)
+    read = getattr(source, "read", None)
+    if callable(read):
+        content = read()
+        return read_source(content if isinstance(content, str | bytes) else str(content))
+    raise InvalidWorkflowError(
+        [f"a workflow must be a dict, a JSON string, a path or a file, not {type(source).__name__}"]
+    )
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
+
+
+def _parse(text: str, *, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidWorkflowError(
+            [f"{where} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]
+        ) from exc
+
+
+def to_workflow(raw: Mapping[str, Any]) -> Workflow:
+    """Build the IR from flowgram JSON that passed ``validate_workflow_json``."""
+    global_schema = raw.get("globalVariable")
+    settings = raw.get("settings")
+    return Workflow(
+        nodes=[to_node(n) for n in raw["nodes"]],
+        edges=[to_edge(e) for e in raw["edges"]],
+        global_variables=JsonSchema.model_validate(global_schema) if isinstance(global_schema, dict) else None,
+        settings=WorkflowSettings.model_validate(settings) if isinstance(settings, dict) else WorkflowSettings(),
+        name=raw.get("name") if isinstance(raw.get("name"), str) else None,
+    )
+
+
+def to_node(raw: Mapping[str, Any]) -> Node:
+    data = dict(raw.get("data") or {})
+    declared = {key: data.pop(key) for key in _DECLARATIONS if key in data}
+    retry, cache, timeout = raw.get("retry"), raw.get("cache"), raw.get("timeoutS")
+    return Node(
+        id=raw["id"],
+        type=raw["type"],
+        title=declared.get("title"),
+        data=data,
+        inputs=_schema(declared.get("inputs")),
+        inputs_values=dict(declared.get("inputsValues") or {}),
+        outputs=_schema(declared.get("outputs")),
+        blocks=[to_node(b) for b in raw.get("blocks") or []],
+        block_edges=[to_edge(e) for e in raw.get("edges") or []],
+        retry=RetryPolicy.model_validate(retry) if isinstance(retry, dict) else None,
+        cache=CachePolicy.model_validate(cache) if isinstance(cache, dict) else None,
+        timeout_s=timeout if isinstance(timeout, int | float) and timeout > 0 else None,
+    )
+
+
+def to_edge(raw: Mapping[str, Any]) -> Edge:
+    edge: dict[str, str] = {"source": raw["sourceNodeID"], "target": raw["targetNodeID"]}
+    if raw.get("sourcePortID"):
+        edge["source_port"] = raw["sourcePortID"]
+    if raw.get("targetPortID"):
+        edge["target_port"] = raw["targetPortID"]
+    return Edge(**edge)
+
+
+def _schema(raw: Any) -> JsonSchema | None:
+    return JsonSchema.model_validate(raw) if isinstance(raw, dict) else None
+
+
+def start_node(raw: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The top-level ``start`` node of validated flowgram JSON."""
+    return next((n for n in raw["nodes"] if n.get("type") == "start"), None)

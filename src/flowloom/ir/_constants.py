@@ -1,0 +1,77 @@
+"""Closed sets of the workflow model: statuses, port names, branch ids, variable types."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+DEFAULT_OUTPUT_PORT = "defaultOutput"
+DEFAULT_INPUT_PORT = "defaultInput"
+ELSE_BRANCH = "else"
+GLOBAL_NAMESPACE = "global"
+LOOP_LOCALS_SUFFIX = "_locals"
+
+
+class Status(StrEnum):
+    """Status of a run or of a node. Upstream flowgram uses all but ``skipped``."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    SKIPPED = "skipped"
+
+    @property
+    def terminated(self) -> bool:
+        return self not in (Status.PENDING, Status.PROCESSING)
+
+
+class OnError(StrEnum):
+    """What a node failure does to the rest of the run."""
+
+    STOP = "stop"  # flowgram: the first failure fails the run and cancels siblings
+    CONTINUE = "continue"  # Pipeline: dependents are skipped, independent branches finish
+
+
+class SkipReason(StrEnum):
+    UPSTREAM_FAILED = "upstream_failed"
+
+
+class VariableType(StrEnum):
+    """Value types of flowgram variables (upstream ``WorkflowVariableType``)."""
+
+    STRING = "string"
+    INTEGER = "integer"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    OBJECT = "object"
+    ARRAY = "array"
+    MAP = "map"
+    DATE_TIME = "date-time"
+    NULL = "null"
+
+
+class FlowValueType(StrEnum):
+    CONSTANT = "constant"
+    REF = "ref"
+    TEMPLATE = "template"
+    EXPRESSION = "expression"
+
+
+class FlowgramNodeType(StrEnum):
+    """Node types of flowgram.ai workflows (upstream ``FlowGramNode``)."""
+
+    ROOT = "root"
+    START = "start"
+    END = "end"
+    LLM = "llm"
+    CODE = "code"
+    CONDITION = "condition"
+    LOOP = "loop"
+    COMMENT = "comment"
+    GROUP = "group"
+    BLOCK_START = "block-start"
+    BLOCK_END = "block-end"
+    HTTP = "http"
+    BREAK = "break"
+    CONTINUE = "continue"

@@ -1,0 +1,130 @@
+"""The workflow model every front door compiles to (flowgram JSON, Pipeline, later others)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+from ._constants import DEFAULT_INPUT_PORT, DEFAULT_OUTPUT_PORT, OnError
+
+
+class JsonSchema(BaseModel):
+    """The JSON-schema subset flowgram uses to declare inputs, outputs and variables."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+
+    type: str | None = None
+    default: Any = None
+    title: str | None = None
+    description: str | None = None
+    enum: list[Any] | None = None
+    properties: dict[str, JsonSchema] | None = None
+    additional_properties: JsonSchema | bool | None = Field(default=None, alias="additionalProperties")
+    items: JsonSchema | None = None
+    required: list[str] | None = None
+    ref: str | None = Field(default=None, alias="$ref")
+
+    @field_validator("properties", mode="before")
+    @classmethod
+    def _lenient_properties(cls, value: Any) -> Any:
+        # Editors emit odd schemas (a property declared as a bare string): treat it as untyped.
+        if isinstance(value, dict):
+            return {k: v if isinstance(v, dict | JsonSchema) else {} for k, v in value.items()}
+        return value if value is None else {}
+
+    @field_validator("items", "additional_properties", mode="before")
+    @classmethod
+    def _lenient_schema(cls, value: Any) -> Any:
+        return value if value is None or isinstance(value, dict | bool | JsonSchema) else {}
+
+    @field_validator("enum", "required", mode="before")
+    @classmethod
+    def _lenient_list(cls, value: Any) -> Any:
+        return value if value is None or isinstance(value, list) else None
+
+    @field_validator("type", "title", "description", "ref", mode="before")
+    @classmethod
+    def _lenient_text(cls, value: Any) -> Any:
+        return value if value is None or isinstance(value, str) else None
+
+
+class FlowValue(BaseModel):
+    """A value bound to a node input: ``constant``, ``ref [nodeID, key, ...path]``, ``template`` or
+    ``expression`` (reserved). ``type`` stays a plain string so an unknown kind fails when it is used,
+    with the node that uses it named."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: str
+    content: Any = None
+
+
+class RetryPolicy(BaseModel):
+    """How often a failed node is tried again, and how long to wait in between. Accepts camelCase keys
+    (``maxAttempts``) as flowgram JSON spells them."""
+
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+    max_attempts: int = Field(default=1, ge=1)
+    delay_s: float = Field(default=0.0, ge=0)
+    backoff: float = Field(default=2.0, ge=1)
+    max_delay_s: float = Field(default=60.0, ge=0)
+    retry_on_timeout: bool = True
+
+    def delay_before(self, attempt: int) -> float:
+        """Seconds to wait before ``attempt`` (2, 3, ...): exponential, capped."""
+        return min(self.delay_s * self.backoff ** (attempt - 2), self.max_delay_s)
+
+
+class CachePolicy(BaseModel):
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+    ttl_s: float | None = None
+
+
+class Edge(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    target: str
+    source_port: str = DEFAULT_OUTPUT_PORT
+    target_port: str = DEFAULT_INPUT_PORT
+
+
+class Node(BaseModel):
+    """One node. ``data`` holds what the node type reads (script, conditions, loopFor, ...); the
+    declarations (title, inputs, inputs_values, outputs) are split off it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    type: str
+    title: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    inputs: JsonSchema | None = None
+    inputs_values: dict[str, Any] = Field(default_factory=dict)
+    outputs: JsonSchema | None = None
+    blocks: list[Node] = Field(default_factory=list)
+    block_edges: list[Edge] = Field(default_factory=list)
+    retry: RetryPolicy | None = None
+    timeout_s: float | None = Field(default=None, gt=0)
+    cache: CachePolicy | None = None
+
+
+class WorkflowSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+    on_error: OnError = OnError.STOP
+    max_parallel: int | None = Field(default=None, ge=1)
+
+
+class Workflow(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    nodes: list[Node]
+    edges: list[Edge] = Field(default_factory=list)
+    global_variables: JsonSchema | None = None
+    settings: WorkflowSettings = Field(default_factory=WorkflowSettings)
+    name: str | None = None

@@ -1,0 +1,69 @@
+"""``NodeRegistry``: executors by node type. Built-ins are registered in one place, ``default()``;
+third-party node types come through ``register`` or the ``flowloom.nodes`` entry-point group."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from importlib.metadata import entry_points
+
+from flowloom.engine import NodeExecutor
+
+logger = logging.getLogger("flowloom.nodes")
+
+ENTRY_POINT_GROUP = "flowloom.nodes"
+
+
+class NodeRegistry:
+    def __init__(self) -> None:
+        self._executors: dict[str, NodeExecutor] = {}
+
+    @classmethod
+    def default(cls, *, load_entry_points: bool = True) -> NodeRegistry:
+        """The built-in node types, plus those installed packages declare as entry points."""
+        from .blocks import BlockEndExecutor, BlockStartExecutor, BreakExecutor, ContinueExecutor
+        from .code import CodeExecutor
+        from .condition import ConditionExecutor
+        from .end import EndExecutor
+        from .loop import LoopExecutor
+        from .start import StartExecutor
+
+        registry = cls()
+        for executor in (
+            StartExecutor(), EndExecutor(), ConditionExecutor(), LoopExecutor(), BlockStartExecutor(),
+            BlockEndExecutor(), BreakExecutor(), ContinueExecutor(), CodeExecutor(),
+        ):
+            registry.register(executor)
+        if load_entry_points:
+            registry.load_entry_points()
+        return registry
+
+    def register(self, executor: NodeExecutor, *, replace: bool = False) -> None:
+        node_type = getattr(executor, "type", None)
+        if not isinstance(node_type, str) or not node_type:
+            raise TypeError(f"{type(executor).__name__} has no node type: set a class attribute `type`")
+        if not callable(getattr(executor, "execute", None)):
+            raise TypeError(f"{type(executor).__name__} has no async `execute(ctx)` method")
+        if node_type in self._executors and not replace:
+            raise ValueError(f'node type "{node_type}" is already registered; pass replace=True to override')
+        self._executors[node_type] = executor
+
+    def load_entry_points(self) -> None:
+        for entry in entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                loaded = entry.load()
+                self.register(loaded() if isinstance(loaded, type) else loaded)
+            except Exception:
+                logger.exception("could not load node type from entry point %r", entry.value)
+
+    def get(self, node_type: str) -> NodeExecutor | None:
+        return self._executors.get(node_type)
+
+    def __contains__(self, node_type: object) -> bool:
+        return node_type in self._executors
+
+    def __iter__(self) -> Iterator[NodeExecutor]:
+        return iter(sorted(self._executors.values(), key=lambda e: e.type))
+
+    def __len__(self) -> int:
+        return len(self._executors)
