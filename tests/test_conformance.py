@@ -18,7 +18,6 @@ from _conformance import case_params, unwrap_case
 pytestmark = pytest.mark.anyio
 
 
-
 def _substitute(value: Any, servers: dict[str, str]) -> Any:
     if isinstance(value, str):
         for placeholder, url in servers.items():

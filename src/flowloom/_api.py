@@ -47,7 +47,9 @@ def run_sync(schema: WorkflowSource, inputs: Mapping[str, Any] | None = None) ->
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(run(schema, inputs))
-    raise RuntimeError("flowloom.run_sync() cannot be called from a running event loop; use `await flowloom.run()`")
+    raise RuntimeError(
+        "flowloom.run_sync() cannot be called from a running event loop; use `await flowloom.run()`"
+    )
 
 
 def validate(schema: WorkflowSource, inputs: Mapping[str, Any] | None = None) -> ValidationResult:

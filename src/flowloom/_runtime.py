@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from . import engine as _engine
 from .formats import flowgram
-from .ir import InvalidWorkflowError, ValidationResult, Workflow
+from .ir import FlowgramNodeType, InvalidWorkflowError, ValidationResult, Workflow
 from .nodes import NodeRegistry
 
 WorkflowSource = Workflow | flowgram.Source
@@ -18,7 +19,6 @@ WorkflowSource = Workflow | flowgram.Source
 class _Loaded:
     """A flowgram source read and checked once (cached by content hash)."""
 
-    raw: Any
     schema_errors: list[str]
     compiled: _engine.CompiledWorkflow | None
 
@@ -63,29 +63,47 @@ class Engine(_engine.Engine):
         self.nodes.register(executor, replace=replace)
         self._loaded.clear()
 
-    def validate(self, schema: WorkflowSource, inputs: Mapping[str, Any] | None = None) -> ValidationResult:
+    def load(self, schema: WorkflowSource) -> _engine.CompiledWorkflow:
+        """Read, validate and compile a workflow once, to start it many times. Raises
+        ``InvalidWorkflowError`` listing every problem."""
+        if isinstance(schema, Workflow):
+            return self.compile(schema, check_inputs=_input_check(schema))
+        loaded = self._load(schema)
+        if loaded.compiled is None:
+            raise InvalidWorkflowError(loaded.schema_errors)
+        return loaded.compiled
+
+    def validate(
+        self, schema: WorkflowSource | _engine.CompiledWorkflow, inputs: Mapping[str, Any] | None = None
+    ) -> ValidationResult:
         """Validate a workflow and inputs as upstream's ``TaskValidate`` does. An unreadable source is
         an invalid one."""
         try:
-            errors = self._errors(schema, inputs)
+            compiled = schema if isinstance(schema, _engine.CompiledWorkflow) else self.load(schema)
+            errors = compiled.check_inputs(inputs or {}) if compiled.check_inputs is not None else []
         except InvalidWorkflowError as exc:
             errors = exc.errors
         return ValidationResult(valid=not errors, errors=errors or None)
 
     def start(
-        self, workflow: WorkflowSource | _engine.CompiledWorkflow, inputs: Mapping[str, Any] | None = None, *,
+        self,
+        workflow: WorkflowSource | _engine.CompiledWorkflow,
+        inputs: Mapping[str, Any] | None = None,
+        *,
         run_id: str | None = None,
     ) -> _engine.Run:
         """Start a run. A workflow that does not validate gives a run that failed at once with the
         validation errors (deviation D7); a source that is not even JSON raises ``InvalidWorkflowError``."""
-        if isinstance(workflow, _engine.CompiledWorkflow):
-            return super().start(workflow, inputs, run_id=run_id)
-        errors = self._errors(workflow, inputs)
-        if errors:
-            return self.start_rejected(errors, inputs)
-        return super().start(self._compiled(workflow), inputs, run_id=run_id)
+        if not isinstance(workflow, _engine.CompiledWorkflow | Workflow):
+            loaded = self._load(workflow)
+            if loaded.compiled is None:
+                return self.start_rejected(loaded.schema_errors, inputs)
+            workflow = loaded.compiled
+        elif isinstance(workflow, Workflow):
+            workflow = self.load(workflow)
+        return super().start(workflow, inputs, run_id=run_id)
 
-    async def run(  # type: ignore[override]
+    async def run(
         self, workflow: WorkflowSource | _engine.CompiledWorkflow, inputs: Mapping[str, Any] | None = None
     ) -> _engine.Run:
         """Run to the end and return the finished run (whatever its status)."""
@@ -98,26 +116,21 @@ class Engine(_engine.Engine):
         loaded = self._loaded.get(digest)
         if loaded is None:
             errors = flowgram.validate_workflow_json(raw)
-            compiled = None if errors else self.compile(flowgram.to_workflow(raw), cache_key=digest)
-            loaded = _Loaded(raw, errors, compiled)
+            compiled = None
+            if not errors:
+                workflow = flowgram.to_workflow(raw)
+                compiled = self.compile(workflow, cache_key=digest, check_inputs=_input_check(workflow))
+            loaded = _Loaded(errors, compiled)
             if len(self._loaded) >= 256:
                 self._loaded.pop(next(iter(self._loaded)))
             self._loaded[digest] = loaded
         return loaded
 
-    def _errors(self, schema: WorkflowSource, inputs: Mapping[str, Any] | None) -> list[str]:
-        if isinstance(schema, Workflow):
-            start = next((n for n in schema.nodes if n.type == "start"), None)
-            if start is None:
-                return []
-            outputs = start.outputs.model_dump(by_alias=True, exclude_none=True) if start.outputs else None
-            return flowgram.validate_inputs(start.id, outputs, dict(inputs or {}))
-        loaded = self._load(schema)
-        return loaded.schema_errors or flowgram.validate(loaded.raw, dict(inputs or {}))
 
-    def _compiled(self, schema: WorkflowSource) -> _engine.CompiledWorkflow:
-        if isinstance(schema, Workflow):
-            return self.compile(schema)
-        compiled = self._load(schema).compiled
-        assert compiled is not None, "validated before"
-        return compiled
+def _input_check(workflow: Workflow) -> _engine.InputCheck | None:
+    """Inputs are checked against the start node's outputs schema, as upstream does."""
+    start = next((n for n in workflow.nodes if n.type == FlowgramNodeType.START), None)
+    if start is None:
+        return None
+    schema = start.outputs.model_dump(by_alias=True, exclude_none=True) if start.outputs else None
+    return partial(flowgram.validate_inputs, start.id, schema)

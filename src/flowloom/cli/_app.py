@@ -59,7 +59,9 @@ def _read_inputs(option: str | None) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UsageProblem(f"{where} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+        raise UsageProblem(
+            f"{where} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
     if not isinstance(value, dict):
         raise UsageProblem(f"{where} must be a JSON object, got {type(value).__name__}")
     return value
@@ -85,7 +87,8 @@ def run(
     file: FileArgument,
     inputs: InputsOption = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help='Print one JSON object {"status","outputs","report"} and nothing else.')
+        bool,
+        typer.Option("--json", help='Print one JSON object {"status","outputs","report"} and nothing else.'),
     ] = False,
 ) -> None:
     """Run a workflow and print its outputs."""

@@ -75,7 +75,7 @@ class RunView:
             self._console.print(line, highlight=False, markup=False)
 
     def _apply(self, row: _Row, event: NodeEvent) -> str | None:
-        node = event.node_id
+        node = event.node_id + (f"[{','.join(map(str, event.scope))}]" if event.scope else "")
         if isinstance(event, NodeStarted):
             row.status, row.started = "processing", event.at
             row.runs += 1
@@ -98,7 +98,7 @@ class RunView:
             return f"{node:<24} canceled"
         if isinstance(event, LLMDelta):
             row.stream.append(event.text)
-            return None if self._live is None else None
+            return None
         if isinstance(event, NodeLog):
             row.detail = event.line
             return f"{node:<24} {event.stream}: {event.line}"
@@ -113,8 +113,12 @@ class RunView:
             elapsed = now - row.started if row.status == "processing" else row.elapsed
             detail = "".join(row.stream)[-80:] if row.stream else row.detail
             table.add_row(
-                node_id, row.node_type, Text(row.status, style=_STYLE.get(row.status, "")),
-                str(row.runs), _ms(elapsed), Text(detail, overflow="ellipsis", no_wrap=True),
+                node_id,
+                row.node_type,
+                Text(row.status, style=_STYLE.get(row.status, "")),
+                str(row.runs),
+                _ms(elapsed),
+                Text(detail, overflow="ellipsis", no_wrap=True),
             )
         return table
 

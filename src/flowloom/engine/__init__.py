@@ -7,7 +7,7 @@ from ._context import NodeContext
 from ._engine import Engine, Run
 from ._errors import BlockFailed, FlowloomError, InvalidWorkflowError, NodeTimeout, message_of
 from ._jsvalues import UNDEFINED, js_json, template_text
-from ._plan import CompiledWorkflow, Plan
+from ._plan import CompiledWorkflow, InputCheck, Plan
 from ._protocols import ExecutorLookup, NodeError, NodeExecutor, NodeResult
 from ._scope import Scope
 from ._services import CodeLimits, Services
@@ -31,6 +31,7 @@ __all__ = [
     "ExecutorLookup",
     "FlowValueError",
     "FlowloomError",
+    "InputCheck",
     "InvalidWorkflowError",
     "NodeContext",
     "NodeError",

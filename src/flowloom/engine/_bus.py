@@ -62,8 +62,10 @@ class EventBus:
             try:
                 stream.send_nowait(event)
             except anyio.WouldBlock:
-                logger.warning("dropping a slow event subscriber after %d buffered events",
-                               stream.statistics().current_buffer_used)
+                logger.warning(
+                    "dropping a slow event subscriber after %d buffered events",
+                    stream.statistics().current_buffer_used,
+                )
                 self._drop(stream)
             except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                 self._drop(stream)

@@ -78,8 +78,15 @@ class NodeContext:
     def log(self, line: str, stream: str = "stdout") -> None:
         if self._driver.bus.active:
             self._driver.bus.emit(
-                NodeLog(run_id=self.run_id, at=time.time(), node_id=self.node.id, node_type=self.node.type,
-                        scope=self.scope.path, stream=stream, line=line)
+                NodeLog(
+                    run_id=self.run_id,
+                    at=time.time(),
+                    node_id=self.node.id,
+                    node_type=self.node.type,
+                    scope=self.scope.path,
+                    stream=stream,
+                    line=line,
+                )
             )
 
     async def run_block(self, index: int, locals_: Mapping[str, TypedValue]) -> Scope:
@@ -91,4 +98,3 @@ class NodeContext:
             scope.set(locals_id, key, value)
         await self._driver.run_block(self._cnode, scope)
         return scope
-

@@ -16,7 +16,7 @@ from anyio.abc import TaskGroup
 from flowloom.ir import Report, RunFinished, RunStarted, Status, Workflow
 
 from ._bus import EventBus
-from ._plan import CompiledWorkflow, compile_workflow
+from ._plan import CompiledWorkflow, InputCheck, compile_workflow
 from ._protocols import ExecutorLookup
 from ._records import RunRecords
 from ._scheduler import RunDriver
@@ -59,7 +59,7 @@ class Run:
     def report(self) -> Report:
         return self._records.report()
 
-    async def wait(self, timeout: float | None = None) -> dict[str, Any]:
+    async def wait(self, timeout: float | None = None) -> dict[str, Any]:  # noqa: ASYNC109 (the SDK contract)
         """Wait until the run has ended and return its outputs. Raises ``TimeoutError`` after ``timeout``
         seconds (the run goes on)."""
         with anyio.fail_after(timeout):
@@ -107,14 +107,16 @@ class Engine:
         group, self._task_group = self._task_group, None
         return await group.__aexit__(exc_type, exc, tb)
 
-    def compile(self, workflow: Workflow, cache_key: object | None = None) -> CompiledWorkflow:
+    def compile(
+        self, workflow: Workflow, cache_key: object | None = None, check_inputs: InputCheck | None = None
+    ) -> CompiledWorkflow:
         """Compile ``workflow`` once; ``cache_key`` (e.g. a content hash) reuses an earlier plan."""
         if cache_key is not None:
             cached = self._plans.get(cache_key)
             if cached is not None:
                 self._plans.move_to_end(cache_key)
                 return cached
-        compiled = compile_workflow(workflow, self.registry)
+        compiled = compile_workflow(workflow, self.registry, check_inputs)
         if cache_key is not None:
             self._plans[cache_key] = compiled
             if len(self._plans) > _PLAN_CACHE_SIZE:
@@ -122,12 +124,19 @@ class Engine:
         return compiled
 
     def start(
-        self, workflow: Workflow | CompiledWorkflow, inputs: Mapping[str, Any] | None = None, *,
+        self,
+        workflow: Workflow | CompiledWorkflow,
+        inputs: Mapping[str, Any] | None = None,
+        *,
         run_id: str | None = None,
     ) -> Run:
         """Start a run in the background and return its handle. Needs a running event loop; inside
         ``async with engine`` the run belongs to the engine's task group."""
         compiled = workflow if isinstance(workflow, CompiledWorkflow) else self.compile(workflow)
+        if compiled.check_inputs is not None:
+            errors = compiled.check_inputs(inputs or {})
+            if errors:
+                return self.start_rejected(errors, inputs)
         records = RunRecords(run_id or str(uuid.uuid4()), dict(inputs or {}))
         run = Run(records)
         self._spawn(self._execute, compiled, run)
@@ -143,15 +152,19 @@ class Engine:
         run = Run(records)
         run._done.set()
         if self.bus.active:
-            self.bus.emit(RunFinished(run_id=records.run_id, at=time.time(), status=Status.FAILED,
-                                      error=records.first_error))
+            self.bus.emit(
+                RunFinished(
+                    run_id=records.run_id, at=time.time(), status=Status.FAILED, error=records.first_error
+                )
+            )
         return run
 
-    async def run(self, workflow: Workflow | CompiledWorkflow, inputs: Mapping[str, Any] | None = None) -> Run:
-        """Run to the end in the current task and return the finished handle."""
-        compiled = workflow if isinstance(workflow, CompiledWorkflow) else self.compile(workflow)
-        run = Run(RunRecords(str(uuid.uuid4()), dict(inputs or {})))
-        await self._execute(compiled, run)
+    async def run(
+        self, workflow: Workflow | CompiledWorkflow, inputs: Mapping[str, Any] | None = None
+    ) -> Run:
+        """Run to the end and return the finished handle (whatever its status)."""
+        run = self.start(workflow, inputs)
+        await run.wait()
         return run
 
     def _spawn(self, func: Any, *args: Any) -> None:
@@ -187,5 +200,12 @@ class Engine:
             records.end = time.time()
             run._done.set()
             if self.bus.active:
-                self.bus.emit(RunFinished(run_id=records.run_id, at=records.end, status=records.status,
-                                          outputs=records.outputs, error=records.first_error))
+                self.bus.emit(
+                    RunFinished(
+                        run_id=records.run_id,
+                        at=records.end,
+                        status=records.status,
+                        outputs=records.outputs,
+                        error=records.first_error,
+                    )
+                )

@@ -4,7 +4,7 @@ compiled input resolvers and block (loop body) sub-plans. Iterative over nodes a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,15 +49,25 @@ class Plan:
     by_id: dict[str, int]
 
 
+InputCheck = Callable[[Mapping[str, Any]], list[str]]
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledWorkflow:
+    """A workflow ready to run any number of times. ``check_inputs`` lists what is wrong with a run's
+    inputs (the front door that loaded the workflow supplies it)."""
+
     workflow: Workflow
     root: Plan
     settings: WorkflowSettings
+    check_inputs: InputCheck | None = None
 
 
-def compile_workflow(workflow: Workflow, executors: ExecutorLookup) -> CompiledWorkflow:
-    return CompiledWorkflow(workflow, _compile_graph(workflow.nodes, workflow.edges, executors), workflow.settings)
+def compile_workflow(
+    workflow: Workflow, executors: ExecutorLookup, check_inputs: InputCheck | None = None
+) -> CompiledWorkflow:
+    root = _compile_graph(workflow.nodes, workflow.edges, executors)
+    return CompiledWorkflow(workflow, root, workflow.settings, check_inputs)
 
 
 def _compile_graph(nodes: Sequence[Node], edges: Sequence[Edge], executors: ExecutorLookup) -> Plan:

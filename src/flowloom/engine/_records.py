@@ -100,21 +100,26 @@ class RunRecords:
         def next_id() -> str:
             return str(uuid.UUID(int=(base + next(counter)) % (1 << 128)))
 
-        return Report(
+        # model_construct: these values are ours and already well-typed; validating them again would
+        # cost more than the run itself on large workflows.
+        return Report.model_construct(
             id=self.run_id,
             inputs=js_plain(self.inputs),
             outputs=js_plain(self.outputs),
             workflow_status=_status_data(self.status, self.start, self.end),
             reports={
-                node_id: NodeReport(
+                node_id: NodeReport.model_construct(
                     id=node_id,
                     snapshots=[_snapshot(s, next_id()) for s in record.snapshots],
-                    **_status_data(record.status, record.start, record.end).model_dump(),
+                    **_status_fields(record.status, record.start, record.end),
                 )
                 for node_id, record in self.nodes.items()
-                if record.snapshots
+                if record.snapshots or record.status is Status.SKIPPED
             },
-            messages=Messages(
+            messages=Messages.model_construct(
+                log=[],
+                info=[],
+                debug=[],
                 error=[_message(m, "error", next_id()) for m in self.errors],
                 warning=[_message(m, "warning", next_id()) for m in self.warnings],
             ),
@@ -129,21 +134,31 @@ def _is_uuid(text: str) -> bool:
     return True
 
 
-def _status_data(status: Status, start: float | None, end: float | None) -> StatusData:
+def _status_fields(status: Status, start: float | None, end: float | None) -> dict[str, Any]:
     if start is None:
-        return StatusData(status=status, terminated=status.terminated, time_cost=0)
+        return {
+            "status": status,
+            "terminated": status.terminated,
+            "start_time": None,
+            "end_time": None,
+            "time_cost": 0,
+        }
     finish = end if end is not None else time.time()
-    return StatusData(
-        status=status,
-        terminated=status.terminated,
-        start_time=now_ms(start),
-        end_time=now_ms(end) if end is not None else None,
-        time_cost=now_ms(finish) - now_ms(start),
-    )
+    return {
+        "status": status,
+        "terminated": status.terminated,
+        "start_time": now_ms(start),
+        "end_time": now_ms(end) if end is not None else None,
+        "time_cost": now_ms(finish) - now_ms(start),
+    }
+
+
+def _status_data(status: Status, start: float | None, end: float | None) -> StatusData:
+    return StatusData.model_construct(**_status_fields(status, start, end))
 
 
 def _snapshot(s: SnapshotRecord, snapshot_id: str) -> Snapshot:
-    return Snapshot(
+    return Snapshot.model_construct(
         id=snapshot_id,
         node_id=s.node_id,
         inputs=js_plain(s.inputs),
@@ -155,4 +170,6 @@ def _snapshot(s: SnapshotRecord, snapshot_id: str) -> Snapshot:
 
 
 def _message(m: MessageRecord, kind: str, message_id: str) -> Message:
-    return Message(id=message_id, type=kind, message=m.message, node_id=m.node_id, timestamp=now_ms(m.at))
+    return Message.model_construct(
+        id=message_id, type=kind, message=m.message, node_id=m.node_id, timestamp=now_ms(m.at)
+    )

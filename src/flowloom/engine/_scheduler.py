@@ -28,8 +28,8 @@ from flowloom.ir import (
 
 from ._bus import EventBus
 from ._context import NodeContext
-from ._jsvalues import UNDEFINED
 from ._errors import BlockFailed, NodeTimeout, message_of
+from ._jsvalues import UNDEFINED
 from ._plan import CompiledNode, CompiledWorkflow, Plan
 from ._protocols import NodeError, NodeExecutor, NodeResult
 from ._records import NodeRecord, RunRecords, SnapshotRecord
@@ -168,8 +168,15 @@ class RunDriver:
         started = record.start = time.time()
         record.end = None
         if self.bus.active:
-            self.bus.emit(NodeStarted(run_id=records.run_id, at=started, node_id=node.id,
-                                      node_type=node.type, scope=graph.scope.path))
+            self.bus.emit(
+                NodeStarted(
+                    run_id=records.run_id,
+                    at=started,
+                    node_id=node.id,
+                    node_type=node.type,
+                    scope=graph.scope.path,
+                )
+            )
         try:
             snapshot.inputs = inputs = self._resolve_inputs(cnode, graph.scope)
             executor = cnode.executor
@@ -183,8 +190,15 @@ class RunDriver:
             record.status = Status.CANCELED
             record.end = time.time()
             if self.bus.active:
-                self.bus.emit(NodeCanceled(run_id=records.run_id, at=record.end, node_id=node.id,
-                                           node_type=node.type, scope=graph.scope.path))
+                self.bus.emit(
+                    NodeCanceled(
+                        run_id=records.run_id,
+                        at=record.end,
+                        node_id=node.id,
+                        node_type=node.type,
+                        scope=graph.scope.path,
+                    )
+                )
             raise
         outputs = result.outputs if isinstance(result.outputs, dict) else dict(result.outputs)
         snapshot.outputs = outputs
@@ -195,8 +209,17 @@ class RunDriver:
         record.status = Status.SUCCEEDED
         finished = record.end = time.time()
         if self.bus.active:
-            self.bus.emit(NodeSucceeded(run_id=records.run_id, at=finished, node_id=node.id, node_type=node.type,
-                                        scope=graph.scope.path, duration_s=finished - started, branch=branch))
+            self.bus.emit(
+                NodeSucceeded(
+                    run_id=records.run_id,
+                    at=finished,
+                    node_id=node.id,
+                    node_type=node.type,
+                    scope=graph.scope.path,
+                    duration_s=finished - started,
+                    branch=branch,
+                )
+            )
         if not cnode.out_edges:
             if cnode.terminal:
                 return []
@@ -256,23 +279,45 @@ class RunDriver:
                     raise
                 delay = policy.delay_before(attempt + 1)
                 if self.bus.active:
-                    self.bus.emit(NodeRetrying(run_id=self.records.run_id, at=time.time(), node_id=cnode.id,
-                                               node_type=cnode.node.type, scope=context.scope.path,
-                                               error=message_of(exc), attempt=attempt, delay_s=delay))
+                    self.bus.emit(
+                        NodeRetrying(
+                            run_id=self.records.run_id,
+                            at=time.time(),
+                            node_id=cnode.id,
+                            node_type=cnode.node.type,
+                            scope=context.scope.path,
+                            error=message_of(exc),
+                            attempt=attempt,
+                            delay_s=delay,
+                        )
+                    )
                 await anyio.sleep(delay)
 
     def _fail(
-        self, graph: _GraphRun, cnode: CompiledNode, snapshot: SnapshotRecord, record: NodeRecord, message: str
+        self,
+        graph: _GraphRun,
+        cnode: CompiledNode,
+        snapshot: SnapshotRecord,
+        record: NodeRecord,
+        message: str,
     ) -> list[int]:
         snapshot.error = message
         record.status = Status.FAILED
         record.end = time.time()
         self.records.error(message, cnode.id)
         if self.bus.active:
-            self.bus.emit(NodeFailed(run_id=self.records.run_id, at=record.end, node_id=cnode.id,
-                                     node_type=cnode.node.type, scope=graph.scope.path, error=message,
-                                     duration_s=record.end - (record.start or record.end),
-                                     attempt=record.attempts))
+            self.bus.emit(
+                NodeFailed(
+                    run_id=self.records.run_id,
+                    at=record.end,
+                    node_id=cnode.id,
+                    node_type=cnode.node.type,
+                    scope=graph.scope.path,
+                    error=message,
+                    duration_s=record.end - (record.start or record.end),
+                    attempt=record.attempts,
+                )
+            )
         return self._abort(graph, cnode, message)
 
     def _abort(self, graph: _GraphRun, cnode: CompiledNode, message: str) -> list[int]:
@@ -290,7 +335,13 @@ class RunDriver:
         record.skip_reason = SkipReason.UPSTREAM_FAILED
         record.start = record.end = time.time()
         if self.bus.active:
-            self.bus.emit(NodeSkipped(run_id=self.records.run_id, at=record.end, node_id=cnode.id,
-                                      node_type=cnode.node.type, scope=graph.scope.path,
-                                      reason=SkipReason.UPSTREAM_FAILED))
-
+            self.bus.emit(
+                NodeSkipped(
+                    run_id=self.records.run_id,
+                    at=record.end,
+                    node_id=cnode.id,
+                    node_type=cnode.node.type,
+                    scope=graph.scope.path,
+                    reason=SkipReason.UPSTREAM_FAILED,
+                )
+            )

@@ -197,30 +197,29 @@ def compile_ref(raw: Any) -> Resolver:
 
 def compile_flow_value(raw: Any, schema: JsonSchema | None = None) -> Resolver:
     """Compile one flow value (a ``FlowValue`` or its JSON) for a declared schema."""
-    value = raw if isinstance(raw, FlowValue) else _as_flow_value(raw)
-    if value is None:
+    kind, content = _kind_and_content(raw)
+    if kind is None:
         return _Failing(f"Invalid flow value: {js_json(raw)}")
-    kind = value.type
     if kind == FlowValueType.CONSTANT:
-        return _Constant(value.content, declared_type(schema), items_type_of(schema))
+        return _Constant(content, declared_type(schema), items_type_of(schema))
     if kind == FlowValueType.REF:
-        return compile_ref(value.content)
+        return compile_ref(content)
     if kind == FlowValueType.TEMPLATE:
-        return _Template(value.content if isinstance(value.content, str) else "")
+        return _Template(content if isinstance(content, str) else "")
     return _Failing(f"Unknown flow value type: {kind}")
 
 
 def compile_strict_ref(raw: Any) -> Resolver:
     """An operand that must be a ref (a condition's left side, a loop's ``loopFor``)."""
-    value = _as_flow_value(raw)
-    if value is None or value.type != FlowValueType.REF:
+    kind, content = _kind_and_content(raw)
+    if kind != FlowValueType.REF:
         return _Failing(f"Invalid ref value: {js_json(raw)}")
-    return compile_ref(value.content)
+    return compile_ref(content)
 
 
-def _as_flow_value(raw: Any) -> FlowValue | None:
+def _kind_and_content(raw: Any) -> tuple[str | None, Any]:
     if isinstance(raw, FlowValue):
-        return raw
+        return raw.type, raw.content
     if isinstance(raw, Mapping) and isinstance(raw.get("type"), str):
-        return FlowValue.model_validate(raw)
-    return None
+        return raw["type"], raw.get("content")
+    return None, None

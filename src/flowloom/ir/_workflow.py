@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from ._constants import DEFAULT_INPUT_PORT, DEFAULT_OUTPUT_PORT, OnError
@@ -25,29 +25,6 @@ class JsonSchema(BaseModel):
     items: JsonSchema | None = None
     required: list[str] | None = None
     ref: str | None = Field(default=None, alias="$ref")
-
-    @field_validator("properties", mode="before")
-    @classmethod
-    def _lenient_properties(cls, value: Any) -> Any:
-        # Editors emit odd schemas (a property declared as a bare string): treat it as untyped.
-        if isinstance(value, dict):
-            return {k: v if isinstance(v, dict | JsonSchema) else {} for k, v in value.items()}
-        return value if value is None else {}
-
-    @field_validator("items", "additional_properties", mode="before")
-    @classmethod
-    def _lenient_schema(cls, value: Any) -> Any:
-        return value if value is None or isinstance(value, dict | bool | JsonSchema) else {}
-
-    @field_validator("enum", "required", mode="before")
-    @classmethod
-    def _lenient_list(cls, value: Any) -> Any:
-        return value if value is None or isinstance(value, list) else None
-
-    @field_validator("type", "title", "description", "ref", mode="before")
-    @classmethod
-    def _lenient_text(cls, value: Any) -> Any:
-        return value if value is None or isinstance(value, str) else None
 
 
 class FlowValue(BaseModel):

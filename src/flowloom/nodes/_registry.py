@@ -30,8 +30,15 @@ class NodeRegistry:
 
         registry = cls()
         for executor in (
-            StartExecutor(), EndExecutor(), ConditionExecutor(), LoopExecutor(), BlockStartExecutor(),
-            BlockEndExecutor(), BreakExecutor(), ContinueExecutor(), CodeExecutor(),
+            StartExecutor(),
+            EndExecutor(),
+            ConditionExecutor(),
+            LoopExecutor(),
+            BlockStartExecutor(),
+            BlockEndExecutor(),
+            BreakExecutor(),
+            ContinueExecutor(),
+            CodeExecutor(),
         ):
             registry.register(executor)
         if load_entry_points:

@@ -48,8 +48,10 @@ class LoopExecutor:
             try:
                 scope = await ctx.run_block(
                     index,
-                    {"item": TypedValue(item, items.items_type or infer_type(item)),
-                     "index": TypedValue(index, VariableType.NUMBER)},
+                    {
+                        "item": TypedValue(item, items.items_type or infer_type(item)),
+                        "index": TypedValue(index, VariableType.NUMBER),
+                    },
                 )
             except BlockFailed as exc:
                 raise NodeError(f"Loop block execute error: {exc}") from exc

@@ -73,8 +73,12 @@ def to_workflow(raw: Mapping[str, Any]) -> Workflow:
     return Workflow(
         nodes=[to_node(n) for n in raw["nodes"]],
         edges=[to_edge(e) for e in raw["edges"]],
-        global_variables=JsonSchema.model_validate(global_schema) if isinstance(global_schema, dict) else None,
-        settings=WorkflowSettings.model_validate(settings) if isinstance(settings, dict) else WorkflowSettings(),
+        global_variables=JsonSchema.model_validate(global_schema)
+        if isinstance(global_schema, dict)
+        else None,
+        settings=WorkflowSettings.model_validate(settings)
+        if isinstance(settings, dict)
+        else WorkflowSettings(),
         name=raw.get("name") if isinstance(raw.get("name"), str) else None,
     )
 
@@ -109,7 +113,36 @@ def to_edge(raw: Mapping[str, Any]) -> Edge:
 
 
 def _schema(raw: Any) -> JsonSchema | None:
-    return JsonSchema.model_validate(raw) if isinstance(raw, dict) else None
+    return JsonSchema.model_validate(clean_schema(raw)) if isinstance(raw, dict) else None
+
+
+_SCHEMA_TEXT_KEYS = ("type", "title", "description", "$ref")
+
+
+def clean_schema(raw: dict[str, Any]) -> dict[str, Any]:
+    """Editors emit odd JSON schemas (a property declared as a bare string, a numeric title); upstream
+    ignores what it cannot use, so keep only well-formed parts: anything malformed becomes untyped."""
+    schema = dict(raw)
+    for key in _SCHEMA_TEXT_KEYS:
+        if key in schema and not isinstance(schema[key], str):
+            del schema[key]
+    for key in ("enum", "required"):
+        if key in schema and not isinstance(schema[key], list):
+            del schema[key]
+    properties = schema.get("properties")
+    if properties is not None:
+        schema["properties"] = (
+            {k: clean_schema(v) if isinstance(v, dict) else {} for k, v in properties.items()}
+            if isinstance(properties, dict)
+            else {}
+        )
+    for key in ("items", "additionalProperties"):
+        if key in schema:
+            value = schema[key]
+            schema[key] = (
+                clean_schema(value) if isinstance(value, dict) else value if isinstance(value, bool) else {}
+            )
+    return schema
 
 
 def start_node(raw: Mapping[str, Any]) -> Mapping[str, Any] | None:

@@ -30,7 +30,12 @@ class CodeExecutor:
             memory_bytes=limits.memory_bytes, stack_bytes=limits.stack_bytes, time_limit_s=limits.time_limit_s
         )
         try:
-            result = await anyio.to_thread.run_sync(run_javascript, content, ctx.inputs, js_limits)
+            # abandon_on_cancel: a canceled run does not wait for the script. QuickJS cannot be interrupted
+            # from outside, so the abandoned thread runs on until the script's time limit; the script has
+            # no host access, so nothing but CPU is spent.
+            result = await anyio.to_thread.run_sync(
+                run_javascript, content, ctx.inputs, js_limits, abandon_on_cancel=True
+            )
         except JavaScriptError as exc:
             raise NodeError(f"Code execution failed: {exc}") from exc
         return NodeResult(outputs=as_outputs(result))

@@ -106,10 +106,12 @@ class JavaScriptStackOverflow(JavaScriptError):
 
 _HEAD: Final = "\n'use strict';\n\n"
 _MISSING_MAIN: Final = (
-    "\n\nif (typeof main !== 'function') {\n  throw new Error('main function is required in the script');\n}\n\n"
+    "\n\nif (typeof main !== 'function') {\n"
+    "  throw new Error('main function is required in the script');\n"
+    "}\n\n"
 )
-_SETTLE_GLOBAL: Final = "__flowloom_settle__"
-#: Upstream's last line, and ours. Same line number; only the text differs.
+_SETTLE_GLOBAL: Final = "__flowloom_settle__"  # defined by _PRELUDE
+#: Upstream's last line. Ours (_CALL) is on the same line, with different text.
 _UPSTREAM_CALL: Final = "main({ params: __params__ });"
 _CALL: Final = (
     f"try {{ {_SETTLE_GLOBAL}(main({{ params: __params__ }}), false); }}"
@@ -120,50 +122,29 @@ _CALL: Final = (
 # (JSON.stringify, JSON.parse, ...); `await` settles through the engine's own promise machinery. It defines
 # the global `__flowloom_settle__(value, threw)` that the wrapper's last line calls (it deletes itself on
 # the first call), and completes with `report`, which Python calls when no jobs are left:
-#   report()      -> 'P' still pending | 'F' + JSON: fulfilled | 'U': fulfilled with no JSON form
-#                    | 'X' + message: fulfilled with a value JSON cannot encode | 'D': needs `dump` (below)
-#   report(dump)  -> dump(state, outcome, intrinsics): 'F...', 'U', 'X...' or 'R' + JSON of the rejection.
-# Compiling JavaScript functions costs QuickJS microseconds each (closures most), so the prelude holds
-# only the common path: a fulfilled value that is not Error-like. `dump` is compiled only when needed.
+#   report()      -> 'P': still pending | 'F' + JSON: fulfilled | 'U': fulfilled, no JSON form
+#                    | 'D': ask again with `dump` (a rejection, or a value that is Error-like or JSON refuses)
+#   report(dump)  -> dump(state, outcome, intrinsics)
+# Compiling costs QuickJS microseconds per function and per captured variable, which is the whole budget
+# of a trivial script, so the prelude holds only the common path; `dump` is compiled only when needed.
 _PRELUDE: Final = """(() => {
-  'use strict';
+  let state = 'P', outcome;
   const intrinsics = [JSON.stringify, JSON.parse, String, Object.prototype.toString, globalThis];
-  let state = 'P';
-  let outcome;
-  Object.defineProperty(globalThis, '__flowloom_settle__', {
-    configurable: true,
-    value: (value, threw) => {
-      delete intrinsics[4].__flowloom_settle__;
-      if (threw) {
-        state = 'R';
-        outcome = value;
-        return;
-      }
-      (async () => {
-        try {
-          outcome = await value;
-          state = 'F';
-        } catch (error) {
-          outcome = error;
-          state = 'R';
-        }
-      })();
-    },
-  });
+  const settle = async (value, threw) => {
+    delete intrinsics[4].__flowloom_settle__;
+    if (threw) state = 'R';
+    else try { value = await value; state = 'F'; } catch (error) { value = error; state = 'R'; }
+    outcome = value;
+  };
+  Object.defineProperty(globalThis, '__flowloom_settle__', { configurable: true, value: settle });
   return (dump) => {
-    if (dump !== undefined) return dump(state, outcome, intrinsics);
-    if (state !== 'F') return state === 'P' ? 'P' : 'D';
-    const value = outcome;
-    if (value !== null && (typeof value === 'object' || typeof value === 'function')
-        && (value.name !== undefined || value.message !== undefined || value.stack !== undefined)) {
-      return 'D';
+    if (dump) return dump(state, outcome, intrinsics);
+    if (state !== 'F' || (outcome !== null && typeof outcome === 'object'
+        && (outcome.name !== undefined || outcome.message !== undefined || outcome.stack !== undefined))) {
+      return state === 'P' ? 'P' : 'D';
     }
     let text;
-    try {
-      text = intrinsics[0](value);
-    } catch (error) {
-      return 'X' + intrinsics[2](error !== null && typeof error === 'object' ? error.message : error);
-    }
+    try { text = intrinsics[0](outcome); } catch (error) { return 'D'; }
     return text === undefined ? 'U' : 'F' + text;
   };
 })()

@@ -70,7 +70,7 @@ def _holds(ctx: NodeContext, condition: _Condition) -> bool:
     left_type = left.type if left.value is not None else VariableType.NULL
     rules = RULES.get(left_type, {})
     try:
-        op = Operator(condition.operator)
+        op = Operator(str(condition.operator))
     except ValueError:
         op = None
     if op is None or op not in rules:

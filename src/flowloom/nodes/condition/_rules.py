@@ -3,6 +3,7 @@ operator handlers."""
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
@@ -29,24 +30,36 @@ class Operator(StrEnum):
     IS_FALSE = "is_false"
 
 
-O = Operator
-_EMPTINESS = {O.IS_EMPTY: T.NULL, O.IS_NOT_EMPTY: T.NULL}  # D1: no right operand for any type
-_ORDER = {op: T.NUMBER for op in (O.EQ, O.NEQ, O.GT, O.GTE, O.LT, O.LTE)}
-_MEMBERSHIP = {O.IN: T.ARRAY, O.NIN: T.ARRAY}
+Op = Operator
+_EMPTINESS = {Op.IS_EMPTY: T.NULL, Op.IS_NOT_EMPTY: T.NULL}  # D1: no right operand for any type
+_ORDER = dict.fromkeys((Op.EQ, Op.NEQ, Op.GT, Op.GTE, Op.LT, Op.LTE), T.NUMBER)
+_MEMBERSHIP = {Op.IN: T.ARRAY, Op.NIN: T.ARRAY}
 
 # left type -> operator -> the type the right operand must have (NULL: no right operand).
 RULES: dict[T, dict[Operator, T]] = {
-    T.STRING: {O.EQ: T.STRING, O.NEQ: T.STRING, O.CONTAINS: T.STRING, O.NOT_CONTAINS: T.STRING,
-               **_MEMBERSHIP, **_EMPTINESS},
+    T.STRING: {
+        Op.EQ: T.STRING,
+        Op.NEQ: T.STRING,
+        Op.CONTAINS: T.STRING,
+        Op.NOT_CONTAINS: T.STRING,
+        **_MEMBERSHIP,
+        **_EMPTINESS,
+    },
     T.NUMBER: {**_ORDER, **_MEMBERSHIP, **_EMPTINESS},
     T.INTEGER: {**_ORDER, **_MEMBERSHIP, **_EMPTINESS},
-    T.BOOLEAN: {O.EQ: T.BOOLEAN, O.NEQ: T.BOOLEAN, O.IS_TRUE: T.NULL, O.IS_FALSE: T.NULL,
-                **_MEMBERSHIP, **_EMPTINESS},
-    T.DATE_TIME: {**{op: T.DATE_TIME for op in _ORDER}, **_EMPTINESS},
+    T.BOOLEAN: {
+        Op.EQ: T.BOOLEAN,
+        Op.NEQ: T.BOOLEAN,
+        Op.IS_TRUE: T.NULL,
+        Op.IS_FALSE: T.NULL,
+        **_MEMBERSHIP,
+        **_EMPTINESS,
+    },
+    T.DATE_TIME: {**dict.fromkeys(_ORDER, T.DATE_TIME), **_EMPTINESS},
     T.OBJECT: dict(_EMPTINESS),
     T.MAP: dict(_EMPTINESS),
     T.ARRAY: dict(_EMPTINESS),
-    T.NULL: {O.EQ: T.NULL, **_EMPTINESS},
+    T.NULL: {Op.EQ: T.NULL, **_EMPTINESS},
 }
 
 RIGHT_OPERAND_IGNORED = frozenset(_EMPTINESS)
@@ -81,26 +94,35 @@ def _compare(left: Any, right: Any, left_type: T) -> tuple[float, float]:
 
 Handler = Callable[[Any, Any, T], bool]
 
+
 def _equal(left: Any, right: Any, left_type: T) -> bool:
     if left_type == T.DATE_TIME:
         return _epoch_ms(left) == _epoch_ms(right)  # the same instant, however it is written
     return js_equal(left, right)
 
 
+def _ordered(compare: Callable[[float, float], bool]) -> Handler:
+    def handler(left: Any, right: Any, left_type: T) -> bool:
+        return compare(*_compare(left, right, left_type))
+
+    return handler
+
+
 HANDLERS: dict[Operator, Handler] = {
-    O.EQ: _equal,
-    O.NEQ: lambda left, right, t: not _equal(left, right, t),
-    O.GT: lambda left, right, t: (lambda a, b: a > b)(*_compare(left, right, t)),
-    O.GTE: lambda left, right, t: (lambda a, b: a >= b)(*_compare(left, right, t)),
-    O.LT: lambda left, right, t: (lambda a, b: a < b)(*_compare(left, right, t)),
-    O.LTE: lambda left, right, t: (lambda a, b: a <= b)(*_compare(left, right, t)),
-    O.IN: lambda left, right, _t: isinstance(right, list) and any(js_equal(left, r) for r in right),
-    O.NIN: lambda left, right, _t: isinstance(right, list) and not any(js_equal(left, r) for r in right),
-    O.CONTAINS: lambda left, right, _t: isinstance(left, str) and isinstance(right, str) and right in left,
-    O.NOT_CONTAINS: lambda left, right, _t: isinstance(left, str) and isinstance(right, str)
-    and right not in left,
-    O.IS_EMPTY: lambda left, _right, _t: is_empty(left),
-    O.IS_NOT_EMPTY: lambda left, _right, _t: not is_empty(left),
-    O.IS_TRUE: lambda left, _right, _t: left is True,
-    O.IS_FALSE: lambda left, _right, _t: left is False,
+    Op.EQ: _equal,
+    Op.NEQ: lambda left, right, t: not _equal(left, right, t),
+    Op.GT: _ordered(operator.gt),
+    Op.GTE: _ordered(operator.ge),
+    Op.LT: _ordered(operator.lt),
+    Op.LTE: _ordered(operator.le),
+    Op.IN: lambda left, right, _t: isinstance(right, list) and any(js_equal(left, r) for r in right),
+    Op.NIN: lambda left, right, _t: isinstance(right, list) and not any(js_equal(left, r) for r in right),
+    Op.CONTAINS: lambda left, right, _t: isinstance(left, str) and isinstance(right, str) and right in left,
+    Op.NOT_CONTAINS: lambda left, right, _t: (
+        isinstance(left, str) and isinstance(right, str) and right not in left
+    ),
+    Op.IS_EMPTY: lambda left, _right, _t: is_empty(left),
+    Op.IS_NOT_EMPTY: lambda left, _right, _t: not is_empty(left),
+    Op.IS_TRUE: lambda left, _right, _t: left is True,
+    Op.IS_FALSE: lambda left, _right, _t: left is False,
 }

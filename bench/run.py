@@ -1,0 +1,390 @@
+"""flowloom engine overhead benchmarks: microseconds per node for standard workloads, against targets.
+
+    uv run python bench/run.py            # full run (N = 100, 1,000, 10,000; a 100,000-node chain)
+    uv run python bench/run.py --quick    # smoke mode: N = 100 for everything, 2 repeats
+
+Exit status: 0 when every run succeeded with the right outputs (a missed *target* is reported, not fatal),
+1 when any run failed or produced wrong outputs. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import workflows
+from workflows import Json, PassExecutor
+
+import flowloom
+from flowloom.engine import CompiledWorkflow
+
+START_X = 1  # the run input: {"x": 1}
+SIZES = (100, 1_000, 10_000)
+REPEATS = 5
+BIG_N = 100_000
+QUICK_N = 100
+QUICK_REPEATS = 2
+LINEAR_MAX = 1.5  # per-node cost at the largest N may be at most this multiple of that at the smallest
+COLD_START_MS = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """A workflow family measured at several sizes, and what a correct run of it looks like."""
+
+    name: str
+    build: Callable[[int], Json]
+    target_us: float | None  # None: the target is only to complete
+    upstream: str  # @flowgram.ai/runtime-js 1.0.9 for scale
+    expect_x: Callable[[int], int]  # the end's output x for size n
+    pass_calls: bool  # every bench-pass node runs once per run
+    branch_prefix: str | None = None  # ids of conditions that must each run once and take if_0
+    linear: bool = True  # the linearity target applies
+
+
+WORKLOADS = (
+    Workload("chain", workflows.chain, 10.0, "~15", lambda n: START_X, pass_calls=True),
+    Workload("fan-out", workflows.fan_out, 15.0, "-", lambda n: START_X, pass_calls=True),
+    Workload(
+        "condition chain",
+        workflows.condition_chain,
+        15.0,
+        "80-230 (quadratic)",
+        lambda n: START_X,
+        pass_calls=False,
+        branch_prefix="cond_",
+    ),
+    Workload(
+        "js code chain",
+        workflows.js_chain,
+        250.0,
+        "~340",
+        lambda n: n + START_X,
+        pass_calls=False,
+        linear=False,
+    ),
+)
+BIG_CHAIN = Workload("big chain", workflows.chain, None, "-", lambda n: START_X, pass_calls=True)
+
+
+@dataclass(slots=True)
+class Row:
+    """One measured (workload, N): run wall times in seconds and anything wrong with the runs."""
+
+    workload: Workload
+    n: int
+    nodes: int
+    seconds: list[float] = field(default_factory=list)
+    load_seconds: float = 0.0
+    problem: str | None = None
+
+    @property
+    def median_s(self) -> float:
+        return statistics.median(self.seconds) if self.seconds else float("nan")
+
+    @property
+    def us_per_node(self) -> float:
+        return self.median_s / self.nodes * 1e6
+
+
+@dataclass(slots=True)
+class ProcessTiming:
+    label: str
+    seconds: list[float] = field(default_factory=list)
+    target_ms: float | None = None
+    problem: str | None = None
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.seconds) * 1e3 if self.seconds else float("nan")
+
+
+# --- checking -------------------------------------------------------------------------------------------
+
+
+def check_run(run: flowloom.Run, workload: Workload, n: int, calls: int) -> str | None:
+    """What is wrong with a finished run, cheaply (every timed run is checked)."""
+    if run.status is not flowloom.Status.SUCCEEDED:
+        return f"run {run.status}: {run.error}"
+    expected = {"x": workload.expect_x(n)}
+    if run.outputs != expected:
+        return f"outputs {run.outputs!r}, expected {expected!r}"
+    if workload.pass_calls and calls != n:
+        return f"{calls} bench-pass executions, expected {n}"
+    return None
+
+
+def check_report(run: flowloom.Run, workload: Workload, n: int) -> str | None:
+    """What the run report shows is wrong: the end ran once; every condition ran once and took if_0."""
+    reports = run.report().reports
+    end_runs = len(reports[workflows.END_ID].snapshots) if workflows.END_ID in reports else 0
+    if end_runs != 1:
+        return f"end ran {end_runs} times"
+    if workload.branch_prefix is not None:
+        branches = [
+            [s.branch for s in report.snapshots]
+            for node_id, report in reports.items()
+            if node_id.startswith(workload.branch_prefix)
+        ]
+        if len(branches) != n or any(b != ["if_0"] for b in branches):
+            taken = sum(b == ["if_0"] for b in branches)
+            return f"{taken} of {n} conditions took if_0 exactly once"
+    return None
+
+
+# --- timing ---------------------------------------------------------------------------------------------
+
+
+async def timed_run(
+    engine: flowloom.Engine, compiled: CompiledWorkflow, counter: PassExecutor
+) -> tuple[flowloom.Run, float, int]:
+    """One run after a full collection: (finished run, wall seconds, bench-pass executions)."""
+    gc.collect()
+    calls = counter.calls
+    began = time.perf_counter()
+    run = await engine.run(compiled, {"x": START_X})
+    seconds = time.perf_counter() - began
+    return run, seconds, counter.calls - calls
+
+
+async def measure(
+    engine: flowloom.Engine,
+    counter: PassExecutor,
+    workload: Workload,
+    n: int,
+    repeats: int,
+    warmup: bool = True,
+) -> Row:
+    """Load once, then (after one deep-checked warm-up run) time ``repeats`` runs."""
+    began = time.perf_counter()
+    compiled = engine.load(workload.build(n))
+    row = Row(workload, n, nodes=n + 2, load_seconds=time.perf_counter() - began)
+    if warmup:
+        run, _, calls = await timed_run(engine, compiled, counter)
+        row.problem = check_run(run, workload, n, calls) or check_report(run, workload, n)
+    for _ in range(repeats):
+        run, seconds, calls = await timed_run(engine, compiled, counter)
+        row.seconds.append(seconds)
+        row.problem = row.problem or check_run(run, workload, n, calls)
+    return row
+
+
+async def measure_safely(
+    engine: flowloom.Engine,
+    counter: PassExecutor,
+    workload: Workload,
+    n: int,
+    repeats: int,
+    warmup: bool = True,
+) -> Row:
+    """``measure``, with an exception (e.g. an invalid workflow) recorded as the row's problem."""
+    try:
+        return await measure(engine, counter, workload, n, repeats, warmup)
+    except Exception as exc:
+        return Row(workload, n, nodes=n + 2, problem=f"{type(exc).__name__}: {exc}")
+
+
+def time_process(
+    label: str,
+    argv: Sequence[str],
+    repeats: int,
+    check: Callable[[str], str | None],
+    target_ms: float | None = None,
+) -> ProcessTiming:
+    """Wall time of a fresh process, after one untimed warm-up; ``check`` judges its stdout."""
+    timing = ProcessTiming(label, target_ms=target_ms)
+    for attempt in range(repeats + 1):
+        began = time.perf_counter()
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - began
+        if done.returncode != 0:
+            timing.problem = f"exit {done.returncode}: {done.stderr.strip()[-300:]}"
+            return timing
+        timing.problem = timing.problem or check(done.stdout)
+        if attempt:
+            timing.seconds.append(seconds)
+    return timing
+
+
+def check_cold_start_output(stdout: str) -> str | None:
+    try:
+        result = json.loads(stdout)
+    except json.JSONDecodeError:
+        return f"not JSON: {stdout[:200]!r}"
+    if result.get("status") != "succeeded" or result.get("outputs") != {"x": START_X}:
+        return f"status {result.get('status')!r}, outputs {result.get('outputs')!r}"
+    return None
+
+
+def cold_start(repeats: int) -> list[ProcessTiming]:
+    """``flowloom run <start→end file> --json`` and ``python -c "import flowloom"`` in fresh processes."""
+    cli = Path(sys.executable).parent / "flowloom"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "two-node.json"
+        path.write_text(json.dumps(workflows.two_node(START_X)), encoding="utf-8")
+        run = time_process(
+            "cold start",
+            [str(cli), "run", str(path), "--json"],
+            repeats,
+            check_cold_start_output,
+            COLD_START_MS,
+        )
+    imported = time_process(
+        "import flowloom", [sys.executable, "-c", "import flowloom"], repeats, lambda _: None
+    )
+    return [run, imported]
+
+
+# --- reporting ------------------------------------------------------------------------------------------
+
+TABLE = "{:<16} {:>7} {:>8} {:>11} {:>9}  {:<14} {:<20} {}"
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def row_result(row: Row) -> str:
+    if row.problem is not None:
+        return f"FAIL  {row.problem}"
+    target = row.workload.target_us
+    return "PASS" if target is None else verdict(row.us_per_node <= target)
+
+
+def print_header(quick: bool, repeats: int) -> None:
+    mode = "quick (smoke: N = 100, not for comparison)" if quick else "full"
+    print(
+        f"flowloom {flowloom.__version__} engine overhead - Python {platform.python_version()} "
+        f"on {platform.system()} {platform.machine()} - mode: {mode}"
+    )
+    print(
+        f"us/node = median wall time of one run / (N + 2 nodes: start, N, end); median of {repeats} "
+        "runs after 1 warm-up; workflow loaded once before timing."
+    )
+    print()
+
+
+def print_rows(rows: Sequence[Row]) -> None:
+    print(
+        TABLE.format(
+            "workload", "N", "nodes", "median ms", "us/node", "target", "upstream TS us/node", "result"
+        )
+    )
+    print("-" * 100)
+    for row in rows:
+        target = "completes" if row.workload.target_us is None else f"<= {row.workload.target_us:g}"
+        print(
+            TABLE.format(
+                row.workload.name,
+                f"{row.n:,}",
+                f"{row.nodes:,}",
+                f"{row.median_s * 1e3:.2f}",
+                f"{row.us_per_node:.2f}",
+                target,
+                row.workload.upstream,
+                row_result(row),
+            )
+        )
+    print()
+
+
+def print_linearity(rows: Sequence[Row]) -> None:
+    """Per-node cost at the largest N over that at the smallest, per workload."""
+    print(f"linearity: us/node at N = {SIZES[-1]:,} / us/node at N = {SIZES[0]:,} (target <= {LINEAR_MAX}x)")
+    for workload in WORKLOADS:
+        by_n = {row.n: row for row in rows if row.workload is workload and row.problem is None}
+        small, large = by_n.get(SIZES[0]), by_n.get(SIZES[-1])
+        if small is None or large is None:
+            print(f"  {workload.name:<16} n/a (not measured at both sizes)")
+            continue
+        ratio = large.us_per_node / small.us_per_node
+        result = verdict(ratio <= LINEAR_MAX) if workload.linear else "(info, no target)"
+        print(
+            f"  {workload.name:<16} {small.us_per_node:8.2f} -> {large.us_per_node:8.2f}   "
+            f"ratio {ratio:5.2f}x  {result}"
+        )
+    print()
+
+
+def print_big(row: Row) -> None:
+    print(
+        f"{row.workload.name}: {row.n:,} nodes, load (validate + compile) {row.load_seconds:.2f} s, "
+        f"one run {row.median_s:.2f} s = {row.us_per_node:.2f} us/node  {row_result(row)}"
+    )
+    print()
+
+
+def print_processes(timings: Sequence[ProcessTiming], repeats: int) -> None:
+    print(f"fresh processes (median of {repeats} after 1 warm-up):")
+    for timing in timings:
+        if timing.problem is not None:
+            result = f"FAIL  {timing.problem}"
+        elif timing.target_ms is None:
+            result = "(for context)"
+        else:
+            result = f"target <= {timing.target_ms:g} ms  {verdict(timing.median_ms <= timing.target_ms)}"
+        print(f"  {timing.label:<16} {timing.median_ms:8.1f} ms   {result}")
+    print()
+
+
+def print_upstream_note() -> None:
+    print(
+        "for scale, upstream @flowgram.ai/runtime-js 1.0.9: ~15 us/node chain, 80-230 us/node condition "
+        "chain (quadratic), ~340 us/node JavaScript code nodes."
+    )
+
+
+# --- main -----------------------------------------------------------------------------------------------
+
+
+async def run_engine_workloads(quick: bool) -> tuple[list[Row], Row]:
+    sizes = (QUICK_N,) if quick else SIZES
+    repeats = QUICK_REPEATS if quick else REPEATS
+    counter = PassExecutor()
+    engine = flowloom.Engine()
+    engine.register_executor(counter)
+    rows = [await measure_safely(engine, counter, w, n, repeats) for w in WORKLOADS for n in sizes]
+    big = await measure_safely(engine, counter, BIG_CHAIN, QUICK_N if quick else BIG_N, 1, warmup=False)
+    return rows, big
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke mode: N = 100 only, 2 repeats")
+    args = parser.parse_args(argv)
+    repeats = QUICK_REPEATS if args.quick else REPEATS
+
+    print_header(args.quick, repeats)
+    rows, big = asyncio.run(run_engine_workloads(args.quick))
+    print_rows(rows)
+    if args.quick:
+        print("linearity: n/a in quick mode (N = 100 only)\n")
+    else:
+        print_linearity(rows)
+    print_big(big)
+    processes = cold_start(repeats)
+    print_processes(processes, repeats)
+    print_upstream_note()
+
+    failed = [r for r in [*rows, big] if r.problem] + [p for p in processes if p.problem]
+    if failed:
+        print(f"\n{len(failed)} measurement(s) FAILED (a run did not succeed or gave wrong outputs)")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""``bench/run.py --quick`` runs every workload to a correct result. It never asserts timings."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKLOADS = ("chain", "fan-out", "condition chain", "js code chain", "big chain", "cold start")
+
+
+def test_bench_quick_runs_every_workload() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    lines = [line.strip() for line in done.stdout.splitlines()]
+    missing = [name for name in WORKLOADS if not any(line.startswith(name) for line in lines)]
+    assert not missing, f"no line for {missing}\n{done.stdout}"
+    assert "FAIL" not in done.stdout, done.stdout
