@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib.util
 import json
 import platform
 import statistics
@@ -76,6 +77,10 @@ WORKLOADS = (
     ),
 )
 BIG_CHAIN = Workload("big chain", workflows.chain, None, "-", lambda n: START_X, pass_calls=True)
+EMPTY = Workload(
+    "start-end", lambda n: workflows.two_node(START_X), None, "-", lambda n: START_X, pass_calls=False
+)
+FIXED_COST_REPEATS = 50
 
 
 @dataclass(slots=True)
@@ -217,6 +222,12 @@ def time_process(
     return timing
 
 
+def bytecode_cached() -> bool:
+    """Whether flowloom's own ``__init__`` has a ``.pyc`` (a proxy for the whole import chain)."""
+    source = flowloom.__file__
+    return source is not None and Path(importlib.util.cache_from_source(source)).exists()
+
+
 def check_cold_start_output(stdout: str) -> str | None:
     try:
         result = json.loads(stdout)
@@ -248,7 +259,7 @@ def cold_start(repeats: int) -> list[ProcessTiming]:
 
 # --- reporting ------------------------------------------------------------------------------------------
 
-TABLE = "{:<16} {:>7} {:>8} {:>11} {:>9}  {:<14} {:<20} {}"
+TABLE = "{:<16} {:>7} {:>8} {:>9} {:>11} {:>9}  {:<11} {:<19} {}"
 
 
 def verdict(ok: bool) -> str:
@@ -278,10 +289,10 @@ def print_header(quick: bool, repeats: int) -> None:
 def print_rows(rows: Sequence[Row]) -> None:
     print(
         TABLE.format(
-            "workload", "N", "nodes", "median ms", "us/node", "target", "upstream TS us/node", "result"
+            "workload", "N", "nodes", "load ms", "median ms", "us/node", "target", "upstream TS", "result"
         )
     )
-    print("-" * 100)
+    print("-" * 108)
     for row in rows:
         target = "completes" if row.workload.target_us is None else f"<= {row.workload.target_us:g}"
         print(
@@ -289,6 +300,7 @@ def print_rows(rows: Sequence[Row]) -> None:
                 row.workload.name,
                 f"{row.n:,}",
                 f"{row.nodes:,}",
+                f"{row.load_seconds * 1e3:.1f}",
                 f"{row.median_s * 1e3:.2f}",
                 f"{row.us_per_node:.2f}",
                 target,
@@ -317,6 +329,18 @@ def print_linearity(rows: Sequence[Row]) -> None:
     print()
 
 
+def print_fixed_cost(row: Row) -> None:
+    """The cost of a run that is not per node: a start → end workflow, in process."""
+    if row.problem is not None:
+        print(f"per-run fixed cost: FAIL  {row.problem}")
+    else:
+        print(
+            f"per-run fixed cost (start -> end, in process, median of {len(row.seconds)}): "
+            f"{row.median_s * 1e6:.0f} us; it weighs on the N = 100 rows."
+        )
+    print()
+
+
 def print_big(row: Row) -> None:
     print(
         f"{row.workload.name}: {row.n:,} nodes, load (validate + compile) {row.load_seconds:.2f} s, "
@@ -335,6 +359,11 @@ def print_processes(timings: Sequence[ProcessTiming], repeats: int) -> None:
         else:
             result = f"target <= {timing.target_ms:g} ms  {verdict(timing.median_ms <= timing.target_ms)}"
         print(f"  {timing.label:<16} {timing.median_ms:8.1f} ms   {result}")
+    if not bytecode_cached():
+        print(
+            "  note: no bytecode cache for flowloom (PYTHONDONTWRITEBYTECODE set?): every fresh process\n"
+            "  compiles flowloom and its dependencies from source; with a warm __pycache__ it starts faster."
+        )
     print()
 
 
@@ -348,7 +377,17 @@ def print_upstream_note() -> None:
 # --- main -----------------------------------------------------------------------------------------------
 
 
-async def run_engine_workloads(quick: bool) -> tuple[list[Row], Row]:
+@dataclass(slots=True)
+class EngineResults:
+    rows: list[Row]
+    big: Row
+    fixed: Row
+
+    def all(self) -> list[Row]:
+        return [*self.rows, self.big, self.fixed]
+
+
+async def run_engine_workloads(quick: bool) -> EngineResults:
     sizes = (QUICK_N,) if quick else SIZES
     repeats = QUICK_REPEATS if quick else REPEATS
     counter = PassExecutor()
@@ -356,7 +395,8 @@ async def run_engine_workloads(quick: bool) -> tuple[list[Row], Row]:
     engine.register_executor(counter)
     rows = [await measure_safely(engine, counter, w, n, repeats) for w in WORKLOADS for n in sizes]
     big = await measure_safely(engine, counter, BIG_CHAIN, QUICK_N if quick else BIG_N, 1, warmup=False)
-    return rows, big
+    fixed = await measure_safely(engine, counter, EMPTY, 0, FIXED_COST_REPEATS)
+    return EngineResults(rows, big, fixed)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -368,18 +408,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     repeats = QUICK_REPEATS if args.quick else REPEATS
 
     print_header(args.quick, repeats)
-    rows, big = asyncio.run(run_engine_workloads(args.quick))
-    print_rows(rows)
+    results = asyncio.run(run_engine_workloads(args.quick))
+    print_rows(results.rows)
+    print_fixed_cost(results.fixed)
     if args.quick:
         print("linearity: n/a in quick mode (N = 100 only)\n")
     else:
-        print_linearity(rows)
-    print_big(big)
+        print_linearity(results.rows)
+    print_big(results.big)
     processes = cold_start(repeats)
     print_processes(processes, repeats)
     print_upstream_note()
 
-    failed = [r for r in [*rows, big] if r.problem] + [p for p in processes if p.problem]
+    failed = [r for r in results.all() if r.problem] + [p for p in processes if p.problem]
     if failed:
         print(f"\n{len(failed)} measurement(s) FAILED (a run did not succeed or gave wrong outputs)")
         return 1

@@ -40,8 +40,13 @@ class UsageProblem(Exception):
 
 
 def _fail_usage(message: str) -> typer.Exit:
-    _err.print(f"[bold red]error:[/] {message}", highlight=False)
+    _err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_INVALID)
+
+
+def _invalid(file: Path, errors: list[str]) -> str:
+    text = "; ".join(errors)
+    return text if str(file) in text else f"invalid workflow {file}: {text}"
 
 
 def _read_inputs(option: str | None) -> dict[str, Any]:
@@ -103,7 +108,7 @@ def run(
         if as_json:
             rejected = engine.start_rejected(errors, values)
             _print_json(rejected)
-        raise _fail_usage(f"invalid workflow {file}: {'; '.join(errors)}")
+        raise _fail_usage(_invalid(file, errors))
 
     live = not as_json and sys.stdout.isatty()
     view = RunView(_err if as_json else Console(), live=live)
@@ -133,7 +138,7 @@ def _print_outcome(finished: Run) -> None:
     style = "green" if finished.status is Status.SUCCEEDED else "bold red"
     console.print(f"[{style}]{finished.status}[/] run {finished.id}", highlight=False)
     if finished.error:
-        _err.print(f"[bold red]error:[/] {finished.error}", highlight=False)
+        _err.print(f"[bold red]error:[/] {finished.error}", highlight=False, soft_wrap=True)
     console.print_json(json.dumps(finished.report().to_json()["outputs"], ensure_ascii=False))
 
 
@@ -145,7 +150,7 @@ def validate(file: FileArgument, inputs: InputsOption = None) -> None:
     except (UsageProblem, InvalidWorkflowError) as exc:
         raise _fail_usage(str(exc)) from None
     if not result.valid:
-        raise _fail_usage(f"invalid workflow {file}: {'; '.join(result.errors or [])}")
+        raise _fail_usage(_invalid(file, result.errors or []))
     Console().print(f"[green]valid[/] {file}", highlight=False)
 
 

@@ -31,8 +31,10 @@ class Run:
 
     def __init__(self, records: RunRecords) -> None:
         self._records = records
-        self._done = anyio.Event()
-        self._cancel_scope = anyio.CancelScope()
+        # Created inside the event loop (a Run may be made outside one, e.g. a rejected run).
+        self._done_event: anyio.Event | None = None
+        self._finished = False
+        self._cancel_scope: anyio.CancelScope | None = None
         self._cancel_requested = False
 
     @property
@@ -45,7 +47,7 @@ class Run:
 
     @property
     def done(self) -> bool:
-        return self._done.is_set()
+        return self._finished
 
     @property
     def outputs(self) -> dict[str, Any]:
@@ -62,18 +64,27 @@ class Run:
     async def wait(self, timeout: float | None = None) -> dict[str, Any]:  # noqa: ASYNC109 (the SDK contract)
         """Wait until the run has ended and return its outputs. Raises ``TimeoutError`` after ``timeout``
         seconds (the run goes on)."""
-        with anyio.fail_after(timeout):
-            await self._done.wait()
+        if not self._finished:
+            if self._done_event is None:
+                self._done_event = anyio.Event()
+            with anyio.fail_after(timeout):
+                await self._done_event.wait()
         return self._records.outputs
 
     def cancel(self) -> bool:
         """Cancel the run: in-flight nodes stop and become ``canceled``. Idempotent; False if it had
         already ended."""
-        if self._done.is_set():
+        if self._finished:
             return False
         self._cancel_requested = True
-        self._cancel_scope.cancel()
+        if self._cancel_scope is not None:
+            self._cancel_scope.cancel()
         return True
+
+    def _mark_finished(self) -> None:
+        self._finished = True
+        if self._done_event is not None:
+            self._done_event.set()
 
 
 class Engine:
@@ -150,7 +161,7 @@ class Engine:
             records.error(message)
         records.status = Status.FAILED
         run = Run(records)
-        run._done.set()
+        run._mark_finished()
         if self.bus.active:
             self.bus.emit(
                 RunFinished(
@@ -189,6 +200,9 @@ class Engine:
             limiter=anyio.CapacityLimiter(compiled.settings.max_parallel or self.max_parallel),
             root_scope=Scope(Globals(compiled.workflow.global_variables)),
         )
+        run._cancel_scope = anyio.CancelScope()
+        if run._cancel_requested:
+            run._cancel_scope.cancel()
         try:
             with run._cancel_scope:
                 await driver.run()
@@ -198,7 +212,7 @@ class Engine:
             else:
                 records.status = Status.FAILED if driver.failed else Status.SUCCEEDED
             records.end = time.time()
-            run._done.set()
+            run._mark_finished()
             if self.bus.active:
                 self.bus.emit(
                     RunFinished(
