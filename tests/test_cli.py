@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from _workflows import chain, double_x, end, js, node, start
+from _workflows import chain, double_x, edge, end, js, node, start
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOWLOOM = Path(sys.executable).parent / "flowloom"
@@ -19,7 +19,9 @@ QUICKSTART_INPUTS = ROOT / "examples" / "quickstart.inputs.json"
 
 
 def flowloom(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([FLOWLOOM, *map(str, args)], capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [FLOWLOOM, *map(str, args)], capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def write(tmp_path: Path, schema: Any, name: str = "wf.json") -> Path:
@@ -78,14 +80,20 @@ def test_unknown_node_type_fails_the_run(tmp_path: Path) -> None:
         (json.dumps({"nodes": [start()], "edges": []}), ["must have an end node"]),
         (json.dumps({"nodes": [], "edges": []}), ["must have a start node and an end node"]),
         (
-            json.dumps({**chain(start(), node("a_0", "code"), end()), "edges": [
-                {"sourceNodeID": "start_0", "targetNodeID": "a_0"},
-                {"sourceNodeID": "a_0", "targetNodeID": "start_0"},
-                {"sourceNodeID": "a_0", "targetNodeID": "end_0"}]}),
+            json.dumps(
+                {
+                    **chain(start(), node("a_0", "code"), end()),
+                    "edges": [
+                        {"sourceNodeID": "start_0", "targetNodeID": "a_0"},
+                        {"sourceNodeID": "a_0", "targetNodeID": "start_0"},
+                        {"sourceNodeID": "a_0", "targetNodeID": "end_0"},
+                    ],
+                }
+            ),
             ["contains a cycle"],
         ),
         (
-            json.dumps({**chain(start(), end()), "edges": [{"sourceNodeID": "start_0", "targetNodeID": "ghost"}]}),
+            json.dumps({**chain(start(), end()), "edges": [edge("start_0", "ghost")]}),
             ['edge target node "ghost" not exist'],
         ),
     ],
@@ -135,7 +143,17 @@ def test_nodes_lists_built_in_types() -> None:
     result = flowloom("nodes")
     assert result.returncode == 0
     listed = {line.split()[0] for line in result.stdout.splitlines() if line.strip()}
-    assert {"start", "end", "condition", "loop", "block-start", "block-end", "break", "continue", "code"} <= listed
+    assert {
+        "start",
+        "end",
+        "condition",
+        "loop",
+        "block-start",
+        "block-end",
+        "break",
+        "continue",
+        "code",
+    } <= listed
 
 
 def test_version() -> None:

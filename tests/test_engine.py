@@ -56,6 +56,16 @@ class Boom:
         raise RuntimeError("boom")
 
 
+class LateBoom:
+    """Fails after a short wait, while its siblings are in flight."""
+
+    type: ClassVar[str] = "late-boom"
+
+    async def execute(self, ctx: flowloom.NodeContext) -> flowloom.NodeResult:
+        await anyio.sleep(0.05)
+        raise RuntimeError("late boom")
+
+
 class Pass:
     type: ClassVar[str] = "pass"
     lightweight: ClassVar[bool] = True
@@ -192,12 +202,21 @@ async def test_a_failing_listener_never_breaks_a_run() -> None:
     assert run.status is flowloom.Status.SUCCEEDED
 
 
-async def test_on_error_stop_cancels_siblings() -> None:
+async def test_on_error_stop_cancels_siblings_in_flight() -> None:
+    engine = engine_with(Sleep(), LateBoom())
+    began = time.monotonic()
+    run = await engine.run(parallel(node("boom_0", "late-boom"), node("sleep_0", "sleep", seconds=30)), {})
+    assert time.monotonic() - began < 5
+    assert run.status is flowloom.Status.FAILED
+    assert run.error == "late boom"
+    assert run.report().reports["sleep_0"].status is flowloom.Status.CANCELED
+
+
+async def test_on_error_stop_starts_nothing_after_a_failure() -> None:
     engine = engine_with(Sleep(), Boom())
     run = await engine.run(parallel(node("boom_0", "boom"), node("sleep_0", "sleep", seconds=30)), {})
     assert run.status is flowloom.Status.FAILED
-    assert run.error == "boom"
-    assert run.report().reports["sleep_0"].status is flowloom.Status.CANCELED
+    assert "sleep_0" not in run.report().reports
 
 
 async def test_on_error_continue_skips_dependents_and_finishes_the_rest() -> None:

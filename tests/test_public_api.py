@@ -72,7 +72,9 @@ def test_ir_imports_no_other_layer() -> None:
 
 
 def test_formats_import_only_the_ir() -> None:
-    assert {m for m in _imports_of("formats") if not m.startswith(("flowloom.ir", "flowloom.formats"))} == set()
+    assert {
+        m for m in _imports_of("formats") if not m.startswith(("flowloom.ir", "flowloom.formats"))
+    } == set()
 
 
 def test_engine_imports_no_node_type_or_host() -> None:

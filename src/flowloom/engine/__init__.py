@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from flowloom.ir import UNDEFINED, js_json, template_text
+
 from ._bus import EventBus
 from ._context import NodeContext
 from ._engine import Engine, Run
 from ._errors import BlockFailed, FlowloomError, InvalidWorkflowError, NodeTimeout, message_of
-from ._jsvalues import UNDEFINED, js_json, template_text
 from ._plan import CompiledWorkflow, InputCheck, Plan
 from ._protocols import ExecutorLookup, NodeError, NodeExecutor, NodeResult
 from ._scope import Scope

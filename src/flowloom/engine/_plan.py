@@ -8,10 +8,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flowloom.ir import Edge, Node, RetryPolicy, VariableType, Workflow, WorkflowSettings
+from flowloom.ir import UNDEFINED, Edge, Node, RetryPolicy, VariableType, Workflow, WorkflowSettings
 
 from ._protocols import ExecutorLookup, NodeExecutor
-from ._values import Resolver, compile_flow_value, declared_type
+from ._values import Resolver, compile_flow_value, declared_type, items_type_of, parse_declared
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,18 +21,30 @@ class CompiledInput:
     declared: VariableType | None
 
 
+@dataclass(frozen=True, slots=True)
+class OutputSpec:
+    """A declared output: stored as a variable with this type, ``default`` when the node gave none."""
+
+    name: str
+    default: Any
+    declared: VariableType | None
+    items: VariableType | None
+
+
 @dataclass(slots=True)
 class CompiledNode:
     index: int
     node: Node
     executor: NodeExecutor | None
     inputs: tuple[CompiledInput, ...]
+    outputs: tuple[OutputSpec, ...]
     out_edges: tuple[tuple[str, int], ...]  # (source port, target index), deduplicated
     in_degree: int
     block: Plan | None
     retry: RetryPolicy | None
     terminal: bool
     lightweight: bool
+    direct: bool  # no timeout and no retry policy: the executor is awaited as it is
     prepared: Any = None  # what the executor derived from the node once (see NodeContext.prepared)
 
     @property
@@ -93,12 +105,14 @@ def _compile_graph(nodes: Sequence[Node], edges: Sequence[Edge], executors: Exec
                 node=node,
                 executor=executor,
                 inputs=_compile_inputs(node),
+                outputs=_compile_outputs(node),
                 out_edges=tuple(out[i]),
                 in_degree=in_degree[i],
                 block=block,
                 retry=node.retry,
                 terminal=executor_flag(executor, "terminal"),
                 lightweight=executor is None or executor_flag(executor, "lightweight"),
+                direct=node.retry is None and node.timeout_s is None,
             )
         )
     entries = tuple(
@@ -112,6 +126,18 @@ def _compile_graph(nodes: Sequence[Node], edges: Sequence[Edge], executors: Exec
 def executor_flag(executor: NodeExecutor | None, name: str) -> bool:
     """An optional class flag of an executor (``entry``, ``terminal``, ``lightweight``); absent is False."""
     return bool(getattr(executor, name, False))
+
+
+def _compile_outputs(node: Node) -> tuple[OutputSpec, ...]:
+    props = node.outputs.properties if node.outputs is not None else None
+    if not props:
+        return ()
+    specs = []
+    for name, prop in props.items():
+        vtype = declared_type(prop)
+        default = parse_declared(prop.default, vtype)
+        specs.append(OutputSpec(name, UNDEFINED if default is None else default, vtype, items_type_of(prop)))
+    return tuple(specs)
 
 
 def _compile_inputs(node: Node) -> tuple[CompiledInput, ...]:

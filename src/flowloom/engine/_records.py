@@ -14,9 +14,8 @@ from flowloom.ir import (
     Snapshot,
     Status,
     StatusData,
+    js_plain,
 )
-
-from ._jsvalues import js_plain
 
 
 def now_ms(t: float) -> int:

@@ -2,8 +2,8 @@
 
 Every edge settles exactly once, as taken or dead. A node whose incoming edges have all settled runs if
 at least one was taken; otherwise it is skipped and its outgoing edges die. A branching node takes the
-edges of its chosen port and kills the rest. A chain runs in one task (the driver continues with the
-first ready successor); only extra ready successors get tasks of their own.
+edges of its chosen port and kills the rest. A chain runs in one task, and so do lightweight nodes (start,
+end, conditions, markers); only nodes that may block, beyond the first, get tasks of their own.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from flowloom.ir import (
+    UNDEFINED,
     NodeCanceled,
     NodeFailed,
     NodeRetrying,
@@ -29,7 +30,6 @@ from flowloom.ir import (
 from ._bus import EventBus
 from ._context import NodeContext
 from ._errors import BlockFailed, NodeTimeout, message_of
-from ._jsvalues import UNDEFINED
 from ._plan import CompiledNode, CompiledWorkflow, Plan
 from ._protocols import NodeError, NodeExecutor, NodeResult
 from ._records import NodeRecord, RunRecords, SnapshotRecord
@@ -73,15 +73,23 @@ class _GraphRun:
             raise failures.exceptions[0] from None
 
     async def _drive(self, index: int) -> None:
+        """Run ``index`` and what becomes ready after it. Lightweight nodes and the first other ready
+        node continue in this task; each further node that may block gets a task of its own."""
         execute = self.driver.execute
-        while True:
-            ready = await execute(self, index)
+        nodes = self.plan.nodes
+        todo = [index]
+        while todo:
+            ready = await execute(self, todo.pop())
             if not ready:
-                return
-            assert self.tg is not None
-            for other in ready[1:]:
-                self.tg.start_soon(self._drive, other)
-            index = ready[0]
+                continue
+            inline_blocking = False
+            for successor in reversed(ready):  # reversed: the stack pops them in edge order
+                if nodes[successor].lightweight or not inline_blocking:
+                    inline_blocking = inline_blocking or not nodes[successor].lightweight
+                    todo.append(successor)
+                else:
+                    assert self.tg is not None
+                    self.tg.start_soon(self._drive, successor)
 
     def settle(self, node: CompiledNode, branch: str | None, failed: bool = False) -> list[int]:
         """Settle ``node``'s outgoing edges; return the successors that became ready to run."""
@@ -183,7 +191,11 @@ class RunDriver:
             if executor is None:
                 raise NodeError(f"No executor found for node type {node.type}")
             context = NodeContext(driver=self, cnode=cnode, inputs=inputs, scope=graph.scope)
-            result = await self._attempts(cnode, executor, context, record)
+            if cnode.direct and cnode.lightweight:
+                record.attempts = 1
+                result = await executor.execute(context)
+            else:
+                result = await self._attempts(cnode, executor, context, record)
         except Exception as exc:
             return self._fail(graph, cnode, snapshot, record, message_of(exc))
         except BaseException:  # cancellation (asyncio or trio): the node stops where it is
@@ -200,10 +212,10 @@ class RunDriver:
                     )
                 )
             raise
-        outputs = result.outputs if isinstance(result.outputs, dict) else dict(result.outputs)
+        outputs = result.outputs if type(result.outputs) is dict else dict(result.outputs)
         snapshot.outputs = outputs
         branch = snapshot.branch = result.branch
-        graph.scope.set_node_outputs(node, outputs)
+        graph.scope.set_outputs(node.id, cnode.outputs, outputs)
         if result.workflow_outputs is not None:
             records.outputs = dict(result.workflow_outputs)
         record.status = Status.SUCCEEDED
@@ -225,7 +237,7 @@ class RunDriver:
                 return []
             # Deviation D3: a dead end fails where it is, with a message.
             return self._fail(graph, cnode, snapshot, record, f'Node "{node.id}" has no next nodes')
-        if branch is not None and all(port != branch for port, _ in cnode.out_edges):
+        if branch is not None and all(port != branch for port, _target in cnode.out_edges):
             # Upstream keeps the node succeeded and fails the workflow with this message.
             message = f'Branch "{branch}" not found'
             snapshot.error = message

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from flowloom.ir import JsonSchema, Node
+from flowloom.ir import UNDEFINED, JsonSchema
 
-from ._jsvalues import UNDEFINED
 from ._values import TypedValue, declared_type, infer_type, items_type_of, parse_declared
+
+if TYPE_CHECKING:
+    from ._plan import OutputSpec
 
 
 class Globals:
@@ -63,18 +66,16 @@ class Scope:
     def set(self, node_id: str, key: str, value: TypedValue) -> None:
         self._vars.setdefault(node_id, {})[key] = value
 
-    def set_node_outputs(self, node: Node, outputs: dict[str, Any] | Any) -> None:
-        """Store a node's declared outputs as variables (``value ?? default``, declared type)."""
-        schema = node.outputs
-        if schema is None or not schema.properties:
+    def set_outputs(self, node_id: str, specs: tuple[OutputSpec, ...], outputs: Mapping[str, Any]) -> None:
+        """Store a node's declared outputs as variables: ``value ?? default``, with the declared type."""
+        if not specs:
             return
-        node_vars = self._vars.setdefault(node.id, {})
-        get = outputs.get if isinstance(outputs, dict) else (lambda _k: None)
-        for key, prop in schema.properties.items():
-            value = get(key)
+        node_vars = self._vars.get(node_id)
+        if node_vars is None:
+            node_vars = self._vars[node_id] = {}
+        get = outputs.get
+        for spec in specs:
+            value = get(spec.name)
             if value is None or value is UNDEFINED:
-                value = parse_declared(prop.default, declared_type(prop))
-            if value is None:
-                value = UNDEFINED
-            vtype = declared_type(prop) or infer_type(value)
-            node_vars[key] = TypedValue(value, vtype, items_type_of(prop))
+                value = spec.default
+            node_vars[spec.name] = TypedValue(value, spec.declared or infer_type(value), spec.items)

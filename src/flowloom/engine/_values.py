@@ -11,9 +11,16 @@ import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol
 
-from flowloom.ir import GLOBAL_NAMESPACE, FlowValue, FlowValueType, JsonSchema, VariableType
-
-from ._jsvalues import UNDEFINED, js_json, template_text
+from flowloom.ir import (
+    GLOBAL_NAMESPACE,
+    UNDEFINED,
+    FlowValue,
+    FlowValueType,
+    JsonSchema,
+    VariableType,
+    js_json,
+    template_text,
+)
 
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z?$")
 _PLACEHOLDER = re.compile(r"\{\{([^}]+)\}\}")

@@ -31,6 +31,17 @@ from ._events import (
     RunFinished,
     RunStarted,
 )
+from ._jsvalues import (
+    UNDEFINED,
+    is_js_number,
+    js_entries,
+    js_json,
+    js_number,
+    js_plain,
+    js_string,
+    template_text,
+    to_double,
+)
 from ._report import Message, Messages, NodeReport, Report, Snapshot, StatusData, ValidationResult
 from ._workflow import (
     CachePolicy,
@@ -49,6 +60,7 @@ __all__ = [
     "ELSE_BRANCH",
     "GLOBAL_NAMESPACE",
     "LOOP_LOCALS_SUFFIX",
+    "UNDEFINED",
     "CachePolicy",
     "Edge",
     "Event",
@@ -85,4 +97,12 @@ __all__ = [
     "VariableType",
     "Workflow",
     "WorkflowSettings",
+    "is_js_number",
+    "js_entries",
+    "js_json",
+    "js_number",
+    "js_plain",
+    "js_string",
+    "template_text",
+    "to_double",
 ]

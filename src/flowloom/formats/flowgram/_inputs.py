@@ -12,17 +12,15 @@ schema without a type. Non-array ``enum``/``required`` are ignored.
 
 from __future__ import annotations
 
-import json
 import math
-import re
 from collections.abc import Callable
-from typing import Final, TypeGuard
+from typing import Final
+
+from flowloom.ir import is_js_number, js_entries, js_json, js_string, to_double
 
 ERROR_PREFIX: Final = "JSON Schema validation failed: "
 _ROOT: Final = "root"
 _TOO_DEEP: Final = "inputs or their schema are nested too deeply"
-_MAX_ARRAY_INDEX: Final = 2**32 - 2
-_LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 _TypeCheck = Callable[[object, dict[object, object], str], str | None]
 
@@ -50,12 +48,12 @@ def _check(value: object, schema: object, path: str) -> str | None:
         return None
     options = schema.get("enum")
     if isinstance(options, list) and options and not any(_same_value_zero(value, o) for o in options):
-        shown = ", ".join(_js_join_element(option) for option in options)
-        return f"Value at {path} must be one of: {shown}, but got: {_js_json(value)}"
+        shown = ", ".join(("" if option is None else js_string(option)) for option in options)
+        return f"Value at {path} must be one of: {shown}, but got: {js_json(value)}"
     declared = schema.get("type")
     check = _TYPE_CHECKS.get(declared) if isinstance(declared, str) else None
     if check is None:
-        shown = _js_string(declared) if "type" in schema else "undefined"
+        shown = js_string(declared) if "type" in schema else "undefined"
         return f'Unknown type "{shown}" at {path}'
     return check(value, schema, path)
 
@@ -73,15 +71,15 @@ def _check_string(value: object, schema: dict[object, object], path: str) -> str
 
 
 def _check_integer(value: object, schema: dict[object, object], path: str) -> str | None:
-    if _is_number(value) and math.isfinite(number := _to_double(value)) and number.is_integer():
+    if is_js_number(value) and math.isfinite(number := to_double(value)) and number.is_integer():
         return None
-    return f"Expected integer at {path}, but got: {_js_json(value)}"
+    return f"Expected integer at {path}, but got: {js_json(value)}"
 
 
 def _check_number(value: object, schema: dict[object, object], path: str) -> str | None:
-    if _is_number(value) and not math.isnan(_to_double(value)):
+    if is_js_number(value) and not math.isnan(to_double(value)):
         return None
-    return f"Expected number at {path}, but got: {_js_json(value)}"
+    return f"Expected number at {path}, but got: {js_json(value)}"
 
 
 def _check_object(value: object, schema: dict[object, object], path: str) -> str | None:
@@ -90,10 +88,10 @@ def _check_object(value: object, schema: dict[object, object], path: str) -> str
     required = schema.get("required")
     # Upstream checks the required names, then again those that are also declared: the same test twice.
     for name in required if isinstance(required, list) else []:
-        key = _js_string(name)
+        key = js_string(name)
         if key not in value:
             return f'Missing required property "{key}" at {path}'
-    declared = _js_entries(schema.get("properties"))
+    declared = js_entries(schema.get("properties"))
     for name, property_schema in declared:
         if name in value:
             error = _check(value[name], property_schema, _child_path(path, name))
@@ -102,7 +100,7 @@ def _check_object(value: object, schema: dict[object, object], path: str) -> str
     extra_schema = schema.get("additionalProperties")
     if _js_truthy(extra_schema):
         declared_names = {name for name, _ in declared}
-        extras = [(name, item) for name, item in _js_entries(value) if name not in declared_names]
+        extras = [(name, item) for name, item in js_entries(value) if name not in declared_names]
         return _check_entries(extras, extra_schema, path)
     return None
 
@@ -124,7 +122,7 @@ def _check_map(value: object, schema: dict[object, object], path: str) -> str | 
         return f"Expected map at {path}, but got: {_not_a_record(value)}"
     values_schema = schema.get("additionalProperties")
     if _js_truthy(values_schema):
-        return _check_entries(_js_entries(value), values_schema, path)
+        return _check_entries(js_entries(value), values_schema, path)
     return None
 
 
@@ -162,19 +160,6 @@ def _not_a_record(value: object) -> str:
 # --- JavaScript semantics -------------------------------------------------------------------------
 
 
-def _is_number(value: object) -> TypeGuard[int | float]:
-    """``typeof value === "number"``: bool is an int subclass in Python but not a number in JavaScript."""
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _to_double(value: int | float) -> float:
-    """The IEEE double JavaScript holds for a JSON number (ints beyond its range become ±Infinity)."""
-    try:
-        return float(value)
-    except OverflowError:
-        return math.inf if value > 0 else -math.inf
-
-
 def _js_truthy(value: object) -> bool:
     if value is None or value is False:
         return False
@@ -188,7 +173,7 @@ def _js_truthy(value: object) -> bool:
 def _js_typeof(value: object) -> str:
     if isinstance(value, bool):
         return "boolean"
-    if _is_number(value):
+    if is_js_number(value):
         return "number"
     if isinstance(value, str):
         return "string"
@@ -201,96 +186,7 @@ def _same_value_zero(a: object, b: object) -> bool:
         return a is b
     if isinstance(a, bool) or isinstance(b, bool):
         return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if _is_number(a) and _is_number(b):
-        x, y = _to_double(a), _to_double(b)
+    if is_js_number(a) and is_js_number(b):
+        x, y = to_double(a), to_double(b)
         return x == y or (math.isnan(x) and math.isnan(y))
     return type(a) is type(b) and a == b
-
-
-def _js_entries(obj: object) -> list[tuple[str, object]]:
-    """``Object.entries(obj)`` in JavaScript's order: array-index keys ascending, then insertion order."""
-    if isinstance(obj, list):
-        return [(str(index), item) for index, item in enumerate(obj)]
-    if not isinstance(obj, dict):
-        return []
-    entries = [(key if isinstance(key, str) else _js_string(key), item) for key, item in obj.items()]
-    indexed = [entry for entry in entries if _is_array_index(entry[0])]
-    named = [entry for entry in entries if not _is_array_index(entry[0])]
-    return sorted(indexed, key=lambda entry: int(entry[0])) + named
-
-
-def _is_array_index(key: str) -> bool:
-    if not (key.isascii() and key.isdigit()) or (key[0] == "0" and key != "0"):
-        return False
-    return int(key) <= _MAX_ARRAY_INDEX
-
-
-def _js_number(number: float) -> str:
-    """``String(number)``: the shortest round-trip digits, laid out as ECMAScript's Number::toString does."""
-    if math.isnan(number):
-        return "NaN"
-    if math.isinf(number):
-        return "Infinity" if number > 0 else "-Infinity"
-    if number == 0:
-        return "0"  # also for -0
-    sign = "-" if number < 0 else ""
-    mantissa, _, exponent = repr(abs(number)).partition("e")
-    whole, _, fraction = mantissa.partition(".")
-    digits = (whole + fraction).lstrip("0")
-    # The decimal point sits after `point` of `digits`: value = 0.<digits> * 10**point.
-    point = len(whole) + int(exponent or 0) - (len(whole + fraction) - len(digits))
-    digits = digits.rstrip("0")
-    if len(digits) <= point <= 21:
-        return sign + digits + "0" * (point - len(digits))
-    if 0 < point <= 21:
-        return sign + digits[:point] + "." + digits[point:]
-    if -6 < point <= 0:
-        return sign + "0." + "0" * -point + digits
-    power = point - 1
-    head = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-    return f"{sign}{head}e{'+' if power >= 0 else '-'}{abs(power)}"
-
-
-def _js_string(value: object) -> str:
-    """``String(value)``, as a template literal writes it."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if _is_number(value):
-        return _js_number(_to_double(value))
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return ",".join(_js_join_element(item) for item in value)
-    return "[object Object]"
-
-
-def _js_join_element(value: object) -> str:
-    """An element as ``Array.prototype.join`` writes it: null is empty."""
-    return "" if value is None else _js_string(value)
-
-
-def _js_json(value: object) -> str:
-    """``JSON.stringify(value)``: compact, numbers as JavaScript writes them, non-finite numbers as null."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if _is_number(value):
-        number = _to_double(value)
-        return _js_number(number) if math.isfinite(number) else "null"
-    if isinstance(value, str):
-        return _json_string(value)
-    if isinstance(value, list):
-        return "[" + ",".join(_js_json(item) for item in value) + "]"
-    if isinstance(value, dict):
-        members = (f"{_json_string(key)}:{_js_json(item)}" for key, item in _js_entries(value))
-        return "{" + ",".join(members) + "}"
-    return "null"
-
-
-def _json_string(text: str) -> str:
-    # Python and JavaScript escape the same characters, except that JavaScript also escapes lone surrogates.
-    encoded = json.dumps(text, ensure_ascii=False)
-    return _LONE_SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", encoded)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import anyio
 
-from flowloom.engine import NodeContext, NodeError, NodeResult
+from flowloom.engine import CodeLimits, NodeContext, NodeError, NodeResult
 from flowloom.ir import FlowgramNodeType
 
-from ._javascript import JavaScriptError, JavaScriptLimits, run_javascript
+from ._javascript import JavaScriptError, JavaScriptLimits, JavaScriptTimeout, run_javascript
 
 JAVASCRIPT = "javascript"
 
@@ -25,20 +26,25 @@ class CodeExecutor:
             raise NodeError("Code content is required")
         if language != JAVASCRIPT:
             raise NodeError(f'Unsupported code language "{language}"')
-        limits = ctx.services.code_limits
-        js_limits = JavaScriptLimits(
-            memory_bytes=limits.memory_bytes, stack_bytes=limits.stack_bytes, time_limit_s=limits.time_limit_s
-        )
         try:
-            # abandon_on_cancel: a canceled run does not wait for the script. QuickJS cannot be interrupted
-            # from outside, so the abandoned thread runs on until the script's time limit; the script has
-            # no host access, so nothing but CPU is spent.
-            result = await anyio.to_thread.run_sync(
-                run_javascript, content, ctx.inputs, js_limits, abandon_on_cancel=True
-            )
+            result = await _javascript(content, ctx.inputs, ctx.services.code_limits)
         except JavaScriptError as exc:
             raise NodeError(f"Code execution failed: {exc}") from exc
         return NodeResult(outputs=as_outputs(result))
+
+
+async def _javascript(content: str, params: dict[str, Any], limits: CodeLimits) -> Any:
+    full = JavaScriptLimits(
+        memory_bytes=limits.memory_bytes, stack_bytes=limits.stack_bytes, time_limit_s=limits.time_limit_s
+    )
+    if 0 < limits.inline_budget_s < limits.time_limit_s:
+        try:
+            return run_javascript(content, params, replace(full, time_limit_s=limits.inline_budget_s))
+        except JavaScriptTimeout:
+            pass  # a longer script: start again in a worker thread with the whole time limit
+    # abandon_on_cancel: a canceled run does not wait for the script. QuickJS cannot be interrupted from
+    # outside, so the abandoned thread runs on until the time limit; with no host access, it only burns CPU.
+    return await anyio.to_thread.run_sync(run_javascript, content, params, full, abandon_on_cancel=True)
 
 
 def as_outputs(result: Any) -> dict[str, Any]:
