@@ -6,15 +6,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
 import typer
-from rich.console import Console
 
 from flowloom import Engine, InvalidWorkflowError, Run, Status, __version__
 
-from ._view import RunView
+if TYPE_CHECKING:
+    from rich.console import Console
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
@@ -26,7 +26,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_err = Console(stderr=True)
+
+
+def _console() -> Console:
+    # rich is imported on first use: `--json` runs and one-line errors never need it (a faster start).
+    from rich.console import Console
+
+    return Console()
 
 InputsOption = Annotated[
     str | None,
@@ -39,8 +45,14 @@ class UsageProblem(Exception):
     """Bad command-line input: reported on one line, exit code 2."""
 
 
+def _error(message: str) -> None:
+    """One line on stderr, in red on a terminal."""
+    prefix = "\033[1;31merror:\033[0m" if sys.stderr.isatty() else "error:"
+    sys.stderr.write(f"{prefix} {message}\n")
+
+
 def _fail_usage(message: str) -> typer.Exit:
-    _err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    _error(message)
     return typer.Exit(EXIT_INVALID)
 
 
@@ -110,21 +122,24 @@ def run(
             _print_json(rejected)
         raise _fail_usage(_invalid(file, errors))
 
-    live = not as_json and sys.stdout.isatty()
-    view = RunView(_err if as_json else Console(), live=live)
-    if not as_json:
-        engine.bus.add_listener(view)
-    finished = anyio.run(_run, engine, file, values, view)
     if as_json:
+        finished = anyio.run(engine.run, file, values)
         _print_json(finished)
     else:
+        finished = anyio.run(_run_with_view, engine, file, values)
         _print_outcome(finished)
     raise typer.Exit(EXIT_OK if finished.status is Status.SUCCEEDED else EXIT_FAILED)
 
 
-async def _run(engine: Engine, file: Path, values: dict[str, Any], view: RunView) -> Run:
-    with view:
-        return await engine.run(file, values)
+async def _run_with_view(engine: Engine, file: Path, values: dict[str, Any]) -> Run:
+    from ._view import RunView
+
+    with RunView(_console(), live=sys.stdout.isatty()) as view:
+        remove = engine.bus.add_listener(view)
+        try:
+            return await engine.run(file, values)
+        finally:
+            remove()
 
 
 def _print_json(finished: Run) -> None:
@@ -134,11 +149,11 @@ def _print_json(finished: Run) -> None:
 
 
 def _print_outcome(finished: Run) -> None:
-    console = Console()
+    console = _console()
     style = "green" if finished.status is Status.SUCCEEDED else "bold red"
     console.print(f"[{style}]{finished.status}[/] run {finished.id}", highlight=False)
     if finished.error:
-        _err.print(f"[bold red]error:[/] {finished.error}", highlight=False, soft_wrap=True)
+        _error(finished.error)
     console.print_json(json.dumps(finished.report().to_json()["outputs"], ensure_ascii=False))
 
 
@@ -151,13 +166,13 @@ def validate(file: FileArgument, inputs: InputsOption = None) -> None:
         raise _fail_usage(str(exc)) from None
     if not result.valid:
         raise _fail_usage(_invalid(file, result.errors or []))
-    Console().print(f"[green]valid[/] {file}", highlight=False)
+    _console().print(f"[green]valid[/] {file}", highlight=False)
 
 
 @app.command()
 def nodes() -> None:
     """List the node types this installation can run."""
-    console = Console()
+    console = _console()
     for executor in Engine().nodes:
         doc = (type(executor).__doc__ or "").strip().splitlines()
         console.print(f"[bold]{executor.type:<14}[/] {doc[0] if doc else ''}", highlight=False)
