@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -47,7 +47,7 @@ class Engine(_engine.Engine):
     ) -> None:
         super().__init__(
             registry=registry if registry is not None else NodeRegistry.default(),
-            services=services,
+            services=with_defaults(services or _engine.Services()),
             bus=bus,
             max_parallel=max_parallel,
         )
@@ -125,6 +125,19 @@ class Engine(_engine.Engine):
                 self._loaded.pop(next(iter(self._loaded)))
             self._loaded[digest] = loaded
         return loaded
+
+
+def with_defaults(services: _engine.Services) -> _engine.Services:
+    """``services`` with what it leaves out made on first use: a shared HTTP client."""
+    if services.http is None:
+        services = replace(services, http=_engine.Lazy(_http_client))
+    return services
+
+
+def _http_client() -> Any:
+    import httpx  # imported on first use: runs without HTTP or LLM nodes never load it
+
+    return httpx.AsyncClient(follow_redirects=True, timeout=httpx.Timeout(60.0))
 
 
 def _input_check(workflow: Workflow) -> _engine.InputCheck | None:

@@ -27,12 +27,12 @@ app = typer.Typer(
 )
 
 
-
 def _console() -> Console:
     # rich is imported on first use: `--json` runs and one-line errors never need it (a faster start).
     from rich.console import Console
 
     return Console()
+
 
 InputsOption = Annotated[
     str | None,
@@ -123,12 +123,17 @@ def run(
         raise _fail_usage(_invalid(file, errors))
 
     if as_json:
-        finished = anyio.run(engine.run, file, values)
+        finished = anyio.run(_run_plain, engine, file, values)
         _print_json(finished)
     else:
         finished = anyio.run(_run_with_view, engine, file, values)
         _print_outcome(finished)
     raise typer.Exit(EXIT_OK if finished.status is Status.SUCCEEDED else EXIT_FAILED)
+
+
+async def _run_plain(engine: Engine, file: Path, values: dict[str, Any]) -> Run:
+    async with engine:
+        return await engine.run(file, values)
 
 
 async def _run_with_view(engine: Engine, file: Path, values: dict[str, Any]) -> Run:
@@ -137,7 +142,8 @@ async def _run_with_view(engine: Engine, file: Path, values: dict[str, Any]) -> 
     with RunView(_console(), live=sys.stdout.isatty()) as view:
         remove = engine.bus.add_listener(view)
         try:
-            return await engine.run(file, values)
+            async with engine:
+                return await engine.run(file, values)
         finally:
             remove()
 

@@ -11,7 +11,7 @@ from ._errors import BlockFailed, FlowloomError, InvalidWorkflowError, NodeTimeo
 from ._plan import CompiledWorkflow, InputCheck, Plan
 from ._protocols import ExecutorLookup, NodeError, NodeExecutor, NodeResult
 from ._scope import Scope
-from ._services import CodeLimits, Services
+from ._services import CodeLimits, HttpLimits, Lazy, PythonSandbox, Services
 from ._values import (
     FlowValueError,
     Resolver,
@@ -32,14 +32,17 @@ __all__ = [
     "ExecutorLookup",
     "FlowValueError",
     "FlowloomError",
+    "HttpLimits",
     "InputCheck",
     "InvalidWorkflowError",
+    "Lazy",
     "NodeContext",
     "NodeError",
     "NodeExecutor",
     "NodeResult",
     "NodeTimeout",
     "Plan",
+    "PythonSandbox",
     "Resolver",
     "Run",
     "Scope",

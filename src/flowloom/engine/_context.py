@@ -71,6 +71,11 @@ class NodeContext:
         """Raise a flag on the enclosing loop iteration (``break``, ``continue``)."""
         self.scope.signal(name)
 
+    @property
+    def observed(self) -> bool:
+        """Whether anyone listens to the engine's events (worth streaming progress to)."""
+        return self._driver.bus.active
+
     def emit(self, event: Event) -> None:
         if self._driver.bus.active:
             self._driver.bus.emit(event)

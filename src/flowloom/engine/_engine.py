@@ -116,7 +116,16 @@ class Engine:
         assert self._task_group is not None
         self._task_group.cancel_scope.cancel()
         group, self._task_group = self._task_group, None
-        return await group.__aexit__(exc_type, exc, tb)
+        try:
+            return await group.__aexit__(exc_type, exc, tb)
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Release what the engine made (HTTP client, sandbox processes). Runs started later make them
+        again on demand."""
+        with anyio.CancelScope(shield=True):
+            await self.services.aclose()
 
     def compile(
         self, workflow: Workflow, cache_key: object | None = None, check_inputs: InputCheck | None = None

@@ -1,9 +1,17 @@
-"""Services and limits the composition root injects into node executors."""
+"""Services and limits the composition root injects into node executors.
+
+Expensive resources (an HTTP client, a pool of sandbox processes) are ``Lazy``: made on first use, so
+``import flowloom`` and runs that never need them stay fast, and closed when the engine closes.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Generic, Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -14,17 +22,97 @@ class CodeLimits:
     needs more is restarted in a worker thread under the full ``time_limit_s``. Scripts have no host
     access, so the abandoned first attempt leaves no trace, and short scripts skip the thread hand-off
     (which costs more than the script). 0 always uses the thread.
+    ``python_memory_bytes``: address-space limit of a Python sandbox worker process (the interpreter
+    itself needs room, so this is larger than the JavaScript heap limit).
     """
 
     time_limit_s: float = 60.0
     memory_bytes: int = 32 * 1024 * 1024
     stack_bytes: int = 512 * 1024
     inline_budget_s: float = 0.005
+    python_memory_bytes: int = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpLimits:
+    """Limits of HTTP requests made by nodes."""
+
+    max_response_bytes: int = 10 * 1024 * 1024
+    default_timeout_s: float = 60.0
+
+
+class PythonSandbox(Protocol):
+    """Runs ``main(args)`` of a Python script in isolation and returns its JSON result. Raises
+    ``flowloom.ir.SandboxError`` (message: what went wrong in the script) for every failure of the
+    script, including its time and memory limits; the sandbox stays usable."""
+
+    async def run(
+        self, source: str, params: Mapping[str, Any], *, time_limit_s: float, memory_bytes: int
+    ) -> Any: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Lazy(Generic[T]):
+    """A resource made on first ``get()`` and closed by ``aclose()`` (``aclose()`` or ``close()`` of the
+    resource). ``Lazy.of(value)`` wraps one made elsewhere, which its owner closes."""
+
+    __slots__ = ("_factory", "_owned", "_value")
+
+    def __init__(self, factory: Callable[[], T]) -> None:
+        self._factory: Callable[[], T] | None = factory
+        self._value: T | None = None
+        self._owned = True
+
+    @classmethod
+    def of(cls, value: T) -> Lazy[T]:
+        lazy = cls(lambda: value)
+        lazy._value = value
+        lazy._owned = False
+        return lazy
+
+    @property
+    def made(self) -> bool:
+        return self._value is not None
+
+    def get(self) -> T:
+        if self._value is None:
+            if self._factory is None:
+                raise RuntimeError("this resource was closed with its engine")
+            self._value = self._factory()
+        return self._value
+
+    async def aclose(self) -> None:
+        value, self._value = self._value, None
+        if self._owned:
+            self._factory = None
+        if value is None or not self._owned:
+            return
+        closer = getattr(value, "aclose", None) or getattr(value, "close", None)
+        if closer is not None:
+            result = closer()
+            if inspect.isawaitable(result):
+                await result
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Services:
-    """What executors may use besides their inputs. ``extra`` holds third-party services by name."""
+    """What executors may use besides their inputs.
+
+    ``http``: an ``httpx.AsyncClient`` shared by the engine's HTTP and LLM nodes (tests and users may
+    pass one with their own transport). ``python``: the Python code sandbox. ``extra`` holds third-party
+    services by name.
+    """
 
     code_limits: CodeLimits = field(default_factory=CodeLimits)
-    extra: dict[str, Any] = field(default_factory=dict)
+    http_limits: HttpLimits = field(default_factory=HttpLimits)
+    http: Lazy[Any] | None = None
+    python: Lazy[PythonSandbox] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    async def aclose(self) -> None:
+        """Close every resource the engine made."""
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if isinstance(value, Lazy):
+                await value.aclose()

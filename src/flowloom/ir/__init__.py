@@ -15,7 +15,7 @@ from ._constants import (
     Status,
     VariableType,
 )
-from ._errors import FlowloomError, InvalidWorkflowError
+from ._errors import FlowloomError, InvalidWorkflowError, SandboxError
 from ._events import (
     Event,
     LLMDelta,
@@ -89,6 +89,7 @@ __all__ = [
     "RetryPolicy",
     "RunFinished",
     "RunStarted",
+    "SandboxError",
     "SkipReason",
     "Snapshot",
     "Status",

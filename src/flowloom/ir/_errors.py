@@ -13,3 +13,8 @@ class InvalidWorkflowError(FlowloomError, ValueError):
     def __init__(self, errors: list[str]) -> None:
         super().__init__("; ".join(errors))
         self.errors = errors
+
+
+class SandboxError(FlowloomError):
+    """User code failed inside a sandbox (an exception, a time or memory limit, a forbidden operation).
+    The message says what went wrong, for the node's error."""

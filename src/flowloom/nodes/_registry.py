@@ -25,6 +25,8 @@ class NodeRegistry:
         from .code import CodeExecutor
         from .condition import ConditionExecutor
         from .end import EndExecutor
+        from .http import HttpExecutor
+        from .llm import LLMExecutor
         from .loop import LoopExecutor
         from .start import StartExecutor
 
@@ -39,6 +41,8 @@ class NodeRegistry:
             BreakExecutor(),
             ContinueExecutor(),
             CodeExecutor(),
+            HttpExecutor(),
+            LLMExecutor(),
         ):
             registry.register(executor)
         if load_entry_points:

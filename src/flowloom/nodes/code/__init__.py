@@ -1,4 +1,5 @@
-"""The ``code`` node: runs ``main({ params })`` of a JavaScript script on QuickJS (SPEC §A8, D2)."""
+"""The ``code`` node: runs ``main({ params })`` of a JavaScript script on QuickJS (SPEC §A8, D2), or
+``main(args)`` of a Python script in the engine's sandbox (deviation D12)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from typing import Any, ClassVar
 import anyio
 
 from flowloom.engine import CodeLimits, NodeContext, NodeError, NodeResult
-from flowloom.ir import FlowgramNodeType
+from flowloom.ir import FlowgramNodeType, SandboxError
 
 from ._javascript import JavaScriptError, JavaScriptLimits, JavaScriptTimeout, run_javascript
 
 JAVASCRIPT = "javascript"
+PYTHON = "python"
 
 
 class CodeExecutor:
@@ -24,13 +26,26 @@ class CodeExecutor:
         language, content = script.get("language"), script.get("content")
         if not content:
             raise NodeError("Code content is required")
-        if language != JAVASCRIPT:
-            raise NodeError(f'Unsupported code language "{language}"')
+        limits = ctx.services.code_limits
         try:
-            result = await _javascript(content, ctx.inputs, ctx.services.code_limits)
-        except JavaScriptError as exc:
+            if language == JAVASCRIPT:
+                result = await _javascript(content, ctx.inputs, limits)
+            elif language == PYTHON:
+                result = await _python(ctx, content, limits)
+            else:
+                raise NodeError(f'Unsupported code language "{language}"')
+        except (JavaScriptError, SandboxError) as exc:
             raise NodeError(f"Code execution failed: {exc}") from exc
         return NodeResult(outputs=as_outputs(result))
+
+
+async def _python(ctx: NodeContext, source: str, limits: CodeLimits) -> Any:
+    if ctx.services.python is None:
+        raise NodeError("Python code nodes need a sandbox: this engine has none configured")
+    sandbox = ctx.services.python.get()
+    return await sandbox.run(
+        source, ctx.inputs, time_limit_s=limits.time_limit_s, memory_bytes=limits.python_memory_bytes
+    )
 
 
 async def _javascript(content: str, params: dict[str, Any], limits: CodeLimits) -> Any:
