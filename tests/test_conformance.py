@@ -1,19 +1,20 @@
 """Every recorded upstream case, run end to end through the Python API and compared with its expectation.
 
-Cases that need a service this issue does not ship yet (the HTTP echo server, the LLM mock, the Python
-code sandbox) are deselected by name in ``conftest.py`` and listed in the test summary; they are not
-skipped silently.
+The HTTP echo server and the OpenAI-compatible mock the cases need come from ``flowloom.testing``, started
+once for the module on 127.0.0.1 with ports chosen at run time.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 import flowloom
 from _conformance import case_params, unwrap_case
+from flowloom.testing import HttpEchoServer, OpenAIMockServer
 
 pytestmark = pytest.mark.anyio
 
@@ -30,8 +31,22 @@ def _substitute(value: Any, servers: dict[str, str]) -> Any:
     return value
 
 
-# Nothing listens on port 1: a case that contacts an unreplaced server fails loudly.
-_UNUSED_SERVERS = {"{{HTTP_ECHO}}": "http://127.0.0.1:1", "{{LLM_MOCK}}": "http://127.0.0.1:1"}
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+async def servers() -> AsyncIterator[dict[str, str]]:
+    async with HttpEchoServer() as echo, OpenAIMockServer() as llm:
+        yield {"{{HTTP_ECHO}}": echo.base_url, "{{LLM_MOCK}}": llm.base_url}
+
+
+@pytest.fixture(scope="module")
+async def engine() -> AsyncIterator[flowloom.Engine]:
+    """One engine for every case, as a server would have: runs must not leak into each other."""
+    async with flowloom.Engine() as shared:
+        yield shared
 
 
 def _json_equal(a: Any, b: Any) -> bool:
@@ -52,12 +67,11 @@ def _normal(value: Any) -> Any:
 
 
 @pytest.mark.parametrize("case", case_params())
-async def test_case(case: Any) -> None:
+async def test_case(case: Any, servers: dict[str, str], engine: flowloom.Engine) -> None:
     case = unwrap_case(case)
-    schema = _substitute(case["schema"], _UNUSED_SERVERS)
-    inputs = _substitute(case["inputs"], _UNUSED_SERVERS)
+    schema = _substitute(case["schema"], servers)
+    inputs = _substitute(case["inputs"], servers)
     expect = case["expect"]
-    engine = flowloom.Engine()
 
     validation = engine.validate(json.dumps(schema), inputs)
     assert validation.valid == expect["valid"]
