@@ -50,6 +50,7 @@ class RunView:
     def __init__(self, console: Console, *, live: bool) -> None:
         self._console = console
         self._rows: dict[str, _Row] = {}
+        self._streaming: str | None = None  # plain mode: the node whose tokens are being written
         self._live = Live(console=console, refresh_per_second=12, transient=False) if live else None
 
     def __enter__(self) -> RunView:
@@ -71,8 +72,23 @@ class RunView:
         line = self._apply(row, event)
         if self._live is not None:
             self._live.update(self._table())
+        elif isinstance(event, LLMDelta):
+            self._stream_plain(event)
         elif line is not None:
+            if self._streaming is not None:
+                self._console.print()
+                self._streaming = None
             self._console.print(line, highlight=False, markup=False)
+
+    def _stream_plain(self, event: LLMDelta) -> None:
+        """Tokens as they come, on one line per node."""
+        if self._streaming != event.node_id:
+            if self._streaming is not None:
+                self._console.print()
+            self._console.print(f"{event.node_id:<24} streaming  ", end="", highlight=False, markup=False)
+            self._streaming = event.node_id
+        self._console.print(event.text, end="", highlight=False, markup=False, soft_wrap=True)
+        self._console.file.flush()
 
     def _apply(self, row: _Row, event: NodeEvent) -> str | None:
         node = event.node_id + (f"[{','.join(map(str, event.scope))}]" if event.scope else "")
