@@ -115,11 +115,12 @@ class Engine(_engine.Engine):
         raw, digest = flowgram.read_source(source)
         loaded = self._loaded.get(digest)
         if loaded is None:
-            errors = flowgram.validate_workflow_json(raw)
-            compiled = None
-            if not errors:
-                workflow = flowgram.to_workflow(raw)
-                compiled = self.compile(workflow, cache_key=digest, check_inputs=_input_check(workflow))
+            with _engine.collector_paused():
+                errors = flowgram.validate_workflow_json(raw)
+                compiled = None
+                if not errors:
+                    workflow = flowgram.to_workflow(raw)
+                    compiled = self.compile(workflow, cache_key=digest, check_inputs=_input_check(workflow))
             loaded = _Loaded(errors, compiled)
             if len(self._loaded) >= 256:
                 self._loaded.pop(next(iter(self._loaded)))

@@ -8,6 +8,7 @@ from ._bus import EventBus
 from ._context import NodeContext
 from ._engine import Engine, Run
 from ._errors import BlockFailed, FlowloomError, InvalidWorkflowError, NodeTimeout, message_of
+from ._gc import collector_paused
 from ._plan import CompiledWorkflow, InputCheck, Plan
 from ._protocols import ExecutorLookup, NodeError, NodeExecutor, NodeResult
 from ._scope import Scope
@@ -48,6 +49,7 @@ __all__ = [
     "Scope",
     "Services",
     "TypedValue",
+    "collector_paused",
     "compile_flow_value",
     "compile_strict_ref",
     "infer_type",

@@ -17,6 +17,8 @@ from flowloom.ir import (
     js_plain,
 )
 
+from ._gc import collector_paused
+
 
 def now_ms(t: float) -> int:
     return int(t * 1000)
@@ -92,6 +94,10 @@ class RunRecords:
         return self.errors[0].message if self.errors else None
 
     def report(self) -> Report:
+        with collector_paused():
+            return self._report()
+
+    def _report(self) -> Report:
         # Ids of snapshots and messages are derived from the run id: stable across report() calls.
         base = uuid.UUID(self.run_id).int if _is_uuid(self.run_id) else 0
         counter = iter(range(1, 1 << 62))

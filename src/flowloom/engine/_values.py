@@ -225,8 +225,10 @@ def compile_strict_ref(raw: Any) -> Resolver:
 
 
 def _kind_and_content(raw: Any) -> tuple[str | None, Any]:
+    # JSON dicts first: an isinstance check against a pydantic model class is slow.
+    if type(raw) is dict or isinstance(raw, Mapping):
+        kind = raw.get("type")
+        return (kind, raw.get("content")) if isinstance(kind, str) else (None, None)
     if isinstance(raw, FlowValue):
         return raw.type, raw.content
-    if isinstance(raw, Mapping) and isinstance(raw.get("type"), str):
-        return raw["type"], raw.get("content")
     return None, None
