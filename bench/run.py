@@ -29,6 +29,7 @@ from workflows import Json, PassExecutor
 
 import flowloom
 from flowloom.engine import CompiledWorkflow
+from flowloom.testing import HttpEchoServer
 
 START_X = 1  # the run input: {"x": 1}
 SIZES = (100, 1_000, 10_000)
@@ -81,6 +82,29 @@ EMPTY = Workload(
     "start-end", lambda n: workflows.two_node(START_X), None, "-", lambda n: START_X, pass_calls=False
 )
 FIXED_COST_REPEATS = 50
+SERVICE_SIZES = (100, 1_000)
+PYTHON_CHAIN = Workload(
+    "python code chain",
+    workflows.python_chain,
+    300.0,
+    "- (PyPI port ~800)",
+    lambda n: n + START_X,
+    pass_calls=False,
+    linear=False,
+)
+
+
+def http_chain_workload(base_url: str) -> Workload:
+    """A chain of GETs to the local echo server: network-bound, reported for scale (no target)."""
+    return Workload(
+        "http chain",
+        lambda n: workflows.http_chain(n, base_url),
+        None,
+        "-",
+        lambda n: START_X,
+        pass_calls=False,
+        linear=False,
+    )
 
 
 @dataclass(slots=True)
@@ -397,6 +421,16 @@ async def run_engine_workloads(quick: bool) -> EngineResults:
     return EngineResults(rows, big, fixed)
 
 
+async def run_service_workloads(quick: bool) -> list[Row]:
+    """Workloads that need a service: the Python sandbox pool (warm) and a local HTTP echo server."""
+    sizes = (QUICK_N,) if quick else SERVICE_SIZES
+    repeats = QUICK_REPEATS if quick else 5
+    counter = PassExecutor()
+    async with HttpEchoServer() as echo, flowloom.Engine() as engine:
+        workloads = (PYTHON_CHAIN, http_chain_workload(echo.base_url))
+        return [await measure_safely(engine, counter, w, n, repeats) for w in workloads for n in sizes]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -408,6 +442,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_header(args.quick, repeats)
     results = asyncio.run(run_engine_workloads(args.quick))
     print_rows(results.rows)
+    services = asyncio.run(run_service_workloads(args.quick))
+    print("services (a warm sandbox pool; a local HTTP echo server on 127.0.0.1):")
+    print_rows(services)
     print_fixed_cost(results.fixed)
     if args.quick:
         print("linearity: n/a in quick mode (N = 100 only)\n")
@@ -418,7 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_processes(processes, repeats)
     print_upstream_note()
 
-    failed = [r for r in results.all() if r.problem] + [p for p in processes if p.problem]
+    failed = [r for r in [*results.all(), *services] if r.problem] + [p for p in processes if p.problem]
     if failed:
         print(f"\n{len(failed)} measurement(s) FAILED (a run did not succeed or gave wrong outputs)")
         return 1

@@ -6,6 +6,7 @@ node; ``N`` counts only the nodes in between.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, ClassVar
 
 import flowloom
@@ -142,3 +143,45 @@ def js_chain(n: int) -> Json:
 def two_node(default: int = 1) -> Json:
     """start → end, for the cold start; ``x`` defaults to ``default`` so the run needs no inputs."""
     return {"nodes": [start_node(default), end_node(START_ID)], "edges": [_edge(START_ID, END_ID)]}
+
+
+PY_INCREMENT = 'def main(args):\n    return {"x": args["params"]["x"] + 1}\n'
+
+
+def python_node(node_id: str, source: str) -> Json:
+    node = code_node(node_id, source)
+    node["data"]["script"] = {"language": "python", "content": PY_INCREMENT}
+    return node
+
+
+def python_chain(n: int) -> Json:
+    """start → n Python code nodes in a line (the sandbox pool), each returning ``x + 1`` → end."""
+    ids = [f"py_{i}" for i in range(n)]
+    middle = [python_node(node_id, source) for node_id, source in zip(ids, [START_ID, *ids], strict=False)]
+    return _linear(middle, end_kind="number")
+
+
+def http_node(node_id: str, url: str) -> Json:
+    return {
+        "id": node_id,
+        "type": "http",
+        "meta": _meta(),
+        "data": {
+            "api": {"method": "GET", "url": {"type": "template", "content": url}},
+            "body": {"bodyType": "none"},
+            "timeout": {"timeout": 10_000, "retryTimes": 0},
+            "outputs": {"type": "object", "properties": {"statusCode": {"type": "integer"}}},
+        },
+    }
+
+
+def http_chain(n: int, base_url: str) -> Json:
+    """start → n HTTP GET nodes in a line, each to ``base_url/step/<i>`` → end (x from start)."""
+    ids = [f"http_{i}" for i in range(n)]
+    nodes = [
+        start_node(),
+        *(http_node(node_id, f"{base_url}/step/{i}") for i, node_id in enumerate(ids)),
+        end_node(START_ID),
+    ]
+    chain_ids = [START_ID, *ids, END_ID]
+    return {"nodes": nodes, "edges": [_edge(a, b) for a, b in itertools.pairwise(chain_ids)]}
