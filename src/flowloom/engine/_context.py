@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from flowloom.ir import LOOP_LOCALS_SUFFIX, Event, Node, NodeLog
+from flowloom.ir import LOOP_LOCALS_SUFFIX, Event, Node, NodeEvent, NodeLog
 
 from ._scope import Scope
 from ._values import Resolver, TypedValue
@@ -80,19 +80,24 @@ class NodeContext:
         if self._driver.bus.active:
             self._driver.bus.emit(event)
 
-    def log(self, line: str, stream: str = "stdout") -> None:
+    def emit_node_event(self, event: type[NodeEvent], **fields: Any) -> None:
+        """Publish an event about this node (``LLMDelta``, ``NodeProgress``, ...): run, node and scope are
+        filled in. Costs nothing when nobody listens."""
         if self._driver.bus.active:
+            node = self.node
             self._driver.bus.emit(
-                NodeLog(
+                event(
                     run_id=self.run_id,
                     at=time.time(),
-                    node_id=self.node.id,
-                    node_type=self.node.type,
+                    node_id=node.id,
+                    node_type=node.type,
                     scope=self.scope.path,
-                    stream=stream,
-                    line=line,
+                    **fields,
                 )
             )
+
+    def log(self, line: str, stream: str = "stdout") -> None:
+        self.emit_node_event(NodeLog, stream=stream, line=line)
 
     async def run_block(self, index: int, locals_: Mapping[str, TypedValue]) -> Scope:
         """Run this node's block (loop body) once in a child scope holding ``<nodeID>_locals``.

@@ -16,7 +16,9 @@ from anyio.abc import TaskGroup
 
 from flowloom.ir import (
     UNDEFINED,
+    Node,
     NodeCanceled,
+    NodeEvent,
     NodeFailed,
     NodeRetrying,
     NodeSkipped,
@@ -159,6 +161,15 @@ class RunDriver:
         if graph.failure is not None:
             raise BlockFailed(graph.failure)
 
+    def _emit(
+        self, event: type[NodeEvent], node: Node, scope: tuple[int, ...], at: float, **fields: Any
+    ) -> None:
+        self.bus.emit(
+            event(
+                run_id=self.records.run_id, at=at, node_id=node.id, node_type=node.type, scope=scope, **fields
+            )
+        )
+
     def current_snapshot(self, node_id: str) -> SnapshotRecord:
         return self.records.nodes[node_id].snapshots[-1]
 
@@ -176,15 +187,7 @@ class RunDriver:
         started = record.start = time.time()
         record.end = None
         if self.bus.active:
-            self.bus.emit(
-                NodeStarted(
-                    run_id=records.run_id,
-                    at=started,
-                    node_id=node.id,
-                    node_type=node.type,
-                    scope=graph.scope.path,
-                )
-            )
+            self._emit(NodeStarted, node, graph.scope.path, started)
         try:
             snapshot.inputs = inputs = self._resolve_inputs(cnode, graph.scope)
             executor = cnode.executor
@@ -202,15 +205,7 @@ class RunDriver:
             record.status = Status.CANCELED
             record.end = time.time()
             if self.bus.active:
-                self.bus.emit(
-                    NodeCanceled(
-                        run_id=records.run_id,
-                        at=record.end,
-                        node_id=node.id,
-                        node_type=node.type,
-                        scope=graph.scope.path,
-                    )
-                )
+                self._emit(NodeCanceled, node, graph.scope.path, record.end)
             raise
         outputs = result.outputs if type(result.outputs) is dict else dict(result.outputs)
         snapshot.outputs = outputs
@@ -221,16 +216,8 @@ class RunDriver:
         record.status = Status.SUCCEEDED
         finished = record.end = time.time()
         if self.bus.active:
-            self.bus.emit(
-                NodeSucceeded(
-                    run_id=records.run_id,
-                    at=finished,
-                    node_id=node.id,
-                    node_type=node.type,
-                    scope=graph.scope.path,
-                    duration_s=finished - started,
-                    branch=branch,
-                )
+            self._emit(
+                NodeSucceeded, node, graph.scope.path, finished, duration_s=finished - started, branch=branch
             )
         if not cnode.out_edges:
             if cnode.terminal:
@@ -291,17 +278,14 @@ class RunDriver:
                     raise
                 delay = policy.delay_before(attempt + 1)
                 if self.bus.active:
-                    self.bus.emit(
-                        NodeRetrying(
-                            run_id=self.records.run_id,
-                            at=time.time(),
-                            node_id=cnode.id,
-                            node_type=cnode.node.type,
-                            scope=context.scope.path,
-                            error=message_of(exc),
-                            attempt=attempt,
-                            delay_s=delay,
-                        )
+                    self._emit(
+                        NodeRetrying,
+                        cnode.node,
+                        context.scope.path,
+                        time.time(),
+                        error=message_of(exc),
+                        attempt=attempt,
+                        delay_s=delay,
                     )
                 await anyio.sleep(delay)
 
@@ -318,17 +302,14 @@ class RunDriver:
         record.end = time.time()
         self.records.error(message, cnode.id)
         if self.bus.active:
-            self.bus.emit(
-                NodeFailed(
-                    run_id=self.records.run_id,
-                    at=record.end,
-                    node_id=cnode.id,
-                    node_type=cnode.node.type,
-                    scope=graph.scope.path,
-                    error=message,
-                    duration_s=record.end - (record.start or record.end),
-                    attempt=record.attempts,
-                )
+            self._emit(
+                NodeFailed,
+                cnode.node,
+                graph.scope.path,
+                record.end,
+                error=message,
+                duration_s=record.end - (record.start or record.end),
+                attempt=record.attempts,
             )
         return self._abort(graph, cnode, message)
 
@@ -347,13 +328,6 @@ class RunDriver:
         record.skip_reason = SkipReason.UPSTREAM_FAILED
         record.start = record.end = time.time()
         if self.bus.active:
-            self.bus.emit(
-                NodeSkipped(
-                    run_id=self.records.run_id,
-                    at=record.end,
-                    node_id=cnode.id,
-                    node_type=cnode.node.type,
-                    scope=graph.scope.path,
-                    reason=SkipReason.UPSTREAM_FAILED,
-                )
+            self._emit(
+                NodeSkipped, cnode.node, graph.scope.path, record.end, reason=SkipReason.UPSTREAM_FAILED
             )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import re
 import time
 from collections.abc import AsyncGenerator
-from decimal import Decimal
 from typing import Any
+
+from flowloom.ir import js_number, to_double
 
 from ._server import LocalServer, Request, Response
 
@@ -31,31 +31,6 @@ def _dumps(value: object) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def js_number(value: float) -> str:
-    """A number as JavaScript writes it: ``0``, ``1`` (for 1.0), ``0.5``, ``1e-7``, ``1e+21``."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    if value == 0:
-        return "0"
-    if value < 0:
-        return "-" + js_number(-value)
-    # The shortest digits that round-trip (Python's repr and ECMAScript agree), as value = 0.digits * 10**n.
-    _, digit_tuple, exponent = Decimal(repr(value)).normalize().as_tuple()
-    digits = "".join(map(str, digit_tuple))
-    k = len(digits)
-    n = int(exponent) + k
-    if k <= n <= 21:
-        return digits + "0" * (n - k)
-    if 0 < n <= 21:
-        return f"{digits[:n]}.{digits[n:]}"
-    if -6 < n <= 0:
-        return "0." + "0" * -n + digits
-    mantissa = digits if k == 1 else f"{digits[0]}.{digits[1:]}"
-    return f"{mantissa}e{'+' if n - 1 >= 0 else '-'}{abs(n - 1)}"
-
-
 def js_string(value: object) -> str:
     """A JSON value as a JavaScript template literal writes it (``null`` and absent: ``undefined``)."""
     if value is None:
@@ -63,10 +38,7 @@ def js_string(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
-        try:
-            return js_number(float(value))
-        except OverflowError:
-            return "Infinity" if value > 0 else "-Infinity"
+        return js_number(to_double(value))
     if isinstance(value, str):
         return value
     if isinstance(value, list):

@@ -5,7 +5,6 @@ published as an ``LLMDelta``. The API key never reaches reports, events or logs.
 
 from __future__ import annotations
 
-import time
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -81,16 +80,7 @@ async def _streamed(ctx: NodeContext, client: Any, request: dict[str, Any]) -> s
             text = chunk.choices[0].delta.content if chunk.choices else None
             if text:
                 parts.append(text)
-                ctx.emit(
-                    LLMDelta(
-                        run_id=ctx.run_id,
-                        at=time.time(),
-                        node_id=ctx.node.id,
-                        node_type=ctx.node.type,
-                        scope=ctx.scope.path,
-                        text=text,
-                    )
-                )
+                ctx.emit_node_event(LLMDelta, text=text)
     return "".join(parts)
 
 
