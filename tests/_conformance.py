@@ -15,7 +15,6 @@ import pytest
 
 ENV_VAR = "FLOWLOOM_CONFORMANCE_DIR"
 MISSING_ID = "conformance-dir-missing"
-PYTHON_CODE = "python-code"
 
 
 class ConformanceDirMissing(FileNotFoundError):
@@ -46,27 +45,6 @@ def load_cases() -> list[dict[str, Any]]:
     if not paths:
         raise ConformanceDirMissing(f"no cases in {conformance_dir() / 'cases'}")
     return [json.loads(path.read_text(encoding="utf-8")) for path in paths]
-
-
-def case_needs(case: dict[str, Any]) -> set[str]:
-    """The services a case needs: its ``needs``, plus ``python-code`` if a code node runs Python (D12)
-    and ``http-node`` / ``llm-node`` if it has an HTTP or LLM node."""
-    needs = set(case.get("needs", []))
-    pending = [case["schema"]]  # the schema, then every node (and block node); malformed ones are skipped
-    while pending:
-        item = pending.pop()
-        if not isinstance(item, dict):
-            continue
-        data = item.get("data")
-        script = data.get("script") if isinstance(data, dict) else None
-        if item.get("type") == "code" and isinstance(script, dict) and script.get("language") == "python":
-            needs.add(PYTHON_CODE)
-        if item.get("type") in ("http", "llm"):
-            needs.add(f"{item['type']}-node")
-        for key in ("nodes", "blocks"):
-            children = item.get(key)
-            pending.extend(children if isinstance(children, list) else [])
-    return needs
 
 
 def case_params() -> list[Any]:

@@ -129,10 +129,20 @@ class Engine(_engine.Engine):
 
 
 def with_defaults(services: _engine.Services) -> _engine.Services:
-    """``services`` with what it leaves out made on first use: a shared HTTP client."""
+    """``services`` with what it leaves out made on first use: a shared HTTP client and the Python
+    sandbox pool."""
     if services.http is None:
         services = replace(services, http=_engine.Lazy(_http_client))
+    if services.python is None:
+        memory = services.code_limits.python_memory_bytes
+        services = replace(services, python=_engine.Lazy(partial(_python_sandbox, memory)))
     return services
+
+
+def _python_sandbox(memory_bytes: int) -> _engine.PythonSandbox:
+    from .workers import SandboxPool  # its worker processes start on the first Python code node
+
+    return SandboxPool(memory_bytes=memory_bytes)
 
 
 def _http_client() -> Any:
