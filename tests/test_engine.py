@@ -3,6 +3,7 @@ policies, concurrency limits and scale."""
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, ClassVar
 
@@ -108,15 +109,28 @@ async def test_cancel_stops_in_flight_nodes_promptly() -> None:
     assert run.cancel() is False  # already ended: idempotent
 
 
-async def test_cancel_a_javascript_node_in_a_long_loop() -> None:
-    engine = flowloom.Engine(services=flowloom.Services(code_limits=flowloom.CodeLimits(time_limit_s=3)))
-    schema = chain(start(), js("code_0", "async function main() { while (true) {} }"), end())
-    run = engine.start(schema, {})
-    await anyio.sleep(0.2)
-    run.cancel()
-    await run.wait(timeout=1)
-    assert run.status is flowloom.Status.CANCELED
-    assert run.report().reports["code_0"].status is flowloom.Status.CANCELED
+async def test_cancel_kills_a_javascript_node_in_a_long_loop() -> None:
+    """Past its inline budget a script runs in a sandbox worker process: cancel kills that process (D5)."""
+    limits = flowloom.CodeLimits(time_limit_s=30)
+    async with flowloom.Engine(services=flowloom.Services(code_limits=limits)) as engine:
+        schema = chain(start(), js("code_0", "async function main() { while (true) {} }"), end())
+        run = engine.start(schema, {})
+        assert engine.services.sandbox is not None
+        pool = engine.services.sandbox.get()
+        with anyio.fail_after(10):
+            while not pool.worker_pids():  # noqa: ASYNC110 (polling another process's state)
+                await anyio.sleep(0.02)
+        running = pool.worker_pids()
+        began = time.monotonic()
+        run.cancel()
+        await run.wait(timeout=5)
+        assert time.monotonic() - began < 5
+        assert run.status is flowloom.Status.CANCELED
+        assert run.report().reports["code_0"].status is flowloom.Status.CANCELED
+        assert not set(running) & set(pool.worker_pids())
+        for pid in running:
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
 
 
 async def test_node_timeout() -> None:
@@ -266,9 +280,12 @@ async def test_hundred_thousand_node_chain() -> None:
 
 
 async def test_javascript_failures_leave_the_engine_usable() -> None:
-    engine = flowloom.Engine(
-        services=flowloom.Services(code_limits=flowloom.CodeLimits(time_limit_s=0.3, memory_bytes=8 << 20))
-    )
+    limits = flowloom.CodeLimits(time_limit_s=0.3, memory_bytes=8 << 20)
+    async with flowloom.Engine(services=flowloom.Services(code_limits=limits)) as engine:
+        await _javascript_failures(engine)
+
+
+async def _javascript_failures(engine: flowloom.Engine) -> None:
     hog = "async function main() { const a = []; while (true) a.push(new Array(1e5).fill(1)); }"
     scripts = {
         "async function main() { throw new Error('bad'); }": 'Code execution failed: {"name":"Error"',

@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import pytest
 
-from flowloom.nodes.code._javascript import (
+from flowloom.workers._javascript import (
     JavaScriptError,
     JavaScriptLimits,
     JavaScriptMemoryError,

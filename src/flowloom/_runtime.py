@@ -129,18 +129,17 @@ class Engine(_engine.Engine):
 
 
 def with_defaults(services: _engine.Services) -> _engine.Services:
-    """``services`` with what it leaves out made on first use: a shared HTTP client and the Python
-    sandbox pool."""
+    """``services`` with what it leaves out made on first use: a shared HTTP client and the code sandbox."""
     if services.http is None:
         services = replace(services, http=_engine.Lazy(_http_client))
-    if services.python is None:
+    if services.sandbox is None:
         memory = services.code_limits.python_memory_bytes
-        services = replace(services, python=_engine.Lazy(partial(_python_sandbox, memory)))
+        services = replace(services, sandbox=_engine.Lazy(partial(_sandbox, memory)))
     return services
 
 
-def _python_sandbox(memory_bytes: int) -> _engine.PythonSandbox:
-    from .workers import SandboxPool  # its worker processes start on the first Python code node
+def _sandbox(memory_bytes: int) -> _engine.Sandbox:
+    from .workers import SandboxPool  # worker processes start when a script first needs one
 
     return SandboxPool(memory_bytes=memory_bytes)
 

@@ -12,7 +12,7 @@ from ._gc import collector_paused
 from ._plan import CompiledWorkflow, InputCheck, Plan
 from ._protocols import ExecutorLookup, NodeError, NodeExecutor, NodeResult
 from ._scope import Scope
-from ._services import CodeLimits, HttpLimits, Lazy, PythonSandbox, Services
+from ._services import CodeLimits, HttpLimits, Lazy, Sandbox, Services
 from ._values import (
     FlowValueError,
     Resolver,
@@ -43,9 +43,9 @@ __all__ = [
     "NodeResult",
     "NodeTimeout",
     "Plan",
-    "PythonSandbox",
     "Resolver",
     "Run",
+    "Sandbox",
     "Scope",
     "Services",
     "TypedValue",

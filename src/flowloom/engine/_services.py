@@ -19,11 +19,11 @@ class CodeLimits:
     """Limits of a code node execution (upstream: 32 MB, 512 KB stack, 60 s).
 
     ``inline_budget_s``: a JavaScript script first runs on the event loop for at most this long; one that
-    needs more is restarted in a worker thread under the full ``time_limit_s``. Scripts have no host
-    access, so the abandoned first attempt leaves no trace, and short scripts skip the thread hand-off
-    (which costs more than the script). 0 always uses the thread.
-    ``python_memory_bytes``: address-space limit of a Python sandbox worker process (the interpreter
-    itself needs room, so this is larger than the JavaScript heap limit).
+    needs more is restarted in a sandbox worker process under the full ``time_limit_s``, where canceling
+    it kills it. Scripts have no host access, so the abandoned first attempt leaves no trace, and short
+    scripts skip the hand-off to another process (which costs more than the script). 0: always a worker.
+    ``python_memory_bytes``: address-space limit of a sandbox worker process (the interpreter itself
+    needs room, so this is larger than the JavaScript heap limit).
     """
 
     time_limit_s: float = 60.0
@@ -41,14 +41,18 @@ class HttpLimits:
     default_timeout_s: float = 60.0
 
 
-class PythonSandbox(Protocol):
-    """Runs ``main(args)`` of a Python script in isolation and returns its JSON result. Raises
-    ``flowloom.ir.SandboxError`` (message: what went wrong in the script) for every failure of the
-    script, including its time and memory limits; the sandbox stays usable."""
+class Sandbox(Protocol):
+    """Runs user code in isolation and returns its JSON result. Every failure of the code, its time and
+    memory limits included, raises ``flowloom.ir.SandboxError`` whose message says what went wrong; the
+    sandbox stays usable. Canceling a call stops the code."""
 
     async def run(
         self, source: str, params: Mapping[str, Any], *, time_limit_s: float, memory_bytes: int
-    ) -> Any: ...
+    ) -> Any:
+        """``main(args)`` of a Python script, ``args = {"params": params}``."""
+
+    async def run_javascript(self, source: str, params: Mapping[str, Any], limits: CodeLimits) -> Any:
+        """``main({ params })`` of a JavaScript script, as upstream's code node runs it."""
 
     async def aclose(self) -> None: ...
 
@@ -100,14 +104,14 @@ class Services:
     """What executors may use besides their inputs.
 
     ``http``: an ``httpx.AsyncClient`` shared by the engine's HTTP and LLM nodes (tests and users may
-    pass one with their own transport). ``python``: the Python code sandbox. ``extra`` holds third-party
+    pass one with their own transport). ``sandbox``: where code nodes run. ``extra`` holds third-party
     services by name.
     """
 
     code_limits: CodeLimits = field(default_factory=CodeLimits)
     http_limits: HttpLimits = field(default_factory=HttpLimits)
     http: Lazy[Any] | None = None
-    python: Lazy[PythonSandbox] | None = None
+    sandbox: Lazy[Sandbox] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     async def aclose(self) -> None:

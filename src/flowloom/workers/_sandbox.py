@@ -23,13 +23,17 @@ import re
 import signal
 import subprocess
 import sys
+import weakref
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 import anyio
 
 from flowloom.ir import SandboxError
+
+from ._javascript import JavaScriptError, JavaScriptLimits, JavaScriptTimeout, run_javascript
 
 __all__ = ["Isolation", "SandboxPool"]
 
@@ -38,9 +42,24 @@ logger = logging.getLogger("flowloom.workers")
 Isolation = Literal["auto", "bwrap", "none"]
 
 _PACKAGE_DIR: Final = Path(__file__).resolve().parent
+_JAVASCRIPT_KILL_GRACE_S: Final = 1.0
+
+
+class JavaScriptSettings(Protocol):
+    """The limits of a JavaScript run (``flowloom.engine.CodeLimits`` has them)."""
+
+    @property
+    def time_limit_s(self) -> float: ...
+    @property
+    def memory_bytes(self) -> int: ...
+    @property
+    def stack_bytes(self) -> int: ...
+    @property
+    def inline_budget_s(self) -> float: ...
+
 
 # Starts the worker without running flowloom/__init__.py (which imports the engine): bare package modules
-# pointing at the source directories are enough for ``flowloom.workers._worker`` and its one sibling.
+# pointing at the source directories are enough for ``flowloom.workers._worker`` and its siblings.
 _BOOT: Final = """\
 import sys, types
 for name, path in (("flowloom", sys.argv[1]), ("flowloom.workers", sys.argv[2])):
@@ -124,6 +143,8 @@ class SandboxPool:
         self._workers: set[_Worker] = set()
         self._closed = False
         self._requests = 0
+        # A pool dropped without aclose() (an engine never closed, interpreter exit) still kills its workers.
+        weakref.finalize(self, _kill_all, self._workers)
 
     @property
     def isolation(self) -> Literal["bwrap", "none"] | None:
@@ -141,18 +162,56 @@ class SandboxPool:
     ) -> Any:
         """Run ``main({"params": params})`` of ``source`` and return its JSON result. Raises
         ``SandboxError`` for every failure of the script, its time limit, memory limit or output size."""
+        return await self._call(
+            {"s": source, "p": params, "t": time_limit_s, "m": memory_bytes}, time_limit_s
+        )
+
+    async def run_javascript(self, source: str, params: Mapping[str, Any], limits: JavaScriptSettings) -> Any:
+        """Run ``main({ params })`` of a JavaScript ``source`` on QuickJS and return its JSON result.
+
+        The script first runs here, on the caller's thread, for at most ``limits.inline_budget_s``: most
+        scripts finish well within it, and a hand-off to a worker costs more than they do. A script that
+        needs longer starts again in a worker process with its whole time limit, where canceling the call
+        kills it (QuickJS cannot be interrupted from outside). Scripts have no host access, so the abandoned
+        first attempt leaves no trace. Failures raise ``SandboxError`` with upstream's message text."""
+        js_limits = JavaScriptLimits(
+            memory_bytes=limits.memory_bytes, stack_bytes=limits.stack_bytes, time_limit_s=limits.time_limit_s
+        )
+        if limits.inline_budget_s > 0:
+            inline_limit = min(limits.inline_budget_s, limits.time_limit_s)
+            try:
+                return run_javascript(source, params, replace(js_limits, time_limit_s=inline_limit))
+            except JavaScriptTimeout as exc:
+                if inline_limit >= limits.time_limit_s:
+                    raise SandboxError(str(exc)) from None
+            except JavaScriptError as exc:
+                raise SandboxError(str(exc)) from None
+        request = {
+            "op": "js",
+            "s": source,
+            "p": params,
+            "t": limits.time_limit_s,
+            "m": self._memory_bytes,
+            "js": {"memory_bytes": limits.memory_bytes, "stack_bytes": limits.stack_bytes},
+        }
+        # QuickJS interrupts the script at its time limit; the kill is the backstop.
+        return await self._call(request, limits.time_limit_s + _JAVASCRIPT_KILL_GRACE_S)
+
+    async def _call(self, request: dict[str, Any], time_limit_s: float) -> Any:
+        """Send ``request`` to an idle worker; kill the worker if no reply came in ``time_limit_s`` or the
+        caller was canceled."""
         if self._closed:
             raise RuntimeError("this SandboxPool is closed")
         self._requests += 1
         rid = self._requests
         try:
-            frame = _frame({"i": rid, "s": source, "p": params, "t": time_limit_s, "m": memory_bytes})
+            frame = _frame({"i": rid, **request})
         except (TypeError, ValueError, RecursionError) as exc:
             raise SandboxError(f"params are not JSON-serializable: {exc}") from None
         async with self._slots:
             if self._closed:
                 raise RuntimeError("this SandboxPool is closed")
-            worker = await self._checkout(memory_bytes)
+            worker = await self._checkout(int(request["m"]))
             reply: dict[str, Any] | None = None
             failure: str | None = None
             try:
@@ -174,7 +233,7 @@ class SandboxPool:
         if failure is not None:
             raise SandboxError(failure if not self._closed else "the sandbox was closed while the script ran")
         if reply is None:
-            raise SandboxError(f"time limit of {time_limit_s:g} s exceeded")
+            raise SandboxError(f"time limit of {request['t']:g} s exceeded")
         if "ok" in reply:
             return reply["ok"]
         raise SandboxError(str(reply.get("err")))
@@ -297,6 +356,12 @@ class SandboxPool:
             raise SandboxError(f"bubblewrap is required but unavailable: {reason}")
         logger.warning("bubblewrap is unavailable (%s): Python sandbox workers run with rlimits only", reason)
         return None
+
+
+def _kill_all(workers: set[_Worker]) -> None:
+    for worker in list(workers):
+        worker.kill_now()
+    workers.clear()
 
 
 class _WorkerDied(Exception):
@@ -450,6 +515,33 @@ class _Worker:
                     pass
             _close(self._exited, self._sandbox_init)
             self._exited = self._sandbox_init = -1
+
+    def kill_now(self) -> None:
+        """``kill`` for a pool that was dropped without ``aclose()``: no event loop, a bounded wait."""
+        if self._killed:
+            return
+        self._killed = True
+        for pidfd in (self._sandbox_init,):
+            if pidfd >= 0:
+                try:
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            self.popen.kill()
+        try:
+            self.popen.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            pass
+        for file in self._files:
+            try:
+                file.close()
+            except OSError:
+                pass
+        _close(self._exited, self._sandbox_init)
+        self._exited = self._sandbox_init = -1
 
     async def _reap(self, timeout_s: float) -> None:
         with anyio.move_on_after(timeout_s):

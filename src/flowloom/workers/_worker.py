@@ -30,6 +30,7 @@ import stat
 import sys
 from typing import Any, Final
 
+from ._javascript import JavaScriptError, JavaScriptLimits, run_javascript
 from ._restricted import CodeCache, describe, make_globals, run_main
 
 _NOBODY: Final = 65534
@@ -84,6 +85,13 @@ class _Worker:
             if request.get("op") == "stats":
                 return _dump({"i": rid, "stats": self.cache.stats()})
             self._arm_limits(int(request["m"]), float(request["t"]))
+            if request.get("op") == "js":
+                limits = JavaScriptLimits(time_limit_s=float(request["t"]), **request["js"])
+                try:
+                    result = run_javascript(request["s"], request["p"], limits)
+                except JavaScriptError as exc:
+                    return _error(rid, str(exc))
+                return self._encode(rid, result)
             try:
                 code = self.cache.get(request["s"])
                 result = run_main(code, self.template, request["p"])
