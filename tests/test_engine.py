@@ -133,6 +133,19 @@ async def test_cancel_kills_a_javascript_node_in_a_long_loop() -> None:
                 os.kill(pid, 0)
 
 
+async def test_closing_the_engine_cancels_its_runs() -> None:
+    async with engine_with(Sleep()) as engine:
+        run = engine.start(chain(start(), node("sleep_0", "sleep", seconds=30), end()), {})
+        await anyio.sleep(0.05)
+    assert run.status is flowloom.Status.CANCELED
+    assert run.report().reports["sleep_0"].status is flowloom.Status.CANCELED
+
+
+async def test_rejected_runs_keep_the_given_id() -> None:
+    run = flowloom.Engine().start({"nodes": [], "edges": []}, {}, run_id="my-run")
+    assert (run.id, run.status) == ("my-run", flowloom.Status.FAILED)
+
+
 async def test_node_timeout() -> None:
     engine = engine_with(Sleep())
     sleeper = {**node("sleep_0", "sleep", seconds=5), "timeoutS": 0.1}

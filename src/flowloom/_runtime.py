@@ -97,7 +97,7 @@ class Engine(_engine.Engine):
         if not isinstance(workflow, _engine.CompiledWorkflow | Workflow):
             loaded = self._load(workflow)
             if loaded.compiled is None:
-                return self.start_rejected(loaded.schema_errors, inputs)
+                return self.start_rejected(loaded.schema_errors, inputs, run_id=run_id)
             workflow = loaded.compiled
         elif isinstance(workflow, Workflow):
             workflow = self.load(workflow)

@@ -8,7 +8,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import anyio
 from anyio.abc import TaskGroup
@@ -106,7 +106,7 @@ class Engine:
         self._task_group: TaskGroup | None = None
         self._background: set[asyncio.Task[None]] = set()
 
-    async def __aenter__(self) -> Engine:
+    async def __aenter__(self) -> Self:
         self._task_group = await anyio.create_task_group().__aenter__()
         return self
 
@@ -156,16 +156,18 @@ class Engine:
         if compiled.check_inputs is not None:
             errors = compiled.check_inputs(inputs or {})
             if errors:
-                return self.start_rejected(errors, inputs)
+                return self.start_rejected(errors, inputs, run_id=run_id)
         records = RunRecords(run_id or str(uuid.uuid4()), dict(inputs or {}))
         run = Run(records)
         self._spawn(self._execute, compiled, run)
         return run
 
-    def start_rejected(self, errors: list[str], inputs: Mapping[str, Any] | None = None) -> Run:
+    def start_rejected(
+        self, errors: list[str], inputs: Mapping[str, Any] | None = None, *, run_id: str | None = None
+    ) -> Run:
         """A run of a workflow that failed validation: failed at once, its messages the validation
         errors, no node run (deviation D7)."""
-        records = RunRecords(str(uuid.uuid4()), dict(inputs or {}))
+        records = RunRecords(run_id or str(uuid.uuid4()), dict(inputs or {}))
         for message in errors:
             records.error(message)
         records.status = Status.FAILED
@@ -212,11 +214,15 @@ class Engine:
         run._cancel_scope = anyio.CancelScope()
         if run._cancel_requested:
             run._cancel_scope.cancel()
+        interrupted = False
         try:
             with run._cancel_scope:
                 await driver.run()
+        except BaseException:  # canceled from outside: the engine closing, the caller's own scope
+            interrupted = True
+            raise
         finally:
-            if run._cancel_scope.cancelled_caught or run._cancel_requested:
+            if interrupted or run._cancel_scope.cancelled_caught or run._cancel_requested:
                 records.status = Status.CANCELED
             else:
                 records.status = Status.FAILED if driver.failed else Status.SUCCEEDED
