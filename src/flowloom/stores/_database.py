@@ -1,0 +1,231 @@
+"""Opening a SQL database for ``SqlStore``: URL checks, SQLite pragmas, connection errors, migrations, and one
+transaction per call. Everything here is synchronous; ``SqlStore`` calls it from worker threads."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, exc
+from sqlalchemy.engine import URL, Connection, Engine
+
+from ._protocol import StoreError
+
+T = TypeVar("T")
+
+SQLITE_BUSY_TIMEOUT_S = 10.0
+PG_CONNECT_TIMEOUT_S = 5
+PG_POOL_SIZE = 8  # SqlStore runs at most this many calls at once on PostgreSQL
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_MIGRATION_LOCK = 0x666C6F776C6F6F6D  # pg advisory lock key: b"flowloom"
+
+
+def parse_url(url: str) -> URL:
+    """The SQLAlchemy URL for a store URL: ``sqlite:///path`` or ``postgresql[+psycopg]://...``."""
+    try:
+        parsed = sa.make_url(url)
+    except exc.ArgumentError as error:
+        raise StoreError(f"not a database URL: {url!r}") from error
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if backend == "sqlite" and driver == "pysqlite":
+        return parsed
+    if backend == "postgresql" and (driver == "psycopg" or "+" not in parsed.drivername):
+        return parsed.set(drivername="postgresql+psycopg")
+    raise StoreError(
+        f"unsupported store URL {parsed.render_as_string(hide_password=True)!r}: "
+        "use sqlite:///path or postgresql+psycopg://user@host:port/db"
+    )
+
+
+def describe(url: URL) -> str:
+    """Where a database is, for messages: the SQLite path, or PostgreSQL host:port/db (no password)."""
+    if url.get_backend_name() == "sqlite":
+        return f"SQLite database {url.database or ':memory:'}"
+    return f"PostgreSQL at {url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
+
+
+@dataclass(slots=True)
+class Database:
+    """An open database. SQLite: one connection, used by one thread at a time (the caller guarantees it).
+    PostgreSQL: a pool of ``PG_POOL_SIZE`` connections, one per concurrent call."""
+
+    url: URL
+    engine: Engine
+    connection: Connection | None  # SQLite's one connection
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @classmethod
+    def open(cls, url: URL) -> Database:
+        database = _open_sqlite(url) if url.get_backend_name() == "sqlite" else _open_postgres(url)
+        try:
+            database.call(_migrate, write=True)
+            if database.connection is not None and url.database not in (None, "", ":memory:"):
+                _enable_wal(database.connection)
+        except BaseException:
+            database.close()
+            raise
+        return database
+
+    def call(self, fn: Callable[[Connection], T], *, write: bool) -> T:
+        """``fn(connection)`` in one transaction, committed unless it raises. On SQLite a write transaction
+        takes the write lock at its start (``BEGIN IMMEDIATE``), so it never fails half-way on a busy lock."""
+        try:
+            if self.connection is None:
+                with self.engine.begin() as connection:
+                    return fn(connection)
+            connection = self.connection
+            connection.info["flowloom.begin"] = "BEGIN IMMEDIATE" if write else "BEGIN"
+            try:
+                with connection.begin():
+                    return fn(connection)
+            finally:
+                if connection.in_transaction():  # a failed BEGIN leaves SQLAlchemy's side open
+                    with suppress(exc.SQLAlchemyError):
+                        connection.rollback()
+        except exc.SQLAlchemyError as error:
+            raise StoreError(f"{describe(self.url)}: {_reason(error, self.url)}") from error
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+        self.engine.dispose()
+
+
+def _open_sqlite(url: URL) -> Database:
+    path = url.database
+    if path and path != ":memory:":
+        _check_sqlite_file(Path(path))
+    engine = sa.create_engine(
+        url,
+        poolclass=sa.pool.StaticPool,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
+    )
+    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "begin", _sqlite_begin)
+    try:
+        connection = engine.connect()
+    except exc.SQLAlchemyError as error:
+        engine.dispose()
+        raise StoreError(f"cannot open {describe(url)}: {_reason(error, url)}") from error
+    return Database(url, engine, connection)
+
+
+def _check_sqlite_file(path: Path) -> None:
+    """Refuse a path that is not a SQLite database before SQLite touches it; create missing directories."""
+    try:
+        if path.exists():
+            with path.open("rb") as file:
+                head = file.read(len(_SQLITE_MAGIC))
+            if head and head != _SQLITE_MAGIC:  # an empty file is an empty database
+                raise StoreError(f"{path} is not a SQLite database (or it is corrupt); it was left untouched")
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreError(f"cannot open SQLite database {path}: {error}") from error
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # transactions are ours (see _sqlite_begin), not the driver's
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    # on the driver's connection: Connection.exec_driver_sql would cost more than the BEGIN itself
+    begin = connection.info.get("flowloom.begin", "BEGIN")
+    try:
+        connection.connection.driver_connection.execute(begin)  # type: ignore[union-attr]
+    except sqlite3.Error as error:  # as SQLAlchemy would raise it (a busy database, mostly)
+        raise exc.DBAPIError.instance(begin, None, error, sqlite3.Error) from error
+
+
+def _enable_wal(connection: Connection) -> None:
+    """Switch the file to WAL (it stays so). Done after migrating: a file that is refused stays untouched.
+    Outside any transaction, so on the driver's connection rather than SQLAlchemy's (which would BEGIN).
+    The switch needs the file to itself: SQLite refuses it at once, without waiting, while another connection
+    that is opening the same new file holds a lock, so it is retried for up to the busy timeout."""
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            mode = driver.execute("PRAGMA journal_mode").fetchone()
+            if mode is None or str(mode[0]).lower() != "wal":
+                mode = driver.execute("PRAGMA journal_mode=WAL").fetchone()
+            break
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise StoreError(
+                    f"cannot switch {describe(connection.engine.url)} to WAL: {error}"
+                ) from error
+            time.sleep(0.005)
+    if mode is None or str(mode[0]).lower() != "wal":
+        raise StoreError(f"cannot switch {describe(connection.engine.url)} to WAL: journal mode is {mode}")
+
+
+def _open_postgres(url: URL) -> Database:
+    engine = sa.create_engine(
+        url,
+        pool_size=PG_POOL_SIZE,
+        max_overflow=0,
+        connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},
+    )
+    try:
+        with engine.connect():
+            pass
+    except exc.SQLAlchemyError as error:
+        engine.dispose()
+        raise StoreError(f"cannot connect to {describe(url)}: {_reason(error, url)}") from error
+    return Database(url, engine, None)
+
+
+def _reason(error: exc.SQLAlchemyError, url: URL) -> str:
+    """The driver's message, first line, with any password masked."""
+    cause = error.orig if isinstance(error, exc.DBAPIError) else error
+    text = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    return text.replace(url.password, "***") if url.password else text
+
+
+# migrations ------------------------------------------------------------------------------------------------
+
+
+def alembic_config() -> Config:
+    """The Alembic configuration of flowloom's migrations, built in code (no alembic.ini)."""
+    config = Config()
+    config.set_main_option("script_location", str(files("flowloom.stores") / "migrations"))
+    return config
+
+
+def _migrate(connection: Connection) -> None:
+    """Bring the schema to head, or refuse a database made by a newer flowloom without changing it."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+    config = alembic_config()
+    script = ScriptDirectory.from_config(config)
+    head = script.get_current_head()
+    current = MigrationContext.configure(connection).get_current_heads()
+    known = {revision.revision for revision in script.walk_revisions()}
+    for revision in current:
+        if revision not in known:
+            raise StoreError(
+                f"database schema {revision} is newer than this flowloom ({head}); upgrade flowloom"
+            )
+    if current != (head,):
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")

@@ -1,0 +1,208 @@
+"""``MemoryStore``: a ``RunStore`` in dictionaries, for tests and runs that need no durability.
+
+Values are kept as their JSON text, as a SQL store keeps them: a caller mutating a value after storing it (or
+a row it read) changes nothing stored, and values that are not JSON get the same placeholder. Methods never
+await inside, so each one is atomic within its event loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from flowloom.ir import Status
+
+from ._codec import dumps, loads
+from ._protocol import UNSET, Keep, StoreError
+from ._records import (
+    TERMINAL_STATUSES,
+    CacheEntry,
+    EventRow,
+    Json,
+    NewEvent,
+    NodeRow,
+    RunRow,
+    Scope,
+    node_order,
+)
+
+
+def _encoded(row: Any, *names: str) -> Any:
+    return dataclasses.replace(row, **{name: dumps(getattr(row, name)) for name in names})
+
+
+def _decoded(row: Any, *names: str) -> Any:
+    return dataclasses.replace(row, **{name: loads(getattr(row, name)) for name in names})
+
+
+_RUN_JSON = ("inputs", "outputs", "metadata")
+_NODE_JSON = ("inputs", "outputs")
+
+
+class MemoryStore:
+    """A ``RunStore`` that lives as long as the object. See ``RunStore`` for each method."""
+
+    def __init__(self) -> None:
+        # rows hold the JSON text of their JSON fields (see _encoded/_decoded)
+        self._workflows: dict[str, str] = {}
+        self._runs: dict[str, RunRow] = {}
+        self._last_seq: dict[str, int] = {}
+        self._nodes: dict[str, dict[tuple[str, Scope], NodeRow]] = {}
+        self._events: dict[str, list[EventRow]] = {}
+        self._cache: dict[str, CacheEntry] = {}
+
+    async def open(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def __aenter__(self) -> MemoryStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        pass
+
+    async def put_workflow(self, workflow_hash: str, workflow: Json) -> None:
+        self._workflows.setdefault(workflow_hash, dumps(workflow))
+
+    async def get_workflow(self, workflow_hash: str) -> Json | None:
+        text = self._workflows.get(workflow_hash)
+        return None if text is None else loads(text)
+
+    async def create_run(self, run: RunRow) -> None:
+        if run.id in self._runs:
+            raise StoreError(f"run {run.id!r} already exists")
+        if run.parent_run_id is not None:
+            self._run(run.parent_run_id)
+        self._runs[run.id] = _encoded(run, *_RUN_JSON)
+        self._last_seq[run.id] = 0
+        self._nodes[run.id] = {}
+        self._events[run.id] = []
+
+    async def get_run(self, run_id: str) -> RunRow | None:
+        run = self._runs.get(run_id)
+        return None if run is None else _decoded(run, *_RUN_JSON)
+
+    async def update_run(
+        self,
+        run_id: str,
+        *,
+        status: Status | Keep = UNSET,
+        outputs: Json | Keep = UNSET,
+        error: str | Keep | None = UNSET,
+        started_at: float | Keep | None = UNSET,
+        ended_at: float | Keep | None = UNSET,
+        metadata: dict[str, Json] | Keep = UNSET,
+    ) -> None:
+        run = self._run(run_id)
+        changes: dict[str, Any] = {"status": status if status is UNSET else Status(status)}
+        changes |= {"error": error, "started_at": started_at}
+        changes |= {"ended_at": ended_at, "outputs": outputs, "metadata": metadata}
+        changes = {name: value for name, value in changes.items() if value is not UNSET}
+        for name in ("outputs", "metadata"):
+            if name in changes:
+                changes[name] = dumps(changes[name])
+        self._runs[run_id] = dataclasses.replace(run, **changes)
+
+    async def list_runs(self, status: Status | None = None, limit: int = 50, offset: int = 0) -> list[RunRow]:
+        runs = [run for run in self._newest_first() if status is None or run.status == status]
+        return [_decoded(run, *_RUN_JSON) for run in runs[offset : offset + limit]]
+
+    async def prune_runs(self, *, older_than: float, keep_last: int = 0) -> int:
+        kept = {run.id for run in self._newest_first()[:keep_last]}
+        doomed = [
+            run.id
+            for run in self._runs.values()
+            if run.status in TERMINAL_STATUSES and run.created_at < older_than and run.id not in kept
+        ]
+        for run_id in doomed:
+            del self._runs[run_id], self._last_seq[run_id], self._nodes[run_id], self._events[run_id]
+        gone = set(doomed)
+        for run in list(self._runs.values()):
+            if run.parent_run_id in gone:
+                self._runs[run.id] = dataclasses.replace(run, parent_run_id=None)
+        return len(doomed)
+
+    async def record_node(self, node: NodeRow, events: Sequence[NewEvent] = ()) -> list[int]:
+        return await self.record_nodes((node,), events)
+
+    async def record_nodes(self, nodes: Sequence[NodeRow], events: Sequence[NewEvent] = ()) -> list[int]:
+        for run_id in {node.run_id for node in nodes}:
+            self._run(run_id)
+        seqs = await self.append_events(events)
+        for node in nodes:
+            self._nodes[node.run_id][node.node_id, node.scope] = _encoded(node, *_NODE_JSON)
+        return seqs
+
+    async def get_nodes(self, run_id: str) -> list[NodeRow]:
+        nodes = sorted(self._nodes.get(run_id, {}).values(), key=node_order)
+        return [_decoded(node, *_NODE_JSON) for node in nodes]
+
+    async def append_events(self, events: Sequence[NewEvent]) -> list[int]:
+        for run_id in {event.run_id for event in events}:
+            self._run(run_id)
+        seqs: list[int] = []
+        for event in events:
+            seq = self._last_seq[event.run_id] + 1
+            self._last_seq[event.run_id] = seq
+            row = EventRow(run_id=event.run_id, seq=seq, type=event.type, data=dumps(event.data), at=event.at)
+            self._events[event.run_id].append(row)
+            seqs.append(seq)
+        return seqs
+
+    async def get_events(self, run_id: str, after: int = 0, limit: int | None = None) -> list[EventRow]:
+        events = self._events.get(run_id, [])[after:]  # seq n is at index n - 1
+        return [_decoded(event, "data") for event in events[:limit]]
+
+    async def put_cache(self, entry: CacheEntry) -> None:
+        self._cache[entry.key] = _encoded(entry, "value")
+
+    async def get_cache(self, key: str, now: float) -> CacheEntry | None:
+        entry = self._cache.get(key)
+        return _decoded(entry, "value") if entry is not None and entry.live(now) else None
+
+    async def prune_cache(self, now: float) -> int:
+        expired = [key for key, entry in self._cache.items() if not entry.live(now)]
+        for key in expired:
+            del self._cache[key]
+        return len(expired)
+
+    async def acquire_lease(self, run_id: str, owner: str, ttl_s: float, now: float) -> bool:
+        run = self._run(run_id)
+        free = run.owner is None or run.owner == owner or (run.lease_expires_at or 0.0) <= now
+        if free:
+            self._runs[run_id] = dataclasses.replace(run, owner=owner, lease_expires_at=now + ttl_s)
+        return free
+
+    async def renew_lease(self, run_id: str, owner: str, ttl_s: float, now: float) -> bool:
+        run = self._run(run_id)
+        if run.owner != owner:
+            return False
+        self._runs[run_id] = dataclasses.replace(run, lease_expires_at=now + ttl_s)
+        return True
+
+    async def release_lease(self, run_id: str, owner: str) -> bool:
+        run = self._run(run_id)
+        if run.owner != owner:
+            return False
+        self._runs[run_id] = dataclasses.replace(run, owner=None, lease_expires_at=None)
+        return True
+
+    async def runs_to_resume(self, now: float) -> list[RunRow]:
+        runs = [
+            run
+            for run in reversed(self._newest_first())
+            if run.status == Status.PROCESSING and (run.owner is None or (run.lease_expires_at or 0.0) <= now)
+        ]
+        return [_decoded(run, *_RUN_JSON) for run in runs]
+
+    def _run(self, run_id: str) -> RunRow:
+        run = self._runs.get(run_id)
+        if run is None:
+            raise StoreError(f"unknown run {run_id!r}")
+        return run
+
+    def _newest_first(self) -> list[RunRow]:
+        return sorted(self._runs.values(), key=lambda run: (run.created_at, run.id), reverse=True)

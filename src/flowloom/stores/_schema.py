@@ -1,0 +1,78 @@
+"""The SQL tables, as SQLAlchemy Core ``Table``s. The database gets them from migrations
+(``migrations/versions``), never from ``metadata.create_all``; a test checks the two agree.
+
+JSON values are TEXT (their ``_codec.dumps``), the same on SQLite and PostgreSQL. Times are double-precision
+seconds since the epoch. A node's scope is TEXT like ``"2/0"`` (``""`` outside loops).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+workflows = sa.Table(
+    "workflows",
+    metadata,
+    sa.Column("hash", sa.String(128), primary_key=True),
+    sa.Column("workflow", sa.Text, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("workflow_hash", sa.String(128), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("inputs", sa.Text, nullable=False),
+    sa.Column("outputs", sa.Text, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("started_at", sa.Double),
+    sa.Column("ended_at", sa.Double),
+    sa.Column("metadata", sa.Text, nullable=False, key="meta"),
+    sa.Column("parent_run_id", sa.String(128), sa.ForeignKey("runs.id", ondelete="SET NULL")),
+    sa.Column("owner", sa.String(256)),
+    sa.Column("lease_expires_at", sa.Double),
+    sa.Column("last_seq", sa.Integer, nullable=False),  # the ledger's last event seq
+    sa.Index("ix_runs_created_at", "created_at"),
+    sa.Index("ix_runs_status_created_at", "status", "created_at"),
+    sa.Index("ix_runs_parent_run_id", "parent_run_id"),
+)
+
+node_records = sa.Table(
+    "node_records",
+    metadata,
+    sa.Column("run_id", sa.String(128), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("node_id", sa.String(256), primary_key=True),
+    sa.Column("scope", sa.String(256), primary_key=True),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("inputs", sa.Text, nullable=False),
+    sa.Column("outputs", sa.Text, nullable=False),
+    sa.Column("branch", sa.String(256)),
+    sa.Column("error", sa.Text),
+    sa.Column("started_at", sa.Double),
+    sa.Column("ended_at", sa.Double),
+    sa.Column("cached", sa.Boolean, nullable=False),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("run_id", sa.String(128), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("at", sa.Double, nullable=False),
+)
+
+cache_entries = sa.Table(
+    "cache_entries",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("expires_at", sa.Double),
+    sa.Index("ix_cache_entries_expires_at", "expires_at"),
+)

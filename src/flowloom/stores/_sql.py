@@ -1,0 +1,189 @@
+"""``SqlStore``: a ``RunStore`` on SQLAlchemy Core, for SQLite (the embedded default) and PostgreSQL.
+
+Design: one for both dialects. Every call runs synchronous SQLAlchemy Core in a worker thread
+(``anyio.to_thread.run_sync``), one transaction per call, admitted by a per-store ``CapacityLimiter``:
+
+- SQLite: one dedicated connection per store and a limiter of 1, so calls take turns on it without holding a
+  thread while they wait. Write transactions start with ``BEGIN IMMEDIATE``: they take the file's write lock
+  up front and wait (busy timeout) for other processes or stores instead of failing half-way. WAL mode lets
+  readers in other connections run alongside; ``synchronous=NORMAL`` skips the fsync per commit (a commit can
+  be lost on power failure, never on a process crash, and the file is never corrupted).
+- PostgreSQL: a pool of connections and a limiter of the same size, so a thread never waits for the pool.
+  Row locks make lease takeovers and event numbering safe between processes.
+
+Why threads rather than SQLAlchemy's asyncio extension: the extension needs greenlet, which is not a
+dependency, and SQLite has no asyncio driver here (no aiosqlite) -- so SQLite needs threads anyway, and one
+code path for both dialects is simpler to reason about than two. The price is one thread hand-off per call
+(tens to hundreds of microseconds depending on the machine), which ``record_nodes`` amortises over a batch.
+
+Values are JSON text (see ``flowloom.stores``); they are encoded before the hand-off, so a value the caller
+mutates after the call returns is stored as it was at the call. A call whose task is cancelled still ends
+its transaction (committed or rolled back) before the cancellation reaches the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+from sqlalchemy.engine import Connection
+
+from flowloom.ir import Status
+
+from ._codec import dumps
+from ._database import PG_POOL_SIZE, Database, describe, parse_url
+from ._protocol import UNSET, Keep, StoreError
+from ._queries import Queries, event_params, node_params, run_params
+from ._records import CacheEntry, EventRow, Json, NewEvent, NodeRow, RunRow
+
+T = TypeVar("T")
+
+
+class SqlStore:
+    """A ``RunStore`` in a SQL database: ``sqlite:///path/to/file.db`` (or ``sqlite://`` in memory) or
+    ``postgresql+psycopg://user[:password]@host:port/db``. The schema is created or upgraded by flowloom's
+    migrations on open. See ``RunStore`` for each method; ``StoreError`` for every database failure."""
+
+    def __init__(self, url: str) -> None:
+        self._url = parse_url(url)
+        sqlite = self._url.get_backend_name() == "sqlite"
+        self._limiter = anyio.CapacityLimiter(1 if sqlite else PG_POOL_SIZE)
+        self._open_lock = anyio.Lock()
+        self._database: Database | None = None
+        self._queries = Queries("sqlite" if sqlite else "postgresql")
+
+    def __repr__(self) -> str:
+        return f"SqlStore({self._url.render_as_string(hide_password=True)!r})"
+
+    @property
+    def location(self) -> str:
+        """Where the database is, without credentials (for messages)."""
+        return describe(self._url)
+
+    async def open(self) -> None:
+        if self._database is None:
+            async with self._open_lock:
+                if self._database is None:
+                    self._database = await anyio.to_thread.run_sync(partial(Database.open, self._url))
+
+    async def close(self) -> None:
+        async with self._open_lock:
+            database, self._database = self._database, None
+            if database is not None:
+                await anyio.to_thread.run_sync(database.close, limiter=self._limiter)
+
+    async def __aenter__(self) -> SqlStore:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def _call(self, fn: Callable[[Connection], T], *, write: bool) -> T:
+        if self._database is None:
+            await self.open()
+        database = self._database
+        if database is None:
+            raise StoreError(f"{self.location} was closed")
+        return await anyio.to_thread.run_sync(partial(database.call, fn, write=write), limiter=self._limiter)
+
+    # workflows -------------------------------------------------------------------------------------------
+
+    async def put_workflow(self, workflow_hash: str, workflow: Json) -> None:
+        text = dumps(workflow)
+        await self._call(lambda c: self._queries.put_workflow(c, workflow_hash, text), write=True)
+
+    async def get_workflow(self, workflow_hash: str) -> Json | None:
+        return await self._call(lambda c: self._queries.get_workflow(c, workflow_hash), write=False)
+
+    # runs ------------------------------------------------------------------------------------------------
+
+    async def create_run(self, run: RunRow) -> None:
+        params = run_params(run)
+        await self._call(lambda c: self._queries.create_run(c, params), write=True)
+
+    async def get_run(self, run_id: str) -> RunRow | None:
+        return await self._call(lambda c: self._queries.get_run(c, run_id), write=False)
+
+    async def update_run(
+        self,
+        run_id: str,
+        *,
+        status: Status | Keep = UNSET,
+        outputs: Json | Keep = UNSET,
+        error: str | Keep | None = UNSET,
+        started_at: float | Keep | None = UNSET,
+        ended_at: float | Keep | None = UNSET,
+        metadata: dict[str, Json] | Keep = UNSET,
+    ) -> None:
+        values: dict[str, Any] = {}
+        if status is not UNSET:
+            values["status"] = Status(status).value
+        if outputs is not UNSET:
+            values["outputs"] = dumps(outputs)
+        if metadata is not UNSET:
+            values["meta"] = dumps(metadata)
+        given = {"error": error, "started_at": started_at, "ended_at": ended_at}
+        values |= {name: value for name, value in given.items() if value is not UNSET}
+        if not values:
+            if await self.get_run(run_id) is None:
+                raise StoreError(f"unknown run {run_id!r}")
+            return
+        await self._call(lambda c: self._queries.update_run(c, run_id, values), write=True)
+
+    async def list_runs(self, status: Status | None = None, limit: int = 50, offset: int = 0) -> list[RunRow]:
+        return await self._call(lambda c: self._queries.list_runs(c, status, limit, offset), write=False)
+
+    async def prune_runs(self, *, older_than: float, keep_last: int = 0) -> int:
+        return await self._call(lambda c: self._queries.prune_runs(c, older_than, keep_last), write=True)
+
+    # node records and events -----------------------------------------------------------------------------
+
+    async def record_node(self, node: NodeRow, events: Sequence[NewEvent] = ()) -> list[int]:
+        return await self.record_nodes((node,), events)
+
+    async def record_nodes(self, nodes: Sequence[NodeRow], events: Sequence[NewEvent] = ()) -> list[int]:
+        node_rows = [node_params(node) for node in nodes]
+        event_rows = [event_params(event) for event in events]
+        return await self._call(lambda c: self._queries.record_nodes(c, node_rows, event_rows), write=True)
+
+    async def get_nodes(self, run_id: str) -> list[NodeRow]:
+        return await self._call(lambda c: self._queries.get_nodes(c, run_id), write=False)
+
+    async def append_events(self, events: Sequence[NewEvent]) -> list[int]:
+        rows = [event_params(event) for event in events]
+        return await self._call(lambda c: self._queries.append_events(c, rows), write=True)
+
+    async def get_events(self, run_id: str, after: int = 0, limit: int | None = None) -> list[EventRow]:
+        return await self._call(lambda c: self._queries.get_events(c, run_id, after, limit), write=False)
+
+    # result cache ----------------------------------------------------------------------------------------
+
+    async def put_cache(self, entry: CacheEntry) -> None:
+        text = dumps(entry.value)
+        await self._call(lambda c: self._queries.put_cache(c, entry, text), write=True)
+
+    async def get_cache(self, key: str, now: float) -> CacheEntry | None:
+        return await self._call(lambda c: self._queries.get_cache(c, key, now), write=False)
+
+    async def prune_cache(self, now: float) -> int:
+        return await self._call(lambda c: self._queries.prune_cache(c, now), write=True)
+
+    # leases ----------------------------------------------------------------------------------------------
+
+    async def acquire_lease(self, run_id: str, owner: str, ttl_s: float, now: float) -> bool:
+        return await self._call(
+            lambda c: self._queries.acquire_lease(c, run_id, owner, ttl_s, now), write=True
+        )
+
+    async def renew_lease(self, run_id: str, owner: str, ttl_s: float, now: float) -> bool:
+        return await self._call(lambda c: self._queries.renew_lease(c, run_id, owner, ttl_s, now), write=True)
+
+    async def release_lease(self, run_id: str, owner: str) -> bool:
+        return await self._call(lambda c: self._queries.release_lease(c, run_id, owner), write=True)
+
+    async def runs_to_resume(self, now: float) -> list[RunRow]:
+        return await self._call(lambda c: self._queries.runs_to_resume(c, now), write=False)

@@ -1,0 +1,485 @@
+"""flowloom.stores: every record type round-trips on MemoryStore, SQLite and PostgreSQL; concurrency, leases,
+retention, the result cache, migrations and bad databases on the SQL stores."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+import flowloom.stores
+from _postgres import PG_TIMEOUT, create_database, drop_database, free_port, postgres_server  # noqa: F401
+from flowloom.ir import Status
+from flowloom.stores import (
+    UNSERIALIZABLE,
+    CacheEntry,
+    EventRow,
+    MemoryStore,
+    NewEvent,
+    NodeRow,
+    RunRow,
+    RunStore,
+    SqlStore,
+    StoreError,
+)
+from flowloom.stores._database import alembic_config
+from flowloom.stores._schema import metadata
+
+pytestmark = pytest.mark.anyio
+
+SQL_KINDS = ["sqlite", pytest.param("postgresql", marks=PG_TIMEOUT)]
+ALL_KINDS = ["memory", *SQL_KINDS]
+TABLES = {"alembic_version", "workflows", "runs", "node_records", "events", "cache_entries"}
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def _database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    url = create_database(request.getfixturevalue("postgres_url"))
+    try:
+        yield url
+    finally:
+        drop_database(url)
+
+
+@pytest.fixture(params=SQL_KINDS)
+def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of its own: a SQLite file, or a new database on the session's PostgreSQL server."""
+    yield from _database_url(request, tmp_path)
+
+
+@pytest.fixture(params=ALL_KINDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | None]:
+    """Like ``sql_url``, plus ``None`` for a MemoryStore."""
+    if request.param == "memory":
+        yield None
+    else:
+        yield from _database_url(request, tmp_path)
+
+
+@pytest.fixture
+async def store(store_url: str | None, anyio_backend: str) -> AsyncIterator[RunStore]:
+    async with MemoryStore() if store_url is None else SqlStore(store_url) as opened:
+        yield opened
+
+
+def run(
+    run_id: str, *, created_at: float = 1000.0, status: Status = Status.PROCESSING, **fields: Any
+) -> RunRow:
+    return RunRow(id=run_id, workflow_hash="wf", status=status, created_at=created_at, **fields)
+
+
+def node(run_id: str, node_id: str, **fields: Any) -> NodeRow:
+    return NodeRow(run_id=run_id, node_id=node_id, status=fields.pop("status", Status.SUCCEEDED), **fields)
+
+
+def event(run_id: str, kind: str = "node_succeeded", **data: Any) -> NewEvent:
+    return NewEvent(run_id=run_id, type=kind, data=data, at=1001.5)
+
+
+# round trips ---------------------------------------------------------------------------------------------
+
+
+async def test_workflow_round_trip(store: RunStore) -> None:
+    workflow = {"nodes": [{"id": "start_0", "type": "start", "data": {"title": "Start ✓"}}], "edges": []}
+    await store.put_workflow("abc123", workflow)
+    await store.put_workflow("abc123", {"ignored": "the first stored version stays"})
+    assert await store.get_workflow("abc123") == workflow
+    assert await store.get_workflow("missing") is None
+
+
+async def test_run_round_trip_update_and_listing(store: RunStore) -> None:
+    parent = run("parent", created_at=1000.0, status=Status.SUCCEEDED, ended_at=1003.25)
+    child = run(
+        "child",
+        created_at=1001.0,
+        inputs={"x": 1, "list": [1.5, "two", None, True]},
+        metadata={"tags": ["a"], "by": "cli"},
+        parent_run_id="parent",
+        owner="engine-1",
+        lease_expires_at=1030.0,
+        started_at=1001.125,
+    )
+    await store.create_run(parent)
+    await store.create_run(child)
+    assert await store.get_run("parent") == parent
+    assert await store.get_run("child") == child
+    assert await store.get_run("missing") is None
+
+    await store.update_run("child", status=Status.FAILED, outputs={"y": 2}, error="boom", ended_at=1002.0)
+    updated = await store.get_run("child")
+    assert updated is not None
+    assert (updated.status, updated.outputs, updated.error, updated.ended_at) == (
+        Status.FAILED,
+        {"y": 2},
+        "boom",
+        1002.0,
+    )
+    assert updated.inputs == child.inputs and updated.metadata == child.metadata  # untouched fields
+    await store.update_run("child", error=None, metadata={"retried": True})
+    updated = await store.get_run("child")
+    assert updated is not None and updated.error is None and updated.metadata == {"retried": True}
+
+    for i in range(5):
+        await store.create_run(run(f"r{i}", created_at=2000.0 + i, status=Status.SUCCEEDED))
+    assert [r.id for r in await store.list_runs()] == ["r4", "r3", "r2", "r1", "r0", "child", "parent"]
+    assert [r.id for r in await store.list_runs(limit=2, offset=1)] == ["r3", "r2"]
+    assert [r.id for r in await store.list_runs(status=Status.FAILED)] == ["child"]
+
+    with pytest.raises(StoreError, match="already exists"):
+        await store.create_run(run("r0"))
+    with pytest.raises(StoreError, match="unknown run"):
+        await store.update_run("missing", status=Status.CANCELED)
+    with pytest.raises(StoreError, match="unknown run"):
+        await store.create_run(run("orphan", parent_run_id="missing"))
+
+
+async def test_node_records_and_events_round_trip(store: RunStore) -> None:
+    await store.create_run(run("r"))
+    first = node("r", "llm_1", status=Status.PROCESSING, inputs={"prompt": "hi"}, started_at=1.0)
+    assert await store.record_node(first, [event("r", "node_started", node="llm_1")]) == [1]
+    assert await store.get_nodes("r") == [first]
+
+    retried = node(
+        "r",
+        "llm_1",
+        attempt=2,
+        inputs={"prompt": "hi"},
+        outputs={"text": "hello"},
+        started_at=1.0,
+        ended_at=2.5,
+        cached=True,
+    )
+    in_loops = [node("r", "body", scope=scope, outputs={"i": list(scope)}) for scope in [(10,), (2,), (1, 0)]]
+    branch = node("r", "cond", branch="if_0", error=None)
+    failed = node("r", "code", status=Status.FAILED, error="ZeroDivisionError: division by zero")
+    events = [event("r", node=n.node_id) for n in (retried, *in_loops, branch, failed)]
+    assert await store.record_nodes([retried, *in_loops, branch, failed], events) == [2, 3, 4, 5, 6, 7]
+
+    assert await store.get_nodes("r") == [
+        in_loops[2],  # body (1, 0)
+        in_loops[1],  # body (2,)
+        in_loops[0],  # body (10,)
+        failed,
+        branch,
+        retried,  # the second attempt replaced the first
+    ]
+    ledger = await store.get_events("r")
+    assert [e.seq for e in ledger] == [1, 2, 3, 4, 5, 6, 7]
+    assert ledger[0] == EventRow(run_id="r", seq=1, type="node_started", data={"node": "llm_1"}, at=1001.5)
+    assert [e.seq for e in await store.get_events("r", after=3, limit=2)] == [4, 5]
+    assert await store.append_events([event("r", "run_finished")]) == [8]
+    assert await store.get_events("missing") == [] and await store.get_nodes("missing") == []
+
+
+async def test_a_batch_for_an_unknown_run_writes_nothing(store: RunStore) -> None:
+    await store.create_run(run("r"))
+    with pytest.raises(StoreError):
+        await store.record_nodes([node("r", "a"), node("missing", "b")], [event("r")])
+    with pytest.raises(StoreError, match="unknown run"):
+        await store.record_nodes([node("r", "a")], [event("r"), event("missing")])
+    with pytest.raises(StoreError, match="unknown run"):
+        await store.append_events([event("missing")])
+    assert await store.get_nodes("r") == [] and await store.get_events("r") == []
+    assert await store.append_events([event("r")]) == [1]  # no seq was used up
+
+
+async def test_cache_ttl_and_pruning(store: RunStore) -> None:
+    forever = CacheEntry(key="a" * 64, value={"outputs": [1, 2]}, created_at=100.0)
+    short = CacheEntry(key="b" * 64, value="short", created_at=100.0, expires_at=110.0)
+    await store.put_cache(forever)
+    await store.put_cache(short)
+    assert await store.get_cache(forever.key, now=1e12) == forever
+    assert await store.get_cache(short.key, now=109.9) == short
+    assert await store.get_cache(short.key, now=110.0) is None  # expired at expires_at
+    assert await store.get_cache("c" * 64, now=0.0) is None
+
+    replaced = CacheEntry(key=short.key, value="new", created_at=120.0, expires_at=130.0)
+    await store.put_cache(replaced)
+    assert await store.get_cache(short.key, now=125.0) == replaced
+    assert await store.prune_cache(now=125.0) == 0
+    assert await store.prune_cache(now=130.0) == 1
+    assert await store.get_cache(short.key, now=0.0) is None  # gone, not just hidden
+    assert await store.get_cache(forever.key, now=130.0) == forever
+
+
+async def test_leases_and_runs_to_resume(store: RunStore) -> None:
+    await store.create_run(run("a", created_at=1.0))
+    await store.create_run(run("b", created_at=2.0, owner="old", lease_expires_at=50.0))
+    await store.create_run(run("c", created_at=3.0, owner="live", lease_expires_at=500.0))
+    await store.create_run(run("done", created_at=4.0, status=Status.SUCCEEDED))
+    assert [r.id for r in await store.runs_to_resume(now=100.0)] == ["a", "b"]
+
+    assert await store.acquire_lease("a", "me", ttl_s=30.0, now=100.0)  # no owner
+    assert await store.acquire_lease("b", "me", ttl_s=30.0, now=100.0)  # expired
+    assert not await store.acquire_lease("c", "me", ttl_s=30.0, now=100.0)  # held
+    assert await store.acquire_lease("a", "me", ttl_s=30.0, now=110.0)  # mine already
+    leased = await store.get_run("a")
+    assert leased is not None and (leased.owner, leased.lease_expires_at) == ("me", 140.0)
+    assert await store.runs_to_resume(now=120.0) == []
+    assert [r.id for r in await store.runs_to_resume(now=140.0)] == ["a", "b"]  # expired at expiry
+
+    assert await store.renew_lease("a", "me", ttl_s=60.0, now=130.0)
+    assert not await store.renew_lease("c", "me", ttl_s=60.0, now=130.0)
+    renewed = await store.get_run("a")
+    assert renewed is not None and renewed.lease_expires_at == 190.0
+    assert not await store.release_lease("a", "someone-else")
+    assert await store.release_lease("a", "me")
+    released = await store.get_run("a")
+    assert released is not None and (released.owner, released.lease_expires_at) == (None, None)
+    assert [r.id for r in await store.runs_to_resume(now=125.0)] == ["a"]  # b is held until 130
+
+    for call in (
+        store.acquire_lease("missing", "me", 1.0, 0.0),
+        store.renew_lease("missing", "me", 1.0, 0.0),
+        store.release_lease("missing", "me"),
+    ):
+        with pytest.raises(StoreError, match="unknown run"):
+            await call
+
+
+async def test_retention_pruning(store: RunStore) -> None:
+    for i in range(6):
+        await store.create_run(run(f"old{i}", created_at=100.0 + i, status=Status.SUCCEEDED))
+        await store.record_node(node(f"old{i}", "n"), [event(f"old{i}")])
+    await store.create_run(run("live", created_at=50.0, status=Status.PROCESSING))
+    await store.create_run(run("failed", created_at=60.0, status=Status.FAILED))
+    await store.create_run(run("child", created_at=500.0, status=Status.SUCCEEDED, parent_run_id="old0"))
+    await store.create_run(run("new", created_at=400.0, status=Status.SUCCEEDED))
+
+    # older than 200: old0..old5 and failed; the 3 newest runs overall (child, new, old5) stay
+    assert await store.prune_runs(older_than=200.0, keep_last=3) == 6
+    assert {r.id for r in await store.list_runs()} == {"live", "child", "new", "old5"}
+    assert await store.get_nodes("old0") == [] and await store.get_events("old0") == []
+    assert await store.get_nodes("old5") != [] and await store.get_events("old5") != []
+    orphan = await store.get_run("child")
+    assert orphan is not None and orphan.parent_run_id is None
+
+    assert await store.prune_runs(older_than=1e9) == 3  # never the live one
+    assert [r.id for r in await store.list_runs()] == ["live"]
+
+
+async def test_unserializable_values_become_placeholders(store: RunStore) -> None:
+    cycle: list[Any] = []
+    cycle.append(cycle)
+    await store.create_run(run("r", inputs={"ok": 1, "obj": object(), "raw": b"x"}, metadata={"s": {1}}))
+    await store.record_node(
+        node("r", "n", outputs=cycle, inputs={(1, 2): "tuple key"}), [event("r", v=Path())]
+    )
+    await store.put_cache(CacheEntry(key="k" * 64, value=[1, object()], created_at=0.0))
+
+    stored = await store.get_run("r")
+    assert stored is not None
+    assert stored.inputs == {"ok": 1, "obj": {UNSERIALIZABLE: "object"}, "raw": {UNSERIALIZABLE: "bytes"}}
+    assert stored.metadata == {"s": {UNSERIALIZABLE: "set"}}
+    [record] = await store.get_nodes("r")
+    assert record.outputs == {UNSERIALIZABLE: "list"}  # a cycle: the whole value
+    assert record.inputs == {UNSERIALIZABLE: "dict"}  # a key that is not a string: the whole value
+    [ledger] = await store.get_events("r")
+    assert ledger.data == {"v": {UNSERIALIZABLE: type(Path()).__name__}}
+    cached = await store.get_cache("k" * 64, now=0.0)
+    assert cached is not None and cached.value == [1, {UNSERIALIZABLE: "object"}]
+
+
+async def test_stored_values_are_copies(store: RunStore) -> None:
+    inputs: dict[str, Any] = {"items": [1]}
+    await store.create_run(run("r", inputs=inputs))
+    inputs["items"].append(2)
+    stored = await store.get_run("r")
+    assert stored is not None and stored.inputs == {"items": [1]}
+    stored.inputs["items"].append(3)
+    again = await store.get_run("r")
+    assert again is not None and again.inputs == {"items": [1]}
+
+
+# SQL stores: concurrency and leases between stores ---------------------------------------------------------
+
+
+async def test_concurrent_writers_lose_nothing(sql_url: str, anyio_backend: str) -> None:
+    writers, per_writer = 20, 50
+    stores = [SqlStore(sql_url) for _ in range(4)]
+    async with stores[0], stores[1], stores[2], stores[3]:
+        await stores[0].create_run(run("shared"))
+        for w in range(writers):
+            await stores[0].create_run(run(f"w{w}"))
+
+        async def write(w: int) -> None:
+            mine = stores[w % len(stores)]
+            for i in range(per_writer):
+                record = node(f"w{w}", f"n{i}", scope=(i % 3,), outputs={"w": w, "i": i})
+                await mine.record_node(record, [event("shared", w=w, i=i)])
+
+        async with anyio.create_task_group() as group:
+            for w in range(writers):
+                group.start_soon(write, w)
+
+        for w in range(writers):
+            records = await stores[1].get_nodes(f"w{w}")
+            assert sorted(r.outputs["i"] for r in records) == list(range(per_writer))
+        ledger = await stores[2].get_events("shared")
+        assert [e.seq for e in ledger] == list(range(1, writers * per_writer + 1))
+        assert {(e.data["w"], e.data["i"]) for e in ledger} == {
+            (w, i) for w in range(writers) for i in range(per_writer)
+        }
+
+
+async def test_two_engines_racing_for_expired_leases(sql_url: str, anyio_backend: str) -> None:
+    races = 50
+    async with SqlStore(sql_url) as engine_a, SqlStore(sql_url) as engine_b:
+        for i in range(races):
+            await engine_a.create_run(run(f"r{i}", owner="dead-engine", lease_expires_at=50.0))
+        wins: dict[str, list[str]] = {f"r{i}": [] for i in range(races)}
+
+        async def take(store: SqlStore, owner: str, run_id: str) -> None:
+            if await store.acquire_lease(run_id, owner, ttl_s=30.0, now=100.0):
+                wins[run_id].append(owner)
+
+        async with anyio.create_task_group() as group:
+            for i in range(races):
+                group.start_soon(take, engine_a, "engine-a", f"r{i}")
+                group.start_soon(take, engine_b, "engine-b", f"r{i}")
+
+        for run_id, owners in wins.items():
+            assert len(owners) == 1, (run_id, owners)
+            stored = await engine_b.get_run(run_id)
+            assert stored is not None and stored.owner == owners[0]
+        assert await engine_a.runs_to_resume(now=100.0) == []
+
+
+# SQL stores: migrations and bad databases ---------------------------------------------------------------
+
+
+def _inspect(url: str) -> tuple[set[str], list[str], list[Any]]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            tables = set(sa.inspect(connection).get_table_names())
+            versions = list(connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
+            diffs = compare_metadata(MigrationContext.configure(connection), metadata)
+            return tables, versions, diffs
+    finally:
+        engine.dispose()
+
+
+def _set_version(url: str, version: str) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text("UPDATE alembic_version SET version_num = :v"), {"v": version})
+    finally:
+        engine.dispose()
+
+
+async def test_stores_opening_an_empty_database_together_migrate_it_once(
+    sql_url: str, anyio_backend: str
+) -> None:
+    stores = [SqlStore(sql_url) for _ in range(5)]
+    async with anyio.create_task_group() as group:
+        for store in stores:
+            group.start_soon(store.open)
+    for i, store in enumerate(stores):
+        await store.create_run(run(f"r{i}"))
+    assert len(await stores[0].list_runs()) == len(stores)
+    for store in stores:
+        await store.close()
+    _, versions, _ = await anyio.to_thread.run_sync(_inspect, sql_url)
+    assert versions == [HEAD]
+
+
+async def test_migrations_bring_an_empty_database_to_head(sql_url: str, anyio_backend: str) -> None:
+    store = SqlStore(sql_url)
+    await store.put_workflow("h", {})  # the first call opens and migrates
+    await store.close()
+    tables, versions, diffs = await anyio.to_thread.run_sync(_inspect, sql_url)
+    assert tables == TABLES
+    assert versions == [HEAD]
+    assert diffs == []  # the migrations build exactly the tables SqlStore queries
+    async with SqlStore(sql_url) as again:  # at head: nothing to do, data kept
+        assert await again.get_workflow("h") == {}
+
+
+async def test_a_newer_schema_is_refused_untouched(sql_url: str, anyio_backend: str) -> None:
+    async with SqlStore(sql_url) as store:
+        await store.create_run(run("r"))
+    await anyio.to_thread.run_sync(_set_version, sql_url, "9999_future")
+    sqlite_file = anyio.Path(sa.make_url(sql_url).database or "") if sql_url.startswith("sqlite") else None
+    before = await sqlite_file.read_bytes() if sqlite_file else b""
+
+    with pytest.raises(StoreError) as refused:
+        await SqlStore(sql_url).open()
+    message = f"database schema 9999_future is newer than this flowloom ({HEAD}); upgrade flowloom"
+    assert message in str(refused.value)
+
+    if sqlite_file:
+        assert await sqlite_file.read_bytes() == before
+    tables, versions, _ = await anyio.to_thread.run_sync(_inspect, sql_url)
+    assert tables == TABLES and versions == ["9999_future"]
+
+
+@pytest.mark.parametrize(
+    "content", [b"this is not a database\x00\xff" * 100, b"SQLite format 3\x00" + bytes(range(256)) * 16]
+)
+async def test_a_corrupt_sqlite_file_is_refused_untouched(tmp_path: Path, content: bytes) -> None:
+    path = anyio.Path(tmp_path / "broken.db")
+    await path.write_bytes(content)
+    with pytest.raises(StoreError) as refused:
+        await SqlStore(f"sqlite:///{path}").open()
+    assert str(path) in str(refused.value)
+    assert await path.read_bytes() == content
+    assert sorted([p.name async for p in anyio.Path(tmp_path).iterdir()]) == ["broken.db"]
+
+
+@PG_TIMEOUT
+async def test_an_unreachable_postgres_is_a_clear_error(anyio_backend: str) -> None:
+    port = free_port()  # nothing listens there
+    store = SqlStore(f"postgresql+psycopg://flowloom:s3cret-pw@127.0.0.1:{port}/runs")
+    assert "s3cret-pw" not in repr(store)
+    with anyio.fail_after(10), pytest.raises(StoreError) as refused:
+        await store.open()
+    assert f"127.0.0.1:{port}" in str(refused.value)
+    assert "s3cret-pw" not in str(refused.value)
+
+
+async def test_public_names() -> None:
+    assert flowloom.stores.__all__ == [
+        "UNSERIALIZABLE",
+        "UNSET",
+        "CacheEntry",
+        "EventRow",
+        "Json",
+        "MemoryStore",
+        "NewEvent",
+        "NodeRow",
+        "RunRow",
+        "RunStore",
+        "Scope",
+        "SqlStore",
+        "StoreError",
+        "Unset",
+    ]
+
+
+async def test_unsupported_urls_are_refused() -> None:
+    for url in ("mysql://u@h/db", "sqlite+aiosqlite:///x.db", "not a url"):
+        with pytest.raises(StoreError):
+            SqlStore(url)
+
+
+async def test_sqlite_files_are_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "dir" / "store.db"  # missing directories are created
+    async with SqlStore(f"sqlite:///{path}") as store:
+        await store.put_workflow("h", {"x": 1})
+        header = await anyio.Path(path).read_bytes()
+        assert hashlib.sha256(header).hexdigest()  # the file exists and is readable
+        assert header[18:20] == b"\x02\x02"  # file format versions 2: WAL
