@@ -30,6 +30,7 @@ PUBLIC_NAMES = [
     "ValidationResult",
     "Workflow",
     "__version__",
+    "create_app",
     "default_engine",
     "register_executor",
     "run",

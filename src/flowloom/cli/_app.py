@@ -1,5 +1,5 @@
-"""``flowloom`` commands: run, validate, nodes. Exit codes: 0 succeeded, 1 failed or canceled, 2 invalid
-workflow, inputs or file."""
+"""``flowloom`` commands: run, validate, nodes, serve. Exit codes: 0 succeeded, 1 failed or canceled,
+2 invalid workflow, inputs or file."""
 
 from __future__ import annotations
 
@@ -182,3 +182,32 @@ def nodes() -> None:
     for executor in Engine().nodes:
         doc = (type(executor).__doc__ or "").strip().splitlines()
         console.print(f"[bold]{executor.type:<14}[/] {doc[0] if doc else ''}", highlight=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 4000,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="FLOWLOOM_API_TOKEN",
+            help="Require 'Authorization: Bearer <token>' on every route but /info.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Serve the HTTP API: flowgram REST and tRPC, the runs API, live events. Ctrl-C stops it (running
+    runs are canceled)."""
+    # The server stack is imported only for this command.
+    from flowloom.server import FlowloomServer, ServerSettings, create_app
+
+    try:
+        settings = ServerSettings(token=token)
+    except ValueError as exc:
+        raise _fail_usage(f"--token: {exc}") from None
+    server = FlowloomServer(create_app(Engine(), settings), host=host, port=port)
+    try:
+        server.run()
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it shut down on: a clean stop, exit 0
+        pass
