@@ -120,7 +120,7 @@ class Engine(_engine.Engine):
                 compiled = None
                 if not errors:
                     workflow = flowgram.to_workflow(raw)
-                    compiled = self.compile(workflow, cache_key=digest, check_inputs=_input_check(workflow))
+                    compiled = self.compile(workflow, cache_key=digest, check_inputs=_raw_input_check(raw))
             loaded = _Loaded(errors, compiled)
             if len(self._loaded) >= 256:
                 self._loaded.pop(next(iter(self._loaded)))
@@ -148,6 +148,17 @@ def _http_client() -> Any:
     import httpx  # imported on first use: runs without HTTP or LLM nodes never load it
 
     return httpx.AsyncClient(follow_redirects=True, timeout=httpx.Timeout(60.0))
+
+
+def _raw_input_check(raw: Any) -> _engine.InputCheck | None:
+    """Inputs are checked against the start node's outputs schema as the JSON gives it."""
+    start = flowgram.start_node(raw)
+    if start is None:
+        return None
+    data = start.get("data")
+    return partial(
+        flowgram.validate_inputs, str(start["id"]), data.get("outputs") if isinstance(data, dict) else None
+    )
 
 
 def _input_check(workflow: Workflow) -> _engine.InputCheck | None:

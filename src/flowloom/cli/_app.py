@@ -12,6 +12,7 @@ import anyio
 import typer
 
 from flowloom import Engine, InvalidWorkflowError, Run, Status, __version__
+from flowloom.ir import js_plain
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -160,7 +161,7 @@ def _print_outcome(finished: Run) -> None:
     console.print(f"[{style}]{finished.status}[/] run {finished.id}", highlight=False)
     if finished.error:
         _error(finished.error)
-    console.print_json(json.dumps(finished.report().to_json()["outputs"], ensure_ascii=False))
+    console.print_json(json.dumps(js_plain(finished.outputs), ensure_ascii=False))
 
 
 @app.command()

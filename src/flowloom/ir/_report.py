@@ -10,7 +10,7 @@ from ._constants import Status
 
 
 class _Wire(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, frozen=True)
+    model_config = ConfigDict(populate_by_name=True, frozen=True, defer_build=True)
 
 
 class StatusData(_Wire):

@@ -9,11 +9,14 @@ from pydantic.alias_generators import to_camel
 
 from ._constants import DEFAULT_INPUT_PORT, DEFAULT_OUTPUT_PORT, OnError
 
+# Every model defers building its validators to first use: a CLI run that only loads flowgram JSON (built
+# with model_construct) never pays for them.
+
 
 class JsonSchema(BaseModel):
     """The JSON-schema subset flowgram uses to declare inputs, outputs and variables."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True, defer_build=True)
 
     type: str | None = None
     default: Any = None
@@ -32,7 +35,7 @@ class FlowValue(BaseModel):
     ``expression`` (reserved). ``type`` stays a plain string so an unknown kind fails when it is used,
     with the node that uses it named."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     type: str
     content: Any = None
@@ -42,7 +45,7 @@ class RetryPolicy(BaseModel):
     """How often a failed node is tried again, and how long to wait in between. Accepts camelCase keys
     (``maxAttempts``) as flowgram JSON spells them."""
 
-    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True, defer_build=True)
 
     max_attempts: int = Field(default=1, ge=1)
     delay_s: float = Field(default=0.0, ge=0)
@@ -56,13 +59,13 @@ class RetryPolicy(BaseModel):
 
 
 class CachePolicy(BaseModel):
-    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True, defer_build=True)
 
     ttl_s: float | None = None
 
 
 class Edge(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     source: str
     target: str
@@ -74,7 +77,7 @@ class Node(BaseModel):
     """One node. ``data`` holds what the node type reads (script, conditions, loopFor, ...); the
     declarations (title, inputs, inputs_values, outputs) are split off it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     type: str
@@ -91,14 +94,14 @@ class Node(BaseModel):
 
 
 class WorkflowSettings(BaseModel):
-    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True, defer_build=True)
 
     on_error: OnError = OnError.STOP
     max_parallel: int | None = Field(default=None, ge=1)
 
 
 class Workflow(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     nodes: list[Node]
     edges: list[Edge] = Field(default_factory=list)

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from flowloom.ir import (
+    DEFAULT_INPUT_PORT,
+    DEFAULT_OUTPUT_PORT,
     CachePolicy,
     Edge,
     InvalidWorkflowError,
@@ -66,19 +68,22 @@ def _parse(text: str, *, where: str) -> Any:
         ) from exc
 
 
+# The loader builds models with ``model_construct``: ``validate_workflow_json`` has already checked the
+# JSON, and cleaned schemas are well-formed by construction, so validating again would only cost time
+# (and, on the first load in a process, building pydantic's validators for every model).
+
+
 def to_workflow(raw: Mapping[str, Any]) -> Workflow:
     """Build the IR from flowgram JSON that passed ``validate_workflow_json``."""
     global_schema = raw.get("globalVariable")
     settings = raw.get("settings")
-    return Workflow(
+    return Workflow.model_construct(
         nodes=[to_node(n) for n in raw["nodes"]],
         edges=[to_edge(e) for e in raw["edges"]],
-        global_variables=JsonSchema.model_validate(global_schema)
-        if isinstance(global_schema, dict)
-        else None,
+        global_variables=_schema(global_schema),
         settings=WorkflowSettings.model_validate(settings)
         if isinstance(settings, dict)
-        else WorkflowSettings(),
+        else _DEFAULT_SETTINGS,
         name=raw.get("name") if isinstance(raw.get("name"), str) else None,
     )
 
@@ -87,10 +92,11 @@ def to_node(raw: Mapping[str, Any]) -> Node:
     data = dict(raw.get("data") or {})
     declared = {key: data.pop(key) for key in _DECLARATIONS if key in data}
     retry, cache, timeout = raw.get("retry"), raw.get("cache"), raw.get("timeoutS")
-    return Node(
+    title = declared.get("title")
+    return Node.model_construct(
         id=raw["id"],
         type=raw["type"],
-        title=declared.get("title"),
+        title=title if isinstance(title, str) else None,
         data=data,
         inputs=_schema(declared.get("inputs")),
         inputs_values=dict(declared.get("inputsValues") or {}),
@@ -104,16 +110,33 @@ def to_node(raw: Mapping[str, Any]) -> Node:
 
 
 def to_edge(raw: Mapping[str, Any]) -> Edge:
-    edge: dict[str, str] = {"source": raw["sourceNodeID"], "target": raw["targetNodeID"]}
-    if raw.get("sourcePortID"):
-        edge["source_port"] = raw["sourcePortID"]
-    if raw.get("targetPortID"):
-        edge["target_port"] = raw["targetPortID"]
-    return Edge(**edge)
+    return Edge.model_construct(
+        source=raw["sourceNodeID"],
+        target=raw["targetNodeID"],
+        source_port=raw.get("sourcePortID") or DEFAULT_OUTPUT_PORT,
+        target_port=raw.get("targetPortID") or DEFAULT_INPUT_PORT,
+    )
 
 
 def _schema(raw: Any) -> JsonSchema | None:
-    return JsonSchema.model_validate(clean_schema(raw)) if isinstance(raw, dict) else None
+    return _construct_schema(clean_schema(raw)) if isinstance(raw, dict) else None
+
+
+def _construct_schema(schema: dict[str, Any]) -> JsonSchema:
+    """A ``JsonSchema`` of a cleaned schema dict: nested schemas built likewise, aliases mapped, other
+    keys kept as extras."""
+    fields: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "properties":
+            value = {name: _construct_schema(prop) for name, prop in value.items()}
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            value = _construct_schema(value)
+        fields[_SCHEMA_FIELDS.get(key, key)] = value
+    return JsonSchema.model_construct(**fields)
+
+
+_SCHEMA_FIELDS = {"additionalProperties": "additional_properties", "$ref": "ref"}
+_DEFAULT_SETTINGS = WorkflowSettings.model_construct()
 
 
 _SCHEMA_TEXT_KEYS = ("type", "title", "description", "$ref")
