@@ -76,11 +76,33 @@ _PYTHON: Final = (sys.executable, "-I", "-B")
 # Workers get a minimal environment: nothing of the host's (tokens, keys) is inherited.
 _ENV: Final = {"PATH": os.defpath, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
 
+
+def _rebinds_under_tmp() -> tuple[str, ...]:
+    """The sandbox gets an empty /tmp; an interpreter, virtualenv or checkout that lives under /tmp (a CI
+    clone, say) is bound back in, read-only, so the worker can still start."""
+    paths = {
+        sys.prefix,
+        sys.base_prefix,
+        sys.exec_prefix,
+        str(Path(sys.executable).resolve().parent),
+        str(_PACKAGE_DIR.parent.parent),
+        *sys.path,
+    }
+    tmp = Path("/tmp").resolve()
+    flags: list[str] = []
+    for path in sorted(p for p in paths if p and Path(p).is_dir()):
+        resolved = Path(path).resolve()
+        if resolved.is_relative_to(tmp) and resolved != tmp:
+            flags += ["--ro-bind", str(resolved), str(resolved)]
+    return tuple(flags)
+
+
 _BWRAP_BASE: Final = (
     "--ro-bind", "/", "/",
     "--dev", "/dev",
     "--proc", "/proc",
     "--tmpfs", "/tmp",
+    *_rebinds_under_tmp(),
     "--unshare-net",
     "--unshare-pid",
     "--unshare-ipc",
