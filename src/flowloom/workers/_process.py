@@ -1,0 +1,275 @@
+"""One sandbox worker process: its protocol pipes, requests and replies, and how it is killed."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping
+from typing import Any, Final
+
+import anyio
+
+# -I: ignore PYTHON* variables and the user's site-packages; -B: write no bytecode.
+PYTHON: Final = (sys.executable, "-I", "-B")
+
+# Workers get a minimal environment: nothing of the host's (tokens, keys) is inherited.
+WORKER_ENV: Final = {"PATH": os.defpath, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+
+
+def kill_all(workers: set[Worker]) -> None:
+    for worker in list(workers):
+        worker.kill_now()
+    workers.clear()
+
+
+class WorkerDied(Exception):
+    pass
+
+
+class BadReply(Exception):
+    pass
+
+
+class ReplyTooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+class Worker:
+    """One worker process and its protocol pipes."""
+
+    def __init__(
+        self, popen: subprocess.Popen[bytes], memory_bytes: int, max_reply_bytes: int, bwrap: bool
+    ) -> None:
+        assert popen.stdin is not None and popen.stdout is not None and popen.stderr is not None
+        self.popen = popen
+        self._bwrap = bwrap
+        self.pid = popen.pid
+        self.memory_bytes = memory_bytes
+        self._files = (popen.stdin, popen.stdout, popen.stderr)
+        self._requests, self._replies, self._stderr = (file.fileno() for file in self._files)
+        for fd in (self._requests, self._replies, self._stderr):
+            os.set_blocking(fd, False)
+        self._buffer = bytearray()
+        self._max_reply_bytes = max_reply_bytes
+        self._exited = open_pidfd(popen.pid)  # readable once the process has exited
+        self._sandbox_init = -1  # a pidfd of bwrap's init in the sandbox's pid namespace
+        self._killed = False
+
+    def adopt_sandbox_init(self, pid: int | None) -> None:
+        if pid is None or (pidfd := open_pidfd(pid)) < 0:
+            return
+        if parent_pid(pid) == self.pid:  # still bwrap's child: the PID was not reused
+            self._sandbox_init = pidfd
+        else:
+            os.close(pidfd)
+
+    async def request(self, frame: bytes, rid: int) -> dict[str, Any]:
+        view = memoryview(frame)
+        while view:
+            try:
+                view = view[os.write(self._requests, view) :]
+            except BlockingIOError:
+                await self._wait(anyio.wait_writable, self._requests)
+            except OSError:  # BrokenPipeError: the worker is gone
+                raise WorkerDied from None
+        return await self.receive(rid)
+
+    async def receive(self, rid: int) -> dict[str, Any]:
+        """The next reply, which must answer request ``rid`` (anything else means the worker is broken)."""
+        await self._fill(4)
+        size = int.from_bytes(self._buffer[:4], "big")
+        if size > self._max_reply_bytes:
+            raise ReplyTooLarge(size)
+        await self._fill(4 + size)
+        body = bytes(self._buffer[4 : 4 + size])
+        del self._buffer[: 4 + size]
+        try:
+            reply = json.loads(body)
+        except ValueError:
+            raise BadReply from None
+        if self._buffer or not isinstance(reply, dict) or reply.get("i") != rid:
+            raise BadReply
+        return reply
+
+    async def _fill(self, size: int) -> None:
+        while len(self._buffer) < size:
+            try:
+                chunk = os.read(self._replies, min(max(size - len(self._buffer), 1 << 16), 1 << 22))
+            except BlockingIOError:
+                await self._wait(anyio.wait_readable, self._replies)
+                continue
+            except OSError:
+                raise WorkerDied from None
+            if not chunk:
+                raise WorkerDied
+            self._buffer += chunk
+
+    async def _wait(self, waiter: Any, fd: int) -> None:
+        try:
+            await waiter(fd)
+        except (anyio.ClosedResourceError, anyio.BusyResourceError):  # killed (by aclose) meanwhile
+            raise WorkerDied from None
+
+    def stderr_tail(self) -> str:
+        """The last line the worker (or bwrap) wrote to stderr before it died, as ``": <line>"``, if any."""
+        try:
+            data = os.read(self._stderr, 1 << 16)
+        except OSError:
+            return ""
+        lines = data.decode(errors="replace").strip().splitlines()
+        return f": {lines[-1]}" if lines else ""
+
+    async def death_reason(self) -> str:
+        """Why the worker stopped talking (it is dead or dying)."""
+        with anyio.CancelScope(shield=True):
+            for _ in range(200):  # up to 2 s
+                if self.popen.poll() is not None:
+                    break
+                await anyio.sleep(0.01)
+        code = self.popen.returncode
+        if code is None:
+            return "the sandbox worker stopped responding"
+        # bwrap exits with 128 + N when the sandboxed process dies of signal N.
+        signum = -code if code < 0 else code - 128 if code > 128 and self._bwrap else 0
+        if signum == signal.SIGXCPU:
+            return "CPU time limit exceeded"
+        if signum:
+            try:
+                name = signal.Signals(signum).name
+            except ValueError:
+                name = f"signal {signum}"
+            if signum in (signal.SIGKILL, signal.SIGABRT):  # the OOM killer; a failed allocation in C
+                limit = f"{self.memory_bytes / 2**20:g} MB"
+                return f"the sandbox worker died ({name}); the memory limit of {limit} may have been exceeded"
+            return f"the sandbox worker crashed ({name})"
+        return f"the sandbox worker exited unexpectedly (exit code {code})"
+
+    async def kill(self) -> None:
+        """SIGKILL the worker with everything it started and reap it, even in a cancelled scope."""
+        if self._killed:
+            return
+        self._killed = True
+        with anyio.CancelScope(shield=True):
+            if self._sandbox_init >= 0:
+                try:
+                    signal.pidfd_send_signal(self._sandbox_init, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                await self._reap(2.0)  # bwrap reaps its init and exits on its own
+            if self.popen.poll() is None:
+                try:
+                    os.killpg(self.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    self.popen.kill()
+                await self._reap(5.0)
+            for fd in (self._requests, self._replies):
+                anyio.notify_closing(fd)  # wakes a request still waiting on the pipe
+            for file in self._files:
+                try:
+                    file.close()
+                except OSError:
+                    pass
+            close_fds(self._exited, self._sandbox_init)
+            self._exited = self._sandbox_init = -1
+
+    def kill_now(self) -> None:
+        """``kill`` for a pool that was dropped without ``aclose()``: no event loop, a bounded wait."""
+        if self._killed:
+            return
+        self._killed = True
+        for pidfd in (self._sandbox_init,):
+            if pidfd >= 0:
+                try:
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            self.popen.kill()
+        try:
+            self.popen.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            pass
+        for file in self._files:
+            try:
+                file.close()
+            except OSError:
+                pass
+        close_fds(self._exited, self._sandbox_init)
+        self._exited = self._sandbox_init = -1
+
+    async def _reap(self, timeout_s: float) -> None:
+        with anyio.move_on_after(timeout_s):
+            if self._exited >= 0 and self.popen.poll() is None:
+                try:
+                    await anyio.wait_readable(self._exited)
+                except (anyio.ClosedResourceError, anyio.BusyResourceError):
+                    pass
+            for _ in range(int(timeout_s / 0.005)):  # without a pidfd (or if it fired early)
+                if self.popen.poll() is not None:
+                    return
+                await anyio.sleep(0.005)
+
+
+def start_process(command: list[str], info_write: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,  # read only if the worker fails to start
+        cwd="/",
+        env=WORKER_ENV,
+        start_new_session=True,  # its own process group, killed as one
+        pass_fds=(info_write,) if info_write >= 0 else (),
+    )
+
+
+def open_pidfd(pid: int) -> int:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):  # not Linux >= 5.3, or already gone
+        return -1
+
+
+def encode_frame(message: Mapping[str, Any]) -> bytes:
+    body = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+    if len(body) >= 2**32:
+        raise ValueError("the request is larger than 4 GB")
+    return len(body).to_bytes(4, "big") + body
+
+
+def close_fds(*fds: int) -> None:
+    for fd in fds:
+        if fd >= 0:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def read_child_pid(fd: int) -> int | None:
+    # bwrap writes its info JSON before the sandboxed command starts, so after the worker's ready frame it
+    # is already in the pipe: a non-blocking read gets it.
+    os.set_blocking(fd, False)
+    try:
+        data = os.read(fd, 4096)
+    except BlockingIOError:
+        return None
+    match = re.search(rb'"child-pid"\s*:\s*(\d+)', data)
+    return int(match[1]) if match else None
+
+
+def parent_pid(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rpartition(b")")[2].split()
+    except OSError:
+        return None
+    return int(fields[1]) if len(fields) > 1 else None
