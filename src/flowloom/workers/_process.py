@@ -156,47 +156,45 @@ class Worker:
             return
         self._killed = True
         with anyio.CancelScope(shield=True):
-            if self._sandbox_init >= 0:
-                try:
-                    signal.pidfd_send_signal(self._sandbox_init, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            if self._kill_sandbox_init():
                 await self._reap(2.0)  # bwrap reaps its init and exits on its own
             if self.popen.poll() is None:
-                try:
-                    os.killpg(self.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    self.popen.kill()
+                self._kill_group()
                 await self._reap(5.0)
             for fd in (self._requests, self._replies):
                 anyio.notify_closing(fd)  # wakes a request still waiting on the pipe
-            for file in self._files:
-                try:
-                    file.close()
-                except OSError:
-                    pass
-            close_fds(self._exited, self._sandbox_init)
-            self._exited = self._sandbox_init = -1
+            self._release()
 
     def kill_now(self) -> None:
         """``kill`` for a pool that was dropped without ``aclose()``: no event loop, a bounded wait."""
         if self._killed:
             return
         self._killed = True
-        for pidfd in (self._sandbox_init,):
-            if pidfd >= 0:
-                try:
-                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            self.popen.kill()
+        self._kill_sandbox_init()
+        self._kill_group()
         try:
             self.popen.wait(timeout=2.0)
         except subprocess.TimeoutExpired:
             pass
+        self._release()
+
+    def _kill_sandbox_init(self) -> bool:
+        """SIGKILL bwrap's init (tearing down the sandbox's pid namespace); False if there is none."""
+        if self._sandbox_init < 0:
+            return False
+        try:
+            signal.pidfd_send_signal(self._sandbox_init, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        return True
+
+    def _kill_group(self) -> None:
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            self.popen.kill()
+
+    def _release(self) -> None:
         for file in self._files:
             try:
                 file.close()
