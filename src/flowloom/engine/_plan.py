@@ -45,6 +45,7 @@ class CompiledNode:
     terminal: bool
     lightweight: bool
     direct: bool  # no timeout and no retry policy: the executor is awaited as it is
+    strict_join: bool = False  # a failure upstream skips the node even when other inputs arrived
     prepared: Any = None  # what the executor derived from the node once (see NodeContext.prepared)
 
     @property
@@ -113,6 +114,7 @@ def _compile_graph(nodes: Sequence[Node], edges: Sequence[Edge], executors: Exec
                 terminal=executor_flag(executor, "terminal"),
                 lightweight=executor is None or executor_flag(executor, "lightweight"),
                 direct=node.retry is None and node.timeout_s is None,
+                strict_join=executor_flag(executor, "strict_join"),
             )
         )
     entries = tuple(
@@ -124,7 +126,8 @@ def _compile_graph(nodes: Sequence[Node], edges: Sequence[Edge], executors: Exec
 
 
 def executor_flag(executor: NodeExecutor | None, name: str) -> bool:
-    """An optional class flag of an executor (``entry``, ``terminal``, ``lightweight``); absent is False."""
+    """An optional class flag of an executor (``entry``, ``terminal``, ``lightweight``, ``strict_join``);
+    absent is False."""
     return bool(getattr(executor, name, False))
 
 

@@ -31,7 +31,9 @@ class NodeExecutor(Protocol):
     Optional class flags (absent means False):
     ``entry``: a graph starts here (flowgram ``start``, ``block-start``);
     ``terminal``: the node may end a path, so it needs no outgoing edge;
-    ``lightweight``: cheap and non-blocking, so it runs without taking a concurrency slot.
+    ``lightweight``: cheap and non-blocking, so it runs without taking a concurrency slot;
+    ``strict_join``: the node needs all its inputs: with ``on_error=continue`` a failure upstream skips it
+    even when its other incoming edges were taken (a flowgram join runs on one live input).
     """
 
     type: ClassVar[str]

@@ -93,6 +93,14 @@ class _GraphRun:
                     assert self.tg is not None
                     self.tg.start_soon(self._drive, successor)
 
+    def live(self, target: int) -> bool:
+        """Whether a node whose incoming edges have all settled runs: one taken edge is enough, unless
+        the node is a strict join and a failure upstream reached it."""
+        if not self.taken[target]:
+            return False
+        poisoned = self.poisoned
+        return poisoned is None or not poisoned[target] or not self.plan.nodes[target].strict_join
+
     def settle(self, node: CompiledNode, branch: str | None, failed: bool = False) -> list[int]:
         """Settle ``node``'s outgoing edges; return the successors that became ready to run."""
         pending, taken = self.pending, self.taken
@@ -107,7 +115,7 @@ class _GraphRun:
                 self.poisoned[target] = 1  # type: ignore[index]
             pending[target] -= 1
             if pending[target] == 0:
-                (ready if taken[target] else dead).append(target)
+                (ready if self.live(target) else dead).append(target)
         while dead:
             skipped = self.plan.nodes[dead.pop()]
             poisoned = self.poisoned is not None and self.poisoned[skipped.index]
@@ -118,7 +126,7 @@ class _GraphRun:
                     self.poisoned[target] = 1  # type: ignore[index]
                 pending[target] -= 1
                 if pending[target] == 0:
-                    (ready if taken[target] else dead).append(target)
+                    (ready if self.live(target) else dead).append(target)
         return ready
 
 
