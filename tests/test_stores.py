@@ -240,7 +240,15 @@ async def test_leases_and_runs_to_resume(store: RunStore) -> None:
     assert released is not None and (released.owner, released.lease_expires_at) == (None, None)
     assert [r.id for r in await store.runs_to_resume(now=125.0)] == ["a"]  # b is held until 130
 
+    # an owner known to be gone is taken over before its lease expires, by one caller only
+    assert not await store.take_over_lease("c", "me", previous_owner="not-c-owner", ttl_s=30.0, now=100.0)
+    assert await store.take_over_lease("c", "me", previous_owner="live", ttl_s=30.0, now=100.0)
+    assert not await store.take_over_lease("c", "rival", previous_owner="live", ttl_s=30.0, now=101.0)
+    taken = await store.get_run("c")
+    assert taken is not None and (taken.owner, taken.lease_expires_at) == ("me", 130.0)
+
     for call in (
+        store.take_over_lease("missing", "me", "old", 1.0, 0.0),
         store.acquire_lease("missing", "me", 1.0, 0.0),
         store.renew_lease("missing", "me", 1.0, 0.0),
         store.release_lease("missing", "me"),

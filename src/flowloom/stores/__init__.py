@@ -10,10 +10,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from flowloom.ir import (
+    UNSET,
+    CacheEntry,
+    EventRow,
+    Json,
+    NewEvent,
+    NodeRow,
+    RunRow,
+    RunStore,
+    Scope,
+    StoreError,
+    Unset,
+)
+
 from ._codec import UNSERIALIZABLE
 from ._memory import MemoryStore
-from ._protocol import UNSET, RunStore, StoreError, Unset
-from ._records import CacheEntry, EventRow, Json, NewEvent, NodeRow, RunRow, Scope
 from ._sql import SqlStore
 
 if TYPE_CHECKING:  # mypy checks that both stores are RunStores

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ._records import Json, Scope
+from flowloom.ir import Json, Scope
 
 UNSERIALIZABLE = "__unserializable__"
 _encoder = json.JSONEncoder(

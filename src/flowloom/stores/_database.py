@@ -20,7 +20,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Connection, Engine
 
-from ._protocol import StoreError
+from flowloom.ir import StoreError
 
 T = TypeVar("T")
 

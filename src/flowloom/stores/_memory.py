@@ -11,21 +11,22 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from flowloom.ir import Status
-
-from ._codec import dumps, loads
-from ._protocol import UNSET, Keep, StoreError
-from ._records import (
-    TERMINAL_STATUSES,
+from flowloom.ir import (
+    UNSET,
     CacheEntry,
     EventRow,
     Json,
+    Keep,
     NewEvent,
     NodeRow,
     RunRow,
     Scope,
-    node_order,
+    Status,
+    StoreError,
 )
+
+from ._codec import dumps, loads
+from ._records import TERMINAL_STATUSES, node_order
 
 
 def _encoded(row: Any, *names: str) -> Any:
@@ -175,6 +176,13 @@ class MemoryStore:
         if free:
             self._runs[run_id] = dataclasses.replace(run, owner=owner, lease_expires_at=now + ttl_s)
         return free
+
+    async def take_over_lease(
+        self, run_id: str, owner: str, previous_owner: str, ttl_s: float, now: float
+    ) -> bool:
+        if self._run(run_id).owner == previous_owner:
+            await self.release_lease(run_id, previous_owner)
+        return await self.acquire_lease(run_id, owner, ttl_s, now)
 
     async def renew_lease(self, run_id: str, owner: str, ttl_s: float, now: float) -> bool:
         run = self._run(run_id)

@@ -18,12 +18,11 @@ from sqlalchemy.engine import Connection, Dialect, Row
 from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from flowloom.ir import Status
+from flowloom.ir import CacheEntry, EventRow, Json, NewEvent, NodeRow, RunRow, Status, StoreError
 
 from . import _schema as t
 from ._codec import dump_scope, dumps, load_scope, loads
-from ._protocol import StoreError
-from ._records import TERMINAL_STATUSES, CacheEntry, EventRow, Json, NewEvent, NodeRow, RunRow, node_order
+from ._records import TERMINAL_STATUSES, node_order
 
 _CHUNK = 500  # ids per IN (...) when deleting
 _NODE_KEY = ("run_id", "node_id", "scope")
@@ -325,6 +324,17 @@ class Queries:
         query = (
             sa.update(t.runs)
             .where(runs.id == run_id, _lease_free(owner, now))
+            .values(owner=owner, lease_expires_at=now + ttl_s)
+        )
+        return self._changed(c, query, run_id)
+
+    def take_over_lease(
+        self, c: Connection, run_id: str, owner: str, previous_owner: str, ttl_s: float, now: float
+    ) -> bool:
+        runs = t.runs.c
+        query = (
+            sa.update(t.runs)
+            .where(runs.id == run_id, sa.or_(_lease_free(owner, now), runs.owner == previous_owner))
             .values(owner=owner, lease_expires_at=now + ttl_s)
         )
         return self._changed(c, query, run_id)

@@ -31,13 +31,11 @@ import anyio
 import anyio.to_thread
 from sqlalchemy.engine import Connection
 
-from flowloom.ir import Status
+from flowloom.ir import UNSET, CacheEntry, EventRow, Json, Keep, NewEvent, NodeRow, RunRow, Status, StoreError
 
 from ._codec import dumps
 from ._database import PG_POOL_SIZE, Database, describe, parse_url
-from ._protocol import UNSET, Keep, StoreError
 from ._queries import Queries, event_params, node_params, run_params
-from ._records import CacheEntry, EventRow, Json, NewEvent, NodeRow, RunRow
 
 T = TypeVar("T")
 
@@ -177,6 +175,13 @@ class SqlStore:
     async def acquire_lease(self, run_id: str, owner: str, ttl_s: float, now: float) -> bool:
         return await self._call(
             lambda c: self._queries.acquire_lease(c, run_id, owner, ttl_s, now), write=True
+        )
+
+    async def take_over_lease(
+        self, run_id: str, owner: str, previous_owner: str, ttl_s: float, now: float
+    ) -> bool:
+        return await self._call(
+            lambda c: self._queries.take_over_lease(c, run_id, owner, previous_owner, ttl_s, now), write=True
         )
 
     async def renew_lease(self, run_id: str, owner: str, ttl_s: float, now: float) -> bool:

@@ -1,14 +1,101 @@
-"""The ``RunStore`` protocol: what the engine and the hosts need from durable storage."""
+"""What a run store holds and does: frozen rows and the ``RunStore`` protocol, shared by the engine (which
+records runs) and ``flowloom.stores`` (which implements it).
+
+Times are seconds since the epoch (``time.time()``), as in ``flowloom.ir`` events. JSON fields (``Json``) hold
+any JSON value; see ``flowloom.stores`` for how values that are not JSON are stored.
+"""
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from typing import Literal, Protocol, Self, TypeAlias
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, Self, TypeAlias
 
-from flowloom.ir import FlowloomError, Status
+from ._constants import Status
+from ._errors import FlowloomError
 
-from ._records import CacheEntry, EventRow, Json, NewEvent, NodeRow, RunRow
+Json: TypeAlias = Any
+"""A JSON value: ``None``, ``bool``, ``int``, ``float``, ``str``, ``list`` or ``dict`` with ``str`` keys."""
+
+Scope: TypeAlias = tuple[int, ...]
+"""Loop iteration indexes of a node execution, outermost first; ``()`` outside any loop."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRow:
+    """One run of a workflow. ``owner``/``lease_expires_at`` are the lease: set together or not at all."""
+
+    id: str
+    workflow_hash: str
+    status: Status
+    created_at: float
+    inputs: Json = None
+    outputs: Json = None
+    error: str | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    metadata: dict[str, Json] = field(default_factory=dict)
+    parent_run_id: str | None = None
+    owner: str | None = None
+    lease_expires_at: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.owner is None) != (self.lease_expires_at is None):
+            raise ValueError(f"run {self.id!r}: owner and lease_expires_at must be set together")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeRow:
+    """One execution of a node: a run's node at a scope. Recording it again (a retry, a later transition)
+    replaces the previous row for the same (run_id, node_id, scope)."""
+
+    run_id: str
+    node_id: str
+    status: Status
+    scope: Scope = ()
+    attempt: int = 1
+    inputs: Json = None
+    outputs: Json = None
+    branch: str | None = None
+    error: str | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    cached: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewEvent:
+    """An event to append to a run's ledger; the store numbers it."""
+
+    run_id: str
+    type: str
+    data: Json
+    at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventRow:
+    """An event of a run's ledger. ``seq`` counts from 1 per run, in the order events were appended."""
+
+    run_id: str
+    seq: int
+    type: str
+    data: Json
+    at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CacheEntry:
+    """A result-cache entry. ``key`` is a sha256 hex digest; ``expires_at`` ``None`` never expires."""
+
+    key: str
+    value: Json
+    created_at: float
+    expires_at: float | None = None
+
+    def live(self, now: float) -> bool:
+        return self.expires_at is None or self.expires_at > now
 
 
 class StoreError(FlowloomError):
@@ -119,6 +206,12 @@ class RunStore(Protocol):
         """Atomically make ``owner`` the run's lease holder until ``now + ttl_s`` if the run has no owner,
         is already ``owner``'s, or its lease expired. Of concurrent callers at most one wins.
         ``StoreError`` if there is no such run."""
+
+    async def take_over_lease(
+        self, run_id: str, owner: str, previous_owner: str, ttl_s: float, now: float
+    ) -> bool:
+        """``acquire_lease``, and also when the lease is still ``previous_owner``'s: for an owner known to be
+        gone (its process died) before its lease expired. Of concurrent callers at most one wins."""
 
     async def renew_lease(self, run_id: str, owner: str, ttl_s: float, now: float) -> bool:
         """Extend ``owner``'s lease to ``now + ttl_s``; ``False`` if ``owner`` does not hold it.
