@@ -1,0 +1,196 @@
+"""The runtime side of a pipeline: its engine, thread pool, compiled plans, and the runs it started."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from flowloom.engine import CompiledWorkflow, Engine, EventBus
+from flowloom.ir import FlowloomError, RunStore
+
+from ._compile import TaskExecutor, TaskLookup, to_workflow
+from ._context import RunContext, RunControl
+from ._hooks import HookDispatcher, LoggingHook, RunHook
+from ._registry import TaskRegistry
+from ._report import build_report
+from ._runs import PipelineRun, RunState
+from ._validate import InvalidPipelineError, problems
+
+KEPT_RUNS = 1000  # runs a pipeline remembers in memory (their reports, results and contexts)
+DEFAULT_LOGGER = logging.getLogger("flowloom.pipeline")
+
+
+class UnknownRunError(FlowloomError, LookupError):
+    """A run id this pipeline does not know."""
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerConfig:
+    """How much of a pipeline runs at once: ``max_parallel`` tasks of one run (sync and async alike), and
+    ``max_workers`` threads for sync tasks (when the pipeline makes its own thread pool)."""
+
+    max_parallel: int = 4
+    max_workers: int = 8
+
+    def __post_init__(self) -> None:
+        for name in ("max_parallel", "max_workers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, not {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    compiled: CompiledWorkflow
+    tasks: tuple[str, ...]
+
+
+class Runner:
+    """Starts runs of a registry's tasks on a private engine. The registry is the pipeline's own (tasks
+    registered later are seen: plans are keyed by the registry's version)."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        registry: TaskRegistry,
+        config: SchedulerConfig,
+        executor: Executor | None,
+        hooks: Sequence[RunHook],
+        logger: logging.Logger | None,
+        store: RunStore | None,
+    ) -> None:
+        self.name = name
+        self.registry = registry
+        self.config = config
+        self.store = store
+        self.runs: OrderedDict[str, RunState] = OrderedDict()
+        self._executor = executor
+        self._pool: ThreadPoolExecutor | None = None
+        self._plans: dict[frozenset[str] | None, tuple[int, _Plan]] = {}
+        self._checked = -1
+        self.engine = Engine(
+            registry=TaskLookup(TaskExecutor(self.runs, self.sync_executor)),
+            bus=EventBus(),
+            max_parallel=config.max_parallel,
+        )
+        all_hooks = [*hooks, LoggingHook(logger)] if logger is not None else list(hooks)
+        if all_hooks:
+            self.engine.bus.add_listener(HookDispatcher(all_hooks, self.runs, logger or DEFAULT_LOGGER))
+
+    def sync_executor(self) -> Executor:
+        if self._executor is not None:
+            return self._executor
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                self.config.max_workers, thread_name_prefix=f"flowloom-{self.name}"
+            )
+        return self._pool
+
+    def check(self) -> None:
+        """``InvalidPipelineError`` listing every problem of the registry (checked once per version)."""
+        if self._checked == self.registry.version:
+            return
+        found = problems(self.name, self.registry)
+        if found:
+            raise InvalidPipelineError(found)
+        self._checked = self.registry.version
+
+    def plan(self, include: frozenset[str] | None = None) -> _Plan:
+        """The compiled workflow of the tasks in ``include`` (all: ``None``), validated first."""
+        self.check()
+        version = self.registry.version
+        cached = self._plans.get(include)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        names = include if include is not None else frozenset(self.registry)
+        workflow = to_workflow(self.name, self.registry, names, self.config.max_parallel)
+        tasks = tuple(task for task in self.registry.topological() if task in names)
+        plan = _Plan(self.engine.compile(workflow), tasks)
+        if len(self._plans) > 64:
+            self._plans.clear()
+        self._plans[include] = (version, plan)
+        return plan
+
+    def start(
+        self,
+        context: RunContext[Any] | None = None,
+        *,
+        include: frozenset[str] | None = None,
+        tasks: tuple[str, ...] | None = None,
+        preset: Mapping[str, dict[str, Any]] | None = None,
+        resumed_from: str | None = None,
+    ) -> PipelineRun:
+        """Start a run of the tasks in ``include`` (all: ``None``). ``tasks`` are the tasks its report
+        lists (default: those it runs); ``preset`` gives the report entries, results included, of tasks
+        kept from an earlier run."""
+        loop = asyncio.get_running_loop()
+        plan = self.plan(include)
+        context = context if context is not None else RunContext(None)
+        timeout = context.timeout_s
+        run_id = str(uuid.uuid4())
+        state = RunState(
+            run_id=run_id,
+            dag_name=self.name,
+            specs=self.registry.by_name,
+            tasks=tasks if tasks is not None else plan.tasks,
+            context=context,
+            created_at=time.time(),
+            control=RunControl(time.monotonic() + timeout if timeout is not None else None),
+            preset=preset,
+            resumed_from=resumed_from,
+        )
+        self._remember(state)
+        state.run = self.engine.start(plan.compiled, {}, run_id=run_id)
+        if timeout is not None:
+            state.timer = loop.call_later(timeout, state.on_deadline)
+        return PipelineRun(state, self.report)
+
+    async def run(self, context: RunContext[Any] | None = None, **options: Any) -> str:
+        """Start a run and wait for its end; return its id. Cancelling the caller cancels the run."""
+        handle = self.start(context, **options)
+        try:
+            await handle.wait()
+        except BaseException:
+            handle._state.cancel("was canceled by its caller")
+            with anyio.CancelScope(shield=True):
+                await handle.wait()
+            raise
+        return handle.id
+
+    def _remember(self, state: RunState) -> None:
+        runs = self.runs
+        runs[state.run_id] = state
+        while len(runs) > KEPT_RUNS:
+            oldest = next(iter(runs.values()))
+            if oldest.run is None or not oldest.run.done:
+                break
+            runs.popitem(last=False)
+
+    def state(self, run_id: str) -> RunState:
+        state = self.runs.get(run_id)
+        if state is None:
+            raise UnknownRunError(
+                f'pipeline "{self.name}" has no run "{run_id}" '
+                f"(it keeps the last {KEPT_RUNS} runs it started)"
+            )
+        return state
+
+    def report(self, run_id: str) -> dict[str, Any]:
+        return build_report(self.state(run_id))
+
+    async def aclose(self) -> None:
+        """Stop the thread pool the runner made (threads still busy finish in the background)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+        await self.engine.aclose()
