@@ -11,6 +11,7 @@ import flowloom
 
 PUBLIC_NAMES = [
     "CodeLimits",
+    "Durability",
     "Engine",
     "EventBus",
     "FlowloomError",
@@ -25,6 +26,7 @@ PUBLIC_NAMES = [
     "Report",
     "Run",
     "RunFailedError",
+    "RunOwnedError",
     "Services",
     "Status",
     "ValidationResult",

@@ -12,6 +12,7 @@ from ._api import default_engine, register_executor, run, run_sync, set_default_
 from ._runtime import Engine, RunFailedError
 from .engine import (
     CodeLimits,
+    Durability,
     EventBus,
     FlowloomError,
     HttpLimits,
@@ -22,6 +23,7 @@ from .engine import (
     NodeExecutor,
     NodeResult,
     Run,
+    RunOwnedError,
     Services,
 )
 from .ir import Report, Status, ValidationResult, Workflow
@@ -44,6 +46,7 @@ def create_app(engine: Engine | None = None, settings: ServerSettings | None = N
 
 __all__ = [
     "CodeLimits",
+    "Durability",
     "Engine",
     "EventBus",
     "FlowloomError",
@@ -58,6 +61,7 @@ __all__ = [
     "Report",
     "Run",
     "RunFailedError",
+    "RunOwnedError",
     "Services",
     "Status",
     "ValidationResult",

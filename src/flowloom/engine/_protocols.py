@@ -31,7 +31,10 @@ class NodeExecutor(Protocol):
     Optional class flags (absent means False):
     ``entry``: a graph starts here (flowgram ``start``, ``block-start``);
     ``terminal``: the node may end a path, so it needs no outgoing edge;
-    ``lightweight``: cheap and non-blocking, so it runs without taking a concurrency slot.
+    ``lightweight``: cheap and non-blocking, so it runs without taking a concurrency slot;
+    ``replayed``: on resume it runs again even where it had succeeded, because what it does lives only in
+    memory (a loop signal, the workflow's outputs). Container nodes (with a block) always run again; their
+    block's succeeded nodes are restored.
     """
 
     type: ClassVar[str]
