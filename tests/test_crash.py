@@ -54,6 +54,12 @@ def _wait_for_lines(count_file: Path, n: int, process: subprocess.Popen[str]) ->
         time.sleep(0.01)
 
 
+def _kill(process: subprocess.Popen[str]) -> None:
+    """SIGKILL, then reap it (its owner id now names a dead process) and close its pipes."""
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+
+
 def _finish(process: subprocess.Popen[str]) -> str:
     out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
@@ -70,8 +76,7 @@ async def test_a_killed_run_resumes_in_a_new_process(store_url: str, tmp_path: P
     count_file = tmp_path / "executions.txt"
     first = _worker("start", store_url, "crashy", str(NODES), count_file=count_file)
     _wait_for_lines(count_file, NODES // 2, first)
-    first.send_signal(signal.SIGKILL)
-    first.wait()  # reaped: its owner id now names a dead process
+    _kill(first)
 
     before = await _snapshot(store_url, "crashy")
     succeeded_before = {node for node, status in before.items() if status is Status.SUCCEEDED}
@@ -108,8 +113,7 @@ async def test_two_engines_sharing_postgres_never_resume_the_same_run(
     for run_id in victims:  # runs left processing by killed processes
         process = _worker("start", url, run_id, "200", count_file=count_file)
         _wait_for_lines(count_file, len(_lines(count_file)) + 2, process)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        _kill(process)
     before = len(_lines(count_file))
 
     rivals = [_worker("orphans", url, count_file=count_file) for _ in range(2)]
