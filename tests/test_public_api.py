@@ -11,6 +11,7 @@ import flowloom
 
 PUBLIC_NAMES = [
     "CodeLimits",
+    "Durability",
     "Engine",
     "EventBus",
     "FlowloomError",
@@ -30,6 +31,7 @@ PUBLIC_NAMES = [
     "RunContext",
     "RunFailedError",
     "RunHook",
+    "RunOwnedError",
     "SchedulerConfig",
     "Services",
     "Status",

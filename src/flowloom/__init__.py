@@ -13,6 +13,7 @@ from ._api import default_engine, register_executor, run, run_sync, set_default_
 from ._runtime import Engine, RunFailedError
 from .engine import (
     CodeLimits,
+    Durability,
     EventBus,
     FlowloomError,
     HttpLimits,
@@ -23,6 +24,7 @@ from .engine import (
     NodeExecutor,
     NodeResult,
     Run,
+    RunOwnedError,
     Services,
 )
 from .ir import Report, Status, ValidationResult, Workflow
@@ -80,6 +82,7 @@ def create_app(engine: Engine | None = None, settings: ServerSettings | None = N
 
 __all__ = [
     "CodeLimits",
+    "Durability",
     "Engine",
     "EventBus",
     "FlowloomError",
@@ -99,6 +102,7 @@ __all__ = [
     "RunContext",
     "RunFailedError",
     "RunHook",
+    "RunOwnedError",
     "SchedulerConfig",
     "Services",
     "Status",

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
 from . import engine as _engine
 from .formats import flowgram
-from .ir import FlowgramNodeType, InvalidWorkflowError, ValidationResult, Workflow
+from .ir import FlowgramNodeType, InvalidWorkflowError, RunStore, ValidationResult, Workflow
 from .nodes import NodeRegistry
 
 WorkflowSource = Workflow | flowgram.Source
@@ -34,7 +34,10 @@ class RunFailedError(_engine.FlowloomError):
 class Engine(_engine.Engine):
     """Runs workflows: flowgram JSON (dict, JSON text, path, file) or ``ir.Workflow``.
 
-    ``Engine()`` comes with every built-in node type; pass ``registry`` to choose your own.
+    ``Engine()`` comes with every built-in node type; pass ``registry`` to choose your own. ``store`` records
+    runs (a ``RunStore``, or a database URL such as ``sqlite:///runs.db``, which the engine opens and closes);
+    ``durability`` is ``"transition"`` (commit each node's completion before its successors start) or
+    ``"batched"``.
     """
 
     def __init__(
@@ -44,14 +47,27 @@ class Engine(_engine.Engine):
         services: _engine.Services | None = None,
         bus: _engine.EventBus | None = None,
         max_parallel: int = 64,
+        store: RunStore | str | None = None,
+        durability: _engine.Durability | str = _engine.Durability.TRANSITION,
+        lease_ttl_s: float = _engine.DEFAULT_LEASE_TTL_S,
     ) -> None:
+        self._owned_store = _open_store(store) if isinstance(store, str) else None
         super().__init__(
             registry=registry if registry is not None else NodeRegistry.default(),
             services=with_defaults(services or _engine.Services()),
             bus=bus,
             max_parallel=max_parallel,
+            store=self._owned_store or (store if not isinstance(store, str) else None),
+            durability=durability,
+            lease_ttl_s=lease_ttl_s,
         )
         self._loaded: dict[str, _Loaded] = {}
+
+    async def aclose(self) -> None:
+        """Release what the engine made: HTTP client, sandbox processes, and a store it opened from a URL."""
+        await super().aclose()
+        if self._owned_store is not None:
+            await self._owned_store.close()
 
     @property
     def nodes(self) -> NodeRegistry:
@@ -91,17 +107,18 @@ class Engine(_engine.Engine):
         inputs: Mapping[str, Any] | None = None,
         *,
         run_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> _engine.Run:
         """Start a run. A workflow that does not validate gives a run that failed at once with the
         validation errors (deviation D7); a source that is not even JSON raises ``InvalidWorkflowError``."""
         if not isinstance(workflow, _engine.CompiledWorkflow | Workflow):
             loaded = self._load(workflow)
             if loaded.compiled is None:
-                return self.start_rejected(loaded.schema_errors, inputs, run_id=run_id)
+                return self.start_rejected(loaded.schema_errors, inputs, run_id=run_id, metadata=metadata)
             workflow = loaded.compiled
         elif isinstance(workflow, Workflow):
             workflow = self.load(workflow)
-        return super().start(workflow, inputs, run_id=run_id)
+        return super().start(workflow, inputs, run_id=run_id, metadata=metadata)
 
     async def run(
         self, workflow: WorkflowSource | _engine.CompiledWorkflow, inputs: Mapping[str, Any] | None = None
@@ -110,6 +127,18 @@ class Engine(_engine.Engine):
         run = self.start(workflow, inputs)
         await run.wait()
         return run
+
+    async def resume(
+        self,
+        run_id: str,
+        *,
+        from_nodes: Sequence[str] | None = None,
+        workflow: WorkflowSource | _engine.CompiledWorkflow | None = None,
+    ) -> _engine.Run:
+        """``flowloom.engine.Engine.resume``; ``workflow`` may also be flowgram JSON (dict, text, path)."""
+        if workflow is not None and not isinstance(workflow, _engine.CompiledWorkflow):
+            workflow = self.load(workflow)
+        return await super().resume(run_id, from_nodes=from_nodes, workflow=workflow)
 
     def _load(self, source: flowgram.Source) -> _Loaded:
         raw, digest = flowgram.read_source(source)
@@ -126,6 +155,12 @@ class Engine(_engine.Engine):
                 self._loaded.pop(next(iter(self._loaded)))
             self._loaded[digest] = loaded
         return loaded
+
+
+def _open_store(url: str) -> RunStore:
+    from .stores import SqlStore  # SQLAlchemy loads only for engines that record
+
+    return SqlStore(url)
 
 
 def with_defaults(services: _engine.Services) -> _engine.Services:

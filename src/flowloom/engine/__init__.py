@@ -6,9 +6,11 @@ from flowloom.ir import UNDEFINED, js_json, template_text
 
 from ._bus import EventBus
 from ._context import NodeContext
-from ._engine import Engine, Run
+from ._engine import Engine, Run, RunOwnedError
 from ._errors import BlockFailed, FlowloomError, InvalidWorkflowError, NodeTimeout, message_of
 from ._gc import collector_paused
+from ._journal import Durability
+from ._leases import DEFAULT_LEASE_TTL_S
 from ._plan import CompiledWorkflow, InputCheck, Plan
 from ._protocols import ExecutorLookup, NodeError, NodeExecutor, NodeResult
 from ._scope import Scope
@@ -24,10 +26,12 @@ from ._values import (
 )
 
 __all__ = [
+    "DEFAULT_LEASE_TTL_S",
     "UNDEFINED",
     "BlockFailed",
     "CodeLimits",
     "CompiledWorkflow",
+    "Durability",
     "Engine",
     "EventBus",
     "ExecutorLookup",
@@ -45,6 +49,7 @@ __all__ = [
     "Plan",
     "Resolver",
     "Run",
+    "RunOwnedError",
     "Sandbox",
     "Scope",
     "Services",

@@ -77,15 +77,15 @@ class NodeContext:
         return self._driver.bus.active
 
     def emit(self, event: Event) -> None:
-        if self._driver.bus.active:
-            self._driver.bus.emit(event)
+        if self._driver.observed:
+            self._driver.publish(event)
 
     def emit_node_event(self, event: type[NodeEvent], **fields: Any) -> None:
         """Publish an event about this node (``LLMDelta``, ``NodeProgress``, ...): run, node and scope are
-        filled in. Costs nothing when nobody listens."""
-        if self._driver.bus.active:
+        filled in. Costs nothing when nobody listens and the run is not recorded."""
+        if self._driver.observed:
             node = self.node
-            self._driver.bus.emit(
+            self._driver.publish(
                 event(
                     run_id=self.run_id,
                     at=time.time(),

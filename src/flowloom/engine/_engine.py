@@ -1,27 +1,72 @@
-"""``Engine``: compiles workflows (cached) and starts runs; ``Run``: the handle of one run."""
+"""``Engine``: compiles workflows (cached), starts and resumes runs, records them in its store; ``Run``: the
+handle of one run."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
+import weakref
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
 import anyio
 from anyio.abc import TaskGroup
 
-from flowloom.ir import Report, RunFinished, RunStarted, Status, Workflow
+from flowloom.ir import (
+    FlowloomError,
+    Report,
+    RunFinished,
+    RunRow,
+    RunStarted,
+    RunStore,
+    Status,
+    StoreError,
+    Workflow,
+)
 
 from ._bus import EventBus
+from ._cache import ResultCache
+from ._journal import Durability, RunJournal
+from ._leases import DEFAULT_LEASE_TTL_S, new_owner, owner_gone
 from ._plan import CompiledWorkflow, InputCheck, compile_workflow
 from ._protocols import ExecutorLookup
-from ._records import RunRecords
-from ._scheduler import RunDriver
+from ._records import RunRecords, records_from_rows
+from ._resume import downstream_of, restorable_rows, workflow_document, workflow_from_document
+from ._scheduler import Restored, RunDriver
 from ._scope import Globals, Scope
 from ._services import Services
+
+logger = logging.getLogger("flowloom.engine")
+CANCEL_POLL_S = 1.0  # how often a recorded run looks for a cancel request made by another process
+
+
+class RunOwnedError(FlowloomError):
+    """The run is being executed by a live engine (this one or another process): it cannot be resumed here."""
+
+
+class _Recording:
+    """A recorded run's store side: its journal, its row's start, and the lease it holds."""
+
+    __slots__ = ("journal", "metadata", "parent_run_id", "resumed", "workflow_hash")
+
+    def __init__(
+        self,
+        journal: RunJournal,
+        *,
+        metadata: Mapping[str, Any] | None,
+        parent_run_id: str | None = None,
+        resumed: bool = False,
+    ) -> None:
+        self.journal = journal
+        self.metadata = dict(metadata or {})
+        self.parent_run_id = parent_run_id
+        self.resumed = resumed  # the run exists in the store already (resumed in place)
+        self.workflow_hash = ""
+
 
 _PLAN_CACHE_SIZE = 256
 
@@ -29,8 +74,9 @@ _PLAN_CACHE_SIZE = 256
 class Run:
     """A started run: await ``wait()``, read ``status`` and ``report()``, ``cancel()`` it."""
 
-    def __init__(self, records: RunRecords) -> None:
+    def __init__(self, records: RunRecords, recording: _Recording | None = None) -> None:
         self._records = records
+        self._recording = recording
         # Created inside the event loop (a Run may be made outside one, e.g. a rejected run).
         self._done_event: anyio.Event | None = None
         self._finished = False
@@ -97,12 +143,25 @@ class Engine:
         services: Services | None = None,
         bus: EventBus | None = None,
         max_parallel: int = 64,
+        store: RunStore | None = None,
+        durability: Durability | str = Durability.TRANSITION,
+        lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
     ) -> None:
         self.registry = registry
         self.services = services or Services()
         self.bus = bus or EventBus()
         self.max_parallel = max_parallel
+        self.store = store
+        self.durability = Durability(durability)
+        self.lease_ttl_s = lease_ttl_s
+        self.owner = new_owner()
+        self.cache = ResultCache(store)
         self._plans: OrderedDict[object, CompiledWorkflow] = OrderedDict()
+        self._documents: weakref.WeakKeyDictionary[CompiledWorkflow, tuple[str, dict[str, Any]]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._stored_hashes: set[str] = set()
+        self._active: dict[str, Run] = {}
         self._task_group: TaskGroup | None = None
         self._background: set[asyncio.Task[None]] = set()
 
@@ -149,30 +208,40 @@ class Engine:
         inputs: Mapping[str, Any] | None = None,
         *,
         run_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> Run:
         """Start a run in the background and return its handle. Needs a running event loop; inside
-        ``async with engine`` the run belongs to the engine's task group."""
+        ``async with engine`` the run belongs to the engine's task group. With a store, the run is recorded
+        (``metadata`` with it)."""
         compiled = workflow if isinstance(workflow, CompiledWorkflow) else self.compile(workflow)
         if compiled.check_inputs is not None:
             errors = compiled.check_inputs(inputs or {})
             if errors:
-                return self.start_rejected(errors, inputs, run_id=run_id)
+                return self.start_rejected(errors, inputs, run_id=run_id, metadata=metadata)
         records = RunRecords(run_id or str(uuid.uuid4()), dict(inputs or {}))
-        run = Run(records)
-        self._spawn(self._execute, compiled, run)
+        run = Run(records, self._recording(records.run_id, metadata))
+        self._spawn(self._execute, compiled, run, None)
         return run
 
     def start_rejected(
-        self, errors: list[str], inputs: Mapping[str, Any] | None = None, *, run_id: str | None = None
+        self,
+        errors: list[str],
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> Run:
         """A run of a workflow that failed validation: failed at once, its messages the validation
-        errors, no node run (deviation D7)."""
+        errors, no node run (deviation D7). With a store and a running loop, it is recorded as such."""
         records = RunRecords(run_id or str(uuid.uuid4()), dict(inputs or {}))
         for message in errors:
             records.error(message)
         records.status = Status.FAILED
+        records.start = records.end = time.time()
         run = Run(records)
         run._mark_finished()
+        if self.store is not None and _loop_running():
+            self._spawn(self._record_rejected, records, dict(metadata or {}))
         if self.bus.active:
             self.bus.emit(
                 RunFinished(
@@ -189,6 +258,148 @@ class Engine:
         await run.wait()
         return run
 
+    # resuming ------------------------------------------------------------------------------------------
+
+    async def resume(
+        self,
+        run_id: str,
+        *,
+        from_nodes: Sequence[str] | None = None,
+        workflow: Workflow | CompiledWorkflow | None = None,
+    ) -> Run:
+        """Continue a recorded run that did not succeed (it was interrupted, failed or was canceled): its
+        succeeded nodes are restored from the store, not run again; the rest runs. The run keeps its id.
+
+        ``from_nodes`` instead starts a *new* run, linked to ``run_id`` as its parent, that runs the named
+        nodes and everything downstream of them again and restores the rest (any status, even succeeded).
+        ``workflow`` replaces the stored workflow (it must have the same nodes), e.g. to bring callables.
+
+        Raises ``RunOwnedError`` if a live engine is executing the run, ``FlowloomError`` if there is no such
+        run or nothing to resume, ``InvalidWorkflowError`` for an unknown node in ``from_nodes``."""
+        store = self._require_store()
+        row = await store.get_run(run_id)
+        if row is None:
+            raise FlowloomError(f"no run {run_id!r} in {_where(store)}")
+        compiled = await self._compiled_for(row, workflow)
+        rows = await store.get_nodes(run_id)
+        if from_nodes is not None:
+            restored = restorable_rows(rows, downstream_of(compiled, list(from_nodes)))
+            records = RunRecords(str(uuid.uuid4()), row.inputs or {})
+            metadata = {**row.metadata, "resumed_from": run_id, "from_nodes": list(from_nodes)}
+            run = Run(records, self._recording(records.run_id, metadata, parent_run_id=run_id))
+            self._spawn(self._execute, compiled, run, restored, True)
+            return run
+        if row.status is Status.SUCCEEDED:
+            raise FlowloomError(
+                f"run {run_id} already succeeded: nothing to resume (from_nodes runs nodes of it again)"
+            )
+        await self._take_lease(store, row)
+        records = RunRecords(run_id, row.inputs or {})
+        run = Run(
+            records, self._recording(run_id, row.metadata, parent_run_id=row.parent_run_id, resumed=True)
+        )
+        self._spawn(self._execute, compiled, run, restorable_rows(rows))
+        return run
+
+    async def resume_orphans(self) -> list[Run]:
+        """Resume every recorded run left ``processing`` by an engine that is gone (its lease expired, or
+        its process on this host died). Engines sharing a store never resume the same run twice."""
+        store = self._require_store()
+        resumed = []
+        now = time.time()
+        for row in await store.list_runs(Status.PROCESSING, limit=10_000):
+            if row.id in self._active:
+                continue
+            orphan = row.owner is None or (row.lease_expires_at or 0.0) <= now or owner_gone(row.owner)
+            if not orphan:
+                continue
+            try:
+                resumed.append(await self.resume(row.id))
+            except RunOwnedError:
+                continue  # another engine was quicker
+            except FlowloomError as exc:
+                logger.error("cannot resume run %s: %s", row.id, exc)
+        return resumed
+
+    async def cancel_recorded(self, run_id: str) -> Status:
+        """Cancel a run wherever it runs: here at once; in another live process within about a second
+        (it sees the request in the store); a run nobody executes any more is marked canceled. Returns the
+        status the run had. Raises ``FlowloomError`` for an unknown run."""
+        live = self._active.get(run_id)
+        if live is not None:
+            live.cancel()
+            return Status.PROCESSING
+        store = self._require_store()
+        row = await store.get_run(run_id)
+        if row is None:
+            raise FlowloomError(f"no run {run_id!r} in {_where(store)}")
+        if not row.status.terminated:
+            await store.update_run(run_id, status=Status.CANCELED, error="canceled", ended_at=time.time())
+        return row.status
+
+    async def stored_report(self, run_id: str) -> Report | None:
+        """The report of a run: live from this engine if it runs here, else rebuilt from the store."""
+        live = self._active.get(run_id)
+        if live is not None:
+            return live.report()
+        if self.store is None:
+            return None
+        row = await self.store.get_run(run_id)
+        if row is None:
+            return None
+        return records_from_rows(row, await self.store.get_nodes(run_id)).report()
+
+    def _require_store(self) -> RunStore:
+        if self.store is None:
+            raise FlowloomError("this engine has no store: runs are not recorded, so none can be resumed")
+        return self.store
+
+    async def _compiled_for(
+        self, row: RunRow, workflow: Workflow | CompiledWorkflow | None
+    ) -> CompiledWorkflow:
+        if isinstance(workflow, CompiledWorkflow):
+            return workflow
+        if workflow is not None:
+            return self.compile(workflow)
+        assert self.store is not None
+        document = await self.store.get_workflow(row.workflow_hash)
+        if document is None:
+            raise FlowloomError(f"run {row.id}: its workflow {row.workflow_hash[:12]} is not in the store")
+        return self.compile(workflow_from_document(document, row.workflow_hash), cache_key=row.workflow_hash)
+
+    async def _take_lease(self, store: RunStore, row: RunRow) -> None:
+        if row.id in self._active:
+            raise RunOwnedError(f"run {row.id} is running in this engine")
+        now = time.time()
+        if await store.acquire_lease(row.id, self.owner, self.lease_ttl_s, now):
+            return
+        current = await store.get_run(row.id)
+        holder = current.owner if current is not None else None
+        if (
+            holder is not None
+            and owner_gone(holder)
+            and await store.take_over_lease(row.id, self.owner, holder, self.lease_ttl_s, now)
+        ):
+            return
+        expires = current.lease_expires_at if current is not None else None
+        left = f"; its lease ends in {expires - now:.0f}s" if expires is not None else ""
+        raise RunOwnedError(f"run {row.id} is being executed by {holder} (a live process{left})")
+
+    # executing -----------------------------------------------------------------------------------------
+
+    def _recording(
+        self,
+        run_id: str,
+        metadata: Mapping[str, Any] | None,
+        *,
+        parent_run_id: str | None = None,
+        resumed: bool = False,
+    ) -> _Recording | None:
+        if self.store is None:
+            return None
+        journal = RunJournal(self.store, run_id, self.durability)
+        return _Recording(journal, metadata=metadata, parent_run_id=parent_run_id, resumed=resumed)
+
     def _spawn(self, func: Any, *args: Any) -> None:
         if self._task_group is not None:
             self._task_group.start_soon(func, *args)
@@ -197,10 +408,29 @@ class Engine:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _execute(self, compiled: CompiledWorkflow, run: Run) -> None:
+    async def _execute(
+        self,
+        compiled: CompiledWorkflow,
+        run: Run,
+        restored: Restored | None,
+        copy_restored: bool = False,
+    ) -> None:
         records = run._records
+        recording = run._recording
         records.status = Status.PROCESSING
         records.start = time.time()
+        self._active[records.run_id] = run
+        if recording is not None:
+            try:
+                await self._record_start(compiled, records, recording)
+            except (StoreError, OSError) as exc:
+                self._active.pop(records.run_id, None)
+                records.error(f"cannot record the run: {exc}")
+                records.status = Status.FAILED
+                records.end = time.time()
+                run._mark_finished()
+                self._emit_finished(records)
+                return
         if self.bus.active:
             self.bus.emit(RunStarted(run_id=records.run_id, at=records.start, inputs=records.inputs))
         driver = RunDriver(
@@ -210,31 +440,185 @@ class Engine:
             services=self.services,
             limiter=anyio.CapacityLimiter(compiled.settings.max_parallel or self.max_parallel),
             root_scope=Scope(Globals(compiled.workflow.global_variables)),
+            journal=recording.journal if recording is not None else None,
+            cache=self.cache if _uses_cache(compiled) else None,
+            restored=restored,
+            copy_restored=copy_restored,
         )
+        if recording is not None:
+            recording.journal.event(
+                RunStarted(run_id=records.run_id, at=records.start, inputs=records.inputs)
+            )
         run._cancel_scope = anyio.CancelScope()
         if run._cancel_requested:
             run._cancel_scope.cancel()
         interrupted = False
+        store_failure: str | None = None
         try:
             with run._cancel_scope:
-                await driver.run()
+                if recording is None:
+                    await driver.run()
+                else:
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(self._keep_lease, run)
+                        await driver.run()
+                        tg.cancel_scope.cancel()
+        except (StoreError, OSError) as exc:  # the store failed under the run: it cannot go on durably
+            store_failure = f"cannot record the run: {exc}"
         except BaseException:  # canceled from outside: the engine closing, the caller's own scope
             interrupted = True
             raise
         finally:
-            if interrupted or run._cancel_scope.cancelled_caught or run._cancel_requested:
+            if store_failure is not None:
+                records.error(store_failure)
+                records.status = Status.FAILED
+            elif interrupted or run._cancel_scope.cancelled_caught or run._cancel_requested:
                 records.status = Status.CANCELED
             else:
                 records.status = Status.FAILED if driver.failed else Status.SUCCEEDED
             records.end = time.time()
+            if recording is not None:
+                with anyio.CancelScope(shield=True):
+                    await self._record_end(records, recording)
+            self._active.pop(records.run_id, None)
             run._mark_finished()
-            if self.bus.active:
-                self.bus.emit(
-                    RunFinished(
-                        run_id=records.run_id,
-                        at=records.end,
-                        status=records.status,
-                        outputs=records.outputs,
-                        error=records.first_error,
-                    )
+            self._emit_finished(records)
+
+    def _emit_finished(self, records: RunRecords) -> None:
+        if self.bus.active:
+            self.bus.emit(
+                RunFinished(
+                    run_id=records.run_id,
+                    at=records.end or time.time(),
+                    status=records.status,
+                    outputs=records.outputs,
+                    error=records.first_error,
                 )
+            )
+
+    async def _stored_workflow_hash(self, compiled: CompiledWorkflow) -> str:
+        assert self.store is not None
+        known = self._documents.get(compiled)
+        if known is None:
+            known = self._documents[compiled] = workflow_document(compiled.workflow)
+        workflow_hash, document = known
+        if workflow_hash not in self._stored_hashes:
+            await self.store.put_workflow(workflow_hash, document)
+            self._stored_hashes.add(workflow_hash)
+        return workflow_hash
+
+    async def _record_start(
+        self, compiled: CompiledWorkflow, records: RunRecords, recording: _Recording
+    ) -> None:
+        assert self.store is not None
+        if recording.resumed:
+            await self.store.update_run(
+                records.run_id, status=Status.PROCESSING, error=None, ended_at=None, started_at=records.start
+            )
+            return
+        now = records.start or time.time()
+        await self.store.create_run(
+            RunRow(
+                id=records.run_id,
+                workflow_hash=await self._stored_workflow_hash(compiled),
+                status=Status.PROCESSING,
+                created_at=now,
+                started_at=now,
+                inputs=records.inputs,
+                metadata=recording.metadata,
+                parent_run_id=recording.parent_run_id,
+                owner=self.owner,
+                lease_expires_at=now + self.lease_ttl_s,
+            )
+        )
+
+    async def _record_end(self, records: RunRecords, recording: _Recording) -> None:
+        """Write what is left and the run's final state, and let go of the lease. A store that fails now
+        leaves the run ``processing`` there (another engine resumes it later); the handle says why."""
+        assert self.store is not None
+        recording.journal.event(
+            RunFinished(
+                run_id=records.run_id,
+                at=records.end or time.time(),
+                status=records.status,
+                outputs=records.outputs,
+                error=records.first_error,
+            )
+        )
+        try:
+            await recording.journal.flush()
+            await self.store.update_run(
+                records.run_id,
+                status=records.status,
+                outputs=records.outputs,
+                error=records.first_error,
+                ended_at=records.end,
+            )
+            await self.store.release_lease(records.run_id, self.owner)
+        except (StoreError, OSError) as exc:
+            logger.error("run %s: cannot record its end: %s", records.run_id, exc)
+            records.error(f"cannot record the run's end: {exc}")
+
+    async def _record_rejected(self, records: RunRecords, metadata: dict[str, Any]) -> None:
+        assert self.store is not None
+        try:
+            await self.store.create_run(
+                RunRow(
+                    id=records.run_id,
+                    workflow_hash="",
+                    status=Status.FAILED,
+                    created_at=records.start or time.time(),
+                    started_at=records.start,
+                    ended_at=records.end,
+                    inputs=records.inputs,
+                    error=records.first_error,
+                    metadata=metadata,
+                )
+            )
+        except (StoreError, OSError) as exc:
+            logger.error("run %s: cannot record it: %s", records.run_id, exc)
+
+    async def _keep_lease(self, run: Run) -> None:
+        """While a recorded run goes on: renew its lease, and stop it when another process asked (through
+        the store) to cancel it or took the lease over."""
+        assert self.store is not None
+        run_id = run.id
+        renew_every = self.lease_ttl_s / 3
+        next_renewal = time.monotonic() + renew_every
+        while True:
+            await anyio.sleep(min(CANCEL_POLL_S, renew_every))
+            row = await self.store.get_run(run_id)
+            if row is not None and row.status is Status.CANCELED:
+                run.cancel()
+                return
+            if time.monotonic() >= next_renewal:
+                next_renewal = time.monotonic() + renew_every
+                if not await self.store.renew_lease(run_id, self.owner, self.lease_ttl_s, time.time()):
+                    run._records.error(f"run {run_id}: another engine took it over; stopped here")
+                    run.cancel()
+                    return
+
+
+def _uses_cache(compiled: CompiledWorkflow) -> bool:
+    """Whether any node of the workflow (or of its blocks) has a cache policy."""
+    plans = [compiled.root]
+    while plans:
+        plan = plans.pop()
+        for cnode in plan.nodes:
+            if cnode.node.cache is not None:
+                return True
+            if cnode.block is not None:
+                plans.append(cnode.block)
+    return False
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _where(store: RunStore) -> str:
+    return str(getattr(store, "location", type(store).__name__))

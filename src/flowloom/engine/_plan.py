@@ -45,6 +45,7 @@ class CompiledNode:
     terminal: bool
     lightweight: bool
     direct: bool  # no timeout and no retry policy: the executor is awaited as it is
+    restorable: bool  # on resume, a succeeded execution is restored rather than run again
     strict_join: bool = False  # a failure upstream skips the node even when other inputs arrived
     prepared: Any = None  # what the executor derived from the node once (see NodeContext.prepared)
 
@@ -65,7 +66,7 @@ class Plan:
 InputCheck = Callable[[Mapping[str, Any]], list[str]]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
 class CompiledWorkflow:
     """A workflow ready to run any number of times. ``check_inputs`` lists what is wrong with a run's
     inputs (the front door that loaded the workflow supplies it)."""
@@ -114,6 +115,7 @@ def _compile_graph(nodes: Sequence[Node], edges: Sequence[Edge], executors: Exec
                 terminal=executor_flag(executor, "terminal"),
                 lightweight=executor is None or executor_flag(executor, "lightweight"),
                 direct=node.retry is None and node.timeout_s is None,
+                restorable=executor is not None and block is None and not executor_flag(executor, "replayed"),
                 strict_join=executor_flag(executor, "strict_join"),
             )
         )
@@ -126,8 +128,8 @@ def _compile_graph(nodes: Sequence[Node], edges: Sequence[Edge], executors: Exec
 
 
 def executor_flag(executor: NodeExecutor | None, name: str) -> bool:
-    """An optional class flag of an executor (``entry``, ``terminal``, ``lightweight``, ``strict_join``);
-    absent is False."""
+    """An optional class flag of an executor (``entry``, ``terminal``, ``lightweight``, ``replayed``,
+    ``strict_join``); absent is False."""
     return bool(getattr(executor, name, False))
 
 

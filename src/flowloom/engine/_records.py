@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from flowloom.ir import (
     Message,
     Messages,
     NodeReport,
+    NodeRow,
     Report,
+    RunRow,
+    SkipReason,
     Snapshot,
     Status,
     StatusData,
@@ -178,3 +182,33 @@ def _message(m: MessageRecord, kind: str, message_id: str) -> Message:
     return Message.model_construct(
         id=message_id, type=kind, message=m.message, node_id=m.node_id, timestamp=now_ms(m.at)
     )
+
+
+def records_from_rows(run: RunRow, nodes: Sequence[NodeRow]) -> RunRecords:
+    """A recorded run as ``RunRecords`` (for its report): node executions in the order the store gives them
+    (by node, then scope)."""
+    records = RunRecords(run.id, run.inputs if isinstance(run.inputs, dict) else {})
+    records.status = run.status
+    records.outputs = run.outputs if isinstance(run.outputs, dict) else {}
+    records.start, records.end = run.started_at, run.ended_at
+    if run.error:
+        records.error(run.error)
+    for row in nodes:
+        record = records.node(row.node_id)
+        record.status = row.status
+        record.attempts = row.attempt
+        if row.status is Status.SKIPPED:
+            record.skip_reason = SkipReason.UPSTREAM_FAILED
+        else:
+            snapshot = SnapshotRecord(row.node_id, {}, row.scope)
+            snapshot.inputs = row.inputs if isinstance(row.inputs, dict) else {}
+            snapshot.outputs = row.outputs if isinstance(row.outputs, dict) else None
+            snapshot.branch, snapshot.error = row.branch, row.error
+            record.snapshots.append(snapshot)
+        if row.started_at is not None and (record.start is None or row.started_at < record.start):
+            record.start = row.started_at
+        if row.ended_at is not None and (record.end is None or row.ended_at > record.end):
+            record.end = row.ended_at
+        if row.error and row.error != run.error:
+            records.error(row.error, row.node_id)
+    return records

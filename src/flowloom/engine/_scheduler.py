@@ -16,11 +16,13 @@ from anyio.abc import TaskGroup
 
 from flowloom.ir import (
     UNDEFINED,
+    Event,
     Node,
     NodeCanceled,
     NodeEvent,
     NodeFailed,
     NodeRetrying,
+    NodeRow,
     NodeSkipped,
     NodeStarted,
     NodeSucceeded,
@@ -30,14 +32,19 @@ from flowloom.ir import (
 )
 
 from ._bus import EventBus
+from ._cache import ResultCache, cache_key
 from ._context import NodeContext
 from ._errors import BlockFailed, NodeTimeout, message_of
+from ._journal import RunJournal
 from ._plan import CompiledNode, CompiledWorkflow, Plan
 from ._protocols import NodeError, NodeExecutor, NodeResult
 from ._records import NodeRecord, RunRecords, SnapshotRecord
 from ._scope import Scope
 from ._services import Services
 from ._values import same_type
+
+Restored = dict[tuple[str, tuple[int, ...]], NodeRow]
+"""Succeeded executions of an earlier attempt at a run, by (node id, scope): restored, not run again."""
 
 
 class _NodeFailure(Exception):
@@ -142,6 +149,10 @@ class RunDriver:
         services: Services,
         limiter: anyio.CapacityLimiter,
         root_scope: Scope,
+        journal: RunJournal | None = None,
+        cache: ResultCache | None = None,
+        restored: Restored | None = None,
+        copy_restored: bool = False,
     ) -> None:
         self.compiled = compiled
         self.records = records
@@ -149,6 +160,10 @@ class RunDriver:
         self.services = services
         self.limiter = limiter
         self.root_scope = root_scope
+        self.journal = journal
+        self.cache = cache
+        self.restored = restored or None
+        self.copy_restored = copy_restored  # a new run from an old one's records: its history is copied
         self.on_error = compiled.settings.on_error
         self.failed = False
 
@@ -169,10 +184,21 @@ class RunDriver:
         if graph.failure is not None:
             raise BlockFailed(graph.failure)
 
+    @property
+    def observed(self) -> bool:
+        """Whether events are wanted: someone listens on the bus, or the run is recorded."""
+        return self.journal is not None or self.bus.active
+
+    def publish(self, event: Event) -> None:
+        if self.bus.active:
+            self.bus.emit(event)
+        if self.journal is not None:
+            self.journal.event(event)
+
     def _emit(
         self, event: type[NodeEvent], node: Node, scope: tuple[int, ...], at: float, **fields: Any
     ) -> None:
-        self.bus.emit(
+        self.publish(
             event(
                 run_id=self.records.run_id, at=at, node_id=node.id, node_type=node.type, scope=scope, **fields
             )
@@ -185,35 +211,55 @@ class RunDriver:
         """Run one node, settle its edges, and return its successors that are now ready."""
         cnode = graph.plan.nodes[index]
         node = cnode.node
+        path = graph.scope.path
+        if self.restored is not None and cnode.restorable:
+            row = self.restored.pop((node.id, path), None)
+            if row is not None:
+                return self._restore(graph, cnode, row)
         records = self.records
         record = records.nodes.get(node.id)
         if record is None:
             record = records.nodes[node.id] = NodeRecord()
-        snapshot = SnapshotRecord(node.id, node.data, graph.scope.path)
+        snapshot = SnapshotRecord(node.id, node.data, path)
         record.snapshots.append(snapshot)
         record.status = Status.PROCESSING
         started = record.start = time.time()
         record.end = None
-        if self.bus.active:
-            self._emit(NodeStarted, node, graph.scope.path, started)
+        journal = self.journal
+        if journal is not None:
+            journal.node(node.id, path, Status.PROCESSING, started_at=started)
+        if journal is not None or self.bus.active:
+            self._emit(NodeStarted, node, path, started)
+        cached = False
         try:
             snapshot.inputs = inputs = self._resolve_inputs(cnode, graph.scope)
             executor = cnode.executor
             if executor is None:
                 raise NodeError(f"No executor found for node type {node.type}")
-            context = NodeContext(driver=self, cnode=cnode, inputs=inputs, scope=graph.scope)
-            if cnode.direct and cnode.lightweight:
-                record.attempts = 1
-                result = await executor.execute(context)
-            else:
-                result = await self._attempts(cnode, executor, context, record)
+            key = None
+            if node.cache is not None and self.cache is not None:
+                key = cache_key(node.type, node.data, inputs)
+                hit = await self.cache.get(key) if key is not None else None
+                if hit is not None:
+                    result, cached, key = hit, True, None
+            if not cached:
+                context = NodeContext(driver=self, cnode=cnode, inputs=inputs, scope=graph.scope)
+                if cnode.direct and cnode.lightweight:
+                    record.attempts = 1
+                    result = await executor.execute(context)
+                else:
+                    result = await self._attempts(cnode, executor, context, record)
+                if key is not None:
+                    await self.cache.put(key, result, node.cache.ttl_s)  # type: ignore[union-attr]
         except Exception as exc:
-            return self._fail(graph, cnode, snapshot, record, message_of(exc))
+            return await self._fail(graph, cnode, snapshot, record, message_of(exc))
         except BaseException:  # cancellation (asyncio or trio): the node stops where it is
             record.status = Status.CANCELED
             record.end = time.time()
-            if self.bus.active:
-                self._emit(NodeCanceled, node, graph.scope.path, record.end)
+            if journal is not None:
+                journal.node(node.id, path, Status.CANCELED, inputs=snapshot.inputs, started_at=started)
+            if journal is not None or self.bus.active:
+                self._emit(NodeCanceled, node, path, record.end)
             raise
         outputs = result.outputs if type(result.outputs) is dict else dict(result.outputs)
         snapshot.outputs = outputs
@@ -223,22 +269,71 @@ class RunDriver:
             records.outputs = dict(result.workflow_outputs)
         record.status = Status.SUCCEEDED
         finished = record.end = time.time()
-        if self.bus.active:
-            self._emit(
-                NodeSucceeded, node, graph.scope.path, finished, duration_s=finished - started, branch=branch
+        if journal is not None:
+            journal.node(
+                node.id,
+                path,
+                Status.SUCCEEDED,
+                attempt=record.attempts,
+                inputs=snapshot.inputs,
+                outputs=outputs,
+                branch=branch,
+                started_at=started,
+                ended_at=finished,
+                cached=cached,
             )
+        if journal is not None or self.bus.active:
+            self._emit(
+                NodeSucceeded,
+                node,
+                path,
+                finished,
+                duration_s=finished - started,
+                branch=branch,
+                cached=cached,
+            )
+        if journal is not None:
+            await journal.commit()  # durable before any successor starts
         if not cnode.out_edges:
             if cnode.terminal:
                 return []
             # Deviation D3: a dead end fails where it is, with a message.
-            return self._fail(graph, cnode, snapshot, record, f'Node "{node.id}" has no next nodes')
+            return await self._fail(graph, cnode, snapshot, record, f'Node "{node.id}" has no next nodes')
         if branch is not None and all(port != branch for port, _target in cnode.out_edges):
             # Upstream keeps the node succeeded and fails the workflow with this message.
             message = f'Branch "{branch}" not found'
             snapshot.error = message
             records.error(message, node.id)
-            return self._abort(graph, cnode, message)
+            return await self._abort(graph, cnode, message)
         return graph.settle(cnode, branch)
+
+    def _restore(self, graph: _GraphRun, cnode: CompiledNode, row: NodeRow) -> list[int]:
+        """Take a node's execution from an earlier attempt at the run instead of running it again."""
+        node = cnode.node
+        snapshot = SnapshotRecord(node.id, node.data, row.scope)
+        snapshot.inputs = row.inputs if isinstance(row.inputs, dict) else {}
+        outputs = row.outputs if isinstance(row.outputs, dict) else {}
+        snapshot.outputs = outputs
+        snapshot.branch = row.branch
+        record = self.records.node(node.id)
+        record.snapshots.append(snapshot)
+        record.status = Status.SUCCEEDED
+        record.start, record.end, record.attempts = row.started_at, row.ended_at, row.attempt
+        graph.scope.set_outputs(node.id, cnode.outputs, outputs)
+        if self.journal is not None and self.copy_restored:
+            self.journal.node(
+                node.id,
+                row.scope,
+                Status.SUCCEEDED,
+                attempt=row.attempt,
+                inputs=row.inputs,
+                outputs=row.outputs,
+                branch=row.branch,
+                started_at=row.started_at,
+                ended_at=row.ended_at,
+                cached=row.cached,
+            )
+        return graph.settle(cnode, row.branch)
 
     def _resolve_inputs(self, cnode: CompiledNode, scope: Scope) -> dict[str, Any]:
         """Bind declared inputs; a value of another type than declared is dropped with a warning (D10)."""
@@ -285,7 +380,7 @@ class RunDriver:
                 ):
                     raise
                 delay = policy.delay_before(attempt + 1)
-                if self.bus.active:
+                if self.observed:
                     self._emit(
                         NodeRetrying,
                         cnode.node,
@@ -297,7 +392,7 @@ class RunDriver:
                     )
                 await anyio.sleep(delay)
 
-    def _fail(
+    async def _fail(
         self,
         graph: _GraphRun,
         cnode: CompiledNode,
@@ -309,7 +404,21 @@ class RunDriver:
         record.status = Status.FAILED
         record.end = time.time()
         self.records.error(message, cnode.id)
-        if self.bus.active:
+        journal = self.journal
+        if journal is not None:
+            journal.node(
+                cnode.id,
+                graph.scope.path,
+                Status.FAILED,
+                attempt=record.attempts,
+                inputs=snapshot.inputs,
+                outputs=snapshot.outputs,
+                branch=snapshot.branch,
+                error=message,
+                started_at=record.start,
+                ended_at=record.end,
+            )
+        if journal is not None or self.bus.active:
             self._emit(
                 NodeFailed,
                 cnode.node,
@@ -319,13 +428,15 @@ class RunDriver:
                 duration_s=record.end - (record.start or record.end),
                 attempt=record.attempts,
             )
-        return self._abort(graph, cnode, message)
+        return await self._abort(graph, cnode, message)
 
-    def _abort(self, graph: _GraphRun, cnode: CompiledNode, message: str) -> list[int]:
+    async def _abort(self, graph: _GraphRun, cnode: CompiledNode, message: str) -> list[int]:
         """A recorded failure: end the graph (stop) or kill the node's outgoing paths (continue)."""
         self.failed = True
         if graph.failure is None:
             graph.failure = message
+        if self.journal is not None:
+            await self.journal.commit()
         if self.on_error is OnError.STOP:
             raise _NodeFailure(message)
         return graph.settle(cnode, None, failed=True)
@@ -335,7 +446,12 @@ class RunDriver:
         record.status = Status.SKIPPED
         record.skip_reason = SkipReason.UPSTREAM_FAILED
         record.start = record.end = time.time()
-        if self.bus.active:
+        journal = self.journal
+        if journal is not None:
+            journal.node(
+                cnode.id, graph.scope.path, Status.SKIPPED, started_at=record.start, ended_at=record.end
+            )
+        if journal is not None or self.bus.active:
             self._emit(
                 NodeSkipped, cnode.node, graph.scope.path, record.end, reason=SkipReason.UPSTREAM_FAILED
             )

@@ -30,6 +30,7 @@ from ._events import (
     NodeSucceeded,
     RunFinished,
     RunStarted,
+    event_json,
 )
 from ._jsvalues import (
     UNDEFINED,
@@ -124,6 +125,7 @@ __all__ = [
     "VariableType",
     "Workflow",
     "WorkflowSettings",
+    "event_json",
     "is_js_number",
     "js_entries",
     "js_json",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._constants import SkipReason, Status
+from ._jsvalues import js_plain
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,3 +87,14 @@ class NodeProgress(NodeEvent):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LLMDelta(NodeEvent):
     text: str
+
+
+_FIELDS: dict[type[Event], tuple[str, ...]] = {}
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    """An event's fields as JSON values (tuples become lists; statuses are their strings)."""
+    names = _FIELDS.get(type(event))
+    if names is None:
+        names = _FIELDS[type(event)] = tuple(f.name for f in dataclasses.fields(event))
+    return {name: js_plain(getattr(event, name)) for name in names}

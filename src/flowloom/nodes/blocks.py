@@ -37,6 +37,7 @@ class BreakExecutor:
     type: ClassVar[str] = FlowgramNodeType.BREAK
     terminal: ClassVar[bool] = True
     lightweight: ClassVar[bool] = True
+    replayed: ClassVar[bool] = True  # its signal lives in the iteration's scope
 
     async def execute(self, ctx: NodeContext) -> NodeResult:
         ctx.signal(BREAK_SIGNAL)
@@ -49,6 +50,7 @@ class ContinueExecutor:
     type: ClassVar[str] = FlowgramNodeType.CONTINUE
     terminal: ClassVar[bool] = True
     lightweight: ClassVar[bool] = True
+    replayed: ClassVar[bool] = True  # its signal lives in the iteration's scope
 
     async def execute(self, ctx: NodeContext) -> NodeResult:
         ctx.signal(CONTINUE_SIGNAL)

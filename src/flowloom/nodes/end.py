@@ -12,6 +12,7 @@ class EndExecutor:
     type: ClassVar[str] = FlowgramNodeType.END
     terminal: ClassVar[bool] = True
     lightweight: ClassVar[bool] = True
+    replayed: ClassVar[bool] = True  # sets the workflow's outputs
 
     async def execute(self, ctx: NodeContext) -> NodeResult:
         return NodeResult(outputs=ctx.inputs, workflow_outputs=ctx.inputs)

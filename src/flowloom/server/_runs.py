@@ -3,7 +3,6 @@ run, a WebSocket for every run or one)."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import inspect
 import json
@@ -18,7 +17,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.websockets import WebSocketDisconnect
 
 from flowloom import Engine, InvalidWorkflowError, Run, Status
-from flowloom.ir import Event, RunFinished, js_plain
+from flowloom.ir import RunFinished, event_json
 
 from ._errors import ApiError, InputInvalid, json_response, not_found, read_json, zod_issues
 from ._registry import LedgerEntry, RunRegistry, Subscription
@@ -62,11 +61,6 @@ class NodeType(BaseModel):
     lightweight: bool
     input_schema: dict[str, Any] | None = None
     output_schema: dict[str, Any] | None = None
-
-
-def event_json(event: Event) -> dict[str, Any]:
-    """An event's fields as JSON values (tuples become lists; statuses are their strings)."""
-    return {f.name: js_plain(getattr(event, f.name)) for f in dataclasses.fields(event)}
 
 
 def _dumps(value: Any) -> str:

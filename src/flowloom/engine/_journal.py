@@ -1,0 +1,122 @@
+"""``RunJournal``: how one run is written to a ``RunStore`` as it goes.
+
+A run's transitions (node records and ledger events) are buffered and written in order, one transaction per
+flush. What ``commit()`` promises depends on the durability:
+
+- ``transition`` (the default): everything buffered so far is committed before ``commit()`` returns. The
+  scheduler commits after each node's completion and before starting its successors, so a crash loses no
+  completed node; a node's *start* rides along with the next commit (a node in flight is not yet visible to
+  other processes, and runs again on resume either way).
+- ``batched``: ``commit()`` writes only when ``BATCH_ROWS`` rows are buffered or ``BATCH_INTERVAL_S`` has
+  passed since the last write. A crash can lose the transitions of that window: those nodes run again on
+  resume (at-least-once execution stays; the record is still exactly-once per node and scope).
+
+The run's own row (status, outputs, error, times) is written at its start and its end, both committed.
+"""
+
+from __future__ import annotations
+
+import time
+from enum import StrEnum
+from typing import Any
+
+import anyio
+
+from flowloom.ir import (
+    Event,
+    LLMDelta,
+    NewEvent,
+    NodeProgress,
+    NodeRow,
+    RunStore,
+    Scope,
+    Status,
+    event_json,
+    js_plain,
+)
+
+BATCH_ROWS = 256
+BATCH_INTERVAL_S = 0.25
+_NOT_LEDGERED = (LLMDelta, NodeProgress)  # token streams and progress ticks are live-only
+
+
+class Durability(StrEnum):
+    TRANSITION = "transition"
+    BATCHED = "batched"
+
+
+class RunJournal:
+    """Buffers one run's node records and events and writes them to ``store`` in order."""
+
+    __slots__ = ("_events", "_last_write", "_lock", "_nodes", "batched", "run_id", "store")
+
+    def __init__(self, store: RunStore, run_id: str, durability: Durability) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.batched = durability is Durability.BATCHED
+        # keyed by (node, scope): a later transition of the same execution replaces an unwritten earlier one
+        self._nodes: dict[tuple[str, Scope], NodeRow] = {}
+        self._events: list[NewEvent] = []
+        self._lock = anyio.Lock()
+        self._last_write = time.monotonic()
+
+    def node(
+        self,
+        node_id: str,
+        scope: Scope,
+        status: Status,
+        *,
+        attempt: int = 1,
+        inputs: Any = None,
+        outputs: Any = None,
+        branch: str | None = None,
+        error: str | None = None,
+        started_at: float | None = None,
+        ended_at: float | None = None,
+        cached: bool = False,
+    ) -> None:
+        self._nodes[node_id, scope] = NodeRow(
+            run_id=self.run_id,
+            node_id=node_id,
+            scope=scope,
+            status=status,
+            attempt=attempt,
+            inputs=js_plain(inputs),
+            outputs=js_plain(outputs),
+            branch=branch,
+            error=error,
+            started_at=started_at,
+            ended_at=ended_at,
+            cached=cached,
+        )
+
+    def event(self, event: Event) -> None:
+        if not isinstance(event, _NOT_LEDGERED):
+            self._events.append(
+                NewEvent(run_id=self.run_id, type=type(event).__name__, data=event_json(event), at=event.at)
+            )
+
+    async def commit(self) -> None:
+        """Make what was buffered durable, as the durability promises (see the module)."""
+        if self.batched and (
+            len(self._nodes) < BATCH_ROWS and time.monotonic() - self._last_write < BATCH_INTERVAL_S
+        ):
+            return
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Write everything buffered now, in one transaction. Concurrent flushes write in turn, in order."""
+        if not self._nodes and not self._events:
+            return
+        async with self._lock:
+            nodes, self._nodes = self._nodes, {}
+            events, self._events = self._events, []
+            if nodes or events:
+                try:
+                    await self.store.record_nodes(list(nodes.values()), events)
+                except BaseException:
+                    # put them back in front of what came since, so a later flush still writes them in order
+                    self._nodes = nodes | self._nodes
+                    self._events = events + self._events
+                    raise
+                self._last_write = time.monotonic()
