@@ -232,7 +232,7 @@ class Pipeline:
 
     async def run_once(self, context: RunContext[Any] | None = None) -> str:
         """Run every task once; return the run id (whatever the outcome: see ``get_run_report``)."""
-        return await self._runner.run(context)
+        return await self._runner.finish(self._runner.start(context))
 
     async def run_many(
         self, contexts: Iterable[RunContext[Any] | None] | AsyncIterable[RunContext[Any] | None]
@@ -245,42 +245,51 @@ class Pipeline:
     async def run_subgraph(self, targets: Sequence[str], context: RunContext[Any] | None = None) -> str:
         """Run ``targets`` and what they depend on, only."""
         unknown_tasks("subgraph target", targets, self._registry, self._name)
-        return await self._runner.run(context, include=frozenset(self._registry.ancestors(targets)))
+        include = frozenset(self._registry.ancestors(targets))
+        return await self._runner.finish(self._runner.start(context, include=include))
 
     async def resume(
         self, run_id: str, from_tasks: Sequence[str] | None = None, context: RunContext[Any] | None = None
     ) -> str:
-        """Run again what did not succeed in run ``run_id`` (and, with ``from_tasks``, those tasks and
-        everything downstream of them), keeping the other tasks' results. Returns the new run's id. The
-        context defaults to the earlier run's."""
-        old = self._runner.state(run_id)
-        if old.run is None or not old.run.done:
-            raise ValueError(f"run {run_id} has not ended yet: wait for it before resuming it")
-        rerun: set[str] = set()
+        """A new run that keeps the successful tasks of run ``run_id`` (their results are not computed
+        again) and runs the rest; with ``from_tasks``, those tasks and everything downstream of them run
+        again too. Returns the new run's id. Without a store, only runs of this process can be resumed; the
+        context defaults to the earlier run's (with a store and a run of another process: its metadata)."""
         if from_tasks is not None:
             unknown_tasks("resume checkpoint", from_tasks, self._registry, self._name)
-            outside = [task for task in from_tasks if task not in old.tasks]
-            if outside:
-                raise ValueError(f"resume checkpoints {outside} were not part of run {run_id}")
-            rerun = self._registry.descendants(from_tasks)
-        entries = build_report(old)["tasks"]
+        runner = self._runner
+        if runner.store is not None:
+            return await runner.finish(await runner.resume_recorded(run_id, from_tasks, context))
+        old = runner.state(run_id)
+        if old.run is None or not old.run.done:
+            raise ValueError(f"run {run_id} has not ended yet: wait for it before resuming it")
+        outside = [task for task in from_tasks or () if task not in old.tasks]
+        if outside:
+            raise ValueError(f"resume checkpoints {outside} were not part of run {run_id}")
+        rerun = self._registry.descendants(from_tasks or ())
         keep = {
             task: entry
-            for task, entry in entries.items()
+            for task, entry in build_report(old)["tasks"].items()
             if entry["status"] == "SUCCESS" and task not in rerun and task in self._registry
         }
-        return await self._runner.run(
+        tasks = tuple(task for task in old.tasks if task in self._registry)
+        handle = runner.start(
             context if context is not None else old.context,
-            include=frozenset(task for task in old.tasks if task not in keep and task in self._registry),
-            tasks=tuple(task for task in old.tasks if task in self._registry),
+            include=frozenset(task for task in tasks if task not in keep),
+            tasks=tasks,
             preset=keep,
             resumed_from=run_id,
         )
+        return await runner.finish(handle)
 
     def get_run_report(self, run_id: str) -> dict[str, Any]:
         """The report of a run: ``status`` (SUCCESS, FAILED, RUNNING) and one entry per task with its
         ``status`` (SUCCESS, FAILED, SKIPPED, RUNNING, PENDING), ``attempt``, times, ``error``, ``result``."""
         return self._runner.report(run_id)
+
+    async def load_run_report(self, run_id: str) -> dict[str, Any]:
+        """``get_run_report``, also for runs of other processes (or before a restart) kept in the store."""
+        return await self._runner.load_report(run_id)
 
     async def __aenter__(self) -> Self:
         await self._runner.engine.__aenter__()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
 from flowloom.ir import NodeReport, Status
 
+from ._compile import RESULT_KEY
 from ._runs import RunState
 
 
@@ -31,6 +32,7 @@ _FROM_ENGINE = {
     Status.CANCELED: TaskStatus.FAILED,
 }
 UPSTREAM_FAILED = "upstream_failed"
+PLACEHOLDER_KEY = "__unserializable__"  # how flowloom.stores keeps a value that is not JSON (a test pins it)
 
 
 def run_status(statuses: list[str]) -> TaskStatus:
@@ -71,7 +73,33 @@ def unstorable_note(value: Any) -> str | None:
         json.dumps(value, default=_refuse)
     except (TypeError, ValueError, RecursionError) as exc:
         return f"{exc}: passed on to dependent tasks in memory; a store keeps a placeholder"
+    placeholder = find_placeholder(value)
+    if placeholder is not None:
+        return (
+            f"not JSON-serializable ({placeholder}): the store kept a placeholder; the task runs again "
+            "when a resumed run needs its result"
+        )
     return None
+
+
+def find_placeholder(value: Any) -> str | None:
+    """The type name in the first placeholder a store put in ``value`` for a part that was not JSON."""
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, dict):
+            if len(item) == 1 and PLACEHOLDER_KEY in item:
+                return str(item[PLACEHOLDER_KEY])
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+    return None
+
+
+def skip_error(name: str, deps: Sequence[str], tasks: Mapping[str, Mapping[str, Any]]) -> str:
+    """``upstream_failed: <the dependencies that did not succeed>``."""
+    blocked = [dep for dep in deps if tasks.get(dep, {}).get("status") != TaskStatus.SUCCESS]
+    return f"{UPSTREAM_FAILED}: {', '.join(blocked)}" if blocked else UPSTREAM_FAILED
 
 
 def _refuse(value: Any) -> Any:
@@ -100,19 +128,24 @@ def build_report(state: RunState) -> dict[str, Any]:
         if node.status is Status.CANCELED:
             error = f"run {state.control.reason}"
         elif status is TaskStatus.SKIPPED:
-            blocked = [dep for dep in state.specs[name].deps if tasks.get(dep, {}).get("status") != "SUCCESS"]
-            error = f"{UPSTREAM_FAILED}: {', '.join(blocked)}" if blocked else UPSTREAM_FAILED
+            error = skip_error(name, state.specs[name].deps, tasks)
+        attempt = state.attempts.get(name, 0)
+        result = state.results.get(name) if status is TaskStatus.SUCCESS else None
+        restored = state.restored.get(name)
+        if restored is not None and status is TaskStatus.SUCCESS and name not in state.attempts:
+            attempt = restored.attempt  # restored from the store, not run again
+            result = restored.outputs.get(RESULT_KEY) if isinstance(restored.outputs, dict) else None
         tasks[name] = task_entry(
             status,
-            attempt=state.attempts.get(name, 0),
-            started_at=_seconds(node.start_time),
-            finished_at=_seconds(node.end_time) if status is not TaskStatus.RUNNING else None,
+            attempt=attempt,
+            started_at=seconds(node.start_time),
+            finished_at=seconds(node.end_time) if status is not TaskStatus.RUNNING else None,
             error=error,
-            result=state.results.get(name) if status is TaskStatus.SUCCESS else None,
+            result=result,
         )
     finished_at = None
     if ended and engine is not None:
-        finished_at = _seconds(engine.workflow_status.end_time)
+        finished_at = seconds(engine.workflow_status.end_time)
     report: dict[str, Any] = {
         "run_id": state.run_id,
         "dag_name": state.dag_name,
@@ -127,5 +160,5 @@ def build_report(state: RunState) -> dict[str, Any]:
     return report
 
 
-def _seconds(ms: int | None) -> float | None:
+def seconds(ms: int | None) -> float | None:
     return None if ms is None else ms / 1000

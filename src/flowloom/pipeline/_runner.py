@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 
 from flowloom.engine import CompiledWorkflow, Engine, EventBus
-from flowloom.ir import FlowloomError, RunStore
+from flowloom.ir import FlowloomError, RunStore, Status
 
 from ._compile import TaskExecutor, TaskLookup, to_workflow
 from ._context import RunContext, RunControl
@@ -23,6 +23,7 @@ from ._hooks import HookDispatcher, LoggingHook, RunHook
 from ._registry import TaskRegistry
 from ._report import build_report
 from ._runs import PipelineRun, RunState
+from ._stored import PIPELINE_KEY, stored_report, stored_tasks, unstorable_tasks, user_metadata
 from ._validate import InvalidPipelineError, problems
 
 KEPT_RUNS = 1000  # runs a pipeline remembers in memory (their reports, results and contexts)
@@ -82,6 +83,7 @@ class Runner:
             registry=TaskLookup(TaskExecutor(self.runs, self.sync_executor)),
             bus=EventBus(),
             max_parallel=config.max_parallel,
+            store=store,
         )
         all_hooks = [*hooks, LoggingHook(logger)] if logger is not None else list(hooks)
         if all_hooks:
@@ -136,28 +138,72 @@ class Runner:
         loop = asyncio.get_running_loop()
         plan = self.plan(include)
         context = context if context is not None else RunContext(None)
+        state = self._new_state(
+            str(uuid.uuid4()), context, tasks or plan.tasks, preset=preset, resumed_from=resumed_from
+        )
+        metadata = {**context.metadata, PIPELINE_KEY: self.name}
+        state.run = self.engine.start(plan.compiled, {}, run_id=state.run_id, metadata=metadata)
+        return self._launched(state, loop)
+
+    async def resume_recorded(
+        self, run_id: str, from_tasks: Sequence[str] | None, context: RunContext[Any] | None
+    ) -> PipelineRun:
+        """A new run from a recorded one (this process's or another's): its succeeded tasks are restored from
+        the store, except ``from_tasks``, what depends on them, and tasks whose result the store could not
+        keep (with what depends on those); the rest runs."""
+        store = self.store
+        assert store is not None
+        row = await store.get_run(run_id)
+        if row is None:
+            raise UnknownRunError(f'no run "{run_id}" in the store of pipeline "{self.name}"')
+        recorded = stored_tasks(await store.get_workflow(row.workflow_hash))
+        gone = [task for task in recorded if task not in self.registry]
+        if gone:
+            raise ValueError(f"run {run_id} has tasks this pipeline does not: {gone}")
+        outside = [task for task in from_tasks or () if task not in recorded]
+        if outside:
+            raise ValueError(f"resume checkpoints {outside} were not part of run {run_id}")
+        rows = await store.get_nodes(run_id)
+        plan = self.plan(frozenset(recorded))
+        context = context if context is not None else RunContext(None, metadata=user_metadata(row.metadata))
+        from_nodes = list(dict.fromkeys([*(from_tasks or ()), *unstorable_tasks(rows)]))
+        run = await self.engine.resume(run_id, from_nodes=from_nodes, workflow=plan.compiled)
+        # No await since the engine spawned the run: its tasks find their state.
+        state = self._new_state(
+            run.id,
+            context,
+            plan.tasks,
+            resumed_from=run_id,
+            restored={r.node_id: r for r in rows if r.status is Status.SUCCEEDED and r.scope == ()},
+        )
+        state.run = run
+        return self._launched(state, asyncio.get_running_loop())
+
+    def _new_state(
+        self, run_id: str, context: RunContext[Any], tasks: tuple[str, ...], **extra: Any
+    ) -> RunState:
         timeout = context.timeout_s
-        run_id = str(uuid.uuid4())
         state = RunState(
             run_id=run_id,
             dag_name=self.name,
             specs=self.registry.by_name,
-            tasks=tasks if tasks is not None else plan.tasks,
+            tasks=tasks,
             context=context,
             created_at=time.time(),
             control=RunControl(time.monotonic() + timeout if timeout is not None else None),
-            preset=preset,
-            resumed_from=resumed_from,
+            **extra,
         )
         self._remember(state)
-        state.run = self.engine.start(plan.compiled, {}, run_id=run_id)
+        return state
+
+    def _launched(self, state: RunState, loop: asyncio.AbstractEventLoop) -> PipelineRun:
+        timeout = state.context.timeout_s
         if timeout is not None:
             state.timer = loop.call_later(timeout, state.on_deadline)
         return PipelineRun(state, self.report)
 
-    async def run(self, context: RunContext[Any] | None = None, **options: Any) -> str:
-        """Start a run and wait for its end; return its id. Cancelling the caller cancels the run."""
-        handle = self.start(context, **options)
+    async def finish(self, handle: PipelineRun) -> str:
+        """Wait for a started run's end; return its id. Cancelling the caller cancels the run."""
         try:
             await handle.wait()
         except BaseException:
@@ -187,6 +233,17 @@ class Runner:
 
     def report(self, run_id: str) -> dict[str, Any]:
         return build_report(self.state(run_id))
+
+    async def load_report(self, run_id: str) -> dict[str, Any]:
+        """The report of a run this pipeline started, else of one recorded in its store."""
+        state = self.runs.get(run_id)
+        if state is not None or self.store is None:
+            return self.report(run_id)
+        row = await self.store.get_run(run_id)
+        if row is None:
+            raise UnknownRunError(f'no run "{run_id}" in pipeline "{self.name}" or its store')
+        document = await self.store.get_workflow(row.workflow_hash)
+        return stored_report(row, await self.store.get_nodes(run_id), document)
 
     async def aclose(self) -> None:
         """Stop the thread pool the runner made (threads still busy finish in the background)."""

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from flowloom.engine import Run
+from flowloom.ir import NodeRow
 
 from ._context import RunContext, RunControl
 from ._spec import TaskSpec
@@ -25,6 +26,7 @@ class RunState:
         "exceptions",
         "preset",
         "preset_results",
+        "restored",
         "results",
         "resumed_from",
         "run",
@@ -46,6 +48,7 @@ class RunState:
         control: RunControl,
         preset: Mapping[str, dict[str, Any]] | None = None,
         resumed_from: str | None = None,
+        restored: Mapping[str, NodeRow] | None = None,
     ) -> None:
         self.run_id = run_id
         self.dag_name = dag_name
@@ -57,6 +60,7 @@ class RunState:
         self.preset: Mapping[str, dict[str, Any]] = preset or {}  # report entries kept from an earlier run
         self.preset_results = {name: entry["result"] for name, entry in self.preset.items()}
         self.resumed_from = resumed_from
+        self.restored: Mapping[str, NodeRow] = restored or {}  # stored executions the engine restores
         self.results: dict[str, Any] = {}
         self.attempts: dict[str, int] = {}
         self.exceptions: dict[str, BaseException] = {}
