@@ -48,16 +48,18 @@ class Durability(StrEnum):
 class RunJournal:
     """Buffers one run's node records and events and writes them to ``store`` in order."""
 
-    __slots__ = ("_events", "_last_write", "_lock", "_nodes", "batched", "run_id", "store")
+    __slots__ = ("_events", "_last_write", "_nodes", "_writing", "_written", "batched", "run_id", "store")
 
     def __init__(self, store: RunStore, run_id: str, durability: Durability) -> None:
         self.store = store
         self.run_id = run_id
         self.batched = durability is Durability.BATCHED
-        # keyed by (node, scope): a later transition of the same execution replaces an unwritten earlier one
-        self._nodes: dict[tuple[str, Scope], NodeRow] = {}
+        # keyed by (node, scope): a later transition of the same execution replaces an unwritten earlier one,
+        # so rows are built only for what gets written (see _row)
+        self._nodes: dict[tuple[str, Scope], tuple[Any, ...]] = {}
         self._events: list[NewEvent] = []
-        self._lock = anyio.Lock()
+        self._writing = False  # a write is in flight
+        self._written: anyio.Event | None = None  # set when it ends, for flushes waiting on it
         self._last_write = time.monotonic()
 
     def node(
@@ -65,7 +67,6 @@ class RunJournal:
         node_id: str,
         scope: Scope,
         status: Status,
-        *,
         attempt: int = 1,
         inputs: Any = None,
         outputs: Any = None,
@@ -75,19 +76,19 @@ class RunJournal:
         ended_at: float | None = None,
         cached: bool = False,
     ) -> None:
-        self._nodes[node_id, scope] = NodeRow(
-            run_id=self.run_id,
-            node_id=node_id,
-            scope=scope,
-            status=status,
-            attempt=attempt,
-            inputs=js_plain(inputs),
-            outputs=js_plain(outputs),
-            branch=branch,
-            error=error,
-            started_at=started_at,
-            ended_at=ended_at,
-            cached=cached,
+        """Record a node execution's state (positional arguments in this order, as ``NodeRow``'s fields)."""
+        self._nodes[node_id, scope] = (
+            node_id,
+            scope,
+            status,
+            attempt,
+            inputs,
+            outputs,
+            branch,
+            error,
+            started_at,
+            ended_at,
+            cached,
         )
 
     def event(self, event: Event) -> None:
@@ -106,17 +107,54 @@ class RunJournal:
 
     async def flush(self) -> None:
         """Write everything buffered now, in one transaction. Concurrent flushes write in turn, in order."""
+        while self._writing:  # rare: a write of another branch of the run is in flight
+            if self._written is None:
+                self._written = anyio.Event()
+            await self._written.wait()
         if not self._nodes and not self._events:
             return
-        async with self._lock:
-            nodes, self._nodes = self._nodes, {}
-            events, self._events = self._events, []
-            if nodes or events:
-                try:
-                    await self.store.record_nodes(list(nodes.values()), events)
-                except BaseException:
-                    # put them back in front of what came since, so a later flush still writes them in order
-                    self._nodes = nodes | self._nodes
-                    self._events = events + self._events
-                    raise
-                self._last_write = time.monotonic()
+        nodes, self._nodes = self._nodes, {}
+        events, self._events = self._events, []
+        self._writing = True
+        try:
+            await self.store.record_nodes([self._row(*fields) for fields in nodes.values()], events)
+        except BaseException:
+            # put them back in front of what came since, so a later flush still writes them in order
+            self._nodes = nodes | self._nodes
+            self._events = events + self._events
+            raise
+        finally:
+            self._writing = False
+            if self._written is not None:
+                self._written.set()
+                self._written = None
+        self._last_write = time.monotonic()
+
+    def _row(
+        self,
+        node_id: str,
+        scope: Scope,
+        status: Status,
+        attempt: int,
+        inputs: Any,
+        outputs: Any,
+        branch: str | None,
+        error: str | None,
+        started_at: float | None,
+        ended_at: float | None,
+        cached: bool,
+    ) -> NodeRow:
+        return NodeRow(
+            run_id=self.run_id,
+            node_id=node_id,
+            scope=scope,
+            status=status,
+            attempt=attempt,
+            inputs=js_plain(inputs),
+            outputs=js_plain(outputs),
+            branch=branch,
+            error=error,
+            started_at=started_at,
+            ended_at=ended_at,
+            cached=cached,
+        )

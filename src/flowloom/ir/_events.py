@@ -90,6 +90,7 @@ class LLMDelta(NodeEvent):
 
 
 _FIELDS: dict[type[Event], tuple[str, ...]] = {}
+_AS_IS = frozenset({str, int, bool, type(None), Status, SkipReason})
 
 
 def event_json(event: Event) -> dict[str, Any]:
@@ -97,4 +98,8 @@ def event_json(event: Event) -> dict[str, Any]:
     names = _FIELDS.get(type(event))
     if names is None:
         names = _FIELDS[type(event)] = tuple(f.name for f in dataclasses.fields(event))
-    return {name: js_plain(getattr(event, name)) for name in names}
+    data = {}
+    for name in names:
+        value = getattr(event, name)
+        data[name] = value if type(value) in _AS_IS else js_plain(value)
+    return data

@@ -55,6 +55,19 @@ def describe(url: URL) -> str:
     return f"PostgreSQL at {url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
 
 
+_BUSY_WAIT = f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}"
+_BUSY_FAIL = "PRAGMA busy_timeout = 0"
+
+
+class SqliteBusy(Exception):
+    """Another connection holds the SQLite write lock, and the call was not to wait for it."""
+
+
+def _busy(error: exc.OperationalError) -> bool:
+    cause = error.orig
+    return isinstance(cause, sqlite3.OperationalError) and ("locked" in str(cause) or "busy" in str(cause))
+
+
 @dataclass(slots=True)
 class Database:
     """An open database. SQLite: one connection, used by one thread at a time (the caller guarantees it).
@@ -75,20 +88,30 @@ class Database:
             database.call(_migrate, write=True)
             if database.connection is not None and url.database not in (None, "", ":memory:"):
                 _enable_wal(database.connection)
+            if database.connection is not None:
+                database.connection.connection.driver_connection.execute(_BUSY_FAIL)  # type: ignore[union-attr]
         except BaseException:
             database.close()
             raise
         return database
 
-    def call(self, fn: Callable[[Connection], T], *, write: bool) -> T:
+    def call(self, fn: Callable[[Connection], T], *, write: bool, wait: bool = True) -> T:
         """``fn(connection)`` in one transaction, committed unless it raises. On SQLite a write transaction
-        takes the write lock at its start (``BEGIN IMMEDIATE``), so it never fails half-way on a busy lock."""
+        takes the write lock at its start (``BEGIN IMMEDIATE``), so it never fails half-way on a busy lock.
+
+        SQLite only: ``wait=False`` does not wait for a lock another connection holds, it raises
+        ``SqliteBusy`` at once (nothing written) -- for calls made on the event loop's own thread. Otherwise
+        the call waits up to ``SQLITE_BUSY_TIMEOUT_S`` (the connection's busy timeout is 0 in between)."""
         try:
             if self.connection is None:
                 with self.engine.begin() as connection:
                     return fn(connection)
             connection = self.connection
             connection.info["flowloom.begin"] = "BEGIN IMMEDIATE" if write else "BEGIN"
+            driver = connection.connection.driver_connection
+            assert isinstance(driver, sqlite3.Connection)
+            if wait:
+                driver.execute(_BUSY_WAIT)
             try:
                 with connection.begin():
                     return fn(connection)
@@ -96,8 +119,41 @@ class Database:
                 if connection.in_transaction():  # a failed BEGIN leaves SQLAlchemy's side open
                     with suppress(exc.SQLAlchemyError):
                         connection.rollback()
+                if wait:
+                    driver.execute(_BUSY_FAIL)
+        except exc.OperationalError as error:
+            if not wait and _busy(error):
+                raise SqliteBusy from error
+            raise StoreError(f"{describe(self.url)}: {_reason(error, self.url)}") from error
         except exc.SQLAlchemyError as error:
             raise StoreError(f"{describe(self.url)}: {_reason(error, self.url)}") from error
+
+    def write_now(self, fn: Callable[[Connection], T]) -> T:
+        """SQLite only, for the event loop's thread: ``fn`` in one write transaction that does not wait for a
+        lock (``SqliteBusy`` if another connection holds it). ``fn`` runs its statements on the driver's
+        cursor (see ``_queries._Compiled``), so the transaction is the driver's too: SQLAlchemy's own begin
+        and commit would cost as much as SQLite's work here."""
+        assert self.connection is not None
+        driver = self.connection.connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+        try:
+            driver.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            if "locked" in str(error) or "busy" in str(error):
+                raise SqliteBusy from error
+            raise StoreError(f"{describe(self.url)}: {error}") from error
+        try:
+            result = fn(self.connection)
+            driver.execute("COMMIT")
+        except BaseException as error:
+            with suppress(sqlite3.Error):
+                driver.execute("ROLLBACK")
+            if isinstance(error, exc.SQLAlchemyError):
+                raise StoreError(f"{describe(self.url)}: {_reason(error, self.url)}") from error
+            if isinstance(error, sqlite3.Error):
+                raise StoreError(f"{describe(self.url)}: {error}") from error
+            raise
+        return result
 
     def close(self) -> None:
         if self.connection is not None:

@@ -5,8 +5,10 @@ records and events) goes further: its statements are compiled once and run on th
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,6 +124,11 @@ def _resumable(now: float) -> sa.ColumnElement[bool]:
     )
 
 
+@functools.cache
+def _pick(names: tuple[str, ...]) -> Callable[[dict[str, Any]], Any]:
+    return operator.itemgetter(*names)
+
+
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     """A Core statement compiled once for a dialect and run on the DBAPI cursor: the hot path skips
@@ -153,7 +160,10 @@ class _Compiled:
             cursor.close()
 
     def _params(self, row: dict[str, Any]) -> Any:
-        return row if self.order is None else tuple(row[name] for name in self.order)
+        if self.order is None:
+            return row
+        picked = _pick(self.order)(row)
+        return picked if len(self.order) > 1 else (picked,)
 
     def _run(self, c: Connection, call: Any) -> None:
         dbapi = c.dialect.loaded_dbapi
