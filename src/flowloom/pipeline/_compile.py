@@ -3,9 +3,7 @@ its result) and one executor, bound to a pipeline, runs them."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Collection, Mapping
-from concurrent.futures import Executor
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from functools import partial
 from typing import Any, ClassVar
 
@@ -64,9 +62,11 @@ class TaskExecutor:
     terminal: ClassVar[bool] = True
     strict_join: ClassVar[bool] = True
 
-    def __init__(self, runs: Mapping[str, RunState], sync_executor: Callable[[], Executor]) -> None:
+    def __init__(
+        self, runs: Mapping[str, RunState], run_sync: Callable[[Callable[[], Any]], Awaitable[Any]]
+    ) -> None:
         self._runs = runs
-        self._sync_executor = sync_executor
+        self._run_sync = run_sync
 
     async def execute(self, ctx: NodeContext) -> NodeResult:
         state = self._runs[ctx.run_id]
@@ -80,15 +80,9 @@ class TaskExecutor:
         try:
             if spec.named or spec.takes_upstream or spec.context_param is not None:
                 kwargs = _arguments(spec, ctx.inputs, state)
-                if spec.is_async:
-                    result = await fn(**kwargs)
-                else:
-                    loop = asyncio.get_running_loop()
-                    result = await loop.run_in_executor(self._sync_executor(), partial(fn, **kwargs))
-            elif spec.is_async:
-                result = await fn()
+                result = await (fn(**kwargs) if spec.is_async else self._run_sync(partial(fn, **kwargs)))
             else:
-                result = await asyncio.get_running_loop().run_in_executor(self._sync_executor(), fn)
+                result = await (fn() if spec.is_async else self._run_sync(fn))
         except Exception as exc:
             state.exceptions[name] = exc
             raise TaskError(f"{type(exc).__name__}: {exc}") from exc

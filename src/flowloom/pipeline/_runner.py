@@ -7,8 +7,8 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from ._registry import TaskRegistry
 from ._report import build_report
 from ._runs import PipelineRun, RunState
 from ._stored import PIPELINE_KEY, stored_report, stored_tasks, unstorable_tasks, user_metadata
+from ._threads import TaskThreads
 from ._validate import InvalidPipelineError, problems
 
 KEPT_RUNS = 1000  # runs a pipeline remembers in memory (their reports, results and contexts)
@@ -76,11 +77,11 @@ class Runner:
         self.store = store
         self.runs: OrderedDict[str, RunState] = OrderedDict()
         self._executor = executor
-        self._pool: ThreadPoolExecutor | None = None
+        self._threads: TaskThreads | None = None
         self._plans: dict[frozenset[str] | None, tuple[int, _Plan]] = {}
         self._checked = -1
         self.engine = Engine(
-            registry=TaskLookup(TaskExecutor(self.runs, self.sync_executor)),
+            registry=TaskLookup(TaskExecutor(self.runs, self.run_sync)),
             bus=EventBus(),
             max_parallel=config.max_parallel,
             store=store,
@@ -89,14 +90,13 @@ class Runner:
         if all_hooks:
             self.engine.bus.add_listener(HookDispatcher(all_hooks, self.runs, logger or DEFAULT_LOGGER))
 
-    def sync_executor(self) -> Executor:
+    def run_sync(self, call: Callable[[], Any]) -> Awaitable[Any]:
+        """Run a sync task's call on the pipeline's executor, or on its own threads."""
         if self._executor is not None:
-            return self._executor
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(
-                self.config.max_workers, thread_name_prefix=f"flowloom-{self.name}"
-            )
-        return self._pool
+            return asyncio.get_running_loop().run_in_executor(self._executor, call)
+        if self._threads is None:
+            self._threads = TaskThreads(self.config.max_workers, f"flowloom-{self.name}")
+        return self._threads.run(call)
 
     def check(self) -> None:
         """``InvalidPipelineError`` listing every problem of the registry (checked once per version)."""
@@ -246,8 +246,8 @@ class Runner:
         return stored_report(row, await self.store.get_nodes(run_id), document)
 
     async def aclose(self) -> None:
-        """Stop the thread pool the runner made (threads still busy finish in the background)."""
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+        """Let the threads the runner made end (threads still busy finish in the background)."""
+        threads, self._threads = self._threads, None
+        if threads is not None:
+            threads.shutdown()
         await self.engine.aclose()
