@@ -21,7 +21,7 @@ from ._spec import TaskSpec, build_spec, is_async_callable
 from ._validate import unknown_tasks
 
 F = TypeVar("F", bound=Callable[..., Any])
-_MARK = "__flowloom_tasks__"  # on a decorated function: the (pipeline, task) pairs it was registered as
+_MARK = "__flowloom_tasks__"  # on a decorated function: the (pipeline, task) it was registered as, a list
 
 
 class _Mark(NamedTuple):
@@ -183,7 +183,7 @@ class Pipeline:
             if own is not None and own[0] is dep:
                 names.append(own[1])
                 continue
-            marks: tuple[_Mark, ...] = getattr(dep, _MARK, ())
+            marks: list[_Mark] = getattr(dep, _MARK, [])
             label = marks[0].task if marks else getattr(dep, "__name__", repr(dep))
             names.append(label)
             if marks:
@@ -338,8 +338,12 @@ def _check_timeout(task: str, fn: Callable[..., Any], timeout_s: float | None) -
 
 
 def _mark(fn: Callable[..., Any], mark: _Mark) -> None:
+    marks = getattr(fn, _MARK, None)
+    if isinstance(marks, list):
+        marks.append(mark)
+        return
     try:
-        setattr(fn, _MARK, (*getattr(fn, _MARK, ()), mark))
+        setattr(fn, _MARK, [mark])
     except (AttributeError, TypeError):  # a callable that takes no attributes: only its pipeline knows it
         pass
 
