@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -486,6 +487,22 @@ async def run_engine_workloads(quick: bool) -> EngineResults:
     return EngineResults(rows, big, fixed)
 
 
+async def thread_round_trip_us(calls: int = 2_000) -> float:
+    """One ``await loop.run_in_executor(pool, no-op)``, in us: the floor of a sync task's cost on this machine
+    (two thread wake-ups; on a VM that moves the threads across CPUs, a wake-up can cost 100 us)."""
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(1) as pool:
+        await loop.run_in_executor(pool, _noop)
+        began = time.perf_counter()
+        for _ in range(calls):
+            await loop.run_in_executor(pool, _noop)
+        return (time.perf_counter() - began) / calls * 1e6
+
+
+def _noop() -> None:
+    pass
+
+
 async def run_pipeline_workloads(quick: bool) -> list[Row]:
     n = QUICK_N if quick else PIPELINE_N
     repeats = QUICK_REPEATS if quick else REPEATS
@@ -522,6 +539,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "us/task = median run_once time / tasks):"
     )
     print_rows(pipeline_rows, unit="task")
+    round_trip = asyncio.run(thread_round_trip_us())
+    print(
+        "for scale: a bare event loop -> thread -> event loop round trip (run_in_executor of a no-op) takes "
+        f"{round_trip:.0f} us on this machine now (two thread wake-ups, which sync tasks pay too).\n"
+    )
     print_fixed_cost(results.fixed)
     if args.quick:
         print("linearity: n/a in quick mode (N = 100 only)\n")

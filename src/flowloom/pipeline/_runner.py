@@ -156,6 +156,8 @@ class Runner:
         row = await store.get_run(run_id)
         if row is None:
             raise UnknownRunError(f'no run "{run_id}" in the store of pipeline "{self.name}"')
+        if not row.status.terminated:
+            raise ValueError(f"run {run_id} has not ended yet ({row.status}): wait for it before resuming it")
         recorded = stored_tasks(await store.get_workflow(row.workflow_hash))
         gone = [task for task in recorded if task not in self.registry]
         if gone:
@@ -189,7 +191,7 @@ class Runner:
             specs=self.registry.by_name,
             tasks=tasks,
             context=context,
-            created_at=time.time(),
+            created_at=int(time.time() * 1000) / 1000,  # milliseconds, as the engine's report has its times
             control=RunControl(time.monotonic() + timeout if timeout is not None else None),
             **extra,
         )
