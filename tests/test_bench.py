@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKLOADS = ("chain", "fan-out", "condition chain", "js code chain", "big chain", "cold start")
+WORKLOADS = ("chain", "fan-out", "condition chain", "js code chain", "big chain", "cold start", "sqlite")
 
 
 def test_bench_quick_runs_every_workload() -> None:
