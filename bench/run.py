@@ -1,4 +1,5 @@
-"""flowloom engine overhead benchmarks: microseconds per node for standard workloads, against targets.
+"""flowloom engine overhead benchmarks: microseconds per node for standard workloads, against targets, and
+microseconds per task for code-first pipelines.
 
     uv run python bench/run.py            # full run (N = 100, 1,000, 10,000; a 100,000-node chain)
     uv run python bench/run.py --quick    # smoke mode: N = 100 for everything, 2 repeats
@@ -24,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pipelines
 import recording
 import workflows
 from workflows import Json, PassExecutor
@@ -97,6 +99,29 @@ PYTHON_CHAIN = Workload(
 )
 
 
+PIPELINE_N = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineWorkload:
+    """A code-first pipeline of no-op tasks: ``build(n, sync, executed)`` and how many tasks it has."""
+
+    name: str
+    build: Callable[[int, bool, list[None]], flowloom.Pipeline]
+    sync: bool
+    target_us: float
+    tasks: Callable[[int], int]
+    upstream: str = "-"
+
+
+PIPELINE_WORKLOADS = (
+    PipelineWorkload("pipeline async chain", pipelines.chain, False, 15.0, lambda n: n),
+    PipelineWorkload("pipeline async fan-out", pipelines.fan_out, False, 15.0, lambda n: n + 1),
+    PipelineWorkload("pipeline sync chain", pipelines.chain, True, 40.0, lambda n: n),
+    PipelineWorkload("pipeline sync fan-out", pipelines.fan_out, True, 40.0, lambda n: n + 1),
+)
+
+
 def http_chain_workload(base_url: str) -> Workload:
     """A chain of GETs to the local echo server: network-bound, reported for scale (no target)."""
     return Workload(
@@ -114,9 +139,9 @@ def http_chain_workload(base_url: str) -> Workload:
 class Row:
     """One measured (workload, N): run wall times in seconds and anything wrong with the runs."""
 
-    workload: Workload
+    workload: Workload | PipelineWorkload
     n: int
-    nodes: int
+    nodes: int  # or tasks, for a pipeline
     seconds: list[float] = field(default_factory=list)
     load_seconds: float = 0.0
     problem: str | None = None
@@ -288,11 +313,43 @@ def cold_start(repeats: int) -> list[ProcessTiming]:
 
 # --- reporting ------------------------------------------------------------------------------------------
 
-TABLE = "{:<16} {:>7} {:>8} {:>9} {:>11} {:>9}  {:<11} {:<19} {}"
+TABLE = "{:<22} {:>7} {:>8} {:>9} {:>11} {:>9}  {:<11} {:<19} {}"
 
 
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
+
+
+async def measure_pipeline(workload: PipelineWorkload, n: int, repeats: int) -> Row:
+    """Build (and validate) once, then (after one checked warm-up run) time ``repeats`` runs of
+    ``await pipeline.run_once()``; every run is checked: SUCCESS, each task run once."""
+    executed: list[None] = []
+    began = time.perf_counter()
+    pipeline = workload.build(n, workload.sync, executed)
+    pipeline.validate()
+    tasks = workload.tasks(n)
+    row = Row(workload, n, nodes=tasks, load_seconds=time.perf_counter() - began)
+    async with pipeline:
+        for attempt in range(repeats + 1):
+            if attempt == 0:
+                gc.collect()
+            executed.clear()
+            began = time.perf_counter()
+            run_id = await pipeline.run_once()
+            seconds = time.perf_counter() - began
+            status = pipeline.get_run_report(run_id)["status"]
+            if status != "SUCCESS" or len(executed) != tasks:
+                row.problem = row.problem or f"run {status}, {len(executed)} of {tasks} tasks executed"
+            if attempt:
+                row.seconds.append(seconds)
+    return row
+
+
+async def measure_pipeline_safely(workload: PipelineWorkload, n: int, repeats: int) -> Row:
+    try:
+        return await measure_pipeline(workload, n, repeats)
+    except Exception as exc:
+        return Row(workload, n, nodes=workload.tasks(n), problem=f"{type(exc).__name__}: {exc}")
 
 
 def row_result(row: Row) -> str:
@@ -315,13 +372,21 @@ def print_header(quick: bool, repeats: int) -> None:
     print()
 
 
-def print_rows(rows: Sequence[Row]) -> None:
+def print_rows(rows: Sequence[Row], unit: str = "node") -> None:
     print(
         TABLE.format(
-            "workload", "N", "nodes", "load ms", "median ms", "us/node", "target", "upstream TS", "result"
+            "workload",
+            "N",
+            f"{unit}s",
+            "load ms",
+            "median ms",
+            f"us/{unit}",
+            "target",
+            "upstream TS",
+            "result",
         )
     )
-    print("-" * 108)
+    print("-" * 114)
     for row in rows:
         target = "completes" if row.workload.target_us is None else f"<= {row.workload.target_us:g}"
         print(
@@ -424,6 +489,12 @@ async def run_engine_workloads(quick: bool) -> EngineResults:
     return EngineResults(rows, big, fixed)
 
 
+async def run_pipeline_workloads(quick: bool) -> list[Row]:
+    n = QUICK_N if quick else PIPELINE_N
+    repeats = QUICK_REPEATS if quick else REPEATS
+    return [await measure_pipeline_safely(workload, n, repeats) for workload in PIPELINE_WORKLOADS]
+
+
 async def run_service_workloads(quick: bool) -> list[Row]:
     """Workloads that need a service: the Python sandbox pool (warm) and a local HTTP echo server."""
     sizes = (QUICK_N,) if quick else SERVICE_SIZES
@@ -462,6 +533,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     services = asyncio.run(run_service_workloads(args.quick))
     print("services (a warm sandbox pool; a local HTTP echo server on 127.0.0.1):")
     print_rows(services)
+    pipeline_rows = asyncio.run(run_pipeline_workloads(args.quick))
+    print(
+        "code-first pipelines (no-op tasks; Pipeline defaults max_parallel=4, max_workers=8; "
+        "us/task = median run_once time / tasks):"
+    )
+    print_rows(pipeline_rows, unit="task")
     print_fixed_cost(results.fixed)
     if args.quick:
         print("linearity: n/a in quick mode (N = 100 only)\n")
@@ -473,7 +550,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     record_runs(args.quick)
     print_upstream_note()
 
-    failed = [r for r in [*results.all(), *services] if r.problem] + [p for p in processes if p.problem]
+    rows = [*results.all(), *services, *pipeline_rows]
+    failed = [r for r in rows if r.problem] + [p for p in processes if p.problem]
     if failed:
         print(f"\n{len(failed)} measurement(s) FAILED (a run did not succeed or gave wrong outputs)")
         return 1

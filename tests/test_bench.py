@@ -7,7 +7,19 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKLOADS = ("chain", "fan-out", "condition chain", "js code chain", "big chain", "cold start", "sqlite")
+WORKLOADS = (
+    "chain",
+    "fan-out",
+    "condition chain",
+    "js code chain",
+    "big chain",
+    "cold start",
+    "pipeline async chain",
+    "pipeline async fan-out",
+    "pipeline sync chain",
+    "pipeline sync fan-out",
+    "sqlite",
+)
 
 
 def test_bench_quick_runs_every_workload() -> None:

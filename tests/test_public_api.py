@@ -23,17 +23,26 @@ PUBLIC_NAMES = [
     "NodeExecutor",
     "NodeRegistry",
     "NodeResult",
+    "Pipeline",
+    "PipelineRun",
     "Report",
     "Run",
+    "RunCancelledError",
+    "RunContext",
     "RunFailedError",
+    "RunHook",
     "RunOwnedError",
+    "SchedulerConfig",
     "Services",
     "Status",
+    "TaskRegistry",
+    "TaskSpec",
     "ValidationResult",
     "Workflow",
     "__version__",
     "create_app",
     "default_engine",
+    "fn_hook",
     "register_executor",
     "run",
     "run_sync",
@@ -91,6 +100,11 @@ def test_nodes_import_only_ir_and_engine() -> None:
     assert {m for m in _imports_of("nodes") if not m.startswith(allowed)} == set()
 
 
+def test_pipeline_imports_only_ir_and_engine() -> None:
+    allowed = ("flowloom.ir", "flowloom.engine", "flowloom.pipeline")
+    assert {m for m in _imports_of("pipeline") if not m.startswith(allowed)} == set()
+
+
 def test_import_flowloom_stays_light() -> None:
     loaded = _modules_after("import flowloom")
-    assert not loaded & {"fastapi", "uvicorn", "typer", "rich", "httpx"}
+    assert not loaded & {"fastapi", "uvicorn", "typer", "rich", "httpx", "flowloom.pipeline"}

@@ -1,7 +1,8 @@
 """flowloom: a fast, durable workflow runtime for Python.
 
-Run flowgram.ai workflow JSON (``await flowloom.run(schema, inputs)``) or build an ``Engine`` for full
-control. ``import flowloom`` stays light: the server and CLI load on demand.
+Run flowgram.ai workflow JSON (``await flowloom.run(schema, inputs)``), declare code-first DAGs with
+``Pipeline`` and ``@pipeline.task()``, or build an ``Engine`` for full control. ``import flowloom`` stays
+light: the server, the CLI and code-first pipelines load on demand.
 """
 
 from __future__ import annotations
@@ -32,9 +33,44 @@ from .nodes import NodeRegistry
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from .pipeline import (
+        Pipeline,
+        PipelineRun,
+        RunCancelledError,
+        RunContext,
+        RunHook,
+        SchedulerConfig,
+        TaskRegistry,
+        TaskSpec,
+        fn_hook,
+    )
     from .server import ServerSettings
 
 __version__ = "0.1.0"
+
+
+_PIPELINE_NAMES = frozenset(
+    {
+        "Pipeline",
+        "PipelineRun",
+        "RunCancelledError",
+        "RunContext",
+        "RunHook",
+        "SchedulerConfig",
+        "TaskRegistry",
+        "TaskSpec",
+        "fn_hook",
+    }
+)
+
+
+def __getattr__(name: str) -> object:
+    """Code-first pipeline names load ``flowloom.pipeline`` on first use (a flowgram run never needs it)."""
+    if name in _PIPELINE_NAMES:
+        from . import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'flowloom' has no attribute {name!r}")
 
 
 def create_app(engine: Engine | None = None, settings: ServerSettings | None = None) -> FastAPI:
@@ -58,17 +94,26 @@ __all__ = [
     "NodeExecutor",
     "NodeRegistry",
     "NodeResult",
+    "Pipeline",
+    "PipelineRun",
     "Report",
     "Run",
+    "RunCancelledError",
+    "RunContext",
     "RunFailedError",
+    "RunHook",
     "RunOwnedError",
+    "SchedulerConfig",
     "Services",
     "Status",
+    "TaskRegistry",
+    "TaskSpec",
     "ValidationResult",
     "Workflow",
     "__version__",
     "create_app",
     "default_engine",
+    "fn_hook",
     "register_executor",
     "run",
     "run_sync",

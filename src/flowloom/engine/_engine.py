@@ -32,6 +32,7 @@ from ._bus import EventBus
 from ._cache import ResultCache
 from ._journal import Durability, RunJournal
 from ._leases import DEFAULT_LEASE_TTL_S, new_owner, owner_gone
+from ._limits import Slots
 from ._plan import CompiledWorkflow, InputCheck, compile_workflow
 from ._protocols import ExecutorLookup
 from ._records import RunRecords, records_from_rows
@@ -443,7 +444,7 @@ class Engine:
             records=records,
             bus=self.bus,
             services=self.services,
-            limiter=anyio.CapacityLimiter(compiled.settings.max_parallel or self.max_parallel),
+            limiter=Slots(compiled.settings.max_parallel or self.max_parallel),
             root_scope=Scope(Globals(compiled.workflow.global_variables)),
             journal=recording.journal if recording is not None else None,
             cache=self.cache if _uses_cache(compiled) else None,

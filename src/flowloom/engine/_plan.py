@@ -46,6 +46,7 @@ class CompiledNode:
     lightweight: bool
     direct: bool  # no timeout and no retry policy: the executor is awaited as it is
     restorable: bool  # on resume, a succeeded execution is restored rather than run again
+    strict_join: bool = False  # a failure upstream skips the node even when other inputs arrived
     prepared: Any = None  # what the executor derived from the node once (see NodeContext.prepared)
 
     @property
@@ -115,6 +116,7 @@ def _compile_graph(nodes: Sequence[Node], edges: Sequence[Edge], executors: Exec
                 lightweight=executor is None or executor_flag(executor, "lightweight"),
                 direct=node.retry is None and node.timeout_s is None,
                 restorable=executor is not None and block is None and not executor_flag(executor, "replayed"),
+                strict_join=executor_flag(executor, "strict_join"),
             )
         )
     entries = tuple(
@@ -126,8 +128,8 @@ def _compile_graph(nodes: Sequence[Node], edges: Sequence[Edge], executors: Exec
 
 
 def executor_flag(executor: NodeExecutor | None, name: str) -> bool:
-    """An optional class flag of an executor (``entry``, ``terminal``, ``lightweight``, ``replayed``);
-    absent is False."""
+    """An optional class flag of an executor (``entry``, ``terminal``, ``lightweight``, ``replayed``,
+    ``strict_join``); absent is False."""
     return bool(getattr(executor, name, False))
 
 

@@ -34,7 +34,9 @@ class NodeExecutor(Protocol):
     ``lightweight``: cheap and non-blocking, so it runs without taking a concurrency slot;
     ``replayed``: on resume it runs again even where it had succeeded, because what it does lives only in
     memory (a loop signal, the workflow's outputs). Container nodes (with a block) always run again; their
-    block's succeeded nodes are restored.
+    block's succeeded nodes are restored;
+    ``strict_join``: the node needs all its inputs: with ``on_error=continue`` a failure upstream skips it
+    even when its other incoming edges were taken (a flowgram join runs on one live input).
     """
 
     type: ClassVar[str]

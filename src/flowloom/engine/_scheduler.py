@@ -9,6 +9,7 @@ end, conditions, markers); only nodes that may block, beyond the first, get task
 from __future__ import annotations
 
 import time
+from collections import deque
 from typing import Any
 
 import anyio
@@ -36,6 +37,7 @@ from ._cache import ResultCache, cache_key
 from ._context import NodeContext
 from ._errors import BlockFailed, NodeTimeout, message_of
 from ._journal import RunJournal
+from ._limits import Slots
 from ._plan import CompiledNode, CompiledWorkflow, Plan
 from ._protocols import NodeError, NodeExecutor, NodeResult
 from ._records import NodeRecord, RunRecords, SnapshotRecord
@@ -54,7 +56,18 @@ class _NodeFailure(Exception):
 class _GraphRun:
     """One execution of a plan in one scope: the workflow, or one loop iteration."""
 
-    __slots__ = ("driver", "failure", "pending", "plan", "poisoned", "scope", "taken", "tg")
+    __slots__ = (
+        "driver",
+        "drivers",
+        "failure",
+        "pending",
+        "plan",
+        "poisoned",
+        "queue",
+        "scope",
+        "taken",
+        "tg",
+    )
 
     def __init__(self, driver: RunDriver, plan: Plan, scope: Scope) -> None:
         self.driver = driver
@@ -65,6 +78,8 @@ class _GraphRun:
         self.poisoned: bytearray | None = None  # edges killed by a failure (on_error=continue)
         self.failure: str | None = None
         self.tg: TaskGroup | None = None
+        self.queue: deque[int] = deque()  # ready nodes waiting for a driver task
+        self.drivers = 1  # tasks running _drive, this one included
 
     async def run(self) -> None:
         entries = self.plan.entries
@@ -72,7 +87,7 @@ class _GraphRun:
             async with anyio.create_task_group() as tg:
                 self.tg = tg
                 for entry in entries[1:]:
-                    tg.start_soon(self._drive, entry)
+                    self._hand_off(entry)
                 if entries:
                     await self._drive(entries[0])
         except BaseExceptionGroup as group:
@@ -83,22 +98,46 @@ class _GraphRun:
 
     async def _drive(self, index: int) -> None:
         """Run ``index`` and what becomes ready after it. Lightweight nodes and the first other ready
-        node continue in this task; each further node that may block gets a task of its own."""
+        node continue in this task; each further node that may block is handed off to another driver.
+        A driver whose nodes are done takes the next waiting one before it ends."""
         execute = self.driver.execute
         nodes = self.plan.nodes
+        queue = self.queue
         todo = [index]
-        while todo:
-            ready = await execute(self, todo.pop())
-            if not ready:
-                continue
-            inline_blocking = False
-            for successor in reversed(ready):  # reversed: the stack pops them in edge order
-                if nodes[successor].lightweight or not inline_blocking:
-                    inline_blocking = inline_blocking or not nodes[successor].lightweight
-                    todo.append(successor)
-                else:
-                    assert self.tg is not None
-                    self.tg.start_soon(self._drive, successor)
+        while True:
+            while todo:
+                ready = await execute(self, todo.pop())
+                if not ready:
+                    continue
+                inline_blocking = False
+                for successor in reversed(ready):  # reversed: the stack pops them in edge order
+                    if nodes[successor].lightweight or not inline_blocking:
+                        inline_blocking = inline_blocking or not nodes[successor].lightweight
+                        todo.append(successor)
+                    else:
+                        self._hand_off(successor)
+            if not queue:
+                break
+            todo.append(queue.popleft())
+        self.drivers -= 1
+
+    def _hand_off(self, index: int) -> None:
+        """Run ``index`` in a new driver task, or, with as many drivers as nodes may run at once (spawning a
+        task costs more than running a small node), queue it for the next driver that frees up."""
+        if self.drivers < self.driver.parallel:
+            self.drivers += 1
+            assert self.tg is not None
+            self.tg.start_soon(self._drive, index)
+        else:
+            self.queue.append(index)
+
+    def live(self, target: int) -> bool:
+        """Whether a node whose incoming edges have all settled runs: one taken edge is enough, unless
+        the node is a strict join and a failure upstream reached it."""
+        if not self.taken[target]:
+            return False
+        poisoned = self.poisoned
+        return poisoned is None or not poisoned[target] or not self.plan.nodes[target].strict_join
 
     def settle(self, node: CompiledNode, branch: str | None, failed: bool = False) -> list[int]:
         """Settle ``node``'s outgoing edges; return the successors that became ready to run."""
@@ -114,7 +153,7 @@ class _GraphRun:
                 self.poisoned[target] = 1  # type: ignore[index]
             pending[target] -= 1
             if pending[target] == 0:
-                (ready if taken[target] else dead).append(target)
+                (ready if self.live(target) else dead).append(target)
         while dead:
             skipped = self.plan.nodes[dead.pop()]
             poisoned = self.poisoned is not None and self.poisoned[skipped.index]
@@ -125,7 +164,7 @@ class _GraphRun:
                     self.poisoned[target] = 1  # type: ignore[index]
                 pending[target] -= 1
                 if pending[target] == 0:
-                    (ready if taken[target] else dead).append(target)
+                    (ready if self.live(target) else dead).append(target)
         return ready
 
 
@@ -139,7 +178,7 @@ class RunDriver:
         records: RunRecords,
         bus: EventBus,
         services: Services,
-        limiter: anyio.CapacityLimiter,
+        limiter: Slots,
         root_scope: Scope,
         journal: RunJournal | None = None,
         cache: ResultCache | None = None,
@@ -151,6 +190,7 @@ class RunDriver:
         self.bus = bus
         self.services = services
         self.limiter = limiter
+        self.parallel = limiter.total  # how many nodes may run at once
         self.root_scope = root_scope
         self.journal = journal
         self.cache = cache

@@ -1,0 +1,118 @@
+"""Pipelines on the engine: tasks compile to ``ir`` nodes (a dependency is an edge plus a ``ref`` input to
+its result) and one executor, bound to a pipeline, runs them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from functools import partial
+from typing import Any, ClassVar
+
+from flowloom.engine import NodeContext, NodeError, NodeExecutor, NodeResult
+from flowloom.ir import Edge, JsonSchema, Node, OnError, Workflow, WorkflowSettings
+
+from ._registry import TaskRegistry
+from ._runs import RunState
+from ._spec import TaskSpec
+
+TASK_NODE_TYPE = "pipeline-task"
+RESULT_KEY = "result"
+_RESULT_SCHEMA = JsonSchema(type="object", properties={RESULT_KEY: JsonSchema()})
+_MISSING: Any = object()
+
+
+class TaskError(NodeError):
+    """A task raised; the message is ``"<ExceptionType>: <message>"`` and the cause is the exception."""
+
+
+def to_workflow(name: str, registry: TaskRegistry, include: Collection[str], max_parallel: int) -> Workflow:
+    """The tasks in ``include`` as a workflow: dependencies outside ``include`` are not edges (a resumed
+    run is given their earlier results)."""
+    nodes: list[Node] = []
+    edges: list[Edge] = []
+    for task in registry.topological():
+        if task not in include:
+            continue
+        spec = registry[task]
+        deps = [dep for dep in spec.deps if dep in include]
+        nodes.append(
+            Node(
+                id=task,
+                type=TASK_NODE_TYPE,
+                title=task,
+                data={"function": spec.function_name},
+                inputs=JsonSchema(type="object", properties={dep: JsonSchema() for dep in deps}),
+                inputs_values={dep: {"type": "ref", "content": [dep, RESULT_KEY]} for dep in deps},
+                outputs=_RESULT_SCHEMA,
+                retry=spec.retry,
+                timeout_s=spec.timeout_s,
+            )
+        )
+        edges.extend(Edge(source=dep, target=task) for dep in deps)
+    settings = WorkflowSettings(on_error=OnError.CONTINUE, max_parallel=max_parallel)
+    return Workflow(nodes=nodes, edges=edges, settings=settings, name=name)
+
+
+class TaskExecutor:
+    """Runs the tasks of one pipeline's runs: async functions on the event loop, sync ones on a thread
+    pool (or the pipeline's executor). Every task is an entry when it has no dependency, may end a path,
+    and needs all its dependencies (``strict_join``)."""
+
+    type: ClassVar[str] = TASK_NODE_TYPE
+    entry: ClassVar[bool] = True
+    terminal: ClassVar[bool] = True
+    strict_join: ClassVar[bool] = True
+
+    def __init__(
+        self, runs: Mapping[str, RunState], run_sync: Callable[[Callable[[], Any]], Awaitable[Any]]
+    ) -> None:
+        self._runs = runs
+        self._run_sync = run_sync
+
+    async def execute(self, ctx: NodeContext) -> NodeResult:
+        state = self._runs[ctx.run_id]
+        name = ctx.node.id
+        spec = state.specs[name]
+        attempts = state.attempts
+        attempt = attempts[name] = attempts.get(name, 0) + 1
+        if attempt > 1:
+            state.exceptions.pop(name, None)
+        fn = spec.fn
+        try:
+            if spec.named or spec.takes_upstream or spec.context_param is not None:
+                kwargs = _arguments(spec, ctx.inputs, state)
+                result = await (fn(**kwargs) if spec.is_async else self._run_sync(partial(fn, **kwargs)))
+            else:
+                result = await (fn() if spec.is_async else self._run_sync(fn))
+        except Exception as exc:
+            state.exceptions[name] = exc
+            raise TaskError(f"{type(exc).__name__}: {exc}") from exc
+        state.results[name] = result
+        return NodeResult(outputs={RESULT_KEY: result})
+
+
+def _arguments(spec: TaskSpec, inputs: Mapping[str, Any], state: RunState) -> dict[str, Any]:
+    """Keyword arguments of one call: dependency results (by name, or all in ``upstream``) and the
+    ``RunContext``. A result the engine did not bind (``None``) is ``None``; a dependency kept from an
+    earlier run (resume) gives its earlier result."""
+    kwargs: dict[str, Any] = {}
+    preset = state.preset_results
+    if spec.takes_upstream:
+        kwargs["upstream"] = {dep: preset[dep] if dep in preset else inputs.get(dep) for dep in spec.deps}
+    for param, dep in spec.named:
+        value = inputs.get(dep, _MISSING)
+        kwargs[param] = (preset.get(dep) if dep in preset else None) if value is _MISSING else value
+    if spec.context_param is not None:
+        kwargs[spec.context_param] = state.context.bind(
+            state.control, state.run_id, spec.name, spec.timeout_s
+        )
+    return kwargs
+
+
+class TaskLookup:
+    """The executor lookup of a pipeline's engine: one node type."""
+
+    def __init__(self, executor: TaskExecutor) -> None:
+        self._executor = executor
+
+    def get(self, node_type: str) -> NodeExecutor | None:
+        return self._executor if node_type == TASK_NODE_TYPE else None
