@@ -34,6 +34,7 @@ from flowloom.ir import RunStore, Status
 from flowloom.stores import MemoryStore, SqlStore
 
 N = 1_000
+QUICK_N = 100
 REPEATS = 7
 TARGETS_US = {("sqlite", "transition"): 150.0, ("sqlite", "batched"): 30.0}
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "postgres.sh"
@@ -103,12 +104,14 @@ def postgres_server() -> Iterator[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--postgres-url", help="an existing PostgreSQL database (its tables are created)")
     parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")
     parser.add_argument("--quick", action="store_true", help="smoke mode: N = 100, 2 repeats")
     args = parser.parse_args(argv)
-    n, repeats = (100, 2) if args.quick else (N, REPEATS)
+    n, repeats = (QUICK_N, 2) if args.quick else (N, REPEATS)
     with tempfile.TemporaryDirectory(prefix="flowloom-bench-") as scratch:
         stores: list[tuple[str, RunStore]] = [
             ("memory", MemoryStore()),

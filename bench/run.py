@@ -27,11 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pipelines
+import recording
 import workflows
 from workflows import Json, PassExecutor
 
 import flowloom
 from flowloom.engine import CompiledWorkflow
+from flowloom.ir import RunStore
+from flowloom.stores import SqlStore
 from flowloom.testing import HttpEchoServer
 
 START_X = 1  # the run input: {"x": 1}
@@ -519,6 +522,20 @@ async def run_service_workloads(quick: bool) -> list[Row]:
         return [await measure_safely(engine, counter, w, n, repeats) for w in workloads for n in sizes]
 
 
+def record_runs(quick: bool) -> None:
+    """The per-node cost of recording runs (bench/recording.py): SQLite and, unless quick, PostgreSQL."""
+    with tempfile.TemporaryDirectory(prefix="flowloom-bench-") as scratch:
+        stores: list[tuple[str, RunStore]] = [("sqlite", SqlStore(f"sqlite:///{scratch}/bench.db"))]
+        n, repeats = (recording.QUICK_N, QUICK_REPEATS) if quick else (recording.N, recording.REPEATS)
+        if quick:
+            asyncio.run(recording.measure(stores, n, repeats))
+        else:
+            with recording.postgres_server() as url:
+                stores.append(("postgresql", SqlStore(url)))
+                asyncio.run(recording.measure(stores, n, repeats))
+    print()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -552,6 +569,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_big(results.big)
     processes = cold_start(repeats)
     print_processes(processes, repeats)
+    record_runs(args.quick)
     print_upstream_note()
 
     rows = [*results.all(), *services, *pipeline_rows]

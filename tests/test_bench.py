@@ -18,6 +18,7 @@ WORKLOADS = (
     "pipeline async fan-out",
     "pipeline sync chain",
     "pipeline sync fan-out",
+    "sqlite",
 )
 
 

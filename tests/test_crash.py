@@ -72,7 +72,9 @@ async def _snapshot(url: str, run_id: str) -> dict[str, Status]:
 
 
 @pytest.mark.anyio
-async def test_a_killed_run_resumes_in_a_new_process(store_url: str, tmp_path: Path, anyio_backend: str) -> None:
+async def test_a_killed_run_resumes_in_a_new_process(
+    store_url: str, tmp_path: Path, anyio_backend: str
+) -> None:
     count_file = tmp_path / "executions.txt"
     first = _worker("start", store_url, "crashy", str(NODES), count_file=count_file)
     _wait_for_lines(count_file, NODES // 2, first)

@@ -136,6 +136,7 @@ async def test_run_round_trip_update_and_listing(store: RunStore) -> None:
     assert [r.id for r in await store.list_runs()] == ["r4", "r3", "r2", "r1", "r0", "child", "parent"]
     assert [r.id for r in await store.list_runs(limit=2, offset=1)] == ["r3", "r2"]
     assert [r.id for r in await store.list_runs(status=Status.FAILED)] == ["child"]
+    assert (await store.count_runs(), await store.count_runs(Status.FAILED)) == (7, 1)
 
     with pytest.raises(StoreError, match="already exists"):
         await store.create_run(run("r0"))

@@ -1,38 +1,28 @@
-"""``flowloom`` commands: run, validate, nodes, serve. Exit codes: 0 succeeded, 1 failed or canceled,
+"""``flowloom`` commands: run, validate, nodes, serve, runs. Exit codes: 0 succeeded, 1 failed or canceled,
 2 invalid workflow, inputs or file."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
-import anyio
 import typer
 
-from flowloom import Engine, InvalidWorkflowError, Run, Status, __version__
-from flowloom.ir import js_plain
+from flowloom import Engine, FlowloomError, InvalidWorkflowError, Run, __version__
+from flowloom.ir import StoreError
 
-if TYPE_CHECKING:
-    from rich.console import Console
-
-EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+from ._output import console, exit_code, fail_usage, print_json, print_outcome, run_in
+from ._runs import runs_app
+from ._store import NoStoreOption, StoreOption, store_url
 
 app = typer.Typer(
     name="flowloom",
-    help="Run workflows: flowgram.ai JSON today, code-first pipelines next.",
+    help="Run workflows: flowgram.ai JSON today, code-first pipelines next. Runs are recorded (see runs).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def _console() -> Console:
-    # rich is imported on first use: `--json` runs and one-line errors never need it (a faster start).
-    from rich.console import Console
-
-    return Console()
 
 
 InputsOption = Annotated[
@@ -44,17 +34,6 @@ FileArgument = Annotated[Path, typer.Argument(help="The workflow JSON file.", sh
 
 class UsageProblem(Exception):
     """Bad command-line input: reported on one line, exit code 2."""
-
-
-def _error(message: str) -> None:
-    """One line on stderr, in red on a terminal."""
-    prefix = "\033[1;31merror:\033[0m" if sys.stderr.isatty() else "error:"
-    sys.stderr.write(f"{prefix} {message}\n")
-
-
-def _fail_usage(message: str) -> typer.Exit:
-    _error(message)
-    return typer.Exit(EXIT_INVALID)
 
 
 def _invalid(file: Path, errors: list[str]) -> str:
@@ -108,60 +87,31 @@ def run(
         bool,
         typer.Option("--json", help='Print one JSON object {"status","outputs","report"} and nothing else.'),
     ] = False,
+    store: StoreOption = None,
+    no_store: NoStoreOption = False,
 ) -> None:
-    """Run a workflow and print its outputs."""
+    """Run a workflow and print its outputs. The run is recorded in the store (see ``flowloom runs``)."""
     try:
         values = _read_inputs(inputs)
-        engine = Engine()
+        engine = Engine(store=store_url(store, no_store))
         validation = engine.validate(file, values)
-    except (UsageProblem, InvalidWorkflowError) as exc:
-        raise _fail_usage(str(exc)) from None
+    except (UsageProblem, InvalidWorkflowError, StoreError) as exc:
+        raise fail_usage(str(exc)) from None
     if not validation.valid:
         errors = validation.errors or []
         if as_json:
-            rejected = engine.start_rejected(errors, values)
-            _print_json(rejected)
-        raise _fail_usage(_invalid(file, errors))
+            print_json(engine.start_rejected(errors, values))
+        raise fail_usage(_invalid(file, errors))
 
-    if as_json:
-        finished = anyio.run(_run_plain, engine, file, values)
-        _print_json(finished)
-    else:
-        finished = anyio.run(_run_with_view, engine, file, values)
-        _print_outcome(finished)
-    raise typer.Exit(EXIT_OK if finished.status is Status.SUCCEEDED else EXIT_FAILED)
-
-
-async def _run_plain(engine: Engine, file: Path, values: dict[str, Any]) -> Run:
-    async with engine:
+    async def start() -> Run:
         return await engine.run(file, values)
 
-
-async def _run_with_view(engine: Engine, file: Path, values: dict[str, Any]) -> Run:
-    from ._view import RunView
-
-    with RunView(_console(), live=sys.stdout.isatty()) as view:
-        remove = engine.bus.add_listener(view)
-        try:
-            async with engine:
-                return await engine.run(file, values)
-        finally:
-            remove()
-
-
-def _print_json(finished: Run) -> None:
-    report = finished.report().to_json()
-    payload = {"status": str(finished.status), "outputs": report["outputs"], "report": report}
-    sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
-
-
-def _print_outcome(finished: Run) -> None:
-    console = _console()
-    style = "green" if finished.status is Status.SUCCEEDED else "bold red"
-    console.print(f"[{style}]{finished.status}[/] run {finished.id}", highlight=False)
-    if finished.error:
-        _error(finished.error)
-    console.print_json(json.dumps(js_plain(finished.outputs), ensure_ascii=False))
+    finished = run_in(engine, start, as_json)
+    if as_json:
+        print_json(finished)
+    else:
+        print_outcome(finished)
+    raise typer.Exit(exit_code(finished))
 
 
 @app.command()
@@ -170,19 +120,19 @@ def validate(file: FileArgument, inputs: InputsOption = None) -> None:
     try:
         result = Engine().validate(file, _read_inputs(inputs))
     except (UsageProblem, InvalidWorkflowError) as exc:
-        raise _fail_usage(str(exc)) from None
+        raise fail_usage(str(exc)) from None
     if not result.valid:
-        raise _fail_usage(_invalid(file, result.errors or []))
-    _console().print(f"[green]valid[/] {file}", highlight=False)
+        raise fail_usage(_invalid(file, result.errors or []))
+    console().print(f"[green]valid[/] {file}", highlight=False)
 
 
 @app.command()
 def nodes() -> None:
     """List the node types this installation can run."""
-    console = _console()
+    out = console()
     for executor in Engine().nodes:
         doc = (type(executor).__doc__ or "").strip().splitlines()
-        console.print(f"[bold]{executor.type:<14}[/] {doc[0] if doc else ''}", highlight=False)
+        out.print(f"[bold]{executor.type:<14}[/] {doc[0] if doc else ''}", highlight=False)
 
 
 @app.command()
@@ -197,18 +147,28 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    store: StoreOption = None,
+    no_store: NoStoreOption = False,
 ) -> None:
-    """Serve the HTTP API: flowgram REST and tRPC, the runs API, live events. Ctrl-C stops it (running
-    runs are canceled)."""
+    """Serve the HTTP API: flowgram REST and tRPC, the runs API, live events. Runs are recorded in the
+    store; runs a dead process left unfinished there are resumed. Ctrl-C stops it (running runs are
+    canceled)."""
     # The server stack is imported only for this command.
     from flowloom.server import FlowloomServer, ServerSettings, create_app
 
     try:
         settings = ServerSettings(token=token)
     except ValueError as exc:
-        raise _fail_usage(f"--token: {exc}") from None
-    server = FlowloomServer(create_app(Engine(), settings), host=host, port=port)
+        raise fail_usage(f"--token: {exc}") from None
+    try:
+        engine = Engine(store=store_url(store, no_store))
+    except FlowloomError as exc:
+        raise fail_usage(str(exc)) from None
+    server = FlowloomServer(create_app(engine, settings), host=host, port=port)
     try:
         server.run()
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it shut down on: a clean stop, exit 0
         pass
+
+
+app.add_typer(runs_app)

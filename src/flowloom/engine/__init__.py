@@ -13,6 +13,7 @@ from ._journal import Durability
 from ._leases import DEFAULT_LEASE_TTL_S
 from ._plan import CompiledWorkflow, InputCheck, Plan
 from ._protocols import ExecutorLookup, NodeError, NodeExecutor, NodeResult
+from ._records import records_from_rows
 from ._scope import Scope
 from ._services import CodeLimits, HttpLimits, Lazy, Sandbox, Services
 from ._values import (
@@ -60,6 +61,7 @@ __all__ = [
     "infer_type",
     "js_json",
     "message_of",
+    "records_from_rows",
     "same_type",
     "template_text",
 ]

@@ -178,6 +178,11 @@ class Engine:
         group, self._task_group = self._task_group, None
         try:
             return await group.__aexit__(exc_type, exc, tb)
+        except BaseExceptionGroup as wrapped:
+            # the block's own exception comes back as it was raised, not wrapped in a group
+            if exc is not None and len(wrapped.exceptions) == 1 and wrapped.exceptions[0] is exc:
+                raise exc from exc.__cause__
+            raise
         finally:
             await self.aclose()
 

@@ -166,6 +166,9 @@ class RunStore(Protocol):
     async def list_runs(self, status: Status | None = None, limit: int = 50, offset: int = 0) -> list[RunRow]:
         """Runs, newest (``created_at``) first, optionally only those with ``status``."""
 
+    async def count_runs(self, status: Status | None = None) -> int:
+        """How many runs there are (with ``status``, if given)."""
+
     async def prune_runs(self, *, older_than: float, keep_last: int = 0) -> int:
         """Delete terminated runs created before ``older_than`` with their node records and events, except
         the ``keep_last`` newest runs. Runs still pending or processing are never deleted; a deleted run's

@@ -3,18 +3,21 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import uvicorn
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from flowloom import Engine, __version__
+from flowloom import Engine, FlowloomError, __version__
 
 from ._errors import CatchAllMiddleware, install_handlers
 from ._registry import RunRegistry
@@ -23,6 +26,7 @@ from ._security import SecurityMiddleware
 from ._trpc import trpc_router
 from ._upstream import Procedures, upstream_router
 
+logger = logging.getLogger("flowloom.server")
 TOKEN_ENV_VAR = "FLOWLOOM_API_TOKEN"
 SHUTDOWN_CANCEL_WAIT_S = 5.0
 
@@ -49,6 +53,10 @@ class ServerSettings:
     retention_max_age_s: float = 24 * 3600.0
     """Finished runs are forgotten this long after they ended."""
 
+    history_max_age_s: float | None = 30 * 24 * 3600.0
+    """With a store: finished runs created longer ago than this are deleted from it (checked every lease
+    period), except the newest ``retention_max_runs``. ``None``: keep every run."""
+
     event_buffer: int = 10_000
     """Events kept per run for replay (``Last-Event-ID``), and how far a live subscriber may fall behind
     before it is dropped (its stream ends; it can resume from the ledger)."""
@@ -59,6 +67,8 @@ class ServerSettings:
         for name in ("max_body_bytes", "retention_max_runs", "event_buffer"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.history_max_age_s is not None and not self.history_max_age_s > 0:
+            raise ValueError(f"history_max_age_s must be positive or None, got {self.history_max_age_s}")
         if not self.retention_max_age_s > 0:
             raise ValueError(f"retention_max_age_s must be positive, got {self.retention_max_age_s}")
 
@@ -93,8 +103,16 @@ def create_app(engine: Engine | None = None, settings: ServerSettings | None = N
         registry.attach()
         try:
             async with engine:
+                if engine.store is not None:
+                    await engine.store.open()  # a bad store stops the server at start-up, with its reason
                 try:
-                    yield
+                    async with anyio.create_task_group() as housekeeping:
+                        if engine.store is not None:
+                            housekeeping.start_soon(_keep_store, engine, registry, settings)
+                        try:
+                            yield
+                        finally:
+                            housekeeping.cancel_scope.cancel()
                 finally:
                     registry.close_streams()
                     await registry.cancel_active(SHUTDOWN_CANCEL_WAIT_S)
@@ -120,6 +138,24 @@ def create_app(engine: Engine | None = None, settings: ServerSettings | None = N
         CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"], allow_headers=["*"]
     )
     return app
+
+
+async def _keep_store(engine: Engine, registry: RunRegistry, settings: ServerSettings) -> None:
+    """With a store, every lease period: resume the runs engines that are gone left unfinished (at
+    start-up first), and prune the history."""
+    assert engine.store is not None
+    while True:
+        try:
+            for run in await engine.resume_orphans():
+                registry.adopt(run)
+                logger.info("resumed run %s left unfinished by an engine that is gone", run.id)
+            if settings.history_max_age_s is not None:
+                await engine.store.prune_runs(
+                    older_than=time.time() - settings.history_max_age_s, keep_last=settings.retention_max_runs
+                )
+        except FlowloomError as exc:
+            logger.error("store housekeeping failed: %s", exc)
+        await anyio.sleep(engine.lease_ttl_s)
 
 
 class FlowloomServer(uvicorn.Server):

@@ -147,6 +147,10 @@ class RunRegistry:
         self._prune()
         return run
 
+    def adopt(self, run: Run) -> None:
+        """Keep a run the engine started on its own (a resumed one) like those started here."""
+        self._runs.setdefault(run.id, RunEntry(run, self._clock()))
+
     def get(self, run_id: str) -> RunEntry | None:
         return self._runs.get(run_id)
 

@@ -17,7 +17,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.websockets import WebSocketDisconnect
 
 from flowloom import Engine, InvalidWorkflowError, Run, Status
-from flowloom.ir import RunFinished, event_json
+from flowloom.ir import RunFinished, RunRow, event_json
 
 from ._errors import ApiError, InputInvalid, json_response, not_found, read_json, zod_issues
 from ._registry import LedgerEntry, RunRegistry, Subscription
@@ -182,6 +182,23 @@ def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
             raise not_found(f"Run {run_id!r} not found")
         return entry.run
 
+    def stored_summary(row: RunRow) -> dict[str, Any]:
+        return {
+            "id": row.id,
+            "status": str(row.status),
+            "created_at": _iso(row.created_at),
+            "started_at": _iso(row.started_at),
+            "ended_at": _iso(row.ended_at),
+            "error": row.error,
+        }
+
+    async def stored(run_id: str) -> RunRow:
+        """A run the server does not hold in memory (before a restart, another process's) from the store."""
+        row = await engine.store.get_run(run_id) if engine.store is not None else None
+        if row is None:
+            raise not_found(f"Run {run_id!r} not found")
+        return row
+
     @router.get(
         "/runs", response_model=None, responses={200: {"model": RunList}}, summary="Runs, newest first."
     )
@@ -190,6 +207,16 @@ def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> Response:
+        store = engine.store
+        if store is not None:  # the history: what this server ran, before a restart too, and other processes
+            rows = await store.list_runs(status, limit, offset)
+            live = [registry.get(row.id) for row in rows]
+            page = [
+                summary(e.run) if e is not None else stored_summary(r)
+                for r, e in zip(rows, live, strict=True)
+            ]
+            total = await store.count_runs(status)
+            return json_response({"runs": page, "total": total, "limit": limit, "offset": offset})
         entries = registry.runs(status)
         page = [summary(e.run) for e in entries[offset : offset + limit]]
         return json_response({"runs": page, "total": len(entries), "limit": limit, "offset": offset})
@@ -221,13 +248,22 @@ def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
     @router.get("/runs/{run_id}", response_model=None, responses={200: {"model": RunDetail}})
     async def get_run(run_id: str) -> Response:
         """A run and its report (upstream's ``IReport``)."""
-        run = known(run_id)
-        return json_response({**summary(run), "report": run.report().to_json()})
+        entry = registry.get(run_id)
+        if entry is not None:
+            return json_response({**summary(entry.run), "report": entry.run.report().to_json()})
+        row = await stored(run_id)
+        report = await engine.stored_report(run_id)
+        return json_response({**stored_summary(row), "report": report.to_json() if report else None})
 
     @router.post("/runs/{run_id}/cancel", response_model=None, responses={200: {"model": RunSummary}})
     async def cancel_run(run_id: str) -> Response:
         """Cancel a run; ``canceled`` is false when it had already ended."""
-        run = known(run_id)
+        entry = registry.get(run_id)
+        if entry is None:  # running in another process (or left by a dead one): cancel through the store
+            before = (await stored(run_id)).status
+            await engine.cancel_recorded(run_id)
+            return json_response({**stored_summary(await stored(run_id)), "canceled": not before.terminated})
+        run = entry.run
         canceled = run.cancel()
         with anyio.move_on_after(CANCEL_WAIT_S):
             await run.wait()

@@ -111,6 +111,9 @@ class MemoryStore:
         runs = [run for run in self._newest_first() if status is None or run.status == status]
         return [_decoded(run, *_RUN_JSON) for run in runs[offset : offset + limit]]
 
+    async def count_runs(self, status: Status | None = None) -> int:
+        return sum(1 for run in self._runs.values() if status is None or run.status == status)
+
     async def prune_runs(self, *, older_than: float, keep_last: int = 0) -> int:
         kept = {run.id for run in self._newest_first()[:keep_last]}
         doomed = [

@@ -238,6 +238,12 @@ class Queries:
             query = query.where(t.runs.c.status == status.value)
         return [_run_row(row) for row in c.execute(query)]
 
+    def count_runs(self, c: Connection, status: Status | None) -> int:
+        query = sa.select(sa.func.count()).select_from(t.runs)
+        if status is not None:
+            query = query.where(t.runs.c.status == status.value)
+        return int(c.execute(query).scalar_one())
+
     def prune_runs(self, c: Connection, older_than: float, keep_last: int) -> int:
         runs = t.runs.c
         query = sa.select(runs.id).where(

@@ -152,6 +152,9 @@ class SqlStore:
     async def list_runs(self, status: Status | None = None, limit: int = 50, offset: int = 0) -> list[RunRow]:
         return await self._call(lambda c: self._queries.list_runs(c, status, limit, offset), write=False)
 
+    async def count_runs(self, status: Status | None = None) -> int:
+        return await self._call(lambda c: self._queries.count_runs(c, status), write=False)
+
     async def prune_runs(self, *, older_than: float, keep_last: int = 0) -> int:
         return await self._call(lambda c: self._queries.prune_runs(c, older_than, keep_last), write=True)
 
