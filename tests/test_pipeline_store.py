@@ -185,3 +185,27 @@ def test_resume_in_a_second_process_from_a_sqlite_store(tmp_path: Path) -> None:
         "abcd", "SUCCESS"
     )
     assert sorted(count_file.read_text().split()) == ["a", "b", "c", "c", "d"]
+
+    # The runs are the store's like any other: the CLI lists and shows them.
+    listed = json.loads(_cli("runs", "list", "--json", "--store", url))
+    new_id = report["run_id"]
+    assert [(run["id"], run["status"], run["parent_run_id"]) for run in listed] == [
+        (new_id, "succeeded", run_id),
+        (run_id, "failed", None),
+    ]
+    assert listed[1]["metadata"] == {"pipeline": "diamond"}
+    shown = json.loads(_cli("runs", "show", new_id, "--json", "--store", url))
+    outputs = {node["node_id"]: node["outputs"] for node in shown["nodes"]}
+    assert outputs["d"] == {"result": {"sum": 112}}
+
+
+def _cli(*args: str) -> str:
+    done = subprocess.run(
+        [Path(sys.executable).parent / "flowloom", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
