@@ -6,7 +6,7 @@ from flowloom.ir import UNDEFINED, js_json, template_text
 
 from ._bus import EventBus
 from ._context import NodeContext
-from ._engine import Engine, Run, RunOwnedError
+from ._engine import Engine
 from ._errors import BlockFailed, FlowloomError, InvalidWorkflowError, NodeTimeout, message_of
 from ._gc import collector_paused
 from ._journal import Durability
@@ -14,6 +14,7 @@ from ._leases import DEFAULT_LEASE_TTL_S
 from ._plan import CompiledWorkflow, InputCheck, Plan
 from ._protocols import ExecutorLookup, NodeError, NodeExecutor, NodeResult
 from ._records import records_from_rows
+from ._run import Run, RunOwnedError
 from ._scope import Scope
 from ._services import CodeLimits, HttpLimits, Lazy, Sandbox, Services
 from ._values import (

@@ -37,6 +37,7 @@ from ._plan import CompiledWorkflow, InputCheck, compile_workflow
 from ._protocols import ExecutorLookup
 from ._records import RunRecords, records_from_rows
 from ._resume import downstream_of, restorable_rows, workflow_document, workflow_from_document
+from ._run import Run, RunOwnedError, RunRecording
 from ._scheduler import Restored, RunDriver
 from ._scope import Globals, Scope
 from ._services import Services
@@ -45,93 +46,7 @@ logger = logging.getLogger("flowloom.engine")
 CANCEL_POLL_S = 1.0  # how often a recorded run looks for a cancel request made by another process
 
 
-class RunOwnedError(FlowloomError):
-    """The run is being executed by a live engine (this one or another process): it cannot be resumed here."""
-
-
-class _Recording:
-    """A recorded run's store side: its journal, its row's start, and the lease it holds."""
-
-    __slots__ = ("journal", "metadata", "parent_run_id", "resumed", "workflow_hash")
-
-    def __init__(
-        self,
-        journal: RunJournal,
-        *,
-        metadata: Mapping[str, Any] | None,
-        parent_run_id: str | None = None,
-        resumed: bool = False,
-    ) -> None:
-        self.journal = journal
-        self.metadata = dict(metadata or {})
-        self.parent_run_id = parent_run_id
-        self.resumed = resumed  # the run exists in the store already (resumed in place)
-        self.workflow_hash = ""
-
-
 _PLAN_CACHE_SIZE = 256
-
-
-class Run:
-    """A started run: await ``wait()``, read ``status`` and ``report()``, ``cancel()`` it."""
-
-    def __init__(self, records: RunRecords, recording: _Recording | None = None) -> None:
-        self._records = records
-        self._recording = recording
-        # Created inside the event loop (a Run may be made outside one, e.g. a rejected run).
-        self._done_event: anyio.Event | None = None
-        self._finished = False
-        self._cancel_scope: anyio.CancelScope | None = None
-        self._cancel_requested = False
-
-    @property
-    def id(self) -> str:
-        return self._records.run_id
-
-    @property
-    def status(self) -> Status:
-        return self._records.status
-
-    @property
-    def done(self) -> bool:
-        return self._finished
-
-    @property
-    def outputs(self) -> dict[str, Any]:
-        return self._records.outputs
-
-    @property
-    def error(self) -> str | None:
-        """The first error message of a failed run."""
-        return self._records.first_error
-
-    def report(self) -> Report:
-        return self._records.report()
-
-    async def wait(self, timeout: float | None = None) -> dict[str, Any]:  # noqa: ASYNC109 (the SDK contract)
-        """Wait until the run has ended and return its outputs. Raises ``TimeoutError`` after ``timeout``
-        seconds (the run goes on)."""
-        if not self._finished:
-            if self._done_event is None:
-                self._done_event = anyio.Event()
-            with anyio.fail_after(timeout):
-                await self._done_event.wait()
-        return self._records.outputs
-
-    def cancel(self) -> bool:
-        """Cancel the run: in-flight nodes stop and become ``canceled``. Idempotent; False if it had
-        already ended."""
-        if self._finished:
-            return False
-        self._cancel_requested = True
-        if self._cancel_scope is not None:
-            self._cancel_scope.cancel()
-        return True
-
-    def _mark_finished(self) -> None:
-        self._finished = True
-        if self._done_event is not None:
-            self._done_event.set()
 
 
 class Engine:
@@ -400,11 +315,11 @@ class Engine:
         *,
         parent_run_id: str | None = None,
         resumed: bool = False,
-    ) -> _Recording | None:
+    ) -> RunRecording | None:
         if self.store is None:
             return None
         journal = RunJournal(self.store, run_id, self.durability)
-        return _Recording(journal, metadata=metadata, parent_run_id=parent_run_id, resumed=resumed)
+        return RunRecording(journal, metadata=metadata, parent_run_id=parent_run_id, resumed=resumed)
 
     def _spawn(self, func: Any, *args: Any) -> None:
         if self._task_group is not None:
@@ -514,7 +429,7 @@ class Engine:
         return workflow_hash
 
     async def _record_start(
-        self, compiled: CompiledWorkflow, records: RunRecords, recording: _Recording
+        self, compiled: CompiledWorkflow, records: RunRecords, recording: RunRecording
     ) -> None:
         assert self.store is not None
         if recording.resumed:
@@ -538,7 +453,7 @@ class Engine:
             )
         )
 
-    async def _record_end(self, records: RunRecords, recording: _Recording) -> None:
+    async def _record_end(self, records: RunRecords, recording: RunRecording) -> None:
         """Write what is left and the run's final state, and let go of the lease. A store that fails now
         leaves the run ``processing`` there (another engine resumes it later); the handle says why."""
         assert self.store is not None

@@ -1,0 +1,98 @@
+"""``Run``: the handle of one run; what a recorded run carries besides (its journal, metadata, lineage)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import anyio
+
+from flowloom.ir import FlowloomError, Report, Status
+
+from ._journal import RunJournal
+from ._records import RunRecords
+
+
+class RunOwnedError(FlowloomError):
+    """The run is being executed by a live engine (this one or another process): it cannot be resumed here."""
+
+
+class RunRecording:
+    """A recorded run's store side: its journal, its row's start, and the lease it holds."""
+
+    __slots__ = ("journal", "metadata", "parent_run_id", "resumed")
+
+    def __init__(
+        self,
+        journal: RunJournal,
+        *,
+        metadata: Mapping[str, Any] | None,
+        parent_run_id: str | None = None,
+        resumed: bool = False,
+    ) -> None:
+        self.journal = journal
+        self.metadata = dict(metadata or {})
+        self.parent_run_id = parent_run_id
+        self.resumed = resumed  # the run exists in the store already (resumed in place)
+
+
+class Run:
+    """A started run: await ``wait()``, read ``status`` and ``report()``, ``cancel()`` it."""
+
+    def __init__(self, records: RunRecords, recording: RunRecording | None = None) -> None:
+        self._records = records
+        self._recording = recording
+        # Created inside the event loop (a Run may be made outside one, e.g. a rejected run).
+        self._done_event: anyio.Event | None = None
+        self._finished = False
+        self._cancel_scope: anyio.CancelScope | None = None
+        self._cancel_requested = False
+
+    @property
+    def id(self) -> str:
+        return self._records.run_id
+
+    @property
+    def status(self) -> Status:
+        return self._records.status
+
+    @property
+    def done(self) -> bool:
+        return self._finished
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        return self._records.outputs
+
+    @property
+    def error(self) -> str | None:
+        """The first error message of a failed run."""
+        return self._records.first_error
+
+    def report(self) -> Report:
+        return self._records.report()
+
+    async def wait(self, timeout: float | None = None) -> dict[str, Any]:  # noqa: ASYNC109 (the SDK contract)
+        """Wait until the run has ended and return its outputs. Raises ``TimeoutError`` after ``timeout``
+        seconds (the run goes on)."""
+        if not self._finished:
+            if self._done_event is None:
+                self._done_event = anyio.Event()
+            with anyio.fail_after(timeout):
+                await self._done_event.wait()
+        return self._records.outputs
+
+    def cancel(self) -> bool:
+        """Cancel the run: in-flight nodes stop and become ``canceled``. Idempotent; False if it had
+        already ended."""
+        if self._finished:
+            return False
+        self._cancel_requested = True
+        if self._cancel_scope is not None:
+            self._cancel_scope.cancel()
+        return True
+
+    def _mark_finished(self) -> None:
+        self._finished = True
+        if self._done_event is not None:
+            self._done_event.set()
