@@ -418,6 +418,53 @@ async def test_migrations_bring_an_empty_database_to_head(sql_url: str, anyio_ba
         assert await again.get_workflow("h") == {}
 
 
+def _fill_at_0001(url: str) -> None:
+    """A database at the first schema, holding a run with one node record and two ledger events."""
+    from alembic import command
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0001")
+            connection.execute(
+                sa.text(
+                    "INSERT INTO runs"
+                    " (id, workflow_hash, status, inputs, outputs, created_at, metadata, last_seq)"
+                    " VALUES ('old', 'wf', 'processing', '{}', '{}', 1000.0, '{}', 2)"
+                )
+            )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO node_records"
+                    " (run_id, node_id, scope, attempt, status, inputs, outputs, cached)"
+                    " VALUES ('old', 'a', '1/0', 1, 'succeeded', :inputs, :outputs, false)"
+                ),
+                {"inputs": '{"x":1}', "outputs": '{"y":2}'},
+            )
+            for seq in (1, 2):
+                connection.execute(
+                    sa.text("INSERT INTO events VALUES ('old', :seq, 'NodeStarted', :data, 1000.5)"),
+                    {"seq": seq, "data": '{"n":1}'},
+                )
+    finally:
+        engine.dispose()
+
+
+async def test_a_database_at_the_first_schema_is_migrated_with_its_records(
+    sql_url: str, anyio_backend: str
+) -> None:
+    await anyio.to_thread.run_sync(_fill_at_0001, sql_url)
+    async with SqlStore(sql_url) as store:
+        [record] = await store.get_nodes("old")
+        assert (record.scope, record.inputs, record.outputs) == ((1, 0), {"x": 1}, {"y": 2})
+        assert [e.seq for e in await store.get_events("old")] == [1, 2]
+        assert await store.append_events([event("old"), event("old")]) == [3, 4]  # numbering goes on
+    tables, versions, diffs = await anyio.to_thread.run_sync(_inspect, sql_url)
+    assert (tables, versions, diffs) == (TABLES, [HEAD], [])
+
+
 async def test_a_newer_schema_is_refused_untouched(sql_url: str, anyio_backend: str) -> None:
     async with SqlStore(sql_url) as store:
         await store.create_run(run("r"))

@@ -26,12 +26,13 @@ from flowloom.ir import (
     Event,
     LLMDelta,
     NewEvent,
+    NodeEventTexts,
     NodeProgress,
     NodeRow,
     RunStore,
     Scope,
     Status,
-    event_json,
+    event_text,
     js_plain,
 )
 
@@ -48,7 +49,17 @@ class Durability(StrEnum):
 class RunJournal:
     """Buffers one run's node records and events and writes them to ``store`` in order."""
 
-    __slots__ = ("_events", "_last_write", "_nodes", "_writing", "_written", "batched", "run_id", "store")
+    __slots__ = (
+        "_events",
+        "_last_write",
+        "_nodes",
+        "_texts",
+        "_writing",
+        "_written",
+        "batched",
+        "run_id",
+        "store",
+    )
 
     def __init__(self, store: RunStore, run_id: str, durability: Durability) -> None:
         self.store = store
@@ -58,6 +69,7 @@ class RunJournal:
         # so rows are built only for what gets written (see _row)
         self._nodes: dict[tuple[str, Scope], tuple[Any, ...]] = {}
         self._events: list[NewEvent] = []
+        self._texts = NodeEventTexts(run_id)
         self._writing = False  # a write is in flight
         self._written: anyio.Event | None = None  # set when it ends, for flushes waiting on it
         self._last_write = time.monotonic()
@@ -93,9 +105,45 @@ class RunJournal:
 
     def event(self, event: Event) -> None:
         if not isinstance(event, _NOT_LEDGERED):
-            self._events.append(
-                NewEvent(run_id=self.run_id, type=type(event).__name__, data=event_json(event), at=event.at)
-            )
+            self._events.append(NewEvent(self.run_id, type(event).__name__, event_text(event), event.at))
+
+    def node_started(self, node_id: str, node_type: str, scope: Scope, at: float) -> None:
+        """A node execution's start: its record and its ``NodeStarted`` event (first attempt)."""
+        self.node(node_id, scope, Status.PROCESSING, started_at=at)
+        text = self._texts.started(node_id, node_type, scope, at, 1)
+        self._events.append(NewEvent(self.run_id, "NodeStarted", text, at))
+
+    def node_succeeded(
+        self,
+        node_id: str,
+        node_type: str,
+        scope: Scope,
+        attempt: int,
+        inputs: Any,
+        outputs: Any,
+        branch: str | None,
+        started_at: float,
+        ended_at: float,
+        cached: bool,
+    ) -> None:
+        """A node execution's success: its record and its ``NodeSucceeded`` event."""
+        self.node(
+            node_id,
+            scope,
+            Status.SUCCEEDED,
+            attempt,
+            inputs,
+            outputs,
+            branch,
+            None,
+            started_at,
+            ended_at,
+            cached,
+        )
+        text = self._texts.succeeded(
+            node_id, node_type, scope, ended_at, ended_at - started_at, branch, cached
+        )
+        self._events.append(NewEvent(self.run_id, "NodeSucceeded", text, ended_at))
 
     async def commit(self) -> None:
         """Make what was buffered durable, as the durability promises (see the module)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 from anyio.abc import TaskGroup
@@ -47,6 +47,8 @@ from ._values import same_type
 
 Restored = dict[tuple[str, tuple[int, ...]], NodeRow]
 """Succeeded executions of an earlier attempt at a run, by (node id, scope): restored, not run again."""
+
+E = TypeVar("E", bound=NodeEvent)
 
 
 class _NodeFailure(Exception):
@@ -230,10 +232,11 @@ class RunDriver:
     def _emit(
         self, event: type[NodeEvent], node: Node, scope: tuple[int, ...], at: float, **fields: Any
     ) -> None:
-        self.publish(
-            event(
-                run_id=self.records.run_id, at=at, node_id=node.id, node_type=node.type, scope=scope, **fields
-            )
+        self.publish(self._node_event(event, node, scope, at, **fields))
+
+    def _node_event(self, event: type[E], node: Node, scope: tuple[int, ...], at: float, **fields: Any) -> E:
+        return event(
+            run_id=self.records.run_id, at=at, node_id=node.id, node_type=node.type, scope=scope, **fields
         )
 
     def current_snapshot(self, node_id: str) -> SnapshotRecord:
@@ -259,9 +262,9 @@ class RunDriver:
         record.end = None
         journal = self.journal
         if journal is not None:
-            journal.node(node.id, path, Status.PROCESSING, started_at=started)
-        if journal is not None or self.bus.active:
-            self._emit(NodeStarted, node, path, started)
+            journal.node_started(node.id, node.type, path, started)
+        if self.bus.active:  # the journal has the event's text already: to the bus only
+            self.bus.emit(self._node_event(NodeStarted, node, path, started))
         cached = False
         try:
             snapshot.inputs = inputs = self._resolve_inputs(cnode, graph.scope)
@@ -301,30 +304,31 @@ class RunDriver:
             records.outputs = dict(result.workflow_outputs)
         record.status = Status.SUCCEEDED
         finished = record.end = time.time()
+        if self.bus.active:  # to the bus only, as at the start
+            self.bus.emit(
+                self._node_event(
+                    NodeSucceeded,
+                    node,
+                    path,
+                    finished,
+                    duration_s=finished - started,
+                    branch=branch,
+                    cached=cached,
+                )
+            )
         if journal is not None:
-            journal.node(
+            journal.node_succeeded(
                 node.id,
+                node.type,
                 path,
-                Status.SUCCEEDED,
-                attempt=record.attempts,
-                inputs=snapshot.inputs,
-                outputs=outputs,
-                branch=branch,
-                started_at=started,
-                ended_at=finished,
-                cached=cached,
-            )
-        if journal is not None or self.bus.active:
-            self._emit(
-                NodeSucceeded,
-                node,
-                path,
+                record.attempts,
+                snapshot.inputs,
+                outputs,
+                branch,
+                started,
                 finished,
-                duration_s=finished - started,
-                branch=branch,
-                cached=cached,
+                cached,
             )
-        if journal is not None:
             await journal.commit()  # durable before any successor starts
         if not cnode.out_edges:
             if cnode.terminal:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring
+from operator import attrgetter
 from typing import Any
 
 from ._constants import SkipReason, Status
+from ._jsontext import RawJson, json_text
 from ._jsvalues import js_plain
 
 
@@ -93,13 +98,114 @@ _FIELDS: dict[type[Event], tuple[str, ...]] = {}
 _AS_IS = frozenset({str, int, bool, type(None), Status, SkipReason})
 
 
+def _field_names(kind: type[Event]) -> tuple[str, ...]:
+    names = _FIELDS.get(kind)
+    if names is None:
+        names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(kind))
+    return names
+
+
 def event_json(event: Event) -> dict[str, Any]:
     """An event's fields as JSON values (tuples become lists; statuses are their strings)."""
-    names = _FIELDS.get(type(event))
-    if names is None:
-        names = _FIELDS[type(event)] = tuple(f.name for f in dataclasses.fields(event))
     data = {}
-    for name in names:
+    for name in _field_names(type(event)):
         value = getattr(event, name)
         data[name] = value if type(value) in _AS_IS else js_plain(value)
     return data
+
+
+def _float_text(value: float) -> str:
+    if not math.isfinite(value):
+        return json_text(value)
+    return repr(int(value)) if value.is_integer() and abs(value) < 1e21 else repr(value)
+
+
+def _tuple_text(value: tuple[Any, ...]) -> str:
+    if all(type(item) is int for item in value):
+        return _scope_text(value)
+    return json_text(js_plain(value))
+
+
+def _scope_text(scope: tuple[int, ...]) -> str:
+    return "[" + ",".join(map(repr, scope)) + "]" if scope else "[]"
+
+
+def _value_text(value: Any) -> str:
+    return json_text(js_plain(value))
+
+
+_ENCODERS: dict[type, Callable[[Any], str]] = {
+    str: encode_basestring,
+    Status: encode_basestring,
+    SkipReason: encode_basestring,
+    int: int.__repr__,
+    float: _float_text,
+    bool: lambda value: "true" if value else "false",
+    type(None): lambda _: "null",
+    tuple: _tuple_text,
+}
+_TEMPLATES: dict[type[Event], tuple[Callable[[Event], tuple[Any, ...]], tuple[str, ...]]] = {}
+
+
+def event_text(event: Event) -> RawJson:
+    """``json_text(event_json(event))``, the same text, built field by field: the ledger encodes two events
+    per node, and this is several times cheaper than building the dict and encoding it."""
+    template = _TEMPLATES.get(type(event))
+    if template is None:
+        names = _field_names(type(event))
+        keys = tuple(encode_basestring(name) + ":" for name in names)
+        template = _TEMPLATES[type(event)] = (attrgetter(*names), keys)
+    values, keys = template
+    encoders = _ENCODERS
+    return RawJson(
+        "{"
+        + ",".join(
+            [
+                key + encoders.get(type(value), _value_text)(value)
+                for key, value in zip(keys, values(event), strict=True)
+            ]
+        )
+        + "}"
+    )
+
+
+class NodeEventTexts:
+    """``event_text`` of one run's ``NodeStarted`` and ``NodeSucceeded`` events, from their field values and
+    pieces prepared once per run and node: the ledger writes these two for every node execution, and with
+    nothing listening on the bus the engine does not make the events themselves. The same text as
+    ``event_text`` of the event (a test holds them to it)."""
+
+    __slots__ = ("_head",)
+
+    def __init__(self, run_id: str) -> None:
+        self._head = '{"run_id":' + encode_basestring(run_id) + ',"at":'
+
+    @staticmethod
+    def _node(node_id: str, node_type: str, scope: tuple[int, ...]) -> str:
+        return (
+            f',"node_id":{encode_basestring(node_id)},"node_type":{encode_basestring(node_type)}'
+            f',"scope":{_scope_text(scope)}'
+        )
+
+    def started(
+        self, node_id: str, node_type: str, scope: tuple[int, ...], at: float, attempt: int
+    ) -> RawJson:
+        node = self._node(node_id, node_type, scope)
+        return RawJson(f'{self._head}{_float_text(at)}{node},"attempt":{attempt!r}}}')
+
+    def succeeded(
+        self,
+        node_id: str,
+        node_type: str,
+        scope: tuple[int, ...],
+        at: float,
+        duration_s: float,
+        branch: str | None,
+        cached: bool,
+    ) -> RawJson:
+        node = self._node(node_id, node_type, scope)
+        branch_text = "null" if branch is None else encode_basestring(branch)
+        return RawJson(
+            f'{self._head}{_float_text(at)}{node},"duration_s":{_float_text(duration_s)},'
+            f'"branch":{branch_text},"cached":{"true" if cached else "false"}}}'
+        )

@@ -5,23 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flowloom.ir import Json, Scope
+from flowloom.ir import UNSERIALIZABLE, Scope
+from flowloom.ir import json_text as dumps
 
-UNSERIALIZABLE = "__unserializable__"
-_encoder = json.JSONEncoder(
-    ensure_ascii=False,
-    separators=(",", ":"),
-    default=lambda value: {UNSERIALIZABLE: type(value).__name__},
-)
-
-
-def dumps(value: Json) -> str:
-    """JSON text of ``value``. A part that is not JSON becomes ``{"__unserializable__": "<type name>"}``;
-    a value that cannot be encoded at all (a cycle, a non-string key) becomes that placeholder whole."""
-    try:
-        return _encoder.encode(value)
-    except (TypeError, ValueError, RecursionError):
-        return _encoder.encode({UNSERIALIZABLE: type(value).__name__})
+__all__ = ["UNSERIALIZABLE", "dump_scope", "dumps", "load_scope", "loads"]
 
 
 def loads(text: str | None) -> Any:

@@ -5,9 +5,8 @@ records and events) goes further: its statements are compiled once and run on th
 
 from __future__ import annotations
 
-import functools
-import operator
-from collections import defaultdict
+import sqlite3
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,29 +44,30 @@ def run_params(run: RunRow) -> dict[str, Any]:
         "parent_run_id": run.parent_run_id,
         "owner": run.owner,
         "lease_expires_at": run.lease_expires_at,
-        "last_seq": 0,
     }
 
 
-def node_params(node: NodeRow) -> dict[str, Any]:
-    return {
-        "run_id": node.run_id,
-        "node_id": node.node_id,
-        "scope": dump_scope(node.scope),
-        "attempt": node.attempt,
-        "status": node.status.value,
-        "inputs": dumps(node.inputs),
-        "outputs": dumps(node.outputs),
-        "branch": node.branch,
-        "error": node.error,
-        "started_at": node.started_at,
-        "ended_at": node.ended_at,
-        "cached": node.cached,
-    }
+def node_values(node: NodeRow) -> tuple[Any, ...]:
+    """A node record's column values, in ``node_records``' column order."""
+    return (
+        node.run_id,
+        node.node_id,
+        dump_scope(node.scope),
+        node.attempt,
+        node.status.value,
+        dumps(node.inputs),
+        dumps(node.outputs),
+        node.branch,
+        node.error,
+        node.started_at,
+        node.ended_at,
+        node.cached,
+    )
 
 
-def event_params(event: NewEvent) -> dict[str, Any]:
-    return {"run_id": event.run_id, "type": event.type, "data": dumps(event.data), "at": event.at}
+def event_values(event: NewEvent) -> tuple[str, str, str, float]:
+    """An event's column values but its ``seq``: run_id, type, data, at."""
+    return (event.run_id, event.type, dumps(event.data), event.at)
 
 
 def _run_row(row: Row[Any]) -> RunRow:
@@ -107,8 +107,7 @@ def _node_row(row: Row[Any]) -> NodeRow:
     )
 
 
-_RUN_COLUMNS = [column for column in t.runs.c if column.key != "last_seq"]
-_SELECT_RUNS = sa.select(*_RUN_COLUMNS)
+_SELECT_RUNS = sa.select(t.runs)
 _NEWEST_FIRST = (t.runs.c.created_at.desc(), t.runs.c.id.desc())
 
 
@@ -124,55 +123,66 @@ def _resumable(now: float) -> sa.ColumnElement[bool]:
     )
 
 
-@functools.cache
-def _pick(names: tuple[str, ...]) -> Callable[[dict[str, Any]], Any]:
-    return operator.itemgetter(*names)
-
-
 @dataclass(frozen=True, slots=True)
 class _Compiled:
-    """A Core statement compiled once for a dialect and run on the DBAPI cursor: the hot path skips
-    SQLAlchemy's per-call cache lookup and parameter processing, which cost more than SQLite's own work for
-    a one-row transaction. Its parameters are plain ``str``/``int``/``float``/``bool``/``None``, which no
-    SQLAlchemy type processes anyway. Driver errors become SQLAlchemy's, as with ``Connection.execute``."""
+    """A Core statement compiled once for a dialect and run on the DBAPI connection: the hot path skips
+    SQLAlchemy's per-call cache lookup, parameter processing and connection wrappers, which cost more than
+    SQLite's own work for a one-row transaction. A row is a tuple of plain ``str``/``int``/``float``/
+    ``bool``/``None`` values in the order of ``keys`` (no SQLAlchemy type processes those anyway), arranged
+    here for the driver's paramstyle. Driver errors become SQLAlchemy's, as with ``Connection.execute``."""
 
     sql: str
-    order: tuple[str, ...] | None  # parameter names, for a positional paramstyle
+    arrange: Callable[[tuple[Any, ...]], Any] | None  # a row as the driver takes it; None: as it is
+    dialect: Dialect
 
     @classmethod
-    def of(
-        cls, statement: sa.ClauseElement, dialect: Dialect, keys: Sequence[str] | None = None
-    ) -> _Compiled:
-        compiled = statement.compile(dialect=dialect, column_keys=list(keys) if keys is not None else None)
+    def of(cls, statement: sa.ClauseElement, dialect: Dialect, keys: Sequence[str]) -> _Compiled:
+        keys = tuple(keys)
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
         assert isinstance(compiled, SQLCompiler)
-        return cls(compiled.string, tuple(compiled.positiontup or ()) if compiled.positional else None)
+        if not compiled.positional:
+            return cls(compiled.string, lambda row: dict(zip(keys, row, strict=True)), dialect)
+        order = tuple(compiled.positiontup or ())
+        if order == keys:
+            return cls(compiled.string, None, dialect)
+        indexes = [keys.index(name) for name in order]
+        return cls(compiled.string, lambda row: tuple([row[index] for index in indexes]), dialect)
 
-    def execute(self, c: Connection, row: dict[str, Any]) -> DBAPICursor:
-        cursor = c.connection.cursor()
-        self._run(c, lambda: cursor.execute(self.sql, self._params(row)))
+    def execute(self, dbapi: Any, row: tuple[Any, ...]) -> DBAPICursor:
+        """Run on ``dbapi``, a DBAPI connection; the caller closes the cursor."""
+        cursor: DBAPICursor = dbapi.cursor()
+        try:
+            cursor.execute(self.sql, row if self.arrange is None else self.arrange(row))
+        except Exception as error:
+            cursor.close()
+            raise self._error(error) from error
         return cursor
 
-    def executemany(self, c: Connection, rows: Sequence[dict[str, Any]]) -> None:
-        cursor = c.connection.cursor()
+    def executemany(self, dbapi: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+        cursor = dbapi.cursor()
         try:
-            self._run(c, lambda: cursor.executemany(self.sql, [self._params(row) for row in rows]))
+            cursor.executemany(
+                self.sql, rows if self.arrange is None else [self.arrange(row) for row in rows]
+            )
+        except Exception as error:
+            raise self._error(error) from error
         finally:
             cursor.close()
 
-    def _params(self, row: dict[str, Any]) -> Any:
-        if self.order is None:
-            return row
-        picked = _pick(self.order)(row)
-        return picked if len(self.order) > 1 else (picked,)
+    def _error(self, error: Exception) -> Exception:
+        if not _is_driver_error(error):
+            return error
+        return sa.exc.DBAPIError.instance(
+            self.sql, None, error, type(error), hide_parameters=True, dialect=self.dialect
+        )
 
-    def _run(self, c: Connection, call: Any) -> None:
-        dbapi = c.dialect.loaded_dbapi
-        try:
-            call()
-        except dbapi.Error as error:
-            raise sa.exc.DBAPIError.instance(
-                self.sql, None, error, dbapi.Error, hide_parameters=True, dialect=c.dialect
-            ) from error
+
+def _is_driver_error(error: Exception) -> bool:
+    """A DBAPI error of either driver (``psycopg`` is only imported once it is in use)."""
+    if isinstance(error, sqlite3.Error):
+        return True
+    psycopg_driver = sys.modules.get("psycopg")
+    return psycopg_driver is not None and isinstance(error, psycopg_driver.Error)
 
 
 class Queries:
@@ -195,13 +205,15 @@ class Queries:
             set_={c.key: cache.excluded[c.key] for c in t.cache_entries.c if c.key != "key"},
         )
         self._upsert_nodes = _Compiled.of(self._upsert_node, driver, [c.key for c in t.node_records.c])
-        bump_seq = (
-            sa.update(t.runs)
-            .where(t.runs.c.id == sa.bindparam("b_run_id"))
-            .values(last_seq=t.runs.c.last_seq + sa.bindparam("b_count", type_=sa.Integer))
-            .returning(t.runs.c.last_seq)
-        )
-        self._bump_seq = _Compiled.of(bump_seq, driver)
+        # a run's last event seq (no row: no such run); on PostgreSQL after locking the run (append_events)
+        the_run = t.runs.c.id == sa.bindparam("b_run_id")
+        last_seq = sa.select(
+            t.runs.c.id,
+            sa.select(sa.func.max(t.events.c.seq)).where(t.events.c.run_id == t.runs.c.id).scalar_subquery(),
+        ).where(the_run)
+        self._last_seq = _Compiled.of(last_seq, driver, ("b_run_id",))
+        lock = sa.select(t.runs.c.id).where(the_run).with_for_update()
+        self._lock_run = _Compiled.of(lock, driver, ("b_run_id",)) if dialect == "postgresql" else None
         self._insert_events = _Compiled.of(sa.insert(t.events), driver, [c.key for c in t.events.c])
 
     # workflows -------------------------------------------------------------------------------------------
@@ -264,14 +276,15 @@ class Queries:
     # node records and events -----------------------------------------------------------------------------
 
     def record_nodes(
-        self, c: Connection, nodes: Sequence[dict[str, Any]], events: Sequence[dict[str, Any]]
+        self, c: Connection, nodes: Sequence[tuple[Any, ...]], events: Sequence[tuple[str, str, str, float]]
     ) -> list[int]:
+        """``nodes``: ``node_values``; ``events``: ``event_values``."""
         seqs = self.append_events(c, events)
         if nodes:
             try:
-                self._upsert_nodes.executemany(c, nodes)
+                self._upsert_nodes.executemany(c.connection.driver_connection, nodes)
             except sa.exc.IntegrityError as error:  # the run is not there (foreign key), mostly
-                run_ids = sorted({node["run_id"] for node in nodes})
+                run_ids = sorted({node[0] for node in nodes})
                 raise StoreError(f"cannot record nodes of run(s) {run_ids}: {error.orig}") from error
         return seqs
 
@@ -279,25 +292,32 @@ class Queries:
         query = sa.select(t.node_records).where(t.node_records.c.run_id == run_id)
         return sorted((_node_row(row) for row in c.execute(query)), key=node_order)
 
-    def append_events(self, c: Connection, events: Sequence[dict[str, Any]]) -> list[int]:
-        """Number events per run from the run's ``last_seq``, bumped in the same transaction (which also
-        locks the run row on PostgreSQL, so concurrent appenders to one run get distinct seqs)."""
+    def append_events(self, c: Connection, events: Sequence[tuple[str, str, str, float]]) -> list[int]:
+        """Number events (``event_values``) per run after the run's last one. Appenders to one run take
+        turns: SQLite writes one transaction at a time, and on PostgreSQL the run's row is locked first, in a
+        statement of its own (a statement reads what was committed when it began, so the ``max(seq)`` is
+        read after the lock is held)."""
         if not events:
             return []
-        by_run: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for event in events:
-            by_run[event["run_id"]].append(event)
-        for run_id, group in by_run.items():
-            cursor = self._bump_seq.execute(c, {"b_run_id": run_id, "b_count": len(group)})
-            found = cursor.fetchone()
-            cursor.close()
-            if found is None:
-                raise StoreError(f"unknown run {run_id!r}")
-            last: int = found[0]
-            for seq, event in enumerate(group, start=last - len(group) + 1):
-                event["seq"] = seq
-        self._insert_events.executemany(c, events)
-        return [event["seq"] for event in events]
+        dbapi = c.connection.driver_connection
+        next_seq: dict[str, int] = {}
+        for run_id, *_ in events:
+            if run_id not in next_seq:
+                if self._lock_run is not None:
+                    self._lock_run.execute(dbapi, (run_id,)).close()
+                cursor = self._last_seq.execute(dbapi, (run_id,))
+                found = cursor.fetchone()
+                cursor.close()
+                if found is None:
+                    raise StoreError(f"unknown run {run_id!r}")
+                next_seq[run_id] = (found[1] or 0) + 1
+        rows = []
+        for run_id, kind, data, at in events:
+            seq = next_seq[run_id]
+            next_seq[run_id] = seq + 1
+            rows.append((run_id, seq, kind, data, at))
+        self._insert_events.executemany(dbapi, rows)
+        return [row[1] for row in rows]
 
     def get_events(self, c: Connection, run_id: str, after: int, limit: int | None) -> list[EventRow]:
         e = t.events.c

@@ -2,7 +2,9 @@
 (``migrations/versions``), never from ``metadata.create_all``; a test checks the two agree.
 
 JSON values are TEXT (their ``_codec.dumps``), the same on SQLite and PostgreSQL. Times are double-precision
-seconds since the epoch. A node's scope is TEXT like ``"2/0"`` (``""`` outside loops).
+seconds since the epoch. A node's scope is TEXT like ``"2/0"`` (``""`` outside loops). On SQLite, the two
+tables written for every node (``node_records``, ``events``) are ``WITHOUT ROWID``: clustered on their
+primary keys, one b-tree each.
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ runs = sa.Table(
     sa.Column("parent_run_id", sa.String(128), sa.ForeignKey("runs.id", ondelete="SET NULL")),
     sa.Column("owner", sa.String(256)),
     sa.Column("lease_expires_at", sa.Double),
-    sa.Column("last_seq", sa.Integer, nullable=False),  # the ledger's last event seq
     sa.Index("ix_runs_created_at", "created_at"),
     sa.Index("ix_runs_status_created_at", "status", "created_at"),
     sa.Index("ix_runs_parent_run_id", "parent_run_id"),
@@ -55,6 +56,7 @@ node_records = sa.Table(
     sa.Column("started_at", sa.Double),
     sa.Column("ended_at", sa.Double),
     sa.Column("cached", sa.Boolean, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 events = sa.Table(
@@ -65,6 +67,7 @@ events = sa.Table(
     sa.Column("type", sa.String(64), nullable=False),
     sa.Column("data", sa.Text, nullable=False),
     sa.Column("at", sa.Double, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 cache_entries = sa.Table(

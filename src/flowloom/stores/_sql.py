@@ -41,7 +41,7 @@ from flowloom.ir import UNSET, CacheEntry, EventRow, Json, Keep, NewEvent, NodeR
 
 from ._codec import dumps
 from ._database import PG_POOL_SIZE, Database, SqliteBusy, describe, parse_url
-from ._queries import Queries, event_params, node_params, run_params
+from ._queries import Queries, event_values, node_values, run_params
 
 T = TypeVar("T")
 
@@ -164,8 +164,8 @@ class SqlStore:
         return await self.record_nodes((node,), events)
 
     async def record_nodes(self, nodes: Sequence[NodeRow], events: Sequence[NewEvent] = ()) -> list[int]:
-        node_rows = [node_params(node) for node in nodes]
-        event_rows = [event_params(event) for event in events]
+        node_rows = [node_values(node) for node in nodes]
+        event_rows = [event_values(event) for event in events]
         database = self._database
         if (
             database is not None
@@ -181,7 +181,7 @@ class SqlStore:
         return await self._call(lambda c: self._queries.get_nodes(c, run_id), write=False)
 
     async def append_events(self, events: Sequence[NewEvent]) -> list[int]:
-        rows = [event_params(event) for event in events]
+        rows = [event_values(event) for event in events]
         return await self._call(lambda c: self._queries.append_events(c, rows), write=True, small=True)
 
     async def get_events(self, run_id: str, after: int = 0, limit: int | None = None) -> list[EventRow]:
