@@ -31,7 +31,7 @@ from flowloom.stores import (
     SqlStore,
     StoreError,
 )
-from flowloom.stores._database import alembic_config
+from flowloom.stores._database import SCHEMA_HEAD, alembic_config
 from flowloom.stores._schema import metadata
 
 pytestmark = pytest.mark.anyio
@@ -404,6 +404,10 @@ async def test_stores_opening_an_empty_database_together_migrate_it_once(
         await store.close()
     _, versions, _ = await anyio.to_thread.run_sync(_inspect, sql_url)
     assert versions == [HEAD]
+
+
+def test_the_schema_head_known_without_alembic_is_alembics_head() -> None:
+    assert SCHEMA_HEAD == HEAD
 
 
 async def test_migrations_bring_an_empty_database_to_head(sql_url: str, anyio_backend: str) -> None:
