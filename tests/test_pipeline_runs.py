@@ -416,6 +416,32 @@ async def test_run_subgraph_runs_the_targets_and_their_dependencies_only() -> No
         await pipeline.run_subgraph(["cc"])
 
 
+async def test_targets_and_checkpoints_may_be_any_iterable_read_once() -> None:
+    pipeline, ran = branches(fail=set())
+    run_id = await pipeline.run_subgraph(name for name in ["c"])
+    assert statuses(pipeline, run_id) == {"a": "SUCCESS", "b": "SUCCESS", "c": "SUCCESS"}
+    assert pipeline.subgraph(iter(["c"])).list_tasks() == ["a", "b", "c"]
+    again = await pipeline.resume(run_id, from_tasks=iter(["c"]))
+    assert ran["c"] == 2 and ran["a"] == 1 and pipeline.get_run_report(again)["status"] == "SUCCESS"
+
+
+async def test_a_sync_task_raising_stop_iteration_fails_instead_of_hanging() -> None:
+    pipeline = Pipeline("stops")
+
+    @pipeline.task()
+    def first() -> int:
+        return int(next(iter([])))
+
+    @pipeline.task()
+    def second(first: int) -> int:
+        return first
+
+    with anyio.fail_after(10):
+        run_id = await pipeline.run_once()
+    assert statuses(pipeline, run_id) == {"first": "FAILED", "second": "SKIPPED"}
+    assert pipeline.get_run_report(run_id)["tasks"]["first"]["error"] == "RuntimeError: StopIteration"
+
+
 def diamond(broken: set[str], ran: Counter[str]) -> Pipeline:
     pipeline = Pipeline("diamond")
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,11 @@ def chain(store: Any, broken: set[str], ran: Counter[str]) -> Pipeline:
         return f"total {y}"
 
     return pipeline
+
+
+@dataclass(frozen=True)
+class Deps:
+    source_path: str
 
 
 def test_the_placeholder_is_the_stores() -> None:
@@ -171,6 +177,26 @@ def _worker(*args: str, count_file: Path, fail: str = "") -> str:
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
+
+
+async def test_resuming_a_run_of_this_process_keeps_its_whole_context(store: Any) -> None:
+    pipeline = Pipeline("ctx", store=store)
+    broken = {"b"}
+
+    @pipeline.task()
+    def a(context: RunContext[Deps]) -> str:
+        return context.source_path
+
+    @pipeline.task()
+    def b(a: str, context: RunContext[Deps]) -> str:
+        if "b" in broken:
+            raise RuntimeError("b is broken")
+        return f"{a}+{context.source_path}"
+
+    first = await pipeline.run_once(RunContext(Deps("/data")))
+    broken.clear()
+    second = await pipeline.resume(first)  # the deps are not stored, but this process still has them
+    assert pipeline.get_run_report(second)["tasks"]["b"]["result"] == "/data+/data"
 
 
 def test_resume_in_a_second_process_from_a_sqlite_store(tmp_path: Path) -> None:

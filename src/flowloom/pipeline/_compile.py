@@ -80,14 +80,23 @@ class TaskExecutor:
         try:
             if spec.named or spec.takes_upstream or spec.context_param is not None:
                 kwargs = _arguments(spec, ctx.inputs, state)
-                result = await (fn(**kwargs) if spec.is_async else self._run_sync(partial(fn, **kwargs)))
+                result = await (fn(**kwargs) if spec.is_async else self._run_sync(partial(_call, fn, kwargs)))
             else:
-                result = await (fn() if spec.is_async else self._run_sync(fn))
+                result = await (fn() if spec.is_async else self._run_sync(partial(_call, fn, {})))
         except Exception as exc:
             state.exceptions[name] = exc
             raise TaskError(f"{type(exc).__name__}: {exc}") from exc
         state.results[name] = result
         return NodeResult(outputs={RESULT_KEY: result})
+
+
+def _call(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    """A sync task's call, on its thread. ``StopIteration`` cannot travel through a future (asyncio refuses
+    it, and the run would wait forever), so it becomes a ``RuntimeError``, as PEP 479 does for generators."""
+    try:
+        return fn(**kwargs)
+    except StopIteration as exc:
+        raise RuntimeError(f"StopIteration: {exc}" if str(exc) else "StopIteration") from exc
 
 
 def _arguments(spec: TaskSpec, inputs: Mapping[str, Any], state: RunState) -> dict[str, Any]:

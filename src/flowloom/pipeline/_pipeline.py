@@ -18,7 +18,7 @@ from ._report import build_report
 from ._runner import Runner, SchedulerConfig
 from ._runs import PipelineRun
 from ._spec import TaskSpec, build_spec, is_async_callable
-from ._validate import unknown_tasks
+from ._validate import known_tasks
 
 F = TypeVar("F", bound=Callable[..., Any])
 _MARK = "__flowloom_tasks__"  # on a decorated function: the (pipeline, task) it was registered as, a list
@@ -211,14 +211,14 @@ class Pipeline:
 
     def subgraph(self, targets: Sequence[str]) -> Pipeline:
         """A pipeline of ``targets`` and everything they depend on (same functions and options)."""
-        unknown_tasks("subgraph target", targets, self._registry, self._name)
+        targets = known_tasks("subgraph target", targets, self._registry, self._name)
         return self._with_registry(self._registry.subset(self._registry.ancestors(targets)))
 
     def override_tasks(self, overrides: Mapping[str, Any] | None = None, /, **named: Any) -> Pipeline:
         """A copy of this pipeline in which the named tasks are replaced, keeping the graph: by a
         constant (the task's result) or a callable (given its inputs as a task is)."""
         merged = {**(overrides or {}), **named}
-        unknown_tasks("task to override", list(merged), self._registry, self._name)
+        known_tasks("task to override", merged, self._registry, self._name)
         registry = TaskRegistry(self._registry.specs())
         for task, value in merged.items():
             registry.replace(_override(registry[task], value))
@@ -244,7 +244,7 @@ class Pipeline:
 
     async def run_subgraph(self, targets: Sequence[str], context: RunContext[Any] | None = None) -> str:
         """Run ``targets`` and what they depend on, only."""
-        unknown_tasks("subgraph target", targets, self._registry, self._name)
+        targets = known_tasks("subgraph target", targets, self._registry, self._name)
         include = frozenset(self._registry.ancestors(targets))
         return await self._runner.finish(self._runner.start(context, include=include))
 
@@ -256,7 +256,7 @@ class Pipeline:
         again too. Returns the new run's id. Without a store, only runs of this process can be resumed; the
         context defaults to the earlier run's (with a store and a run of another process: its metadata)."""
         if from_tasks is not None:
-            unknown_tasks("resume checkpoint", from_tasks, self._registry, self._name)
+            from_tasks = known_tasks("resume checkpoint", from_tasks, self._registry, self._name)
         runner = self._runner
         if runner.store is not None:
             return await runner.finish(await runner.resume_recorded(run_id, from_tasks, context))

@@ -167,7 +167,13 @@ class Runner:
             raise ValueError(f"resume checkpoints {outside} were not part of run {run_id}")
         rows = await store.get_nodes(run_id)
         plan = self.plan(frozenset(recorded))
-        context = context if context is not None else RunContext(None, metadata=user_metadata(row.metadata))
+        if context is None:  # the earlier run's: in full if it ran in this process, else its metadata
+            earlier = self.runs.get(run_id)
+            context = (
+                earlier.context
+                if earlier is not None
+                else RunContext(None, metadata=user_metadata(row.metadata))
+            )
         from_nodes = list(dict.fromkeys([*(from_tasks or ()), *unstorable_tasks(rows)]))
         run = await self.engine.resume(run_id, from_nodes=from_nodes, workflow=plan.compiled)
         # No await since the engine spawned the run: its tasks find their state.

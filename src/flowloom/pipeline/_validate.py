@@ -21,10 +21,12 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     return f' Did you mean "{close[0]}"?' if close else ""
 
 
-def unknown_tasks(kind: str, names: Iterable[str], registry: TaskRegistry, pipeline: str) -> None:
-    """``ValueError`` naming every unknown task of ``names`` (e.g. subgraph targets, resume checkpoints)."""
+def known_tasks(kind: str, names: Iterable[str], registry: TaskRegistry, pipeline: str) -> list[str]:
+    """``names`` as a list (any iterable, read once), or ``ValueError`` naming every unknown task of them
+    (e.g. subgraph targets, resume checkpoints)."""
     if isinstance(names, str):
         raise TypeError(f"{kind} must be a list of task names, not the string {names!r}")
+    names = list(names)
     unknown = [name for name in names if name not in registry]
     if unknown:
         raise InvalidPipelineError(
@@ -34,6 +36,7 @@ def unknown_tasks(kind: str, names: Iterable[str], registry: TaskRegistry, pipel
                 for name in unknown
             ]
         )
+    return names
 
 
 def problems(pipeline: str, registry: TaskRegistry) -> list[str]:
