@@ -4,6 +4,7 @@ retries, timeouts, cancellation and deadlines, run_many, subgraphs, in-process r
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
 from collections import Counter
@@ -440,6 +441,33 @@ async def test_a_sync_task_raising_stop_iteration_fails_instead_of_hanging() -> 
         run_id = await pipeline.run_once()
     assert statuses(pipeline, run_id) == {"first": "FAILED", "second": "SKIPPED"}
     assert pipeline.get_run_report(run_id)["tasks"]["first"]["error"] == "RuntimeError: StopIteration"
+
+
+async def test_copies_of_a_pipeline_share_its_threads_and_a_dropped_pipeline_leaves_none() -> None:
+    def task_threads(name: str) -> list[threading.Thread]:
+        return [thread for thread in threading.enumerate() if thread.name.startswith(f"flowloom-{name}_")]
+
+    pipeline = Pipeline("copies", max_workers=2)
+
+    @pipeline.task()
+    def a() -> int:
+        return 1
+
+    @pipeline.task()
+    def b(a: int) -> int:
+        return a + 1
+
+    for value in range(10):
+        copy = pipeline.override_tasks(a=value)
+        assert copy.get_run_report(await copy.run_once())["tasks"]["b"]["result"] == value + 1
+        await pipeline.subgraph(["a"]).run_once()
+    threads = task_threads("copies")
+    assert 1 <= len(threads) <= 2  # not two per copy
+    del pipeline, copy
+    gc.collect()
+    for thread in threads:
+        await anyio.to_thread.run_sync(thread.join, 5.0)
+    assert task_threads("copies") == []
 
 
 def diamond(broken: set[str], ran: Counter[str]) -> Pipeline:

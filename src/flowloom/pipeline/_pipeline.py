@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from types import TracebackType
@@ -18,6 +19,7 @@ from ._report import build_report
 from ._runner import Runner, SchedulerConfig
 from ._runs import PipelineRun
 from ._spec import TaskSpec, build_spec, is_async_callable
+from ._threads import TaskThreads
 from ._validate import known_tasks
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -53,12 +55,16 @@ class Pipeline:
             raise ValueError(f"a pipeline needs a non-empty name, not {name!r}")
         self._name = name
         self._config = SchedulerConfig(max_parallel=max_parallel, max_workers=max_workers)
+        threads = TaskThreads(max_workers, f"flowloom-{name}")  # no thread until a sync task runs
+        # copies (override_tasks, subgraph) share the options, so the threads too
         self._options: dict[str, Any] = {
             "executor": executor,
             "logger": logger,
             "hooks": tuple(hooks or ()),
             "store": store,
+            "threads": threads,
         }
+        weakref.finalize(self, threads.shutdown)  # a pipeline dropped without aclose leaves no idle threads
         self._registry = TaskRegistry()
         self._callables: dict[int, tuple[Callable[..., Any], str]] = {}
         self._runner = self._make_runner()

@@ -70,6 +70,7 @@ class Runner:
         hooks: Sequence[RunHook],
         logger: logging.Logger | None,
         store: RunStore | None,
+        threads: TaskThreads,
     ) -> None:
         self.name = name
         self.registry = registry
@@ -77,7 +78,7 @@ class Runner:
         self.store = store
         self.runs: OrderedDict[str, RunState] = OrderedDict()
         self._executor = executor
-        self._threads: TaskThreads | None = None
+        self._threads = threads  # shared with the pipeline's copies
         self._plans: dict[frozenset[str] | None, tuple[int, _Plan]] = {}
         self._checked = -1
         self.engine = Engine(
@@ -94,8 +95,6 @@ class Runner:
         """Run a sync task's call on the pipeline's executor, or on its own threads."""
         if self._executor is not None:
             return asyncio.get_running_loop().run_in_executor(self._executor, call)
-        if self._threads is None:
-            self._threads = TaskThreads(self.config.max_workers, f"flowloom-{self.name}")
         return self._threads.run(call)
 
     def check(self) -> None:
@@ -254,8 +253,7 @@ class Runner:
         return stored_report(row, await self.store.get_nodes(run_id), document)
 
     async def aclose(self) -> None:
-        """Let the threads the runner made end (threads still busy finish in the background)."""
-        threads, self._threads = self._threads, None
-        if threads is not None:
-            threads.shutdown()
+        """Let the task threads end (threads still busy finish in the background; a later sync task starts
+        new ones)."""
+        self._threads.shutdown()
         await self.engine.aclose()
