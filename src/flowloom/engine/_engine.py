@@ -407,15 +407,7 @@ class Engine:
 
     def _emit_finished(self, records: RunRecords) -> None:
         if self.bus.active:
-            self.bus.emit(
-                RunFinished(
-                    run_id=records.run_id,
-                    at=records.end or time.time(),
-                    status=records.status,
-                    outputs=records.outputs,
-                    error=records.first_error,
-                )
-            )
+            self.bus.emit(_run_finished(records))
 
     async def _stored_workflow_hash(self, compiled: CompiledWorkflow) -> str:
         assert self.store is not None
@@ -457,15 +449,7 @@ class Engine:
         """Write what is left and the run's final state, and let go of the lease. A store that fails now
         leaves the run ``processing`` there (another engine resumes it later); the handle says why."""
         assert self.store is not None
-        recording.journal.event(
-            RunFinished(
-                run_id=records.run_id,
-                at=records.end or time.time(),
-                status=records.status,
-                outputs=records.outputs,
-                error=records.first_error,
-            )
-        )
+        recording.journal.event(_run_finished(records))
         try:
             await recording.journal.flush()
             await self.store.update_run(
@@ -543,3 +527,13 @@ def _loop_running() -> bool:
 
 def _where(store: RunStore) -> str:
     return str(getattr(store, "location", type(store).__name__))
+
+
+def _run_finished(records: RunRecords) -> RunFinished:
+    return RunFinished(
+        run_id=records.run_id,
+        at=records.end or time.time(),
+        status=records.status,
+        outputs=records.outputs,
+        error=records.first_error,
+    )

@@ -127,7 +127,7 @@ def _tuple_text(value: tuple[Any, ...]) -> str:
 
 
 def _scope_text(scope: tuple[int, ...]) -> str:
-    return "[" + ",".join(map(repr, scope)) + "]" if scope else "[]"
+    return "[" + ",".join(map(repr, scope)) + "]"
 
 
 def _value_text(value: Any) -> str:
@@ -171,7 +171,7 @@ def event_text(event: Event) -> RawJson:
 
 class NodeEventTexts:
     """``event_text`` of one run's ``NodeStarted`` and ``NodeSucceeded`` events, from their field values and
-    pieces prepared once per run and node: the ledger writes these two for every node execution, and with
+    a piece prepared once per run: the ledger writes these two for every node execution, and with
     nothing listening on the bus the engine does not make the events themselves. The same text as
     ``event_text`` of the event (a test holds them to it)."""
 

@@ -23,7 +23,7 @@ class TaskStatus(StrEnum):
     SKIPPED = "SKIPPED"
 
 
-_FROM_ENGINE = {
+FROM_ENGINE = {  # a task's status in reports, from its node's
     Status.PENDING: TaskStatus.PENDING,
     Status.PROCESSING: TaskStatus.RUNNING,
     Status.SUCCEEDED: TaskStatus.SUCCESS,
@@ -123,7 +123,7 @@ def build_report(state: RunState) -> dict[str, Any]:
             status = TaskStatus.SKIPPED if ended else TaskStatus.PENDING
             tasks[name] = task_entry(status, error=f"run {state.control.reason}" if ended else None)
             continue
-        status = _FROM_ENGINE[node.status]
+        status = FROM_ENGINE[node.status]
         error = node.snapshots[-1].error if node.snapshots else None
         if node.status is Status.CANCELED:
             error = f"run {state.control.reason}"

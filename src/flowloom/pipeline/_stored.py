@@ -9,19 +9,10 @@ from typing import Any
 from flowloom.ir import NodeRow, RunRow, Status
 
 from ._compile import RESULT_KEY, TASK_NODE_TYPE
-from ._report import TaskStatus, find_placeholder, run_status, skip_error, task_entry
+from ._report import FROM_ENGINE, TaskStatus, find_placeholder, run_status, skip_error, task_entry
 
 PIPELINE_KEY = "pipeline"  # run metadata: the pipeline's name
 _ENGINE_KEYS = frozenset({PIPELINE_KEY, "resumed_from", "from_nodes"})
-
-_STATUS = {
-    Status.PENDING: TaskStatus.PENDING,
-    Status.PROCESSING: TaskStatus.RUNNING,
-    Status.SUCCEEDED: TaskStatus.SUCCESS,
-    Status.FAILED: TaskStatus.FAILED,
-    Status.SKIPPED: TaskStatus.SKIPPED,
-    Status.CANCELED: TaskStatus.FAILED,
-}
 
 
 def stored_tasks(document: Any) -> dict[str, tuple[str, ...]]:
@@ -63,7 +54,7 @@ def stored_report(row: RunRow, rows: Sequence[NodeRow], document: Any) -> dict[s
             status = TaskStatus.SKIPPED if ended else TaskStatus.PENDING
             tasks[name] = task_entry(status, error=f"run {row.status}" if ended else None)
             continue
-        status = _STATUS[node.status]
+        status = FROM_ENGINE[node.status]
         error = node.error
         if node.status is Status.CANCELED:
             error = error or "run canceled"

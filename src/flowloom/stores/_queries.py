@@ -5,8 +5,6 @@ records and events) goes further: its statements are compiled once and run on th
 
 from __future__ import annotations
 
-import sqlite3
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -134,19 +132,22 @@ class _Compiled:
     sql: str
     arrange: Callable[[tuple[Any, ...]], Any] | None  # a row as the driver takes it; None: as it is
     dialect: Dialect
+    driver_error: type[Exception]  # the DBAPI module's Error
 
     @classmethod
     def of(cls, statement: sa.ClauseElement, dialect: Dialect, keys: Sequence[str]) -> _Compiled:
         keys = tuple(keys)
         compiled = statement.compile(dialect=dialect, column_keys=list(keys))
         assert isinstance(compiled, SQLCompiler)
+        driver_error = type(dialect).import_dbapi().Error
+        arrange: Callable[[tuple[Any, ...]], Any] | None
         if not compiled.positional:
-            return cls(compiled.string, lambda row: dict(zip(keys, row, strict=True)), dialect)
-        order = tuple(compiled.positiontup or ())
-        if order == keys:
-            return cls(compiled.string, None, dialect)
-        indexes = [keys.index(name) for name in order]
-        return cls(compiled.string, lambda row: tuple([row[index] for index in indexes]), dialect)
+            arrange = lambda row: dict(zip(keys, row, strict=True))  # noqa: E731
+        else:
+            order = tuple(compiled.positiontup or ())
+            indexes = [keys.index(name) for name in order]
+            arrange = None if order == keys else lambda row: tuple([row[index] for index in indexes])
+        return cls(compiled.string, arrange, dialect, driver_error)
 
     def execute(self, dbapi: Any, row: tuple[Any, ...]) -> DBAPICursor:
         """Run on ``dbapi``, a DBAPI connection; the caller closes the cursor."""
@@ -170,19 +171,11 @@ class _Compiled:
             cursor.close()
 
     def _error(self, error: Exception) -> Exception:
-        if not _is_driver_error(error):
+        if not isinstance(error, self.driver_error):
             return error
         return sa.exc.DBAPIError.instance(
             self.sql, None, error, type(error), hide_parameters=True, dialect=self.dialect
         )
-
-
-def _is_driver_error(error: Exception) -> bool:
-    """A DBAPI error of either driver (``psycopg`` is only imported once it is in use)."""
-    if isinstance(error, sqlite3.Error):
-        return True
-    psycopg_driver = sys.modules.get("psycopg")
-    return psycopg_driver is not None and isinstance(error, psycopg_driver.Error)
 
 
 class Queries:
@@ -279,10 +272,11 @@ class Queries:
         self, c: Connection, nodes: Sequence[tuple[Any, ...]], events: Sequence[tuple[str, str, str, float]]
     ) -> list[int]:
         """``nodes``: ``node_values``; ``events``: ``event_values``."""
-        seqs = self.append_events(c, events)
+        dbapi = c.connection.driver_connection
+        seqs = self._append_events(dbapi, events)
         if nodes:
             try:
-                self._upsert_nodes.executemany(c.connection.driver_connection, nodes)
+                self._upsert_nodes.executemany(dbapi, nodes)
             except sa.exc.IntegrityError as error:  # the run is not there (foreign key), mostly
                 run_ids = sorted({node[0] for node in nodes})
                 raise StoreError(f"cannot record nodes of run(s) {run_ids}: {error.orig}") from error
@@ -297,9 +291,11 @@ class Queries:
         turns: SQLite writes one transaction at a time, and on PostgreSQL the run's row is locked first, in a
         statement of its own (a statement reads what was committed when it began, so the ``max(seq)`` is
         read after the lock is held)."""
+        return self._append_events(c.connection.driver_connection, events)
+
+    def _append_events(self, dbapi: Any, events: Sequence[tuple[str, str, str, float]]) -> list[int]:
         if not events:
             return []
-        dbapi = c.connection.driver_connection
         next_seq: dict[str, int] = {}
         for run_id, *_ in events:
             if run_id not in next_seq:
