@@ -469,6 +469,60 @@ async def test_a_database_at_the_first_schema_is_migrated_with_its_records(
     assert (tables, versions, diffs) == (TABLES, [HEAD], [])
 
 
+def _ledger_rows(url: str) -> list[tuple[Any, ...]]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            query = "SELECT run_id, seq, n_events FROM events ORDER BY run_id, seq"
+            return [tuple(row) for row in connection.execute(sa.text(query))]
+    finally:
+        engine.dispose()
+
+
+async def test_a_write_stores_each_runs_events_as_one_block(sql_url: str, anyio_backend: str) -> None:
+    async with SqlStore(sql_url) as store:
+        for run_id in ("a", "b"):
+            await store.create_run(run(run_id))
+        assert await store.append_events([event("a", i=0)]) == [1]
+        interleaved = [event("a", i=1), event("b", i=0), event("a", i=2), event("a", i=3)]
+        assert await store.append_events(interleaved) == [2, 1, 3, 4]
+        assert await store.append_events([event("b", i=1)]) == [2]
+        rows = await anyio.to_thread.run_sync(_ledger_rows, sql_url)
+        # a: one single event, then a block of three ending at seq 4; b: two single events
+        assert rows == [("a", 1, 1), ("a", 4, 3), ("b", 1, 1), ("b", 2, 1)]
+        assert [(e.seq, e.data["i"]) for e in await store.get_events("a")] == [(1, 0), (2, 1), (3, 2), (4, 3)]
+        assert [e.seq for e in await store.get_events("a", after=2)] == [3, 4]
+        assert [e.seq for e in await store.get_events("a", after=0, limit=2)] == [1, 2]
+        assert [e.seq for e in await store.get_events("a", after=2, limit=1)] == [3]
+        assert await store.get_events("a", after=4) == []
+        [b0, b1] = await store.get_events("b")
+        assert (b0.seq, b0.type, b0.data, b0.at) == (1, "node_succeeded", {"i": 0}, 1001.5)
+        assert (b1.seq, b1.data) == (2, {"i": 1})
+
+
+async def test_downgrading_the_event_blocks_splits_them_into_rows(sql_url: str, anyio_backend: str) -> None:
+    from alembic import command
+
+    async with SqlStore(sql_url) as store:
+        await store.create_run(run("r"))
+        await store.append_events([event("r", i=i) for i in range(3)])
+
+    def downgrade() -> None:
+        engine = sa.create_engine(sql_url)
+        try:
+            with engine.begin() as connection:
+                config = alembic_config()
+                config.attributes["connection"] = connection
+                command.downgrade(config, "0002")
+                query = "SELECT seq, type, data, at FROM events WHERE run_id = 'r' ORDER BY seq"
+                rows = [tuple(row) for row in connection.execute(sa.text(query))]
+        finally:
+            engine.dispose()
+        assert rows == [(i + 1, "node_succeeded", f'{{"i": {i}}}', 1001.5) for i in range(3)]
+
+    await anyio.to_thread.run_sync(downgrade)
+
+
 async def test_a_newer_schema_is_refused_untouched(sql_url: str, anyio_backend: str) -> None:
     async with SqlStore(sql_url) as store:
         await store.create_run(run("r"))

@@ -29,11 +29,13 @@ from flowloom.ir import (
     NodeEventTexts,
     NodeProgress,
     NodeRow,
+    RawJson,
     RunStore,
     Scope,
     Status,
     event_text,
     js_plain,
+    json_text,
 )
 
 BATCH_ROWS = 256
@@ -65,9 +67,8 @@ class RunJournal:
         self.store = store
         self.run_id = run_id
         self.batched = durability is Durability.BATCHED
-        # keyed by (node, scope): a later transition of the same execution replaces an unwritten earlier one,
-        # so rows are built only for what gets written (see _row)
-        self._nodes: dict[tuple[str, Scope], tuple[Any, ...]] = {}
+        # keyed by (node, scope): a later transition of the same execution replaces an unwritten earlier one
+        self._nodes: dict[tuple[str, Scope], NodeRow] = {}
         self._events: list[NewEvent] = []
         self._texts = NodeEventTexts(run_id)
         self._writing = False  # a write is in flight
@@ -88,14 +89,16 @@ class RunJournal:
         ended_at: float | None = None,
         cached: bool = False,
     ) -> None:
-        """Record a node execution's state (positional arguments in this order, as ``NodeRow``'s fields)."""
-        self._nodes[node_id, scope] = (
+        """Record a node execution's state (positional arguments in this order, as ``NodeRow``'s fields).
+        Inputs and outputs are encoded now: what is written is the value at this transition."""
+        self._nodes[node_id, scope] = NodeRow(
+            self.run_id,
             node_id,
-            scope,
             status,
+            scope,
             attempt,
-            inputs,
-            outputs,
+            None if inputs is None else RawJson(json_text(js_plain(inputs))),
+            None if outputs is None else RawJson(json_text(js_plain(outputs))),
             branch,
             error,
             started_at,
@@ -165,7 +168,7 @@ class RunJournal:
         events, self._events = self._events, []
         self._writing = True
         try:
-            await self.store.record_nodes([self._row(*fields) for fields in nodes.values()], events)
+            await self.store.record_nodes(list(nodes.values()), events)
         except BaseException:
             # put them back in front of what came since, so a later flush still writes them in order
             self._nodes = nodes | self._nodes
@@ -177,32 +180,3 @@ class RunJournal:
                 self._written.set()
                 self._written = None
         self._last_write = time.monotonic()
-
-    def _row(
-        self,
-        node_id: str,
-        scope: Scope,
-        status: Status,
-        attempt: int,
-        inputs: Any,
-        outputs: Any,
-        branch: str | None,
-        error: str | None,
-        started_at: float | None,
-        ended_at: float | None,
-        cached: bool,
-    ) -> NodeRow:
-        return NodeRow(
-            run_id=self.run_id,
-            node_id=node_id,
-            scope=scope,
-            status=status,
-            attempt=attempt,
-            inputs=js_plain(inputs),
-            outputs=js_plain(outputs),
-            branch=branch,
-            error=error,
-            started_at=started_at,
-            ended_at=ended_at,
-            cached=cached,
-        )

@@ -175,17 +175,19 @@ class NodeEventTexts:
     nothing listening on the bus the engine does not make the events themselves. The same text as
     ``event_text`` of the event (a test holds them to it)."""
 
-    __slots__ = ("_head",)
+    __slots__ = ("_head", "_node_heads")
 
     def __init__(self, run_id: str) -> None:
         self._head = '{"run_id":' + encode_basestring(run_id) + ',"at":'
+        self._node_heads: dict[str, str] = {}  # by node id (unique in a run's workflow): its two fields
 
-    @staticmethod
-    def _node(node_id: str, node_type: str, scope: tuple[int, ...]) -> str:
-        return (
-            f',"node_id":{encode_basestring(node_id)},"node_type":{encode_basestring(node_type)}'
-            f',"scope":{_scope_text(scope)}'
-        )
+    def _node(self, node_id: str, node_type: str, scope: tuple[int, ...]) -> str:
+        head = self._node_heads.get(node_id)
+        if head is None:
+            head = self._node_heads[node_id] = (
+                f',"node_id":{encode_basestring(node_id)},"node_type":{encode_basestring(node_type)},"scope":'
+            )
+        return head + _scope_text(scope) if scope else head + "[]"
 
     def started(
         self, node_id: str, node_type: str, scope: tuple[int, ...], at: float, attempt: int

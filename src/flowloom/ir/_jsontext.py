@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import json
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 UNSERIALIZABLE = "__unserializable__"
 
-_encoder = json.JSONEncoder(
-    ensure_ascii=False,
-    separators=(",", ":"),
-    default=lambda value: {UNSERIALIZABLE: type(value).__name__},
-)
+
+def _placeholder(value: Any) -> dict[str, str]:
+    return {UNSERIALIZABLE: type(value).__name__}
+
+
+# The C encoder behind json.dumps, made once: JSONEncoder.encode makes a new one per call, which costs more
+# than encoding a small value. No cycle markers (`None`): the encoder is then safe to share between
+# threads, and a cyclic value ends in RecursionError instead of ValueError -- both give the placeholder.
+_encode = c_make_encoder(None, _placeholder, encode_basestring, None, ":", ",", False, False, True)
 
 
 class RawJson(str):
@@ -27,6 +31,6 @@ def json_text(value: Any) -> str:
     if type(value) is RawJson:
         return value
     try:
-        return _encoder.encode(value)
+        return "".join(_encode(value, 0))
     except (TypeError, ValueError, RecursionError):
-        return _encoder.encode({UNSERIALIZABLE: type(value).__name__})
+        return "".join(_encode(_placeholder(value), 0))

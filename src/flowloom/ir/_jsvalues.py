@@ -137,15 +137,22 @@ def _is_array_index(key: str) -> bool:
     return int(key) <= _MAX_ARRAY_INDEX
 
 
+_PLAIN_LEAVES: Final = frozenset({str, int, bool, type(None)})  # exactly these types come back as they are
+
+
 def js_plain(value: Any) -> Any:
     """A JSON value as ``JSON.parse(JSON.stringify(value))`` gives it back: undefined keys vanish,
     integral floats become ints (``2.0`` is ``2``)."""
+    # the engine calls this for every recorded input and output: leaves are told apart by exact type first
+    leaves = _PLAIN_LEAVES
+    if type(value) in leaves:
+        return value
     if isinstance(value, float):
         return int(value) if value.is_integer() and abs(value) < 1e21 else value
     if isinstance(value, dict):
-        return {k: js_plain(v) for k, v in value.items() if v is not UNDEFINED}
+        return {k: v if type(v) in leaves else js_plain(v) for k, v in value.items() if v is not UNDEFINED}
     if isinstance(value, list | tuple):
-        return [None if v is UNDEFINED else js_plain(v) for v in value]
+        return [v if type(v) in leaves else None if v is UNDEFINED else js_plain(v) for v in value]
     return value
 
 

@@ -45,10 +45,10 @@ class RunRow:
             raise ValueError(f"run {self.id!r}: owner and lease_expires_at must be set together")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NodeRow:
+class NodeRow(NamedTuple):
     """One execution of a node: a run's node at a scope. Recording it again (a retry, a later transition)
-    replaces the previous row for the same (run_id, node_id, scope)."""
+    replaces the previous row for the same (run_id, node_id, scope). (A named tuple, as ``NewEvent``: the
+    engine makes one per node transition.)"""
 
     run_id: str
     node_id: str

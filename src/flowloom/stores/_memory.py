@@ -29,12 +29,16 @@ from ._codec import dumps, loads
 from ._records import TERMINAL_STATUSES, node_order
 
 
+def _replace(row: Any, changes: dict[str, Any]) -> Any:
+    return row._replace(**changes) if isinstance(row, NodeRow) else dataclasses.replace(row, **changes)
+
+
 def _encoded(row: Any, *names: str) -> Any:
-    return dataclasses.replace(row, **{name: dumps(getattr(row, name)) for name in names})
+    return _replace(row, {name: dumps(getattr(row, name)) for name in names})
 
 
 def _decoded(row: Any, *names: str) -> Any:
-    return dataclasses.replace(row, **{name: loads(getattr(row, name)) for name in names})
+    return _replace(row, {name: loads(getattr(row, name)) for name in names})
 
 
 _RUN_JSON = ("inputs", "outputs", "metadata")

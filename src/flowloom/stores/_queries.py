@@ -21,6 +21,7 @@ from flowloom.ir import CacheEntry, EventRow, Json, NewEvent, NodeRow, RunRow, S
 
 from . import _schema as t
 from ._codec import dump_scope, dumps, load_scope, loads
+from ._ledger import expand, ledger_row
 from ._records import TERMINAL_STATUSES, node_order
 
 _CHUNK = 500  # ids per IN (...) when deleting
@@ -45,6 +46,9 @@ def run_params(run: RunRow) -> dict[str, Any]:
     }
 
 
+_STATUS_TEXT = {status: status.value for status in Status}
+
+
 def node_values(node: NodeRow) -> tuple[Any, ...]:
     """A node record's column values, in ``node_records``' column order."""
     return (
@@ -52,7 +56,7 @@ def node_values(node: NodeRow) -> tuple[Any, ...]:
         node.node_id,
         dump_scope(node.scope),
         node.attempt,
-        node.status.value,
+        _STATUS_TEXT[node.status],
         dumps(node.inputs),
         dumps(node.outputs),
         node.branch,
@@ -296,32 +300,35 @@ class Queries:
     def _append_events(self, dbapi: Any, events: Sequence[tuple[str, str, str, float]]) -> list[int]:
         if not events:
             return []
-        next_seq: dict[str, int] = {}
-        for run_id, *_ in events:
-            if run_id not in next_seq:
-                if self._lock_run is not None:
-                    self._lock_run.execute(dbapi, (run_id,)).close()
-                cursor = self._last_seq.execute(dbapi, (run_id,))
-                found = cursor.fetchone()
-                cursor.close()
-                if found is None:
-                    raise StoreError(f"unknown run {run_id!r}")
-                next_seq[run_id] = (found[1] or 0) + 1
+        by_run: dict[str, list[tuple[str, str, str, float]]] = {}
+        for event in events:
+            by_run.setdefault(event[0], []).append(event)
+        first_seq: dict[str, int] = {}
         rows = []
-        for run_id, kind, data, at in events:
-            seq = next_seq[run_id]
-            next_seq[run_id] = seq + 1
-            rows.append((run_id, seq, kind, data, at))
+        for run_id, run_events in by_run.items():
+            if self._lock_run is not None:
+                self._lock_run.execute(dbapi, (run_id,)).close()
+            cursor = self._last_seq.execute(dbapi, (run_id,))
+            found = cursor.fetchone()
+            cursor.close()
+            if found is None:
+                raise StoreError(f"unknown run {run_id!r}")
+            first_seq[run_id] = (found[1] or 0) + 1
+            rows.append(ledger_row(run_id, first_seq[run_id], run_events))
         self._insert_events.executemany(dbapi, rows)
-        return [row[1] for row in rows]
+        seqs = []
+        for run_id, *_ in events:
+            seqs.append(first_seq[run_id])
+            first_seq[run_id] += 1
+        return seqs
 
     def get_events(self, c: Connection, run_id: str, after: int, limit: int | None) -> list[EventRow]:
         e = t.events.c
+        # a row holds one or more events ending at its seq (see _ledger): each row above `after` holds at
+        # least one wanted event, so `limit` rows hold enough
         query = sa.select(t.events).where(e.run_id == run_id, e.seq > after).order_by(e.seq).limit(limit)
-        return [
-            EventRow(run_id=row.run_id, seq=row.seq, type=row.type, data=loads(row.data), at=row.at)
-            for row in c.execute(query)
-        ]
+        found = [event for row in c.execute(query) for event in expand(row, after)]
+        return found if limit is None else found[:limit]
 
     # result cache ----------------------------------------------------------------------------------------
 

@@ -4,7 +4,8 @@
 JSON values are TEXT (their ``_codec.dumps``), the same on SQLite and PostgreSQL. Times are double-precision
 seconds since the epoch. A node's scope is TEXT like ``"2/0"`` (``""`` outside loops). On SQLite, the two
 tables written for every node (``node_records``, ``events``) are ``WITHOUT ROWID``: clustered on their
-primary keys, one b-tree each.
+primary keys, one b-tree each. An ``events`` row holds one event or a block of a run's consecutive events
+(see ``_ledger``).
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ events = sa.Table(
     sa.Column("type", sa.String(64), nullable=False),
     sa.Column("data", sa.Text, nullable=False),
     sa.Column("at", sa.Double, nullable=False),
+    sa.Column("n_events", sa.Integer, nullable=False, server_default="1"),  # a block's size (see _ledger)
     sqlite_with_rowid=False,
 )
 
