@@ -103,6 +103,7 @@ async def test_hook_events_come_in_order_with_their_details() -> None:
         "success extract",
         "start flaky",
         "retry flaky",
+        "start flaky",
         "success flaky",
         "start broken",
         "failure broken",
@@ -112,11 +113,13 @@ async def test_hook_events_come_in_order_with_their_details() -> None:
     events = recorder.events
     assert all(e.run_id == run_id and e.dag_name == "etl" for e in events)
     assert [e.at for e in events] == sorted(e.at for e in events)
-    start, extract_ok, retry, flaky_ok, failure, skip, end = (events[i] for i in (0, 2, 4, 5, 7, 8, 9))
+    start, extract_ok, retry, flaky_ok, failure, skip, end = (events[i] for i in (0, 2, 4, 6, 8, 9, 10))
     assert isinstance(start, DagStartEvent) and start.metadata == {"batch": 1}
     assert (
         isinstance(extract_ok, TaskSuccessEvent) and extract_ok.result == [1, 2] and extract_ok.attempt == 1
     )
+    starts = [(e.task_name, e.attempt) for e in events if isinstance(e, TaskStartEvent)]
+    assert starts == [("extract", 1), ("flaky", 1), ("flaky", 2), ("broken", 1)]  # one per attempt
     assert isinstance(retry, TaskRetryEvent)
     assert (retry.attempt, retry.next_attempt, retry.max_attempts) == (1, 2, 2)
     assert retry.error == "ConnectionError: blip" and retry.delay_s == 0
@@ -188,6 +191,7 @@ async def test_the_logger_gets_levels_by_event(caplog: pytest.LogCaptureFixture)
         ("INFO", "Task 'extract' succeeded"),
         ("DEBUG", "Launching task 'flaky'"),
         ("INFO", "Retrying task 'flaky'"),
+        ("DEBUG", "Launching task 'flaky'"),
         ("INFO", "Task 'flaky' succeeded"),
         ("DEBUG", "Launching task 'broken'"),
         ("WARNING", "Task 'broken' failed"),

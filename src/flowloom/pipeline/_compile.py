@@ -55,7 +55,8 @@ def to_workflow(name: str, registry: TaskRegistry, include: Collection[str], max
 class TaskExecutor:
     """Runs the tasks of one pipeline's runs: async functions on the event loop, sync ones on a thread
     pool (or the pipeline's executor). Every task is an entry when it has no dependency, may end a path,
-    and needs all its dependencies (``strict_join``)."""
+    and needs all its dependencies (``strict_join``). ``on_retry`` is told when an attempt after the first
+    starts (the engine announces only a node's first start)."""
 
     type: ClassVar[str] = TASK_NODE_TYPE
     entry: ClassVar[bool] = True
@@ -63,10 +64,14 @@ class TaskExecutor:
     strict_join: ClassVar[bool] = True
 
     def __init__(
-        self, runs: Mapping[str, RunState], run_sync: Callable[[Callable[[], Any]], Awaitable[Any]]
+        self,
+        runs: Mapping[str, RunState],
+        run_sync: Callable[[Callable[[], Any]], Awaitable[Any]],
+        on_retry: Callable[[RunState, str, int], None] | None = None,
     ) -> None:
         self._runs = runs
         self._run_sync = run_sync
+        self._on_retry = on_retry
 
     async def execute(self, ctx: NodeContext) -> NodeResult:
         state = self._runs[ctx.run_id]
@@ -76,6 +81,8 @@ class TaskExecutor:
         attempt = attempts[name] = attempts.get(name, 0) + 1
         if attempt > 1:
             state.exceptions.pop(name, None)
+            if self._on_retry is not None:
+                self._on_retry(state, name, attempt)
         fn = spec.fn
         try:
             if spec.named or spec.takes_upstream or spec.context_param is not None:

@@ -4,6 +4,7 @@ tracing. They ride on the engine's event bus; a hook that raises is logged and n
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +51,8 @@ class TaskEvent(HookEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskStartEvent(TaskEvent):
+    """An attempt of a task started: its first, and each retry (``attempt`` counts from 1)."""
+
     attempt: int
 
 
@@ -94,7 +97,7 @@ class RunHook:
         """A run ended (succeeded, failed or canceled)."""
 
     def on_task_start(self, event: TaskStartEvent) -> None:
-        """A task started."""
+        """An attempt of a task started (once more after each retry)."""
 
     def on_task_success(self, event: TaskSuccessEvent) -> None:
         """A task succeeded."""
@@ -144,7 +147,11 @@ def fn_hook(
 
 
 class HookDispatcher:
-    """An event-bus listener: turns engine events of this pipeline's runs into hook calls."""
+    """An event-bus listener: turns engine events of this pipeline's runs into hook calls.
+
+    The engine announces a node's start once (``NodeStarted``), not each attempt of it: the task executor
+    reports the later attempts through ``attempt_started``, so hooks see start(1), retry, start(2), ...
+    """
 
     def __init__(
         self, hooks: Sequence[RunHook], runs: Mapping[str, RunState], logger: logging.Logger
@@ -162,6 +169,13 @@ class HookDispatcher:
         if translated is not None:
             method, hook_event = translated
             self._call(method, hook_event)
+
+    def attempt_started(self, state: RunState, name: str, attempt: int) -> None:
+        """Attempt ``attempt`` (> 1) of task ``name`` is starting: called by the task executor."""
+        event = TaskStartEvent(
+            run_id=state.run_id, dag_name=state.dag_name, at=time.time(), task_name=name, attempt=attempt
+        )
+        self._call("on_task_start", event)
 
     def _translate(self, event: Event, state: RunState) -> tuple[str, HookEvent] | None:
         base: dict[str, Any] = {"run_id": event.run_id, "dag_name": state.dag_name, "at": event.at}
@@ -185,7 +199,7 @@ class HookDispatcher:
         attempt = state.attempts.get(name, 0)
         if isinstance(event, NodeStarted):
             self._started[event.run_id, name] = event.at
-            return "on_task_start", TaskStartEvent(**task, attempt=max(attempt, 1))
+            return "on_task_start", TaskStartEvent(**task, attempt=event.attempt)
         if isinstance(event, NodeSucceeded):
             self._started.pop((event.run_id, name), None)
             result = state.results.get(name)
@@ -246,7 +260,9 @@ class LoggingHook(RunHook):
         )
 
     def on_task_start(self, event: TaskStartEvent) -> None:
-        self.logger.debug("Launching task %r  run_id=%s", event.task_name, event.run_id)
+        self.logger.debug(
+            "Launching task %r  run_id=%s  attempt=%d", event.task_name, event.run_id, event.attempt
+        )
 
     def on_task_success(self, event: TaskSuccessEvent) -> None:
         self.logger.info(

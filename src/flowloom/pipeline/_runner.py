@@ -81,15 +81,14 @@ class Runner:
         self._threads = threads  # shared with the pipeline's copies
         self._plans: dict[frozenset[str] | None, tuple[int, _Plan]] = {}
         self._checked = -1
-        self.engine = Engine(
-            registry=TaskLookup(TaskExecutor(self.runs, self.run_sync)),
-            bus=EventBus(),
-            max_parallel=config.max_parallel,
-            store=store,
-        )
         all_hooks = [*hooks, LoggingHook(logger)] if logger is not None else list(hooks)
-        if all_hooks:
-            self.engine.bus.add_listener(HookDispatcher(all_hooks, self.runs, logger or DEFAULT_LOGGER))
+        hooked = HookDispatcher(all_hooks, self.runs, logger or DEFAULT_LOGGER) if all_hooks else None
+        tasks = TaskExecutor(self.runs, self.run_sync, hooked.attempt_started if hooked else None)
+        self.engine = Engine(
+            registry=TaskLookup(tasks), bus=EventBus(), max_parallel=config.max_parallel, store=store
+        )
+        if hooked is not None:
+            self.engine.bus.add_listener(hooked)
 
     def run_sync(self, call: Callable[[], Any]) -> Awaitable[Any]:
         """Run a sync task's call on the pipeline's executor, or on its own threads."""
