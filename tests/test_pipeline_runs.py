@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 import pytest
 
-from flowloom import Pipeline, RunCancelledError, RunContext
+from flowloom import Pipeline, RunCancelledError, RunContext, fn_hook
 from flowloom.ir import RetryPolicy
 from flowloom.pipeline import UnknownRunError
 
@@ -441,6 +441,48 @@ async def test_a_sync_task_raising_stop_iteration_fails_instead_of_hanging() -> 
         run_id = await pipeline.run_once()
     assert statuses(pipeline, run_id) == {"first": "FAILED", "second": "SKIPPED"}
     assert pipeline.get_run_report(run_id)["tasks"]["first"]["error"] == "RuntimeError: StopIteration"
+
+
+@pytest.mark.parametrize(
+    ("raised", "error", "is_async"),
+    [
+        (SystemExit(3), "SystemExit: 3", False),
+        (KeyboardInterrupt(), "KeyboardInterrupt", False),
+        (SystemExit("bye"), "SystemExit: bye", True),
+    ],
+    ids=["sync-SystemExit", "sync-KeyboardInterrupt", "async-SystemExit"],
+)
+async def test_a_task_raising_system_exit_fails_like_any_task(
+    raised: BaseException, error: str, is_async: bool
+) -> None:
+    failures: list[BaseException | None] = []
+    pipeline = Pipeline("exits", hooks=[fn_hook(on_task_failure=lambda e: failures.append(e.exception))])
+
+    def quit_now() -> int:
+        raise raised
+
+    async def quit_async() -> int:
+        raise raised
+
+    pipeline.task(name="quits")(quit_async if is_async else quit_now)
+
+    @pipeline.task()
+    def after(quits: int) -> int:
+        return quits
+
+    @pipeline.task()
+    async def other() -> str:
+        await anyio.sleep(0.05)  # still running when "quits" fails
+        return "done"
+
+    with anyio.fail_after(10):
+        run_id = await pipeline.run_once()
+    report = pipeline.get_run_report(run_id)
+    assert statuses(pipeline, run_id) == {"quits": "FAILED", "after": "SKIPPED", "other": "SUCCESS"}
+    assert report["tasks"]["quits"]["error"] == error
+    assert report["tasks"]["after"]["error"] == "upstream_failed: quits"
+    assert report["tasks"]["other"]["result"] == "done"
+    assert failures == [raised]  # hooks get what the task raised
 
 
 async def test_copies_of_a_pipeline_share_its_threads_and_a_dropped_pipeline_leaves_none() -> None:
