@@ -196,10 +196,30 @@ def test_retries_and_a_backoff_policy() -> None:
     assert pipeline.registry["flaky"].retry == RetryPolicy(max_attempts=3)
     assert pipeline.registry["flaky"].retry.delay_s == 0  # type: ignore[union-attr]
     assert pipeline.registry["backoff"].retries == 3
-    with pytest.raises(ValueError, match="disagrees"):
+    with pytest.raises(ValueError, match='task "both": retries=1 disagrees'):
         pipeline.task(name="both", retries=1, retry=policy)
-    with pytest.raises(ValueError, match="retries must be an integer >= 0"):
-        pipeline.task(retries=-1)
+
+
+def test_bad_task_options_are_refused_naming_the_task() -> None:
+    pipeline = Pipeline("p")
+    must = "retries must be an integer >= 0"
+    with pytest.raises(ValueError, match=re.escape(f'task "negative": {must}, not -1')):
+
+        @pipeline.task(retries=-1)
+        def negative() -> None:
+            pass
+
+    with pytest.raises(ValueError, match=re.escape(f'task "named": {must}, not True')):
+        pipeline.task(name="named", retries=True)
+    with pytest.raises(TypeError, match=re.escape('task "policy": retry must be a RetryPolicy, not 3')):
+
+        @pipeline.task(retry=3)  # type: ignore[call-overload]
+        def policy() -> None:
+            pass
+
+    with pytest.raises(ValueError, match="a task name must be a non-empty string, not ''"):
+        pipeline.task(name="")
+    assert len(pipeline.registry) == 0
 
 
 def test_validate_names_every_problem_and_suggests_names() -> None:

@@ -144,9 +144,12 @@ class Pipeline:
         """
         if callable(name):
             return self.task()(name)
+        if name is not None:  # a named task's mistakes show at once, others' when the function comes
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"a task name must be a non-empty string, not {name!r}")
+            _retry_policy(name, retries, retry)
         if deps is not None and (isinstance(deps, str) or not isinstance(deps, Iterable)):
             raise TypeError(f"deps must be a list of task names or tasks, not {deps!r}")
-        policy = _retry_policy(name, retries, retry)
 
         def register(fn: F) -> F:
             if not callable(fn):
@@ -154,6 +157,7 @@ class Pipeline:
             task_name = name if name is not None else getattr(fn, "__name__", None)
             if not isinstance(task_name, str) or not task_name:
                 raise ValueError(f"cannot name a task after {fn!r}: pass name=...")
+            policy = _retry_policy(task_name, retries, retry)
             _check_timeout(task_name, fn, timeout_s)
             names, foreign = self._dependency_names(task_name, deps)
             spec = build_spec(
@@ -317,14 +321,16 @@ class Pipeline:
         return f"Pipeline({self._name!r}, tasks={list(self._registry)!r})"
 
 
-def _retry_policy(name: object, retries: int, retry: RetryPolicy | None) -> RetryPolicy | None:
-    if not isinstance(retries, int) or retries < 0:
-        raise ValueError(f"task {name!r}: retries must be an integer >= 0, not {retries!r}")
+def _retry_policy(task: str, retries: int, retry: RetryPolicy | None) -> RetryPolicy | None:
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ValueError(f'task "{task}": retries must be an integer >= 0, not {retries!r}')
     if retry is None:
         return RetryPolicy(max_attempts=retries + 1) if retries else None
+    if not isinstance(retry, RetryPolicy):
+        raise TypeError(f'task "{task}": retry must be a RetryPolicy, not {retry!r}')
     if retries and retries != retry.max_attempts - 1:
         raise ValueError(
-            f"task {name!r}: retries={retries} disagrees with retry.max_attempts={retry.max_attempts}; "
+            f'task "{task}": retries={retries} disagrees with retry.max_attempts={retry.max_attempts}; '
             "give one of them"
         )
     return retry
