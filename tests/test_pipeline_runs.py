@@ -382,6 +382,28 @@ async def test_a_sync_task_stops_cooperatively_when_its_run_is_cancelled() -> No
     assert pipeline.get_run_report(handle.id)["tasks"]["crunch"]["status"] == "FAILED"
 
 
+async def test_a_run_refuses_bare_deps_and_says_to_wrap_them() -> None:
+    pipeline = Pipeline("bare")
+
+    @pipeline.task()
+    def read(context: RunContext[Deps]) -> str:
+        return context.source_path
+
+    refused = (
+        r"pipeline \"bare\": a run's context must be a RunContext or None, not Deps \(.*\): "
+        r"pass RunContext\(deps=\.\.\.\)"
+    )
+    with pytest.raises(TypeError, match=refused):
+        await pipeline.run_once(Deps("/tmp/orders.json"))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=refused):
+        pipeline.start(Deps("/tmp/orders.json"))  # type: ignore[arg-type]
+    run_id = await pipeline.run_once(RunContext(deps=Deps("/tmp/orders.json")))
+    assert pipeline.get_run_report(run_id)["tasks"]["read"]["result"] == "/tmp/orders.json"
+    with pytest.raises(TypeError, match=refused):
+        await pipeline.resume(run_id, from_tasks=["read"], context=Deps("/tmp/x"))  # type: ignore[arg-type]
+    assert len(pipeline._runner.runs) == 1  # nothing started
+
+
 async def test_run_many_runs_every_context_even_after_a_failure() -> None:
     pipeline = Pipeline("batches")
 

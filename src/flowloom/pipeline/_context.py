@@ -142,5 +142,18 @@ class RunContext(Generic[DepsT]):
         return f"RunContext({self.deps!r}, metadata={dict(self.metadata)!r}{extra})"
 
 
+def run_context(context: object, pipeline: str) -> RunContext[Any]:
+    """What a run of ``pipeline`` was given as its context, checked: a ``RunContext``, or an empty one for
+    ``None``. ``TypeError`` for anything else (deps given bare, say)."""
+    if context is None:
+        return RunContext(None)
+    if isinstance(context, RunContext):
+        return context
+    raise TypeError(
+        f'pipeline "{pipeline}": a run\'s context must be a RunContext or None, not {type(context).__name__} '
+        f"({context!r}): pass RunContext(deps=...) to give the tasks their dependencies"
+    )
+
+
 def _set(context: RunContext[Any], name: str, value: Any) -> None:
     object.__setattr__(context, name, value)

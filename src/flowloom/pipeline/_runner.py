@@ -18,7 +18,7 @@ from flowloom.engine import CompiledWorkflow, Engine, EventBus
 from flowloom.ir import FlowloomError, RunStore, Status
 
 from ._compile import TaskExecutor, TaskLookup, to_workflow
-from ._context import RunContext, RunControl
+from ._context import RunContext, RunControl, run_context
 from ._hooks import HookDispatcher, LoggingHook, RunHook
 from ._registry import TaskRegistry
 from ._report import build_report
@@ -133,9 +133,9 @@ class Runner:
         """Start a run of the tasks in ``include`` (all: ``None``). ``tasks`` are the tasks its report
         lists (default: those it runs); ``preset`` gives the report entries, results included, of tasks
         kept from an earlier run."""
+        context = run_context(context, self.name)
         loop = asyncio.get_running_loop()
         plan = self.plan(include)
-        context = context if context is not None else RunContext(None)
         state = self._new_state(
             str(uuid.uuid4()), context, tasks or plan.tasks, preset=preset, resumed_from=resumed_from
         )
@@ -151,6 +151,8 @@ class Runner:
         keep (with what depends on those); the rest runs."""
         store = self.store
         assert store is not None
+        if context is not None:
+            context = run_context(context, self.name)
         row = await store.get_run(run_id)
         if row is None:
             raise UnknownRunError(f'no run "{run_id}" in the store of pipeline "{self.name}"')
