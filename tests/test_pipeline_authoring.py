@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 
@@ -137,6 +137,36 @@ def test_postponed_annotations_that_do_not_evaluate_still_name_run_context() -> 
     )
     pipeline.task()(namespace["pull"])
     assert pipeline.registry["pull"].context_param == "context"
+
+
+def test_run_context_is_found_inside_annotated() -> None:
+    pipeline = Pipeline("p")
+
+    @pipeline.task()
+    def extract() -> int:
+        return 1
+
+    # as in a module without `from __future__ import annotations`: the annotations are objects
+    source = (
+        "def pull(context: Annotated[RunContext[Deps], 'the run'], extract: int) -> int:\n"
+        "    return extract\n"
+        "def maybe(extract: int, context: Annotated[RunContext[Deps], 'the run'] | None = None) -> int:\n"
+        "    return extract\n"
+    )
+    namespace: dict[str, Any] = {}
+    code = compile(source, "<annotated>", "exec", dont_inherit=True)
+    exec(code, {"Annotated": Annotated, "RunContext": RunContext, "Deps": Deps}, namespace)
+    pipeline.task()(namespace["pull"])
+    pipeline.task()(namespace["maybe"])
+
+    @pipeline.task()
+    def postponed(context: Annotated[RunContext[Deps], "the run"]) -> None:
+        pass
+
+    for task in ("pull", "maybe", "postponed"):
+        assert pipeline.registry[task].context_param == "context"
+        assert pipeline.registry[task].unprovided == ()
+    pipeline.validate()
 
 
 def test_dag_local_names_may_repeat_across_pipelines() -> None:
