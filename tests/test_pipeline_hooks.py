@@ -179,6 +179,44 @@ async def test_cancelled_tasks_are_reported_to_hooks_as_failures() -> None:
     assert isinstance(end, DagEndEvent) and end.status == "FAILED" and end.error == "run was canceled"
 
 
+class RunEnds:
+    """Not a RunHook: an object with the one hook method it needs."""
+
+    def __init__(self) -> None:
+        self.statuses: list[str] = []
+
+    def on_dag_end(self, event: DagEndEvent) -> None:
+        self.statuses.append(event.status)
+
+
+async def test_hooks_may_be_one_hook_or_objects_with_hook_methods(caplog: pytest.LogCaptureFixture) -> None:
+    recorder = Recorder()
+    ends = RunEnds()
+    one = Pipeline("one", hooks=recorder)
+    duck = Pipeline("duck", hooks=[ends])  # type: ignore[list-item]
+    for pipeline in (one, duck):
+
+        @pipeline.task()
+        def only() -> int:
+            return 1
+
+    with caplog.at_level(logging.ERROR, logger="flowloom.pipeline"):
+        await one.run_once()
+        await duck.run_once()
+    assert recorder.trace() == ["dag_start", "start only", "success only", "dag_end"]
+    assert ends.statuses == ["SUCCESS"]
+    assert caplog.records == []  # the methods RunEnds lacks are not errors
+
+
+def test_what_is_not_a_hook_is_refused_when_the_pipeline_is_made() -> None:
+    with pytest.raises(TypeError, match=r"not the class Recorder: pass Recorder\(\)"):
+        Pipeline("p", hooks=[Recorder])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"<built-in function print> is not a hook: .*fn_hook\(\.\.\.\)"):
+        Pipeline("p", hooks=[print])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="hooks must be a hook or a list of hooks"):
+        Pipeline("p", hooks=3)  # type: ignore[arg-type]
+
+
 async def test_the_logger_gets_levels_by_event(caplog: pytest.LogCaptureFixture) -> None:
     logger = logging.getLogger("test.pipeline.etl")
     pipeline = chain_with_failure([], Counter(), logger)

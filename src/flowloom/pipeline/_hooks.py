@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,6 +110,45 @@ class RunHook:
 
     def on_task_skip(self, event: TaskSkipEvent) -> None:
         """A task will not run because a dependency failed."""
+
+
+HOOK_METHODS = (
+    "on_dag_start",
+    "on_dag_end",
+    "on_task_start",
+    "on_task_success",
+    "on_task_failure",
+    "on_task_retry",
+    "on_task_skip",
+)
+
+
+def hook_list(hooks: RunHook | Iterable[RunHook] | None) -> tuple[RunHook, ...]:
+    """A pipeline's ``hooks=``: ``None``, one hook, or an iterable of hooks. A hook is a ``RunHook`` or an
+    object with some of its methods; ``TypeError`` for anything else."""
+    found: tuple[Any, ...]
+    if hooks is None:
+        return ()
+    if _is_hook(hooks):
+        found = (hooks,)
+    elif isinstance(hooks, str | bytes) or not isinstance(hooks, Iterable):
+        raise TypeError(f"hooks must be a hook or a list of hooks (RunHook, fn_hook(...)), not {hooks!r}")
+    else:
+        found = tuple(hooks)
+    for hook in found:
+        if isinstance(hook, type):
+            name = hook.__name__
+            raise TypeError(f"hooks takes hook objects, not the class {name}: pass {name}()")
+        if not _is_hook(hook):
+            raise TypeError(
+                f"{hook!r} is not a hook: a hook is a RunHook (or has some of its on_dag_start, "
+                "on_task_failure, ... methods); fn_hook(...) makes one from functions"
+            )
+    return found
+
+
+def _is_hook(value: object) -> bool:
+    return isinstance(value, RunHook) or any(callable(getattr(value, name, None)) for name in HOOK_METHODS)
 
 
 class _FnHook(RunHook):
@@ -234,8 +273,11 @@ class HookDispatcher:
 
     def _call(self, method: str, event: HookEvent) -> None:
         for hook in self._hooks:
+            call = getattr(hook, method, None)
+            if call is None:  # a hook that is not a RunHook need not have every method
+                continue
             try:
-                getattr(hook, method)(event)
+                call(event)
             except Exception:
                 self._logger.exception("hook %r failed in %s (the run goes on)", hook, method)
 

@@ -13,7 +13,7 @@ from flowloom.ir import RetryPolicy, RunStore
 
 from ._context import RunContext
 from ._display import render
-from ._hooks import RunHook
+from ._hooks import RunHook, hook_list
 from ._registry import TaskRegistry
 from ._report import build_report
 from ._runner import Runner, SchedulerConfig
@@ -36,8 +36,9 @@ class Pipeline:
 
     ``max_parallel`` caps the tasks of one run that run at once (sync and async alike); ``max_workers`` is
     the size of the thread pool sync tasks run on, unless ``executor`` (a ``concurrent.futures.Executor``)
-    is given. ``hooks`` get run and task events; ``logger`` logs them. ``store`` is the ``RunStore`` runs
-    are recorded in. Use ``async with pipeline:`` to release the thread pool at the end.
+    is given. ``hooks`` (a hook or a list of them) get run and task events; ``logger`` logs them.
+    ``store`` is the ``RunStore`` runs are recorded in. Use ``async with pipeline:`` to release the thread
+    pool at the end.
     """
 
     def __init__(
@@ -48,7 +49,7 @@ class Pipeline:
         max_workers: int = 8,
         max_parallel: int = 4,
         logger: logging.Logger | None = None,
-        hooks: Sequence[RunHook] | None = None,
+        hooks: RunHook | Iterable[RunHook] | None = None,
         store: RunStore | None = None,
     ) -> None:
         if not isinstance(name, str) or not name:
@@ -60,7 +61,7 @@ class Pipeline:
         self._options: dict[str, Any] = {
             "executor": executor,
             "logger": logger,
-            "hooks": tuple(hooks or ()),
+            "hooks": hook_list(hooks),
             "store": store,
             "threads": threads,
         }
