@@ -4,6 +4,7 @@ retries, timeouts, cancellation and deadlines, run_many, subgraphs, in-process r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import threading
 import time
@@ -661,6 +662,27 @@ async def test_runs_start_outside_async_with_and_tasks_registered_later_are_seen
     assert statuses(pipeline, first) == {"one": "SUCCESS"}
     assert pipeline.get_run_report(second)["tasks"]["two"]["result"] == 2
     await pipeline.aclose()
+
+
+async def test_closing_twice_is_safe_and_a_closed_pipeline_opens_again() -> None:
+    pipeline = Pipeline("close")
+
+    @pipeline.task()
+    def one() -> int:
+        return 1
+
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(pipeline)
+        stack.push_async_exit(pipeline)  # so the stack closes it twice
+        await pipeline.run_once()
+        with pytest.raises(RuntimeError, match='pipeline "close" is open already'):
+            async with pipeline:
+                pass
+    await pipeline.aclose()
+    await pipeline.aclose()
+    async with pipeline:
+        await pipeline.aclose()  # inside: the exit that follows is fine
+        assert statuses(pipeline, await pipeline.run_once()) == {"one": "SUCCESS"}
 
 
 async def test_start_needs_a_running_loop() -> None:

@@ -303,19 +303,17 @@ class Pipeline:
         return await self._runner.load_report(run_id)
 
     async def __aenter__(self) -> Self:
-        await self._runner.engine.__aenter__()
+        await self._runner.open()
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        try:
-            await self._runner.engine.__aexit__(exc_type, exc, tb)
-        finally:
-            await self._runner.aclose()
+        await self._runner.close(exc_type, exc, tb)
 
     async def aclose(self) -> None:
-        """Release the thread pool and what the engine made; later runs make them again."""
+        """Release the thread pool and what the engine made; later runs make them again. Closing a closed
+        pipeline does nothing."""
         await self._runner.aclose()
 
     def __repr__(self) -> str:

@@ -10,6 +10,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 import anyio
@@ -81,6 +82,7 @@ class Runner:
         self._threads = threads  # shared with the pipeline's copies
         self._plans: dict[frozenset[str] | None, tuple[int, _Plan]] = {}
         self._checked = -1
+        self._open = False  # inside ``async with`` the pipeline
         all_hooks = [*hooks, LoggingHook(logger)] if logger is not None else list(hooks)
         hooked = HookDispatcher(all_hooks, self.runs, logger or DEFAULT_LOGGER) if all_hooks else None
         tasks = TaskExecutor(self.runs, self.run_sync, hooked.attempt_started if hooked else None)
@@ -253,8 +255,29 @@ class Runner:
         document = await self.store.get_workflow(row.workflow_hash)
         return stored_report(row, await self.store.get_nodes(run_id), document)
 
+    async def open(self) -> None:
+        """``async with pipeline``: runs started inside belong to the engine's task group."""
+        if self._open:
+            raise RuntimeError(f'pipeline "{self.name}" is open already: "async with" it once at a time')
+        await self.engine.__aenter__()
+        self._open = True
+
+    async def close(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """The end of ``async with pipeline``: the engine's task group ends and the engine releases what it
+        made (once: its ``__aexit__`` does), then the threads. Not open (an exit too many): ``aclose()``."""
+        if not self._open:
+            await self.aclose()
+            return
+        self._open = False
+        try:
+            await self.engine.__aexit__(exc_type, exc, tb)
+        finally:
+            self._threads.shutdown()
+
     async def aclose(self) -> None:
         """Let the task threads end (threads still busy finish in the background; a later sync task starts
-        new ones)."""
+        new ones) and release what the engine made. Safe to repeat."""
         self._threads.shutdown()
         await self.engine.aclose()
