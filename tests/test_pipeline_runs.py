@@ -632,6 +632,40 @@ async def test_results_that_cannot_be_stored_still_flow_and_the_report_says_so()
     assert tasks["measure"]["result"] == 3 and "result_note" not in tasks["measure"]
 
 
+class Rows(dict[str, int]):
+    """A result that counts the walks through its values (what checking it can be stored as JSON does)."""
+
+    def __init__(self, **rows: int) -> None:
+        super().__init__(rows)
+        self.walks = 0
+
+    def values(self) -> Any:
+        self.walks += 1
+        return super().values()
+
+
+async def test_a_report_checks_each_result_once_however_often_it_is_asked_for() -> None:
+    pipeline = Pipeline("reports")
+    rows = Rows(a=1, b=2)
+
+    @pipeline.task()
+    def make() -> Rows:
+        return rows
+
+    @pipeline.task()
+    def blob() -> Blob:
+        return Blob(1)
+
+    run_id = await pipeline.run_once()
+    first = pipeline.get_run_report(run_id)
+    walks = rows.walks
+    again = [pipeline.get_run_report(run_id) for _ in range(3)]
+    assert rows.walks == walks  # not walked again
+    assert all(report == first for report in again)
+    assert first["tasks"]["make"]["result"] is rows and "result_note" not in first["tasks"]["make"]
+    assert again[-1]["tasks"]["blob"]["result_note"].startswith("not JSON-serializable (Blob)")
+
+
 async def test_invalid_pipelines_do_not_run_and_unknown_runs_are_named() -> None:
     pipeline = Pipeline("bad")
 
