@@ -354,6 +354,14 @@ async def test_a_run_past_its_deadline_is_cancelled() -> None:
     assert report["tasks"]["hang"]["error"] == "run exceeded its deadline (timeout_s=0.05)"
 
 
+@pytest.mark.parametrize("timeout_s", [0, -1.0, float("nan"), True, "5"])
+def test_a_context_timeout_must_be_a_positive_number(timeout_s: Any) -> None:
+    with pytest.raises(ValueError, match=r"RunContext timeout_s must be a positive number of seconds, not "):
+        RunContext(None, timeout_s=timeout_s)
+    with pytest.raises(ValueError, match=r"RunContext timeout_s must be a positive number of seconds"):
+        RunContext(None).with_timeout(timeout_s)
+
+
 async def test_a_sync_task_stops_cooperatively_when_its_run_is_cancelled() -> None:
     pipeline = Pipeline("coop")
     started = threading.Event()

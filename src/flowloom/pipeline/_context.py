@@ -58,7 +58,9 @@ class RunContext(Generic[DepsT]):
     def __init__(
         self, deps: DepsT, *, metadata: Mapping[str, Any] | None = None, timeout_s: float | None = None
     ) -> None:
-        if timeout_s is not None and not timeout_s > 0:
+        if timeout_s is not None and (
+            isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or not timeout_s > 0
+        ):
             raise ValueError(f"RunContext timeout_s must be a positive number of seconds, not {timeout_s!r}")
         _set(self, "deps", deps)
         _set(self, "metadata", MappingProxyType(dict(metadata or {})))
