@@ -516,6 +516,27 @@ async def test_a_task_raising_system_exit_fails_like_any_task(
     assert failures == [raised]  # hooks get what the task raised
 
 
+async def test_an_async_task_raising_keyboard_interrupt_stops_its_run_and_says_why() -> None:
+    pipeline = Pipeline("interrupted")
+
+    @pipeline.task()
+    async def quits() -> None:
+        raise KeyboardInterrupt  # on the loop's thread, as a Ctrl-C would come: the run stops
+
+    @pipeline.task()
+    async def other() -> None:
+        await anyio.sleep_forever()
+
+    with anyio.fail_after(10):
+        run_id = await pipeline.run_once()
+    tasks = pipeline.get_run_report(run_id)["tasks"]
+    why = 'run was interrupted: KeyboardInterrupt in task "quits"'
+    assert {name: (entry["status"], entry["error"]) for name, entry in tasks.items()} == {
+        "quits": ("FAILED", why),
+        "other": ("FAILED", why),
+    }
+
+
 async def test_copies_of_a_pipeline_share_its_threads_and_a_dropped_pipeline_leaves_none() -> None:
     def task_threads(name: str) -> list[threading.Thread]:
         return [thread for thread in threading.enumerate() if thread.name.startswith(f"flowloom-{name}_")]

@@ -105,11 +105,14 @@ class TaskExecutor:
             # calls, argparse...): its dependents are skipped and the rest of the run goes on. A sync task's
             # every BaseException arrives here as an exception (see _call). An async task runs on the event
             # loop's thread, where a KeyboardInterrupt may be a real Ctrl-C: that must stop the run, not
-            # count as one task's failure, so an async task's KeyboardInterrupt, like cancellation and
-            # GeneratorExit, is not caught: the task stops there and the run is canceled.
+            # count as one task's failure, so an async task's KeyboardInterrupt goes on up (below), as
+            # cancellation and GeneratorExit do: the task stops there and the run is canceled.
             raised = exc.raised if isinstance(exc, _Raised) else exc
             state.exceptions[name] = raised
             raise TaskError(describe(raised)) from raised
+        except KeyboardInterrupt:
+            state.control.cancel(f'was interrupted: KeyboardInterrupt in task "{name}"')  # the report's why
+            raise
         state.results[name] = result
         return NodeResult(outputs={RESULT_KEY: result})
 
