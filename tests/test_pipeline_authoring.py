@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 
@@ -139,6 +139,36 @@ def test_postponed_annotations_that_do_not_evaluate_still_name_run_context() -> 
     assert pipeline.registry["pull"].context_param == "context"
 
 
+def test_run_context_is_found_inside_annotated() -> None:
+    pipeline = Pipeline("p")
+
+    @pipeline.task()
+    def extract() -> int:
+        return 1
+
+    # as in a module without `from __future__ import annotations`: the annotations are objects
+    source = (
+        "def pull(context: Annotated[RunContext[Deps], 'the run'], extract: int) -> int:\n"
+        "    return extract\n"
+        "def maybe(extract: int, context: Annotated[RunContext[Deps], 'the run'] | None = None) -> int:\n"
+        "    return extract\n"
+    )
+    namespace: dict[str, Any] = {}
+    code = compile(source, "<annotated>", "exec", dont_inherit=True)
+    exec(code, {"Annotated": Annotated, "RunContext": RunContext, "Deps": Deps}, namespace)
+    pipeline.task()(namespace["pull"])
+    pipeline.task()(namespace["maybe"])
+
+    @pipeline.task()
+    def postponed(context: Annotated[RunContext[Deps], "the run"]) -> None:
+        pass
+
+    for task in ("pull", "maybe", "postponed"):
+        assert pipeline.registry[task].context_param == "context"
+        assert pipeline.registry[task].unprovided == ()
+    pipeline.validate()
+
+
 def test_dag_local_names_may_repeat_across_pipelines() -> None:
     users = Pipeline("users")
     orders = Pipeline("orders")
@@ -196,10 +226,30 @@ def test_retries_and_a_backoff_policy() -> None:
     assert pipeline.registry["flaky"].retry == RetryPolicy(max_attempts=3)
     assert pipeline.registry["flaky"].retry.delay_s == 0  # type: ignore[union-attr]
     assert pipeline.registry["backoff"].retries == 3
-    with pytest.raises(ValueError, match="disagrees"):
+    with pytest.raises(ValueError, match='task "both": retries=1 disagrees'):
         pipeline.task(name="both", retries=1, retry=policy)
-    with pytest.raises(ValueError, match="retries must be an integer >= 0"):
-        pipeline.task(retries=-1)
+
+
+def test_bad_task_options_are_refused_naming_the_task() -> None:
+    pipeline = Pipeline("p")
+    must = "retries must be an integer >= 0"
+    with pytest.raises(ValueError, match=re.escape(f'task "negative": {must}, not -1')):
+
+        @pipeline.task(retries=-1)
+        def negative() -> None:
+            pass
+
+    with pytest.raises(ValueError, match=re.escape(f'task "named": {must}, not True')):
+        pipeline.task(name="named", retries=True)
+    with pytest.raises(TypeError, match=re.escape('task "policy": retry must be a RetryPolicy, not 3')):
+
+        @pipeline.task(retry=3)  # type: ignore[call-overload]
+        def policy() -> None:
+            pass
+
+    with pytest.raises(ValueError, match="a task name must be a non-empty string, not ''"):
+        pipeline.task(name="")
+    assert len(pipeline.registry) == 0
 
 
 def test_validate_names_every_problem_and_suggests_names() -> None:

@@ -103,6 +103,7 @@ async def test_hook_events_come_in_order_with_their_details() -> None:
         "success extract",
         "start flaky",
         "retry flaky",
+        "start flaky",
         "success flaky",
         "start broken",
         "failure broken",
@@ -112,11 +113,13 @@ async def test_hook_events_come_in_order_with_their_details() -> None:
     events = recorder.events
     assert all(e.run_id == run_id and e.dag_name == "etl" for e in events)
     assert [e.at for e in events] == sorted(e.at for e in events)
-    start, extract_ok, retry, flaky_ok, failure, skip, end = (events[i] for i in (0, 2, 4, 5, 7, 8, 9))
+    start, extract_ok, retry, flaky_ok, failure, skip, end = (events[i] for i in (0, 2, 4, 6, 8, 9, 10))
     assert isinstance(start, DagStartEvent) and start.metadata == {"batch": 1}
     assert (
         isinstance(extract_ok, TaskSuccessEvent) and extract_ok.result == [1, 2] and extract_ok.attempt == 1
     )
+    starts = [(e.task_name, e.attempt) for e in events if isinstance(e, TaskStartEvent)]
+    assert starts == [("extract", 1), ("flaky", 1), ("flaky", 2), ("broken", 1)]  # one per attempt
     assert isinstance(retry, TaskRetryEvent)
     assert (retry.attempt, retry.next_attempt, retry.max_attempts) == (1, 2, 2)
     assert retry.error == "ConnectionError: blip" and retry.delay_s == 0
@@ -176,6 +179,44 @@ async def test_cancelled_tasks_are_reported_to_hooks_as_failures() -> None:
     assert isinstance(end, DagEndEvent) and end.status == "FAILED" and end.error == "run was canceled"
 
 
+class RunEnds:
+    """Not a RunHook: an object with the one hook method it needs."""
+
+    def __init__(self) -> None:
+        self.statuses: list[str] = []
+
+    def on_dag_end(self, event: DagEndEvent) -> None:
+        self.statuses.append(event.status)
+
+
+async def test_hooks_may_be_one_hook_or_objects_with_hook_methods(caplog: pytest.LogCaptureFixture) -> None:
+    recorder = Recorder()
+    ends = RunEnds()
+    one = Pipeline("one", hooks=recorder)
+    duck = Pipeline("duck", hooks=[ends])  # type: ignore[list-item]
+    for pipeline in (one, duck):
+
+        @pipeline.task()
+        def only() -> int:
+            return 1
+
+    with caplog.at_level(logging.ERROR, logger="flowloom.pipeline"):
+        await one.run_once()
+        await duck.run_once()
+    assert recorder.trace() == ["dag_start", "start only", "success only", "dag_end"]
+    assert ends.statuses == ["SUCCESS"]
+    assert caplog.records == []  # the methods RunEnds lacks are not errors
+
+
+def test_what_is_not_a_hook_is_refused_when_the_pipeline_is_made() -> None:
+    with pytest.raises(TypeError, match=r"not the class Recorder: pass Recorder\(\)"):
+        Pipeline("p", hooks=[Recorder])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"<built-in function print> is not a hook: .*fn_hook\(\.\.\.\)"):
+        Pipeline("p", hooks=[print])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="hooks must be a hook or a list of hooks"):
+        Pipeline("p", hooks=3)  # type: ignore[arg-type]
+
+
 async def test_the_logger_gets_levels_by_event(caplog: pytest.LogCaptureFixture) -> None:
     logger = logging.getLogger("test.pipeline.etl")
     pipeline = chain_with_failure([], Counter(), logger)
@@ -188,6 +229,7 @@ async def test_the_logger_gets_levels_by_event(caplog: pytest.LogCaptureFixture)
         ("INFO", "Task 'extract' succeeded"),
         ("DEBUG", "Launching task 'flaky'"),
         ("INFO", "Retrying task 'flaky'"),
+        ("DEBUG", "Launching task 'flaky'"),
         ("INFO", "Task 'flaky' succeeded"),
         ("DEBUG", "Launching task 'broken'"),
         ("WARNING", "Task 'broken' failed"),

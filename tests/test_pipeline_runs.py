@@ -4,6 +4,7 @@ retries, timeouts, cancellation and deadlines, run_many, subgraphs, in-process r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import threading
 import time
@@ -15,7 +16,7 @@ from typing import Any
 import anyio
 import pytest
 
-from flowloom import Pipeline, RunCancelledError, RunContext
+from flowloom import Pipeline, RunCancelledError, RunContext, fn_hook
 from flowloom.ir import RetryPolicy
 from flowloom.pipeline import UnknownRunError
 
@@ -353,6 +354,14 @@ async def test_a_run_past_its_deadline_is_cancelled() -> None:
     assert report["tasks"]["hang"]["error"] == "run exceeded its deadline (timeout_s=0.05)"
 
 
+@pytest.mark.parametrize("timeout_s", [0, -1.0, float("nan"), True, "5"])
+def test_a_context_timeout_must_be_a_positive_number(timeout_s: Any) -> None:
+    with pytest.raises(ValueError, match=r"RunContext timeout_s must be a positive number of seconds, not "):
+        RunContext(None, timeout_s=timeout_s)
+    with pytest.raises(ValueError, match=r"RunContext timeout_s must be a positive number of seconds"):
+        RunContext(None).with_timeout(timeout_s)
+
+
 async def test_a_sync_task_stops_cooperatively_when_its_run_is_cancelled() -> None:
     pipeline = Pipeline("coop")
     started = threading.Event()
@@ -380,6 +389,28 @@ async def test_a_sync_task_stops_cooperatively_when_its_run_is_cancelled() -> No
         assert await anyio.to_thread.run_sync(stopped.wait, 10)
     assert outcome == [f'run {handle.id} was canceled (in task "crunch")']
     assert pipeline.get_run_report(handle.id)["tasks"]["crunch"]["status"] == "FAILED"
+
+
+async def test_a_run_refuses_bare_deps_and_says_to_wrap_them() -> None:
+    pipeline = Pipeline("bare")
+
+    @pipeline.task()
+    def read(context: RunContext[Deps]) -> str:
+        return context.source_path
+
+    refused = (
+        r"pipeline \"bare\": a run's context must be a RunContext or None, not Deps \(.*\): "
+        r"pass RunContext\(deps=\.\.\.\)"
+    )
+    with pytest.raises(TypeError, match=refused):
+        await pipeline.run_once(Deps("/tmp/orders.json"))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=refused):
+        pipeline.start(Deps("/tmp/orders.json"))  # type: ignore[arg-type]
+    run_id = await pipeline.run_once(RunContext(deps=Deps("/tmp/orders.json")))
+    assert pipeline.get_run_report(run_id)["tasks"]["read"]["result"] == "/tmp/orders.json"
+    with pytest.raises(TypeError, match=refused):
+        await pipeline.resume(run_id, from_tasks=["read"], context=Deps("/tmp/x"))  # type: ignore[arg-type]
+    assert len(pipeline._runner.runs) == 1  # nothing started
 
 
 async def test_run_many_runs_every_context_even_after_a_failure() -> None:
@@ -441,6 +472,69 @@ async def test_a_sync_task_raising_stop_iteration_fails_instead_of_hanging() -> 
         run_id = await pipeline.run_once()
     assert statuses(pipeline, run_id) == {"first": "FAILED", "second": "SKIPPED"}
     assert pipeline.get_run_report(run_id)["tasks"]["first"]["error"] == "RuntimeError: StopIteration"
+
+
+@pytest.mark.parametrize(
+    ("raised", "error", "is_async"),
+    [
+        (SystemExit(3), "SystemExit: 3", False),
+        (KeyboardInterrupt(), "KeyboardInterrupt", False),
+        (SystemExit("bye"), "SystemExit: bye", True),
+    ],
+    ids=["sync-SystemExit", "sync-KeyboardInterrupt", "async-SystemExit"],
+)
+async def test_a_task_raising_system_exit_fails_like_any_task(
+    raised: BaseException, error: str, is_async: bool
+) -> None:
+    failures: list[BaseException | None] = []
+    pipeline = Pipeline("exits", hooks=[fn_hook(on_task_failure=lambda e: failures.append(e.exception))])
+
+    def quit_now() -> int:
+        raise raised
+
+    async def quit_async() -> int:
+        raise raised
+
+    pipeline.task(name="quits")(quit_async if is_async else quit_now)
+
+    @pipeline.task()
+    def after(quits: int) -> int:
+        return quits
+
+    @pipeline.task()
+    async def other() -> str:
+        await anyio.sleep(0.05)  # still running when "quits" fails
+        return "done"
+
+    with anyio.fail_after(10):
+        run_id = await pipeline.run_once()
+    report = pipeline.get_run_report(run_id)
+    assert statuses(pipeline, run_id) == {"quits": "FAILED", "after": "SKIPPED", "other": "SUCCESS"}
+    assert report["tasks"]["quits"]["error"] == error
+    assert report["tasks"]["after"]["error"] == "upstream_failed: quits"
+    assert report["tasks"]["other"]["result"] == "done"
+    assert failures == [raised]  # hooks get what the task raised
+
+
+async def test_an_async_task_raising_keyboard_interrupt_stops_its_run_and_says_why() -> None:
+    pipeline = Pipeline("interrupted")
+
+    @pipeline.task()
+    async def quits() -> None:
+        raise KeyboardInterrupt  # on the loop's thread, as a Ctrl-C would come: the run stops
+
+    @pipeline.task()
+    async def other() -> None:
+        await anyio.sleep_forever()
+
+    with anyio.fail_after(10):
+        run_id = await pipeline.run_once()
+    tasks = pipeline.get_run_report(run_id)["tasks"]
+    why = 'run was interrupted: KeyboardInterrupt in task "quits"'
+    assert {name: (entry["status"], entry["error"]) for name, entry in tasks.items()} == {
+        "quits": ("FAILED", why),
+        "other": ("FAILED", why),
+    }
 
 
 async def test_copies_of_a_pipeline_share_its_threads_and_a_dropped_pipeline_leaves_none() -> None:
@@ -567,6 +661,40 @@ async def test_results_that_cannot_be_stored_still_flow_and_the_report_says_so()
     assert tasks["measure"]["result"] == 3 and "result_note" not in tasks["measure"]
 
 
+class Rows(dict[str, int]):
+    """A result that counts the walks through its values (what checking it can be stored as JSON does)."""
+
+    def __init__(self, **rows: int) -> None:
+        super().__init__(rows)
+        self.walks = 0
+
+    def values(self) -> Any:
+        self.walks += 1
+        return super().values()
+
+
+async def test_a_report_checks_each_result_once_however_often_it_is_asked_for() -> None:
+    pipeline = Pipeline("reports")
+    rows = Rows(a=1, b=2)
+
+    @pipeline.task()
+    def make() -> Rows:
+        return rows
+
+    @pipeline.task()
+    def blob() -> Blob:
+        return Blob(1)
+
+    run_id = await pipeline.run_once()
+    first = pipeline.get_run_report(run_id)
+    walks = rows.walks
+    again = [pipeline.get_run_report(run_id) for _ in range(3)]
+    assert rows.walks == walks  # not walked again
+    assert all(report == first for report in again)
+    assert first["tasks"]["make"]["result"] is rows and "result_note" not in first["tasks"]["make"]
+    assert again[-1]["tasks"]["blob"]["result_note"].startswith("not JSON-serializable (Blob)")
+
+
 async def test_invalid_pipelines_do_not_run_and_unknown_runs_are_named() -> None:
     pipeline = Pipeline("bad")
 
@@ -597,6 +725,27 @@ async def test_runs_start_outside_async_with_and_tasks_registered_later_are_seen
     assert statuses(pipeline, first) == {"one": "SUCCESS"}
     assert pipeline.get_run_report(second)["tasks"]["two"]["result"] == 2
     await pipeline.aclose()
+
+
+async def test_closing_twice_is_safe_and_a_closed_pipeline_opens_again() -> None:
+    pipeline = Pipeline("close")
+
+    @pipeline.task()
+    def one() -> int:
+        return 1
+
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(pipeline)
+        stack.push_async_exit(pipeline)  # so the stack closes it twice
+        await pipeline.run_once()
+        with pytest.raises(RuntimeError, match='pipeline "close" is open already'):
+            async with pipeline:
+                pass
+    await pipeline.aclose()
+    await pipeline.aclose()
+    async with pipeline:
+        await pipeline.aclose()  # inside: the exit that follows is fine
+        assert statuses(pipeline, await pipeline.run_once()) == {"one": "SUCCESS"}
 
 
 async def test_start_needs_a_running_loop() -> None:

@@ -195,6 +195,8 @@ async def test_resuming_a_run_of_this_process_keeps_its_whole_context(store: Any
 
     first = await pipeline.run_once(RunContext(Deps("/data")))
     broken.clear()
+    with pytest.raises(TypeError, match=r"not Deps .*: pass RunContext\(deps=\.\.\.\)"):
+        await pipeline.resume(first, context=Deps("/data"))  # type: ignore[arg-type]
     second = await pipeline.resume(first)  # the deps are not stored, but this process still has them
     assert pipeline.get_run_report(second)["tasks"]["b"]["result"] == "/data+/data"
 

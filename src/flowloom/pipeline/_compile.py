@@ -21,7 +21,17 @@ _MISSING: Any = object()
 
 
 class TaskError(NodeError):
-    """A task raised; the message is ``"<ExceptionType>: <message>"`` and the cause is the exception."""
+    """A task raised; the message is ``"<ExceptionType>: <message>"`` (the type alone for an empty message)
+    and the cause is the exception."""
+
+
+class _Raised(Exception):
+    """Carries what a sync task raised that is not an ``Exception`` (``SystemExit``, ``KeyboardInterrupt``)
+    out of its thread as an ordinary failure."""
+
+    def __init__(self, raised: BaseException) -> None:
+        super().__init__(raised)
+        self.raised = raised
 
 
 def to_workflow(name: str, registry: TaskRegistry, include: Collection[str], max_parallel: int) -> Workflow:
@@ -55,7 +65,8 @@ def to_workflow(name: str, registry: TaskRegistry, include: Collection[str], max
 class TaskExecutor:
     """Runs the tasks of one pipeline's runs: async functions on the event loop, sync ones on a thread
     pool (or the pipeline's executor). Every task is an entry when it has no dependency, may end a path,
-    and needs all its dependencies (``strict_join``)."""
+    and needs all its dependencies (``strict_join``). ``on_retry`` is told when an attempt after the first
+    starts (the engine announces only a node's first start)."""
 
     type: ClassVar[str] = TASK_NODE_TYPE
     entry: ClassVar[bool] = True
@@ -63,10 +74,14 @@ class TaskExecutor:
     strict_join: ClassVar[bool] = True
 
     def __init__(
-        self, runs: Mapping[str, RunState], run_sync: Callable[[Callable[[], Any]], Awaitable[Any]]
+        self,
+        runs: Mapping[str, RunState],
+        run_sync: Callable[[Callable[[], Any]], Awaitable[Any]],
+        on_retry: Callable[[RunState, str, int], None] | None = None,
     ) -> None:
         self._runs = runs
         self._run_sync = run_sync
+        self._on_retry = on_retry
 
     async def execute(self, ctx: NodeContext) -> NodeResult:
         state = self._runs[ctx.run_id]
@@ -76,6 +91,8 @@ class TaskExecutor:
         attempt = attempts[name] = attempts.get(name, 0) + 1
         if attempt > 1:
             state.exceptions.pop(name, None)
+            if self._on_retry is not None:
+                self._on_retry(state, name, attempt)
         fn = spec.fn
         try:
             if spec.named or spec.takes_upstream or spec.context_param is not None:
@@ -83,20 +100,43 @@ class TaskExecutor:
                 result = await (fn(**kwargs) if spec.is_async else self._run_sync(partial(_call, fn, kwargs)))
             else:
                 result = await (fn() if spec.is_async else self._run_sync(partial(_call, fn, {})))
-        except Exception as exc:
-            state.exceptions[name] = exc
-            raise TaskError(f"{type(exc).__name__}: {exc}") from exc
+        except (Exception, SystemExit) as exc:
+            # What a task raises is its failure, SystemExit too (sys.exit() in the task or in a library it
+            # calls, argparse...): its dependents are skipped and the rest of the run goes on. A sync task's
+            # every BaseException arrives here as an exception (see _call). An async task runs on the event
+            # loop's thread, where a KeyboardInterrupt may be a real Ctrl-C: that must stop the run, not
+            # count as one task's failure, so an async task's KeyboardInterrupt goes on up (below), as
+            # cancellation and GeneratorExit do: the task stops there and the run is canceled.
+            raised = exc.raised if isinstance(exc, _Raised) else exc
+            state.exceptions[name] = raised
+            raise TaskError(describe(raised)) from raised
+        except KeyboardInterrupt:
+            state.control.cancel(f'was interrupted: KeyboardInterrupt in task "{name}"')  # the report's why
+            raise
         state.results[name] = result
         return NodeResult(outputs={RESULT_KEY: result})
 
 
+def describe(exc: BaseException) -> str:
+    """``"<ExceptionType>: <message>"``, or the type alone when the message is empty."""
+    message = str(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
 def _call(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
     """A sync task's call, on its thread. ``StopIteration`` cannot travel through a future (asyncio refuses
-    it, and the run would wait forever), so it becomes a ``RuntimeError``, as PEP 479 does for generators."""
+    it, and the run would wait forever), so it becomes a ``RuntimeError``, as PEP 479 does for generators.
+    Nothing outside can raise into a thread, so whatever else the task raises is its own outcome: a
+    ``SystemExit`` or ``KeyboardInterrupt`` would otherwise reach the event loop as if the run were
+    canceled, and is carried as a failure instead."""
     try:
         return fn(**kwargs)
     except StopIteration as exc:
-        raise RuntimeError(f"StopIteration: {exc}" if str(exc) else "StopIteration") from exc
+        raise RuntimeError(describe(exc)) from exc
+    except Exception:
+        raise
+    except BaseException as exc:
+        raise _Raised(exc) from None
 
 
 def _arguments(spec: TaskSpec, inputs: Mapping[str, Any], state: RunState) -> dict[str, Any]:

@@ -58,7 +58,9 @@ class RunContext(Generic[DepsT]):
     def __init__(
         self, deps: DepsT, *, metadata: Mapping[str, Any] | None = None, timeout_s: float | None = None
     ) -> None:
-        if timeout_s is not None and not timeout_s > 0:
+        if timeout_s is not None and (
+            isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or not timeout_s > 0
+        ):
             raise ValueError(f"RunContext timeout_s must be a positive number of seconds, not {timeout_s!r}")
         _set(self, "deps", deps)
         _set(self, "metadata", MappingProxyType(dict(metadata or {})))
@@ -140,6 +142,19 @@ class RunContext(Generic[DepsT]):
     def __repr__(self) -> str:
         extra = f", timeout_s={self.timeout_s!r}" if self.timeout_s is not None else ""
         return f"RunContext({self.deps!r}, metadata={dict(self.metadata)!r}{extra})"
+
+
+def run_context(context: object, pipeline: str) -> RunContext[Any]:
+    """What a run of ``pipeline`` was given as its context, checked: a ``RunContext``, or an empty one for
+    ``None``. ``TypeError`` for anything else (deps given bare, say)."""
+    if context is None:
+        return RunContext(None)
+    if isinstance(context, RunContext):
+        return context
+    raise TypeError(
+        f'pipeline "{pipeline}": a run\'s context must be a RunContext or None, not {type(context).__name__} '
+        f"({context!r}): pass RunContext(deps=...) to give the tasks their dependencies"
+    )
 
 
 def _set(context: RunContext[Any], name: str, value: Any) -> None:

@@ -4,7 +4,8 @@ tracing. They ride on the engine's event bus; a hook that raises is logged and n
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,8 @@ class TaskEvent(HookEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskStartEvent(TaskEvent):
+    """An attempt of a task started: its first, and each retry (``attempt`` counts from 1)."""
+
     attempt: int
 
 
@@ -94,7 +97,7 @@ class RunHook:
         """A run ended (succeeded, failed or canceled)."""
 
     def on_task_start(self, event: TaskStartEvent) -> None:
-        """A task started."""
+        """An attempt of a task started (once more after each retry)."""
 
     def on_task_success(self, event: TaskSuccessEvent) -> None:
         """A task succeeded."""
@@ -107,6 +110,45 @@ class RunHook:
 
     def on_task_skip(self, event: TaskSkipEvent) -> None:
         """A task will not run because a dependency failed."""
+
+
+HOOK_METHODS = (
+    "on_dag_start",
+    "on_dag_end",
+    "on_task_start",
+    "on_task_success",
+    "on_task_failure",
+    "on_task_retry",
+    "on_task_skip",
+)
+
+
+def hook_list(hooks: RunHook | Iterable[RunHook] | None) -> tuple[RunHook, ...]:
+    """A pipeline's ``hooks=``: ``None``, one hook, or an iterable of hooks. A hook is a ``RunHook`` or an
+    object with some of its methods; ``TypeError`` for anything else."""
+    found: tuple[Any, ...]
+    if hooks is None:
+        return ()
+    if _is_hook(hooks):
+        found = (hooks,)
+    elif isinstance(hooks, str | bytes) or not isinstance(hooks, Iterable):
+        raise TypeError(f"hooks must be a hook or a list of hooks (RunHook, fn_hook(...)), not {hooks!r}")
+    else:
+        found = tuple(hooks)
+    for hook in found:
+        if isinstance(hook, type):
+            name = hook.__name__
+            raise TypeError(f"hooks takes hook objects, not the class {name}: pass {name}()")
+        if not _is_hook(hook):
+            raise TypeError(
+                f"{hook!r} is not a hook: a hook is a RunHook (or has some of its on_dag_start, "
+                "on_task_failure, ... methods); fn_hook(...) makes one from functions"
+            )
+    return found
+
+
+def _is_hook(value: object) -> bool:
+    return isinstance(value, RunHook) or any(callable(getattr(value, name, None)) for name in HOOK_METHODS)
 
 
 class _FnHook(RunHook):
@@ -144,7 +186,11 @@ def fn_hook(
 
 
 class HookDispatcher:
-    """An event-bus listener: turns engine events of this pipeline's runs into hook calls."""
+    """An event-bus listener: turns engine events of this pipeline's runs into hook calls.
+
+    The engine announces a node's start once (``NodeStarted``), not each attempt of it: the task executor
+    reports the later attempts through ``attempt_started``, so hooks see start(1), retry, start(2), ...
+    """
 
     def __init__(
         self, hooks: Sequence[RunHook], runs: Mapping[str, RunState], logger: logging.Logger
@@ -162,6 +208,13 @@ class HookDispatcher:
         if translated is not None:
             method, hook_event = translated
             self._call(method, hook_event)
+
+    def attempt_started(self, state: RunState, name: str, attempt: int) -> None:
+        """Attempt ``attempt`` (> 1) of task ``name`` is starting: called by the task executor."""
+        event = TaskStartEvent(
+            run_id=state.run_id, dag_name=state.dag_name, at=time.time(), task_name=name, attempt=attempt
+        )
+        self._call("on_task_start", event)
 
     def _translate(self, event: Event, state: RunState) -> tuple[str, HookEvent] | None:
         base: dict[str, Any] = {"run_id": event.run_id, "dag_name": state.dag_name, "at": event.at}
@@ -185,7 +238,7 @@ class HookDispatcher:
         attempt = state.attempts.get(name, 0)
         if isinstance(event, NodeStarted):
             self._started[event.run_id, name] = event.at
-            return "on_task_start", TaskStartEvent(**task, attempt=max(attempt, 1))
+            return "on_task_start", TaskStartEvent(**task, attempt=event.attempt)
         if isinstance(event, NodeSucceeded):
             self._started.pop((event.run_id, name), None)
             result = state.results.get(name)
@@ -220,8 +273,11 @@ class HookDispatcher:
 
     def _call(self, method: str, event: HookEvent) -> None:
         for hook in self._hooks:
+            call = getattr(hook, method, None)
+            if call is None:  # a hook that is not a RunHook need not have every method
+                continue
             try:
-                getattr(hook, method)(event)
+                call(event)
             except Exception:
                 self._logger.exception("hook %r failed in %s (the run goes on)", hook, method)
 
@@ -246,7 +302,9 @@ class LoggingHook(RunHook):
         )
 
     def on_task_start(self, event: TaskStartEvent) -> None:
-        self.logger.debug("Launching task %r  run_id=%s", event.task_name, event.run_id)
+        self.logger.debug(
+            "Launching task %r  run_id=%s  attempt=%d", event.task_name, event.run_id, event.attempt
+        )
 
     def on_task_success(self, event: TaskSuccessEvent) -> None:
         self.logger.info(

@@ -13,7 +13,7 @@ from flowloom.ir import RetryPolicy, RunStore
 
 from ._context import RunContext
 from ._display import render
-from ._hooks import RunHook
+from ._hooks import RunHook, hook_list
 from ._registry import TaskRegistry
 from ._report import build_report
 from ._runner import Runner, SchedulerConfig
@@ -36,8 +36,9 @@ class Pipeline:
 
     ``max_parallel`` caps the tasks of one run that run at once (sync and async alike); ``max_workers`` is
     the size of the thread pool sync tasks run on, unless ``executor`` (a ``concurrent.futures.Executor``)
-    is given. ``hooks`` get run and task events; ``logger`` logs them. ``store`` is the ``RunStore`` runs
-    are recorded in. Use ``async with pipeline:`` to release the thread pool at the end.
+    is given. ``hooks`` (a hook or a list of them) get run and task events; ``logger`` logs them.
+    ``store`` is the ``RunStore`` runs are recorded in. Use ``async with pipeline:`` to release the thread
+    pool at the end.
     """
 
     def __init__(
@@ -48,7 +49,7 @@ class Pipeline:
         max_workers: int = 8,
         max_parallel: int = 4,
         logger: logging.Logger | None = None,
-        hooks: Sequence[RunHook] | None = None,
+        hooks: RunHook | Iterable[RunHook] | None = None,
         store: RunStore | None = None,
     ) -> None:
         if not isinstance(name, str) or not name:
@@ -60,7 +61,7 @@ class Pipeline:
         self._options: dict[str, Any] = {
             "executor": executor,
             "logger": logger,
-            "hooks": tuple(hooks or ()),
+            "hooks": hook_list(hooks),
             "store": store,
             "threads": threads,
         }
@@ -144,9 +145,12 @@ class Pipeline:
         """
         if callable(name):
             return self.task()(name)
+        if name is not None:  # a named task's mistakes show at once, others' when the function comes
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"a task name must be a non-empty string, not {name!r}")
+            _retry_policy(name, retries, retry)
         if deps is not None and (isinstance(deps, str) or not isinstance(deps, Iterable)):
             raise TypeError(f"deps must be a list of task names or tasks, not {deps!r}")
-        policy = _retry_policy(name, retries, retry)
 
         def register(fn: F) -> F:
             if not callable(fn):
@@ -154,6 +158,7 @@ class Pipeline:
             task_name = name if name is not None else getattr(fn, "__name__", None)
             if not isinstance(task_name, str) or not task_name:
                 raise ValueError(f"cannot name a task after {fn!r}: pass name=...")
+            policy = _retry_policy(task_name, retries, retry)
             _check_timeout(task_name, fn, timeout_s)
             names, foreign = self._dependency_names(task_name, deps)
             spec = build_spec(
@@ -298,33 +303,33 @@ class Pipeline:
         return await self._runner.load_report(run_id)
 
     async def __aenter__(self) -> Self:
-        await self._runner.engine.__aenter__()
+        await self._runner.open()
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        try:
-            await self._runner.engine.__aexit__(exc_type, exc, tb)
-        finally:
-            await self._runner.aclose()
+        await self._runner.close(exc_type, exc, tb)
 
     async def aclose(self) -> None:
-        """Release the thread pool and what the engine made; later runs make them again."""
+        """Release the thread pool and what the engine made; later runs make them again. Closing a closed
+        pipeline does nothing."""
         await self._runner.aclose()
 
     def __repr__(self) -> str:
         return f"Pipeline({self._name!r}, tasks={list(self._registry)!r})"
 
 
-def _retry_policy(name: object, retries: int, retry: RetryPolicy | None) -> RetryPolicy | None:
-    if not isinstance(retries, int) or retries < 0:
-        raise ValueError(f"task {name!r}: retries must be an integer >= 0, not {retries!r}")
+def _retry_policy(task: str, retries: int, retry: RetryPolicy | None) -> RetryPolicy | None:
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ValueError(f'task "{task}": retries must be an integer >= 0, not {retries!r}')
     if retry is None:
         return RetryPolicy(max_attempts=retries + 1) if retries else None
+    if not isinstance(retry, RetryPolicy):
+        raise TypeError(f'task "{task}": retry must be a RetryPolicy, not {retry!r}')
     if retries and retries != retry.max_attempts - 1:
         raise ValueError(
-            f"task {name!r}: retries={retries} disagrees with retry.max_attempts={retry.max_attempts}; "
+            f'task "{task}": retries={retries} disagrees with retry.max_attempts={retry.max_attempts}; '
             "give one of them"
         )
     return retry

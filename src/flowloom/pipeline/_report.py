@@ -33,6 +33,7 @@ FROM_ENGINE = {  # a task's status in reports, from its node's
 }
 UPSTREAM_FAILED = "upstream_failed"
 PLACEHOLDER_KEY = "__unserializable__"  # how flowloom.stores keeps a value that is not JSON (a test pins it)
+_UNCHECKED: Any = object()
 
 
 def run_status(statuses: list[str]) -> TaskStatus:
@@ -52,7 +53,10 @@ def task_entry(
     finished_at: float | None = None,
     error: str | None = None,
     result: Any = None,
+    note: str | None = _UNCHECKED,
 ) -> dict[str, Any]:
+    """A task's report entry; ``result_note`` (``note``: ``unstorable_note(result)`` unless given) only when
+    the result cannot be stored as it is."""
     entry = {
         "status": str(status),
         "attempt": attempt,
@@ -61,7 +65,8 @@ def task_entry(
         "error": error,
         "result": result,
     }
-    note = unstorable_note(result)
+    if note is _UNCHECKED:
+        note = unstorable_note(result)
     if note is not None:
         entry["result_note"] = note
     return entry
@@ -135,6 +140,11 @@ def build_report(state: RunState) -> dict[str, Any]:
         if restored is not None and status is TaskStatus.SUCCESS and name not in state.attempts:
             attempt = restored.attempt  # restored from the store, not run again
             result = restored.outputs.get(RESULT_KEY) if isinstance(restored.outputs, dict) else None
+        note = None
+        if status is TaskStatus.SUCCESS:  # the result is final: its note is worked out once (it walks it)
+            note = state.notes.get(name, _UNCHECKED)
+            if note is _UNCHECKED:
+                note = state.notes[name] = unstorable_note(result)
         tasks[name] = task_entry(
             status,
             attempt=attempt,
@@ -142,6 +152,7 @@ def build_report(state: RunState) -> dict[str, Any]:
             finished_at=seconds(node.end_time) if status is not TaskStatus.RUNNING else None,
             error=error,
             result=result,
+            note=note,
         )
     finished_at = None
     if ended and engine is not None:

@@ -10,6 +10,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 import anyio
@@ -18,7 +19,7 @@ from flowloom.engine import CompiledWorkflow, Engine, EventBus
 from flowloom.ir import FlowloomError, RunStore, Status
 
 from ._compile import TaskExecutor, TaskLookup, to_workflow
-from ._context import RunContext, RunControl
+from ._context import RunContext, RunControl, run_context
 from ._hooks import HookDispatcher, LoggingHook, RunHook
 from ._registry import TaskRegistry
 from ._report import build_report
@@ -81,15 +82,15 @@ class Runner:
         self._threads = threads  # shared with the pipeline's copies
         self._plans: dict[frozenset[str] | None, tuple[int, _Plan]] = {}
         self._checked = -1
-        self.engine = Engine(
-            registry=TaskLookup(TaskExecutor(self.runs, self.run_sync)),
-            bus=EventBus(),
-            max_parallel=config.max_parallel,
-            store=store,
-        )
+        self._open = False  # inside ``async with`` the pipeline
         all_hooks = [*hooks, LoggingHook(logger)] if logger is not None else list(hooks)
-        if all_hooks:
-            self.engine.bus.add_listener(HookDispatcher(all_hooks, self.runs, logger or DEFAULT_LOGGER))
+        hooked = HookDispatcher(all_hooks, self.runs, logger or DEFAULT_LOGGER) if all_hooks else None
+        tasks = TaskExecutor(self.runs, self.run_sync, hooked.attempt_started if hooked else None)
+        self.engine = Engine(
+            registry=TaskLookup(tasks), bus=EventBus(), max_parallel=config.max_parallel, store=store
+        )
+        if hooked is not None:
+            self.engine.bus.add_listener(hooked)
 
     def run_sync(self, call: Callable[[], Any]) -> Awaitable[Any]:
         """Run a sync task's call on the pipeline's executor, or on its own threads."""
@@ -134,9 +135,9 @@ class Runner:
         """Start a run of the tasks in ``include`` (all: ``None``). ``tasks`` are the tasks its report
         lists (default: those it runs); ``preset`` gives the report entries, results included, of tasks
         kept from an earlier run."""
+        context = run_context(context, self.name)
         loop = asyncio.get_running_loop()
         plan = self.plan(include)
-        context = context if context is not None else RunContext(None)
         state = self._new_state(
             str(uuid.uuid4()), context, tasks or plan.tasks, preset=preset, resumed_from=resumed_from
         )
@@ -152,6 +153,8 @@ class Runner:
         keep (with what depends on those); the rest runs."""
         store = self.store
         assert store is not None
+        if context is not None:
+            context = run_context(context, self.name)
         row = await store.get_run(run_id)
         if row is None:
             raise UnknownRunError(f'no run "{run_id}" in the store of pipeline "{self.name}"')
@@ -252,8 +255,29 @@ class Runner:
         document = await self.store.get_workflow(row.workflow_hash)
         return stored_report(row, await self.store.get_nodes(run_id), document)
 
+    async def open(self) -> None:
+        """``async with pipeline``: runs started inside belong to the engine's task group."""
+        if self._open:
+            raise RuntimeError(f'pipeline "{self.name}" is open already: "async with" it once at a time')
+        await self.engine.__aenter__()
+        self._open = True
+
+    async def close(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """The end of ``async with pipeline``: the engine's task group ends and the engine releases what it
+        made (once: its ``__aexit__`` does), then the threads. Not open (an exit too many): ``aclose()``."""
+        if not self._open:
+            await self.aclose()
+            return
+        self._open = False
+        try:
+            await self.engine.__aexit__(exc_type, exc, tb)
+        finally:
+            self._threads.shutdown()
+
     async def aclose(self) -> None:
         """Let the task threads end (threads still busy finish in the background; a later sync task starts
-        new ones)."""
+        new ones) and release what the engine made. Safe to repeat."""
         self._threads.shutdown()
         await self.engine.aclose()

@@ -24,6 +24,7 @@ class RunState:
         "created_at",
         "dag_name",
         "exceptions",
+        "notes",
         "preset",
         "preset_results",
         "restored",
@@ -64,6 +65,7 @@ class RunState:
         self.results: dict[str, Any] = {}
         self.attempts: dict[str, int] = {}
         self.exceptions: dict[str, BaseException] = {}
+        self.notes: dict[str, str | None] = {}  # report notes of succeeded tasks' results (see _report)
         self.run: Run | None = None
         self.timer: asyncio.TimerHandle | None = None
 

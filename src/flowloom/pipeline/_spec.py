@@ -118,8 +118,8 @@ def _parameters(fn: Callable[..., Any]) -> list[inspect.Parameter]:
 
 
 def _is_context(param: inspect.Parameter, fn: Callable[..., Any]) -> bool:
-    """Whether ``param`` is annotated ``RunContext`` (also ``RunContext[Deps]``, ``RunContext | None``, and
-    postponed annotations as strings)."""
+    """Whether ``param`` is annotated ``RunContext`` (also ``RunContext[Deps]``, ``RunContext | None``,
+    ``Annotated[RunContext[Deps], ...]``, and postponed annotations as strings)."""
     annotation = param.annotation
     if annotation is inspect.Parameter.empty:
         return False
@@ -143,6 +143,8 @@ def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
 def _mentions_context(annotation: Any) -> bool:
     if annotation is RunContext or typing.get_origin(annotation) is RunContext:
         return True
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _mentions_context(typing.get_args(annotation)[0])
     if isinstance(annotation, type) and issubclass(annotation, RunContext):
         return True
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
