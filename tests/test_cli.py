@@ -57,6 +57,27 @@ def test_run_json_prints_exactly_one_object() -> None:
     assert payload["report"]["workflowStatus"]["status"] == "succeeded"
 
 
+def test_a_json_run_loads_only_what_it_needs(tmp_path: Path) -> None:
+    """``run --json --no-store`` of built-in nodes: no store, HTTP, LLM, sandbox, server or terminal UI."""
+    argv = ["flowloom", "run", str(write(tmp_path, chain(start(), end()))), "--json", "--no-store"]
+    code = f"""
+import sys
+from flowloom.cli import main
+sys.argv = {argv!r}
+try:
+    main()
+except SystemExit as exc:
+    assert exc.code == 0, exc.code
+print(*sys.modules, sep="\\n", file=sys.stderr)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["status"] == "succeeded"
+    heavy = {"fastapi", "httpx", "openai", "quickjs", "rich", "sqlalchemy", "uvicorn"}
+    ours = {"flowloom.pipeline", "flowloom.server", "flowloom.stores", "flowloom.workers"}
+    assert set(result.stderr.split()) & (heavy | ours) == set()
+
+
 def test_failed_run_exits_1(tmp_path: Path) -> None:
     schema = chain(start(), js("code_0", "async function main() { throw 'bad input'; }"), end())
     result = flowloom("run", write(tmp_path, schema), "--json")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,6 +42,8 @@ def start(schema: WorkflowSource, inputs: Mapping[str, Any] | None = None) -> Ru
 
 def run_sync(schema: WorkflowSource, inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """``run`` for synchronous code. Refuses to run inside an event loop: use ``await flowloom.run``."""
+    import asyncio  # here, not at the top: `import flowloom` stays without asyncio until a run
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:

@@ -99,7 +99,9 @@ class Engine(_engine.Engine):
             errors = compiled.check_inputs(inputs or {}) if compiled.check_inputs is not None else []
         except InvalidWorkflowError as exc:
             errors = exc.errors
-        return ValidationResult(valid=not errors, errors=errors or None)
+        # model_construct: the values are ours and well-typed, and validating them would first build
+        # pydantic's validator (most of a CLI run's validate step in a fresh process)
+        return ValidationResult.model_construct(valid=not errors, errors=errors or None)
 
     def start(
         self,

@@ -3,7 +3,6 @@ handle of one run."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -11,10 +10,9 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import anyio
-from anyio.abc import TaskGroup
 
 from flowloom.ir import (
     FlowloomError,
@@ -41,6 +39,11 @@ from ._run import Run, RunOwnedError, RunRecording
 from ._scheduler import Restored, RunDriver
 from ._scope import Globals, Scope
 from ._services import Services
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from anyio.abc import TaskGroup
 
 logger = logging.getLogger("flowloom.engine")
 CANCEL_POLL_S = 1.0  # how often a recorded run looks for a cancel request made by another process
@@ -325,6 +328,8 @@ class Engine:
         if self._task_group is not None:
             self._task_group.start_soon(func, *args)
             return
+        import asyncio  # here, not at the top: `import flowloom` stays without asyncio until a run
+
         task = asyncio.get_running_loop().create_task(func(*args))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -518,6 +523,8 @@ def _uses_cache(compiled: CompiledWorkflow) -> bool:
 
 
 def _loop_running() -> bool:
+    import asyncio
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:

@@ -16,6 +16,8 @@ from ._values import Resolver, compile_flow_value, declared_type, items_type_of,
 
 @dataclass(frozen=True, slots=True)
 class CompiledInput:
+    """A declared input: how its value is resolved at run time, and the type it is declared with."""
+
     name: str
     resolve: Resolver
     declared: VariableType | None
@@ -33,6 +35,9 @@ class OutputSpec:
 
 @dataclass(slots=True)
 class CompiledNode:
+    """A node as the scheduler runs it: its executor, compiled inputs and outputs, and its place in the
+    graph (outgoing edges, in-degree, loop body)."""
+
     index: int
     node: Node
     executor: NodeExecutor | None

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
-from anyio.abc import TaskGroup
 
 from flowloom.ir import (
     UNDEFINED,
@@ -44,6 +43,9 @@ from ._records import NodeRecord, RunRecords, SnapshotRecord
 from ._scope import Scope
 from ._services import Services
 from ._values import same_type
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
 
 Restored = dict[tuple[str, tuple[int, ...]], NodeRow]
 """Succeeded executions of an earlier attempt at a run, by (node id, scope): restored, not run again."""

@@ -17,17 +17,23 @@ from ._jsvalues import js_plain
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Event:
+    """What every event carries: the run it is about and when it happened."""
+
     run_id: str
     at: float  # time.time()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunStarted(Event):
+    """A run began, with these inputs."""
+
     inputs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunFinished(Event):
+    """A run ended: its final status, its outputs, and its first error if it failed."""
+
     status: Status
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
@@ -35,6 +41,8 @@ class RunFinished(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NodeEvent(Event):
+    """An event about one execution of a node: which node, of what type, in which loop iteration."""
+
     node_id: str
     node_type: str
     scope: tuple[int, ...] = ()  # loop iteration indexes, outermost first
@@ -42,11 +50,15 @@ class NodeEvent(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NodeStarted(NodeEvent):
+    """A node began to run (a retry sends ``NodeRetrying``, not another ``NodeStarted``)."""
+
     attempt: int = 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NodeSucceeded(NodeEvent):
+    """A node finished; ``branch`` is the port a branching node chose, ``cached`` a result-cache hit."""
+
     duration_s: float
     branch: str | None = None
     cached: bool = False
@@ -54,6 +66,8 @@ class NodeSucceeded(NodeEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NodeFailed(NodeEvent):
+    """A node failed for good (no retry left): the run's failure policy decides what follows."""
+
     error: str
     duration_s: float
     attempt: int = 1
@@ -61,6 +75,8 @@ class NodeFailed(NodeEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NodeRetrying(NodeEvent):
+    """An attempt failed and the node will run again after ``delay_s`` seconds."""
+
     error: str
     attempt: int  # the attempt that failed
     delay_s: float
@@ -68,22 +84,28 @@ class NodeRetrying(NodeEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NodeSkipped(NodeEvent):
+    """A node did not run, for ``reason``."""
+
     reason: SkipReason
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NodeCanceled(NodeEvent):
-    pass
+    """A node was stopped while it ran: its run was canceled, or a failure elsewhere stopped the run."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NodeLog(NodeEvent):
+    """A line a node wrote (``stream``: ``stdout`` unless the node says otherwise)."""
+
     stream: str
     line: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NodeProgress(NodeEvent):
+    """How far a node has come: ``done`` of ``total`` (if known), with an optional message."""
+
     done: float
     total: float | None = None
     message: str | None = None
@@ -91,6 +113,8 @@ class NodeProgress(NodeEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LLMDelta(NodeEvent):
+    """A piece of an ``llm`` node's answer as it streams in (only while someone listens)."""
+
     text: str
 
 

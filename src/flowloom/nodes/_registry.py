@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from importlib.metadata import entry_points
 
 from flowloom.engine import NodeExecutor
 
@@ -17,10 +16,13 @@ ENTRY_POINT_GROUP = "flowloom.nodes"
 class NodeRegistry:
     def __init__(self) -> None:
         self._executors: dict[str, NodeExecutor] = {}
+        self._entry_points_pending = False
 
     @classmethod
     def default(cls, *, load_entry_points: bool = True) -> NodeRegistry:
-        """The built-in node types, plus those installed packages declare as entry points."""
+        """The built-in node types, plus those installed packages declare as entry points. The entry
+        points are read on first need (a node type that is not built in, a listing, a ``register``), so a
+        process that runs only built-in node types never scans the installed packages."""
         from .blocks import BlockEndExecutor, BlockStartExecutor, BreakExecutor, ContinueExecutor
         from .code import CodeExecutor
         from .condition import ConditionExecutor
@@ -45,8 +47,7 @@ class NodeRegistry:
             LLMExecutor(),
         ):
             registry.register(executor)
-        if load_entry_points:
-            registry.load_entry_points()
+        registry._entry_points_pending = load_entry_points
         return registry
 
     def register(self, executor: NodeExecutor, *, replace: bool = False) -> None:
@@ -55,11 +56,17 @@ class NodeRegistry:
             raise TypeError(f"{type(executor).__name__} has no node type: set a class attribute `type`")
         if not callable(getattr(executor, "execute", None)):
             raise TypeError(f"{type(executor).__name__} has no async `execute(ctx)` method")
+        self._settle_entry_points()  # a clash with an installed node type is reported here, as before
         if node_type in self._executors and not replace:
             raise ValueError(f'node type "{node_type}" is already registered; pass replace=True to override')
         self._executors[node_type] = executor
 
     def load_entry_points(self) -> None:
+        """Register the node types installed packages declare in the ``flowloom.nodes`` group. One that
+        cannot be loaded (or clashes with a registered type) is logged and left out."""
+        from importlib.metadata import entry_points  # scans every installed package: only when needed
+
+        self._entry_points_pending = False
         for entry in entry_points(group=ENTRY_POINT_GROUP):
             try:
                 loaded = entry.load()
@@ -67,14 +74,24 @@ class NodeRegistry:
             except Exception:
                 logger.exception("could not load node type from entry point %r", entry.value)
 
+    def _settle_entry_points(self) -> None:
+        if self._entry_points_pending:
+            self.load_entry_points()
+
     def get(self, node_type: str) -> NodeExecutor | None:
-        return self._executors.get(node_type)
+        executor = self._executors.get(node_type)
+        if executor is None and self._entry_points_pending:
+            self.load_entry_points()
+            executor = self._executors.get(node_type)
+        return executor
 
     def __contains__(self, node_type: object) -> bool:
-        return node_type in self._executors
+        return isinstance(node_type, str) and self.get(node_type) is not None
 
     def __iter__(self) -> Iterator[NodeExecutor]:
+        self._settle_entry_points()
         return iter(sorted(self._executors.values(), key=lambda e: e.type))
 
     def __len__(self) -> int:
+        self._settle_entry_points()
         return len(self._executors)

@@ -56,6 +56,9 @@ def _section(data: dict[str, Any], key: str) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class HttpSpec:
+    """An ``http`` node's request as its data declares it, with resolvers for the parts that may use
+    variables."""
+
     method: str
     url: Resolver | None
     headers: tuple[tuple[str, Resolver], ...]
