@@ -20,6 +20,7 @@ from typing import Any
 import anyio
 import pytest
 
+from flowloom.engine import CodeLimits
 from flowloom.ir import SandboxError
 from flowloom.workers import Isolation, SandboxPool
 
@@ -151,6 +152,39 @@ async def test_dicts_and_lists_in_and_out(pool: SandboxPool) -> None:
     """)
     result = await run(pool, source, {"o": {"z": 1, "n": 1}, "a": ["p", "q"]})
     assert result == {"keys": ["n", "z"], "first": "p", "o": {"n": 2}}
+
+
+async def test_text_crosses_the_boundary_intact(pool: SandboxPool) -> None:
+    source = script("""
+        def main(args):
+            # naïve ✓
+            return {"echo": args["params"]["s"], "here": "héllo ✓", "lone": args["params"]["lone"]}
+    """)
+    params = {"s": "日本語 ✓", "lone": "a\ud800b"}
+    assert await run(pool, source, params) == {"echo": "日本語 ✓", "here": "héllo ✓", "lone": "a\ud800b"}
+    failing = "def main(args):\n    raise ValueError('naïve ✓')\n"
+    assert await failure(pool, failing) == "ValueError: naïve ✓ (line 2)"
+
+
+async def test_params_and_results_larger_than_a_pipe(pool: SandboxPool) -> None:
+    """Requests and replies of several pipe buffers (64 KB) are written and read in pieces."""
+    source = 'def main(args):\n    return {"n": len(args["params"]["s"]), "t": args["params"]["s"] * 2}\n'
+    text = "ab✓" * 300_000
+    assert await run(pool, source, {"s": text}) == {"n": len(text), "t": text * 2}
+    await assert_serves(pool)
+
+
+async def test_javascript_past_its_inline_budget_runs_in_a_worker(pool: SandboxPool) -> None:
+    limits = CodeLimits(inline_budget_s=0)
+    increment = "function main({ params }) { return { x: params.x + 1, s: params.s + '✓' }; }"
+    assert await pool.run_javascript(increment, {"x": 1, "s": "é"}, limits) == {"x": 2, "s": "é✓"}
+    assert pool.worker_pids()
+    with pytest.raises(SandboxError, match="boom"):
+        await pool.run_javascript("function main() { throw new Error('boom'); }", {}, limits)
+    spin = "function main() { for (;;) {} }"
+    with pytest.raises(SandboxError, match=r"^interrupted"):
+        await pool.run_javascript(spin, {}, CodeLimits(inline_budget_s=0, time_limit_s=0.2))
+    assert await pool.run_javascript(increment, {"x": 2, "s": ""}, limits) == {"x": 3, "s": "✓"}
 
 
 async def test_loop_body_script(pool: SandboxPool) -> None:
