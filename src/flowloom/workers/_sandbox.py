@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 import weakref
 from collections.abc import Mapping
 from dataclasses import replace
@@ -214,17 +215,21 @@ class SandboxPool:
     ) -> Any:
         """Send the request ``frame`` to an idle worker; kill the worker if no reply came in
         ``kill_after_s`` or the caller was canceled."""
-        async with self._slots:
+        try:
+            self._slots.acquire_nowait()  # the usual case: a worker is free, no need to visit the event loop
+        except anyio.WouldBlock:
+            await self._slots.acquire()
+        try:
             if self._closed:
                 raise RuntimeError("this SandboxPool is closed")
             worker = await self._checkout(memory_bytes)
             reply: Reply | None = None
             failure: str | None = None
             try:
-                deadline = anyio.current_time() + kill_after_s
+                started = time.monotonic()
                 reply = worker.send(frame, rid)
                 if reply is None:
-                    with anyio.CancelScope(deadline=deadline):
+                    with anyio.move_on_after(kill_after_s - (time.monotonic() - started)):
                         reply = await worker.reply(rid)
             except WorkerDied:
                 failure = await worker.death_reason()
@@ -239,6 +244,8 @@ class SandboxPool:
                     await self._discard(worker)
                 else:
                     self._idle.append(worker)
+        finally:
+            self._slots.release()
         if failure is not None:
             raise SandboxError(failure if not self._closed else "the sandbox was closed while the script ran")
         if reply is None:
