@@ -288,6 +288,13 @@ async def test_params_must_be_json(pool: SandboxPool) -> None:
     assert (await failure(pool, TRIVIAL, {"x": object()})).startswith("params are not JSON-serializable")
 
 
+async def test_impossible_limits_are_refused(pool: SandboxPool) -> None:
+    for memory in (-1, 2**70):
+        message = await failure(pool, TRIVIAL, {"x": 1}, memory_bytes=memory)
+        assert message == f"invalid sandbox limits: time_limit_s=10.0, memory_bytes={memory}"
+    await assert_serves(pool)
+
+
 # -- escapes -------------------------------------------------------------------------------------------------
 
 

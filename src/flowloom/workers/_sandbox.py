@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import struct
 import time
 import weakref
 from collections.abc import Mapping
@@ -205,9 +206,13 @@ class SandboxPool:
             raise SandboxError("params are not JSON-serializable: the request is larger than 4 GB")
         self._requests += 1
         rid = self._requests
-        head = REQUEST_FRAME.pack(
-            size, op, rid, time_limit_s, memory_bytes, js_memory_bytes, js_stack_bytes, len(code)
-        )
+        try:
+            head = REQUEST_FRAME.pack(
+                size, op, rid, time_limit_s, memory_bytes, js_memory_bytes, js_stack_bytes, len(code)
+            )
+        except struct.error:  # a negative or absurd limit
+            limits = f"time_limit_s={time_limit_s!r}, memory_bytes={memory_bytes!r}"
+            raise SandboxError(f"invalid sandbox limits: {limits}") from None
         return b"".join((head, code, params_json)), rid
 
     async def _call(
