@@ -81,9 +81,9 @@ class Worker:
 
     def send(self, frame: bytes, rid: int) -> Reply | None:
         """Write the request ``frame`` as far as the pipe takes it now, and return its reply if the worker
-        has already written it all (``reply`` gets it otherwise). Usually it has: the write wakes the worker,
-        which the kernel tends to run on this CPU straight away, and a short script is done before this
-        process runs again. No waiting, no event loop round trip."""
+        has already written it all (``reply`` gets it otherwise). Often it has: the write wakes the worker,
+        which the kernel tends to run on this CPU at once, so a short script is done before this process
+        runs again, and the call needs no event loop round trip."""
         self._unsent = memoryview(frame)
         self._write_unsent()
         if self._unsent or not self._read_available():
@@ -97,8 +97,9 @@ class Worker:
             await self._wait(anyio.wait_writable, self._requests)
             self._write_unsent()
         while (reply := self._take_reply(rid)) is None:
-            if not self._read_available():
-                await self._wait(anyio.wait_readable, self._replies)
+            # Wait first: ``send`` has just read what there was (and a new worker is slow to be ready).
+            await self._wait(anyio.wait_readable, self._replies)
+            self._read_available()
         return reply
 
     def _write_unsent(self) -> None:
