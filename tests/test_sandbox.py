@@ -20,6 +20,7 @@ from typing import Any
 import anyio
 import pytest
 
+from flowloom.engine import CodeLimits
 from flowloom.ir import SandboxError
 from flowloom.workers import Isolation, SandboxPool
 
@@ -153,6 +154,39 @@ async def test_dicts_and_lists_in_and_out(pool: SandboxPool) -> None:
     assert result == {"keys": ["n", "z"], "first": "p", "o": {"n": 2}}
 
 
+async def test_text_crosses_the_boundary_intact(pool: SandboxPool) -> None:
+    source = script("""
+        def main(args):
+            # naïve ✓
+            return {"echo": args["params"]["s"], "here": "héllo ✓", "lone": args["params"]["lone"]}
+    """)
+    params = {"s": "日本語 ✓", "lone": "a\ud800b"}
+    assert await run(pool, source, params) == {"echo": "日本語 ✓", "here": "héllo ✓", "lone": "a\ud800b"}
+    failing = "def main(args):\n    raise ValueError('naïve ✓')\n"
+    assert await failure(pool, failing) == "ValueError: naïve ✓ (line 2)"
+
+
+async def test_params_and_results_larger_than_a_pipe(pool: SandboxPool) -> None:
+    """Requests and replies of several pipe buffers (64 KB) are written and read in pieces."""
+    source = 'def main(args):\n    return {"n": len(args["params"]["s"]), "t": args["params"]["s"] * 2}\n'
+    text = "ab✓" * 300_000
+    assert await run(pool, source, {"s": text}) == {"n": len(text), "t": text * 2}
+    await assert_serves(pool)
+
+
+async def test_javascript_past_its_inline_budget_runs_in_a_worker(pool: SandboxPool) -> None:
+    limits = CodeLimits(inline_budget_s=0)
+    increment = "function main({ params }) { return { x: params.x + 1, s: params.s + '✓' }; }"
+    assert await pool.run_javascript(increment, {"x": 1, "s": "é"}, limits) == {"x": 2, "s": "é✓"}
+    assert pool.worker_pids()
+    with pytest.raises(SandboxError, match="boom"):
+        await pool.run_javascript("function main() { throw new Error('boom'); }", {}, limits)
+    spin = "function main() { for (;;) {} }"
+    with pytest.raises(SandboxError, match=r"^interrupted"):
+        await pool.run_javascript(spin, {}, CodeLimits(inline_budget_s=0, time_limit_s=0.2))
+    assert await pool.run_javascript(increment, {"x": 2, "s": ""}, limits) == {"x": 3, "s": "✓"}
+
+
 async def test_loop_body_script(pool: SandboxPool) -> None:
     source = script("""
         def main(args):
@@ -252,6 +286,13 @@ async def test_syntax_error_names_its_line(pool: SandboxPool) -> None:
 
 async def test_params_must_be_json(pool: SandboxPool) -> None:
     assert (await failure(pool, TRIVIAL, {"x": object()})).startswith("params are not JSON-serializable")
+
+
+async def test_impossible_limits_are_refused(pool: SandboxPool) -> None:
+    for memory in (-1, 2**70):
+        message = await failure(pool, TRIVIAL, {"x": 1}, memory_bytes=memory)
+        assert message == f"invalid sandbox limits: time_limit_s=10.0, memory_bytes={memory}"
+    await assert_serves(pool)
 
 
 # -- escapes -------------------------------------------------------------------------------------------------
@@ -528,6 +569,43 @@ async def test_a_crashing_worker_is_reported_and_replaced() -> None:
         await assert_serves(made)
     finally:
         await made.aclose()
+
+
+def interpreter_cpus(pool: SandboxPool) -> list[set[int]]:
+    """The CPUs each worker's interpreter (not bwrap around it) may run on."""
+    cpus = []
+    for pid in pool_processes(pool):
+        with open(f"/proc/{pid}/comm") as comm:
+            if not comm.read().startswith("bwrap"):
+                cpus.append(os.sched_getaffinity(pid))
+    return cpus
+
+
+async def pinned_within(pool: SandboxPool, timeout_s: float = 1.0) -> bool:
+    """Whether the pool's one worker is pinned to one CPU (it places itself after writing its reply)."""
+    for _ in range(int(timeout_s / 0.01)):
+        [cpus] = interpreter_cpus(pool)
+        if len(cpus) == 1:
+            return True
+        await anyio.sleep(0.01)
+    return False
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one CPU: there is nothing to pin")
+async def test_a_worker_waits_on_its_callers_cpu_only_after_a_short_script(isolated: SandboxPool) -> None:
+    everywhere = os.sched_getaffinity(0)
+    for _ in range(10):  # a short script looks long to a worker preempted while it ran it: try again
+        await assert_serves(isolated)
+        if await pinned_within(isolated):
+            break
+    [cpus] = interpreter_cpus(isolated)
+    assert len(cpus) == 1 and cpus <= everywhere
+    await run(isolated, "def main(args):\n    return sum(range(3_000_000))\n")
+    for _ in range(100):
+        if interpreter_cpus(isolated) == [everywhere]:
+            break
+        await anyio.sleep(0.01)
+    assert interpreter_cpus(isolated) == [everywhere]
 
 
 async def test_same_source_compiles_once_per_worker() -> None:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import json
+import ctypes
 import os
 import re
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 import anyio
+
+from ._frames import ERROR, LENGTH, OK, READY, REPLY, REPLY_FRAME, STATS, load_json
 
 # -I: ignore PYTHON* variables and the user's site-packages; -B: write no bytecode.
 PYTHON: Final = (sys.executable, "-I", "-B")
@@ -40,6 +41,14 @@ class ReplyTooLarge(Exception):
         self.size = size
 
 
+# A reply's kind (``_frames.OK``...) and its payload: the decoded JSON of OK and STATS, the text of ERROR and
+# READY.
+Reply: TypeAlias = tuple[bytes, Any]
+
+_READ_SIZE: Final = 1 << 16
+_MAX_READ_SIZE: Final = 1 << 22
+
+
 class Worker:
     """One worker process and its protocol pipes."""
 
@@ -55,7 +64,9 @@ class Worker:
         self._requests, self._replies, self._stderr = (file.fileno() for file in self._files)
         for fd in (self._requests, self._replies, self._stderr):
             os.set_blocking(fd, False)
-        self._buffer = bytearray()
+        self._buffer = bytearray()  # reply bytes read so far
+        self._read_size = _READ_SIZE
+        self._unsent = memoryview(b"")  # request bytes not written yet
         self._max_reply_bytes = max_reply_bytes
         self._exited = open_pidfd(popen.pid)  # readable once the process has exited
         self._sandbox_init = -1  # a pidfd of bwrap's init in the sandbox's pid namespace
@@ -69,46 +80,78 @@ class Worker:
         else:
             os.close(pidfd)
 
-    async def request(self, frame: bytes, rid: int) -> dict[str, Any]:
-        view = memoryview(frame)
-        while view:
-            try:
-                view = view[os.write(self._requests, view) :]
-            except BlockingIOError:
-                await self._wait(anyio.wait_writable, self._requests)
-            except OSError:  # BrokenPipeError: the worker is gone
-                raise WorkerDied from None
-        return await self.receive(rid)
+    def send(self, frame: bytes, rid: int) -> Reply | None:
+        """Write the request ``frame`` as far as the pipe takes it now, and return its reply if the worker
+        has already written it all (``reply`` gets it otherwise). Often it has: the write wakes the worker,
+        which the kernel tends to run on this CPU at once, so a short script is done before this process
+        runs again, and the call needs no event loop round trip."""
+        self._unsent = memoryview(frame)
+        self._write_unsent()
+        if self._unsent or not self._read_available():
+            return None
+        return self._take_reply(rid)
 
-    async def receive(self, rid: int) -> dict[str, Any]:
-        """The next reply, which must answer request ``rid`` (anything else means the worker is broken)."""
-        await self._fill(4)
-        size = int.from_bytes(self._buffer[:4], "big")
-        if size > self._max_reply_bytes:
-            raise ReplyTooLarge(size)
-        await self._fill(4 + size)
-        body = bytes(self._buffer[4 : 4 + size])
-        del self._buffer[: 4 + size]
-        try:
-            reply = json.loads(body)
-        except ValueError:
-            raise BadReply from None
-        if self._buffer or not isinstance(reply, dict) or reply.get("i") != rid:
-            raise BadReply
+    async def reply(self, rid: int) -> Reply:
+        """The reply to request ``rid`` (anything else means the worker is broken), once the rest of the
+        request is written."""
+        while self._unsent:
+            await self._wait(anyio.wait_writable, self._requests)
+            self._write_unsent()
+        while (reply := self._take_reply(rid)) is None:
+            # Wait first: ``send`` has just read what there was (and a new worker is slow to be ready).
+            await self._wait(anyio.wait_readable, self._replies)
+            self._read_available()
         return reply
 
-    async def _fill(self, size: int) -> None:
-        while len(self._buffer) < size:
-            try:
-                chunk = os.read(self._replies, min(max(size - len(self._buffer), 1 << 16), 1 << 22))
-            except BlockingIOError:
-                await self._wait(anyio.wait_readable, self._replies)
-                continue
-            except OSError:
-                raise WorkerDied from None
-            if not chunk:
-                raise WorkerDied
-            self._buffer += chunk
+    def _write_unsent(self) -> None:
+        try:
+            while self._unsent:
+                self._unsent = self._unsent[os.write(self._requests, self._unsent) :]
+        except BlockingIOError:
+            pass
+        except OSError:  # BrokenPipeError: the worker is gone
+            raise WorkerDied from None
+
+    def _read_available(self) -> bool:
+        """Add what the worker has written to the buffer; False if there was nothing."""
+        try:
+            chunk = os.read(self._replies, self._read_size)
+        except BlockingIOError:
+            return False
+        except OSError:
+            raise WorkerDied from None
+        if not chunk:
+            raise WorkerDied
+        self._buffer += chunk
+        return True
+
+    def _take_reply(self, rid: int) -> Reply | None:
+        buffer = self._buffer
+        if len(buffer) < LENGTH.size:
+            return None
+        (size,) = LENGTH.unpack_from(buffer)
+        if size > self._max_reply_bytes:
+            raise ReplyTooLarge(size)
+        end = LENGTH.size + size
+        if len(buffer) < end:
+            self._read_size = min(max(end - len(buffer), _READ_SIZE), _MAX_READ_SIZE)
+            return None
+        self._read_size = _READ_SIZE
+        if len(buffer) > end or size < REPLY.size:  # one reply per request, never more
+            raise BadReply
+        kind, got = REPLY.unpack_from(buffer, LENGTH.size)
+        if got != rid:
+            raise BadReply
+        payload = buffer[REPLY_FRAME.size :]
+        buffer.clear()
+        try:
+            if kind == OK or kind == STATS:
+                return kind, load_json(payload)
+            if kind == ERROR or kind == READY:
+                return kind, str(payload, "utf-8", "surrogatepass")
+        except (ValueError, RecursionError):  # not UTF-8, not JSON, absurdly nested JSON
+            pass
+        raise BadReply
 
     async def _wait(self, waiter: Any, fd: int) -> None:
         try:
@@ -229,18 +272,26 @@ def start_process(command: list[str], info_write: int) -> subprocess.Popen[bytes
     )
 
 
+def _libc_sched_getcpu() -> Any:
+    try:
+        return ctypes.CDLL(None).sched_getcpu
+    except (OSError, AttributeError):  # not glibc/musl on Linux
+        return None
+
+
+_sched_getcpu: Final = _libc_sched_getcpu()
+
+
+def current_cpu() -> int:
+    """The CPU the calling thread runs on, or -1 where that cannot be told."""
+    return int(_sched_getcpu()) if _sched_getcpu is not None else -1
+
+
 def open_pidfd(pid: int) -> int:
     try:
         return os.pidfd_open(pid)
     except (AttributeError, OSError):  # not Linux >= 5.3, or already gone
         return -1
-
-
-def encode_frame(message: Mapping[str, Any]) -> bytes:
-    body = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
-    if len(body) >= 2**32:
-        raise ValueError("the request is larger than 4 GB")
-    return len(body).to_bytes(4, "big") + body
 
 
 def close_fds(*fds: int) -> None:

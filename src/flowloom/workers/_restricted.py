@@ -164,13 +164,15 @@ class CodeCache:
         self.compiles = 0
         self.hits = 0
 
-    def get(self, source: str) -> CodeType:
-        key = hashlib.sha256(source.encode("utf-8", "surrogatepass")).digest()
+    def get(self, source: bytes | memoryview) -> CodeType:
+        """The compiled script of the UTF-8 ``source`` (lone surrogates pass); ``ScriptFailure`` if it does
+        not compile."""
+        key = hashlib.sha256(source).digest()
         entry = self._entries.get(key)
         if entry is None:
             self.compiles += 1
             try:
-                entry = compile_script(source)
+                entry = compile_script(str(source, "utf-8", "surrogatepass"))
             except ScriptFailure as exc:
                 entry = str(exc)
             self._entries[key] = entry

@@ -3,9 +3,10 @@
 Each worker is a long-lived interpreter running ``_worker.main`` (wrapped in bubblewrap when it works here:
 read-only root, private /tmp, no network, own pid/ipc/uts namespaces, dies with its parent), which compiles
 scripts with RestrictedPython (cached by source hash) and runs them under rlimits. The parent writes one
-length-prefixed JSON request and reads one length-prefixed JSON reply (its size checked before it is read);
-it enforces the wall-clock time limit, and a worker that overruns it, or whose caller is cancelled, is
-SIGKILLed with everything it started and replaced by a fresh one on a later call.
+request frame and reads one reply frame (``_frames``; the reply's size is checked before it is read); it
+enforces the wall-clock time limit, and a worker that overruns it, or whose caller is cancelled, is SIGKILLed
+with everything it started and replaced by a fresh one on a later call. A short script has usually replied by
+the time the request is written (see ``Worker.send``): the call then completes without waiting on the pipes.
 
 The pipes are plain non-blocking fds awaited with ``anyio.wait_readable``/``wait_writable`` rather than an
 event loop's subprocess transports, so a pool is not tied to the loop that started its workers: an engine
@@ -19,6 +20,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import struct
+import time
 import weakref
 from collections.abc import Mapping
 from dataclasses import replace
@@ -29,16 +32,18 @@ import anyio
 
 from flowloom.ir import SandboxError
 
+from ._frames import ERROR, JAVASCRIPT, OK, READY, REQUEST, REQUEST_FRAME, RUN, STATS, dump_json
 from ._isolation import bwrap_executable, bwrap_probes, probe
 from ._javascript import JavaScriptError, JavaScriptLimits, JavaScriptTimeout, run_javascript
 from ._process import (
     PYTHON,
     BadReply,
+    Reply,
     ReplyTooLarge,
     Worker,
     WorkerDied,
     close_fds,
-    encode_frame,
+    current_cpu,
     kill_all,
     read_child_pid,
     start_process,
@@ -142,9 +147,8 @@ class SandboxPool:
     ) -> Any:
         """Run ``main({"params": params})`` of ``source`` and return its JSON result. Raises
         ``SandboxError`` for every failure of the script, its time limit, memory limit or output size."""
-        return await self._call(
-            {"s": source, "p": params, "t": time_limit_s, "m": memory_bytes}, time_limit_s
-        )
+        frame, rid = self._request(RUN, source, params, time_limit_s, memory_bytes)
+        return await self._call(frame, rid, memory_bytes, time_limit_s, time_limit_s)
 
     async def run_javascript(self, source: str, params: Mapping[str, Any], limits: JavaScriptSettings) -> Any:
         """Run ``main({ params })`` of a JavaScript ``source`` on QuickJS and return its JSON result.
@@ -166,37 +170,76 @@ class SandboxPool:
                     raise SandboxError(str(exc)) from None
             except JavaScriptError as exc:
                 raise SandboxError(str(exc)) from None
-        request = {
-            "op": "js",
-            "s": source,
-            "p": params,
-            "t": limits.time_limit_s,
-            "m": self._memory_bytes,
-            "js": {"memory_bytes": limits.memory_bytes, "stack_bytes": limits.stack_bytes},
-        }
+        frame, rid = self._request(
+            JAVASCRIPT,
+            source,
+            params,
+            limits.time_limit_s,
+            self._memory_bytes,
+            js_memory_bytes=limits.memory_bytes,
+            js_stack_bytes=limits.stack_bytes,
+        )
         # QuickJS interrupts the script at its time limit; the kill is the backstop.
-        return await self._call(request, limits.time_limit_s + _JAVASCRIPT_KILL_GRACE_S)
+        kill_after_s = limits.time_limit_s + _JAVASCRIPT_KILL_GRACE_S
+        return await self._call(frame, rid, self._memory_bytes, limits.time_limit_s, kill_after_s)
 
-    async def _call(self, request: dict[str, Any], time_limit_s: float) -> Any:
-        """Send ``request`` to an idle worker; kill the worker if no reply came in ``time_limit_s`` or the
-        caller was canceled."""
+    def _request(
+        self,
+        op: bytes,
+        source: str,
+        params: Mapping[str, Any],
+        time_limit_s: float,
+        memory_bytes: int,
+        *,
+        js_memory_bytes: int = 0,
+        js_stack_bytes: int = 0,
+    ) -> tuple[bytes, int]:
+        """The frame of a run request, and its id."""
         if self._closed:
             raise RuntimeError("this SandboxPool is closed")
-        self._requests += 1
-        rid = self._requests
         try:
-            frame = encode_frame({"i": rid, **request})
+            params_json = dump_json(params)
         except (TypeError, ValueError, RecursionError) as exc:
             raise SandboxError(f"params are not JSON-serializable: {exc}") from None
-        async with self._slots:
+        code = source.encode("utf-8", "surrogatepass")
+        size = REQUEST.size + len(code) + len(params_json)
+        if size >= 2**32:
+            raise SandboxError("params are not JSON-serializable: the request is larger than 4 GB")
+        self._requests += 1
+        rid = self._requests
+        # A run while no other is in flight tells the worker where its caller is (see _worker, "CPU").
+        alone = op == RUN and len(self._idle) == len(self._workers)
+        cpu = current_cpu() if alone else -1
+        try:
+            head = REQUEST_FRAME.pack(
+                size, op, rid, time_limit_s, memory_bytes, js_memory_bytes, js_stack_bytes, cpu, len(code)
+            )
+        except struct.error:  # a negative or absurd limit
+            limits = f"time_limit_s={time_limit_s!r}, memory_bytes={memory_bytes!r}"
+            raise SandboxError(f"invalid sandbox limits: {limits}") from None
+        return b"".join((head, code, params_json)), rid
+
+    async def _call(
+        self, frame: bytes, rid: int, memory_bytes: int, time_limit_s: float, kill_after_s: float
+    ) -> Any:
+        """Send the request ``frame`` to an idle worker; kill the worker if no reply came in
+        ``kill_after_s`` or the caller was canceled."""
+        try:
+            self._slots.acquire_nowait()  # the usual case: a worker is free, no need to visit the event loop
+        except anyio.WouldBlock:
+            await self._slots.acquire()
+        try:
             if self._closed:
                 raise RuntimeError("this SandboxPool is closed")
-            worker = await self._checkout(int(request["m"]))
-            reply: dict[str, Any] | None = None
+            worker = await self._checkout(memory_bytes)
+            reply: Reply | None = None
             failure: str | None = None
             try:
-                with anyio.move_on_after(time_limit_s):
-                    reply = await worker.request(frame, rid)
+                started = time.monotonic()
+                reply = worker.send(frame, rid)
+                if reply is None:
+                    with anyio.move_on_after(kill_after_s - (time.monotonic() - started)):
+                        reply = await worker.reply(rid)
             except WorkerDied:
                 failure = await worker.death_reason()
             except ReplyTooLarge as exc:
@@ -205,18 +248,23 @@ class SandboxPool:
                 failure = "the sandbox worker sent an invalid reply"
             finally:
                 # Whatever stopped the request (its time limit, the caller's cancellation, a dead worker),
-                # the worker may still be running the script: kill it.
-                if reply is None or self._closed:
+                # the worker may still be running the script: kill it. So is one that replied nonsense.
+                if reply is None or reply[0] not in (OK, ERROR) or self._closed:
                     await self._discard(worker)
                 else:
                     self._idle.append(worker)
+        finally:
+            self._slots.release()
         if failure is not None:
             raise SandboxError(failure if not self._closed else "the sandbox was closed while the script ran")
         if reply is None:
-            raise SandboxError(f"time limit of {request['t']:g} s exceeded")
-        if "ok" in reply:
-            return reply["ok"]
-        raise SandboxError(str(reply.get("err")))
+            raise SandboxError(f"time limit of {time_limit_s:g} s exceeded")
+        kind, value = reply
+        if kind == OK:
+            return value
+        if kind == ERROR:
+            raise SandboxError(value)
+        raise SandboxError("the sandbox worker sent an invalid reply")
 
     async def stats(self) -> list[dict[str, int]]:
         """Compile-cache counters (``compiles``, ``hits``, ``entries``) of each idle worker."""
@@ -224,24 +272,24 @@ class SandboxPool:
         for _ in range(len(self._idle)):
             self._requests += 1
             rid = self._requests
-            frame = encode_frame({"i": rid, "op": "stats"})
+            frame = REQUEST_FRAME.pack(REQUEST.size, STATS, rid, 0.0, 0, 0, 0, -1, 0)
             async with self._slots:
                 if not self._idle:
                     break
                 worker = self._idle.pop(0)
-                reply: dict[str, Any] | None = None
+                reply: Reply | None = None
                 try:
                     with anyio.move_on_after(_SPAWN_TIMEOUT_S):
-                        reply = await worker.request(frame, rid)
+                        reply = worker.send(frame, rid) or await worker.reply(rid)
                 except (WorkerDied, ReplyTooLarge, BadReply):
                     pass
                 finally:
-                    if reply is None:
+                    if reply is None or reply[0] != STATS:
                         await self._discard(worker)
                     else:
                         self._idle.append(worker)
-                if reply is not None:
-                    results.append(dict(reply["stats"]))
+                if reply is not None and reply[0] == STATS:
+                    results.append(dict(reply[1]))
         return results
 
     async def aclose(self) -> None:
@@ -302,10 +350,10 @@ class SandboxPool:
         worker = Worker(popen, memory_bytes, self._max_output_bytes + _REPLY_SLACK, self._bwrap is not None)
         self._workers.add(worker)
         try:
-            ready: dict[str, Any] | None = None
+            ready: Reply | None = None
             with anyio.move_on_after(_SPAWN_TIMEOUT_S):
-                ready = await worker.receive(0)
-            if ready is None or "ready" not in ready:
+                ready = await worker.reply(0)
+            if ready is None or ready[0] != READY:
                 raise WorkerDied
             if info_read >= 0:
                 worker.adopt_sandbox_init(read_child_pid(info_read))

@@ -1,15 +1,19 @@
-"""The main of a sandbox worker process: serves script executions over length-prefixed JSON frames.
+"""The main of a sandbox worker process: serves script executions over length-prefixed frames.
 
 The parent (``_sandbox.SandboxPool``) starts it with a bootstrap that registers bare ``flowloom`` and
-``flowloom.workers`` packages, so the worker imports only this module, ``_restricted``, the standard library
-and RestrictedPython, not the engine. Frames are a 4-byte big-endian length and a UTF-8 JSON body, on the
-worker's stdin (requests) and stdout (replies); fds 0 and 1 are then pointed at /dev/null so nothing else can
-write into the protocol.
+``flowloom.workers`` packages, so the worker imports only this module, ``_frames``, ``_restricted``, the
+standard library and RestrictedPython, not the engine. Frames (see ``_frames``) come in on the worker's
+stdin and replies go out on its stdout; fds 0 and 1 are then pointed at /dev/null so nothing else can write
+into the protocol. Each request gets exactly one reply: the result (``OK``), an error message (``ERROR``) or
+the compile cache counters (``STATS``). The first frame the worker writes is ``READY`` with its pid.
 
-Requests: ``{"i": id, "s": source, "p": params, "t": time_limit_s, "m": memory_bytes}`` runs a script and
-replies ``{"i": id, "ok": result}`` or ``{"i": id, "err": message}``; ``{"i": id, "op": "stats"}`` replies
-``{"i": id, "stats": {...}}`` (compile cache counters). The first frame the worker writes is
-``{"i": 0, "ready": pid}``.
+CPU: after a short script (under ``_SHORT_S``) that its caller sent while no other request of the pool was
+in flight, the worker waits for the next request pinned to the CPU the caller sent from. The next request's
+write then wakes it on that CPU, where it usually runs at once and replies before the caller runs again;
+waking it on another, idle CPU costs far more on virtual machines (tens of microseconds each way where a
+same-CPU hand-off takes a few). After a longer script, or when a request says others are in flight, the worker
+is unpinned, so the scheduler is free to spread long or concurrent scripts over the CPUs. The caller itself is
+never pinned.
 
 Before serving, the worker drops root (if it has it), asks to be SIGKILLed if its parent dies and lowers its
 rlimits (address space, no new processes or threads, no file writes, few fds, no core dumps). The CPU-time
@@ -28,12 +32,27 @@ import resource
 import signal
 import stat
 import sys
+import time
 from typing import Any, Final
 
+from ._frames import (
+    ERROR,
+    JAVASCRIPT,
+    LENGTH,
+    OK,
+    READY,
+    REPLY,
+    REPLY_FRAME,
+    REQUEST,
+    STATS,
+    dump_json,
+    load_json,
+)
 from ._javascript import JavaScriptError, JavaScriptLimits, run_javascript
 from ._restricted import CodeCache, describe, make_globals, run_main
 
 _NOBODY: Final = 65534
+_SHORT_S: Final = 0.001  # a request served in less may be followed by another soon: wait near the caller
 
 
 def main(config_json: str) -> None:
@@ -43,14 +62,14 @@ def main(config_json: str) -> None:
     _drop_privileges(lazy_imports=bool(config.get("allowed_imports")))
     _die_with_parent(int(config.get("parent_pid", 0)))  # after the uid change, which clears the setting
     _lower_rlimits(int(config["memory_bytes"]))
-    _write_frame(out_fd, _dump({"i": 0, "ready": os.getpid()}))
+    _write_frame(out_fd, *_reply(READY, 0, str(os.getpid()).encode()))
     _to_devnull(2)  # stderr carried start-up failures to the parent; nothing after that
     reader = os.fdopen(in_fd, "rb", buffering=1 << 16)
     while True:
-        head = reader.read(4)
-        if len(head) < 4:
+        head = reader.read(LENGTH.size)
+        if len(head) < LENGTH.size:
             return  # the parent closed the pipe
-        size = int.from_bytes(head, "big")
+        (size,) = LENGTH.unpack(head)
         body = reader.read(size)
         if len(body) < size:
             return
@@ -58,12 +77,17 @@ def main(config_json: str) -> None:
         del body
         if os.getpid() != worker.pid:
             os._exit(0)  # a child the script forked ("os" allow-listed where RLIMIT_NPROC cannot apply)
-        _write_frame(out_fd, reply)
+        _write_frame(out_fd, *reply)
+        worker.place()
 
 
 class _Worker:
     def __init__(self, config: dict[str, Any]) -> None:
         self.pid = os.getpid()
+        self.cpus = _allowed_cpus()
+        self.pinned = -1  # the CPU this process is pinned to, -1: none (any of ``cpus``)
+        self.caller_cpu = -1  # where the last request came from, -1: unknown or not alone
+        self.began = 0.0  # when the last request was received (time.perf_counter())
         self.cache = CodeCache(int(config.get("cache_size", 256)))
         allowed = frozenset(config.get("allowed_imports", ()))
         for name in sorted(allowed):
@@ -77,27 +101,36 @@ class _Worker:
         self.memory = self.armed_memory = self.hard_memory  # the request's limit; the soft limit set
         self.cpu_deadline = resource.RLIM_INFINITY  # the soft CPU-time limit set
 
-    def handle(self, body: bytes) -> bytes:
+    def handle(self, body: bytes) -> tuple[bytes, bytes]:
+        """The reply to the request ``body``: its frame head and payload."""
         rid = 0
+        self.began = time.perf_counter()
         try:
-            request = json.loads(body)
-            rid = request["i"]
-            if request.get("op") == "stats":
-                return _dump({"i": rid, "stats": self.cache.stats()})
-            self._arm_limits(int(request["m"]), float(request["t"]))
-            if request.get("op") == "js":
-                limits = JavaScriptLimits(time_limit_s=float(request["t"]), **request["js"])
+            op, rid, time_limit_s, memory_bytes, js_memory, js_stack, cpu, size = REQUEST.unpack_from(body)
+            if op == STATS:
+                return _reply(STATS, rid, dump_json(self.cache.stats()))
+            self.caller_cpu = cpu
+            if cpu < 0 and self.pinned >= 0:
+                self._pin(-1)  # other requests are in flight: let the scheduler spread their workers
+            view = memoryview(body)
+            source = view[REQUEST.size : REQUEST.size + size]
+            params = load_json(view[REQUEST.size + size :])
+            self._arm_limits(memory_bytes, time_limit_s)
+            if op == JAVASCRIPT:
+                limits = JavaScriptLimits(
+                    time_limit_s=time_limit_s, memory_bytes=js_memory, stack_bytes=js_stack
+                )
                 try:
-                    result = run_javascript(request["s"], request["p"], limits)
+                    result = run_javascript(str(source, "utf-8", "surrogatepass"), params, limits)
                 except JavaScriptError as exc:
                     return _error(rid, str(exc))
                 return self._encode(rid, result)
             try:
-                code = self.cache.get(request["s"])
-                result = run_main(code, self.template, request["p"])
+                code = self.cache.get(source)
+                result = run_main(code, self.template, params)
             except BaseException as exc:  # whatever the script raised, SystemExit included
                 return _error(rid, describe(exc, self.memory))
-            del request
+            del params
             return self._encode(rid, result)
         except MemoryError:
             pass
@@ -110,20 +143,32 @@ class _Worker:
         # which leaves room for the reply.
         return _error(rid, f"memory limit of {self.memory / 2**20:g} MB exceeded")
 
-    def _encode(self, rid: int, result: Any) -> bytes:
+    def _encode(self, rid: int, result: Any) -> tuple[bytes, bytes]:
         try:
-            data = json.dumps({"i": rid, "ok": result}, ensure_ascii=False, separators=(",", ":"))
-            # surrogatepass: a lone surrogate in a str survives; json.loads of bytes decodes it back
-            encoded = data.encode("utf-8", "surrogatepass")
+            payload = dump_json(result)
         except MemoryError:
             raise
         except BaseException as exc:  # TypeError, ValueError (circular), RecursionError, a script's method
             return _error(rid, f"result is not JSON-serializable: {exc}")
-        del data
-        size = len(encoded) - len(f'{{"i":{rid},"ok":}}')
-        if size > self.max_output_bytes:
-            return _error(rid, f"output too large: {size} bytes (limit {self.max_output_bytes})")
-        return encoded
+        if len(payload) > self.max_output_bytes:
+            return _error(rid, f"output too large: {len(payload)} bytes (limit {self.max_output_bytes})")
+        return _reply(OK, rid, payload)
+
+    def place(self) -> None:
+        """Between requests: pin this process to its caller's CPU, or unpin it (see "CPU" above)."""
+        short = time.perf_counter() - self.began < _SHORT_S
+        cpu = self.caller_cpu if short else -1
+        if cpu != self.pinned:
+            self._pin(cpu)
+
+    def _pin(self, cpu: int) -> None:
+        if cpu >= 0 and cpu not in self.cpus:
+            return
+        try:
+            os.sched_setaffinity(0, self.cpus if cpu < 0 else {cpu})
+        except OSError:
+            return
+        self.pinned = cpu
 
     def _arm_limits(self, memory_bytes: int, time_limit_s: float) -> None:
         self.memory = min(memory_bytes, self.hard_memory)
@@ -132,8 +177,8 @@ class _Worker:
             self.armed_memory = self.memory
         deadline = resource.RLIM_INFINITY
         if math.isfinite(time_limit_s) and time_limit_s >= 0:
-            usage = resource.getrusage(resource.RUSAGE_SELF)
-            deadline = math.ceil(usage.ru_utime + usage.ru_stime + time_limit_s) + 2
+            # The process's CPU time (user + system), which is what RLIMIT_CPU counts.
+            deadline = math.ceil(time.process_time() + time_limit_s) + 2
         if deadline != self.cpu_deadline:
             _, hard = resource.getrlimit(resource.RLIMIT_CPU)
             if hard != resource.RLIM_INFINITY and (deadline == resource.RLIM_INFINITY or deadline > hard):
@@ -142,27 +187,34 @@ class _Worker:
             self.cpu_deadline = deadline
 
 
-def _dump(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+def _reply(kind: bytes, rid: int, payload: bytes) -> tuple[bytes, bytes]:
+    return REPLY_FRAME.pack(REPLY.size + len(payload), kind, rid), payload
 
 
-def _error(rid: int, message: str) -> bytes:
-    return _dump({"i": rid, "err": message})
+def _error(rid: int, message: str) -> tuple[bytes, bytes]:
+    return _reply(ERROR, rid, message.encode("utf-8", "surrogatepass"))
 
 
-def _write_frame(fd: int, data: bytes) -> None:
-    head = len(data).to_bytes(4, "big")
-    if len(data) < 1 << 16:
-        _write_all(fd, head + data)  # one write for the usual small reply
+def _write_frame(fd: int, head: bytes, payload: bytes) -> None:
+    if len(payload) < 1 << 16:
+        _write_all(fd, head + payload)  # one write for the usual small reply
     else:
         _write_all(fd, head)
-        _write_all(fd, data)
+        _write_all(fd, payload)
 
 
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def _allowed_cpus() -> frozenset[int]:
+    """The CPUs this process may run on (none where affinity cannot be set: it is then never pinned)."""
+    try:
+        return frozenset(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return frozenset()
 
 
 def _take_protocol_fds() -> tuple[int, int]:
