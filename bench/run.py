@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import pipelines
@@ -525,13 +526,15 @@ async def run_service_workloads(quick: bool) -> list[Row]:
 def record_runs(quick: bool) -> None:
     """The per-node cost of recording runs (bench/recording.py): SQLite and, unless quick, PostgreSQL."""
     with tempfile.TemporaryDirectory(prefix="flowloom-bench-") as scratch:
-        stores: list[tuple[str, RunStore]] = [("sqlite", SqlStore(f"sqlite:///{scratch}/bench.db"))]
+        stores: list[tuple[str, Callable[[], RunStore]]] = [
+            ("sqlite", partial(SqlStore, f"sqlite:///{scratch}/bench.db"))
+        ]
         n, repeats = (recording.QUICK_N, QUICK_REPEATS) if quick else (recording.N, recording.REPEATS)
         if quick:
             asyncio.run(recording.measure(stores, n, repeats))
         else:
             with recording.postgres_server() as url:
-                stores.append(("postgresql", SqlStore(url)))
+                stores.append(("postgresql", partial(SqlStore, url)))
                 asyncio.run(recording.measure(stores, n, repeats))
     print()
 

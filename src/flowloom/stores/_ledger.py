@@ -33,7 +33,11 @@ def ledger_row(run_id: str, first_seq: int, events: Sequence[tuple[str, str, str
     if len(events) == 1:
         _, kind, data, at = events[0]
         return (run_id, first_seq, kind, data, at, 1)
-    parts = [f"[{_quoted(kind)},{data},{_number(at)}]" for _, kind, data, at in events]
+    quoted = _QUOTED
+    parts = [
+        f"[{quoted.get(kind) or _quoted(kind)},{data},{repr(at) if type(at) is float else _number(at)}]"
+        for _, kind, data, at in events
+    ]
     last_seq = first_seq + len(events) - 1
     return (run_id, last_seq, BLOCK_TYPE, f"[{','.join(parts)}]", events[-1][3], len(events))
 
@@ -51,8 +55,14 @@ def expand(row: Sequence[Any], after: int) -> list[EventRow]:
     ]
 
 
+_QUOTED: dict[str, str] = {}  # event type -> its JSON string (a handful of types, each quoted once)
+
+
 def _quoted(kind: str) -> str:
-    return f'"{kind}"' if kind.isidentifier() else json.dumps(kind)
+    text = f'"{kind}"' if kind.isidentifier() else json.dumps(kind)
+    if len(_QUOTED) < 256:
+        _QUOTED[kind] = text
+    return text
 
 
 def _number(at: float) -> str:

@@ -300,9 +300,13 @@ class Queries:
     def _append_events(self, dbapi: Any, events: Sequence[tuple[str, str, str, float]]) -> list[int]:
         if not events:
             return []
-        by_run: dict[str, list[tuple[str, str, str, float]]] = {}
-        for event in events:
-            by_run.setdefault(event[0], []).append(event)
+        by_run: dict[str, Sequence[tuple[str, str, str, float]]]
+        if len({event[0] for event in events}) == 1:  # the common case: one run's journal
+            by_run = {events[0][0]: events}
+        else:
+            by_run = {}
+            for event in events:
+                by_run.setdefault(event[0], []).append(event)  # type: ignore[attr-defined]
         first_seq: dict[str, int] = {}
         rows = []
         for run_id, run_events in by_run.items():
@@ -316,6 +320,8 @@ class Queries:
             first_seq[run_id] = (found[1] or 0) + 1
             rows.append(ledger_row(run_id, first_seq[run_id], run_events))
         self._insert_events.executemany(dbapi, rows)
+        if len(by_run) == 1:
+            return list(range(rows[0][1] - len(events) + 1, rows[0][1] + 1))
         seqs = []
         for run_id, *_ in events:
             seqs.append(first_seq[run_id])
