@@ -28,22 +28,23 @@ _CHUNK = 500  # ids per IN (...) when deleting
 _NODE_KEY = ("run_id", "node_id", "scope")
 
 
-def run_params(run: RunRow) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "workflow_hash": run.workflow_hash,
-        "status": run.status.value,
-        "inputs": dumps(run.inputs),
-        "outputs": dumps(run.outputs),
-        "error": run.error,
-        "created_at": run.created_at,
-        "started_at": run.started_at,
-        "ended_at": run.ended_at,
-        "meta": dumps(run.metadata),
-        "parent_run_id": run.parent_run_id,
-        "owner": run.owner,
-        "lease_expires_at": run.lease_expires_at,
-    }
+def run_values(run: RunRow) -> tuple[Any, ...]:
+    """A run's column values, in ``runs``' column order."""
+    return (
+        run.id,
+        run.workflow_hash,
+        run.status.value,
+        dumps(run.inputs),
+        dumps(run.outputs),
+        run.error,
+        run.created_at,
+        run.started_at,
+        run.ended_at,
+        dumps(run.metadata),
+        run.parent_run_id,
+        run.owner,
+        run.lease_expires_at,
+    )
 
 
 _STATUS_TEXT = {status: status.value for status in Status}
@@ -113,9 +114,14 @@ _SELECT_RUNS = sa.select(t.runs)
 _NEWEST_FIRST = (t.runs.c.created_at.desc(), t.runs.c.id.desc())
 
 
-def _lease_free(owner: str, now: float) -> sa.ColumnElement[bool]:
+def _lease_free() -> sa.ColumnElement[bool]:
+    """Free for ``b_owner`` at ``b_now``: nobody's, already theirs, or expired."""
     runs = t.runs.c
-    return sa.or_(runs.owner.is_(None), runs.owner == owner, runs.lease_expires_at <= now)
+    return sa.or_(
+        runs.owner.is_(None),
+        runs.owner == sa.bindparam("b_owner"),
+        runs.lease_expires_at <= sa.bindparam("b_now"),
+    )
 
 
 def _resumable(now: float) -> sa.ColumnElement[bool]:
@@ -212,11 +218,31 @@ class Queries:
         lock = sa.select(t.runs.c.id).where(the_run).with_for_update()
         self._lock_run = _Compiled.of(lock, driver, ("b_run_id",)) if dialect == "postgresql" else None
         self._insert_events = _Compiled.of(sa.insert(t.events), driver, [c.key for c in t.events.c])
+        # the per-run writes: compiled too, as a short run makes as many of them as node writes
+        self._driver = driver
+        runs = t.runs.c
+        self._put_workflow_now = _Compiled.of(self._put_workflow, driver, ("hash", "workflow"))
+        self._put_cache_now = _Compiled.of(self._put_cache, driver, [c.key for c in t.cache_entries.c])
+        self._insert_run = _Compiled.of(sa.insert(t.runs), driver, [c.key for c in t.runs.c])
+        find_run = sa.select(runs.id).where(runs.id == sa.bindparam("b_id"))
+        self._find_run = _Compiled.of(find_run, driver, ("b_id",))
+        self._updates: dict[tuple[str, ...], _Compiled] = {}  # update_run's, by the columns it sets
+        update = sa.update(t.runs).where(runs.id == sa.bindparam("b_id"))
+        take = update.values(owner=sa.bindparam("b_owner"), lease_expires_at=sa.bindparam("b_expires"))
+        lease_keys = ("b_id", "b_owner", "b_now", "b_expires")
+        self._acquire = _Compiled.of(take.where(_lease_free()), driver, lease_keys)
+        taken_over = sa.or_(_lease_free(), runs.owner == sa.bindparam("b_previous"))
+        self._take_over = _Compiled.of(take.where(taken_over), driver, (*lease_keys, "b_previous"))
+        owned = update.where(runs.owner == sa.bindparam("b_owner"))
+        renew = owned.values(lease_expires_at=sa.bindparam("b_expires"))
+        self._renew = _Compiled.of(renew, driver, ("b_id", "b_owner", "b_expires"))
+        release = owned.values(owner=sa.null(), lease_expires_at=sa.null())
+        self._release = _Compiled.of(release, driver, ("b_id", "b_owner"))
 
     # workflows -------------------------------------------------------------------------------------------
 
     def put_workflow(self, c: Connection, workflow_hash: str, text: str) -> None:
-        c.execute(self._put_workflow, {"hash": workflow_hash, "workflow": text})
+        self._put_workflow_now.execute(c.connection.driver_connection, (workflow_hash, text)).close()
 
     def get_workflow(self, c: Connection, workflow_hash: str) -> Json | None:
         text = c.execute(
@@ -226,19 +252,31 @@ class Queries:
 
     # runs ------------------------------------------------------------------------------------------------
 
-    def create_run(self, c: Connection, params: dict[str, Any]) -> None:
-        if self._exists(c, params["id"]):
-            raise StoreError(f"run {params['id']!r} already exists")
-        if params["parent_run_id"] is not None:
-            self._require(c, params["parent_run_id"])
-        c.execute(sa.insert(t.runs), params)
+    def create_run(self, c: Connection, values: tuple[Any, ...]) -> None:
+        """``values``: ``run_values``."""
+        dbapi = c.connection.driver_connection
+        run_id, parent_run_id = values[0], values[10]
+        if self._exists(dbapi, run_id):
+            raise StoreError(f"run {run_id!r} already exists")
+        if parent_run_id is not None:
+            self._require(dbapi, parent_run_id)
+        self._insert_run.execute(dbapi, values).close()
 
     def get_run(self, c: Connection, run_id: str) -> RunRow | None:
         row = c.execute(_SELECT_RUNS.where(t.runs.c.id == run_id)).first()
         return None if row is None else _run_row(row)
 
     def update_run(self, c: Connection, run_id: str, values: dict[str, Any]) -> None:
-        if c.execute(sa.update(t.runs).where(t.runs.c.id == run_id).values(**values)).rowcount != 1:
+        """``values`` by column key (``meta`` for the metadata)."""
+        keys = tuple(values)
+        update = self._updates.get(keys)
+        if update is None:
+            statement = sa.update(t.runs).where(t.runs.c.id == sa.bindparam("b_id"))
+            update = self._updates[keys] = _Compiled.of(statement, self._driver, (*keys, "b_id"))
+        cursor = update.execute(c.connection.driver_connection, (*values.values(), run_id))
+        changed = cursor.rowcount
+        cursor.close()
+        if changed != 1:
             raise StoreError(f"unknown run {run_id!r}")
 
     def list_runs(self, c: Connection, status: Status | None, limit: int, offset: int) -> list[RunRow]:
@@ -339,13 +377,8 @@ class Queries:
     # result cache ----------------------------------------------------------------------------------------
 
     def put_cache(self, c: Connection, entry: CacheEntry, text: str) -> None:
-        params = {
-            "key": entry.key,
-            "value": text,
-            "created_at": entry.created_at,
-            "expires_at": entry.expires_at,
-        }
-        c.execute(self._put_cache, params)
+        row = (entry.key, text, entry.created_at, entry.expires_at)
+        self._put_cache_now.execute(c.connection.driver_connection, row).close()
 
     def get_cache(self, c: Connection, key: str, now: float) -> CacheEntry | None:
         e = t.cache_entries.c
@@ -365,38 +398,18 @@ class Queries:
     # leases ----------------------------------------------------------------------------------------------
 
     def acquire_lease(self, c: Connection, run_id: str, owner: str, ttl_s: float, now: float) -> bool:
-        runs = t.runs.c
-        query = (
-            sa.update(t.runs)
-            .where(runs.id == run_id, _lease_free(owner, now))
-            .values(owner=owner, lease_expires_at=now + ttl_s)
-        )
-        return self._changed(c, query, run_id)
+        return self._changed(c, self._acquire, (run_id, owner, now, now + ttl_s))
 
     def take_over_lease(
         self, c: Connection, run_id: str, owner: str, previous_owner: str, ttl_s: float, now: float
     ) -> bool:
-        runs = t.runs.c
-        query = (
-            sa.update(t.runs)
-            .where(runs.id == run_id, sa.or_(_lease_free(owner, now), runs.owner == previous_owner))
-            .values(owner=owner, lease_expires_at=now + ttl_s)
-        )
-        return self._changed(c, query, run_id)
+        return self._changed(c, self._take_over, (run_id, owner, now, now + ttl_s, previous_owner))
 
     def renew_lease(self, c: Connection, run_id: str, owner: str, ttl_s: float, now: float) -> bool:
-        runs = t.runs.c
-        query = (
-            sa.update(t.runs)
-            .where(runs.id == run_id, runs.owner == owner)
-            .values(lease_expires_at=now + ttl_s)
-        )
-        return self._changed(c, query, run_id)
+        return self._changed(c, self._renew, (run_id, owner, now + ttl_s))
 
     def release_lease(self, c: Connection, run_id: str, owner: str) -> bool:
-        runs = t.runs.c
-        query = sa.update(t.runs).where(runs.id == run_id, runs.owner == owner)
-        return self._changed(c, query.values(owner=None, lease_expires_at=None), run_id)
+        return self._changed(c, self._release, (run_id, owner))
 
     def runs_to_resume(self, c: Connection, now: float) -> list[RunRow]:
         query = _SELECT_RUNS.where(_resumable(now)).order_by(t.runs.c.created_at, t.runs.c.id)
@@ -404,15 +417,23 @@ class Queries:
 
     # helpers ---------------------------------------------------------------------------------------------
 
-    def _changed(self, c: Connection, query: sa.Update, run_id: str) -> bool:
-        if c.execute(query).rowcount == 1:
-            return True
-        self._require(c, run_id)
-        return False
+    def _changed(self, c: Connection, update: _Compiled, row: tuple[Any, ...]) -> bool:
+        """Whether ``update`` (whose first parameter is the run's id) changed the run; raises if there is no
+        such run."""
+        dbapi = c.connection.driver_connection
+        cursor = update.execute(dbapi, row)
+        changed = cursor.rowcount == 1
+        cursor.close()
+        if not changed:
+            self._require(dbapi, row[0])
+        return changed
 
-    def _exists(self, c: Connection, run_id: str) -> bool:
-        return c.execute(sa.select(t.runs.c.id).where(t.runs.c.id == run_id)).first() is not None
+    def _exists(self, dbapi: Any, run_id: str) -> bool:
+        cursor = self._find_run.execute(dbapi, (run_id,))
+        found = cursor.fetchone() is not None
+        cursor.close()
+        return found
 
-    def _require(self, c: Connection, run_id: str) -> None:
-        if not self._exists(c, run_id):
+    def _require(self, dbapi: Any, run_id: str) -> None:
+        if not self._exists(dbapi, run_id):
             raise StoreError(f"unknown run {run_id!r}")

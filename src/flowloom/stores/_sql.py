@@ -41,7 +41,7 @@ from flowloom.ir import UNSET, CacheEntry, EventRow, Json, Keep, NewEvent, NodeR
 
 from ._codec import dumps
 from ._database import PG_POOL_SIZE, Database, SqliteBusy, describe, parse_url
-from ._queries import Queries, event_values, node_values, run_params
+from ._queries import Queries, event_values, node_values, run_values
 
 T = TypeVar("T")
 
@@ -100,7 +100,8 @@ class SqlStore:
             raise StoreError(f"{self.location} was closed")
         if small and self._sqlite and self._limiter.borrowed_tokens == 0:
             with suppress(SqliteBusy):
-                return database.call(fn, write=write, wait=False)
+                # a small write runs its compiled statements on the driver (see Database.write_now)
+                return database.write_now(fn) if write else database.call(fn, write=False, wait=False)
         return await anyio.to_thread.run_sync(partial(database.call, fn, write=write), limiter=self._limiter)
 
     # workflows -------------------------------------------------------------------------------------------
@@ -117,8 +118,8 @@ class SqlStore:
     # runs ------------------------------------------------------------------------------------------------
 
     async def create_run(self, run: RunRow) -> None:
-        params = run_params(run)
-        await self._call(lambda c: self._queries.create_run(c, params), write=True, small=True)
+        values = run_values(run)
+        await self._call(lambda c: self._queries.create_run(c, values), write=True, small=True)
 
     async def get_run(self, run_id: str) -> RunRow | None:
         return await self._call(lambda c: self._queries.get_run(c, run_id), write=False, small=True)
