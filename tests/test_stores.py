@@ -4,6 +4,9 @@ retention, the result cache, migrations and bad databases on the SQL stores."""
 from __future__ import annotations
 
 import hashlib
+import itertools
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +35,9 @@ from flowloom.stores import (
     StoreError,
 )
 from flowloom.stores._database import SCHEMA_HEAD, alembic_config
+from flowloom.stores._queries import compiled_writes, update_run_statement
 from flowloom.stores._schema import metadata
+from flowloom.stores._statements import KEYS, Writes, sqlite_update_run
 
 pytestmark = pytest.mark.anyio
 
@@ -597,3 +602,44 @@ async def test_sqlite_files_are_in_wal_mode(tmp_path: Path) -> None:
         header = await anyio.Path(path).read_bytes()
         assert hashlib.sha256(header).hexdigest()  # the file exists and is readable
         assert header[18:20] == b"\x02\x02"  # file format versions 2: WAL
+
+
+def test_sqlites_written_out_statements_are_what_sqlalchemy_compiles() -> None:
+    compiled = compiled_writes("sqlite")
+    written = Writes.sqlite()
+    for name, keys in KEYS.items():
+        mine, theirs = written._s[name], compiled._s[name]
+        row = tuple(f"value-{i}" for i in range(len(keys)))
+        assert (mine.sql, mine._arranged(row)) == (theirs.sql, theirs._arranged(row)), name
+    updatable = ("status", "outputs", "meta", "error", "started_at", "ended_at")
+    for size in range(1, len(updatable) + 1):
+        for keys in itertools.permutations(updatable, size) if size <= 2 else [updatable[:size]]:
+            mine, theirs = sqlite_update_run(keys), update_run_statement("sqlite", keys)
+            row = tuple(f"value-{i}" for i in range(len(keys) + 1))
+            assert (mine.sql, mine._arranged(row)) == (theirs.sql, theirs._arranged(row)), keys
+
+
+def test_recording_into_an_up_to_date_sqlite_file_does_not_import_sqlalchemy(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    script = f"""
+import asyncio, sys
+from flowloom.ir import NewEvent, NodeRow, RunRow, Status
+from flowloom.stores import SqlStore
+
+async def record(run_id):
+    async with SqlStore({url!r}) as store:
+        await store.put_workflow("wf", {{"nodes": []}})
+        await store.create_run(RunRow(id=run_id, workflow_hash="wf", status=Status.PROCESSING, created_at=1.0,
+                                      owner="me", lease_expires_at=2.0))
+        await store.record_nodes([NodeRow(run_id, "a", Status.SUCCEEDED)], [NewEvent(run_id, "E", {{}}, 1.0)])
+        await store.update_run(run_id, status=Status.SUCCEEDED, ended_at=3.0)
+        assert await store.renew_lease(run_id, "me", 10.0, 2.0)
+        assert await store.release_lease(run_id, "me")
+
+asyncio.run(record(sys.argv[1]))
+print("sqlalchemy" in sys.modules)
+"""
+    first = subprocess.run([sys.executable, "-c", script, "r1"], capture_output=True, text=True, check=True)
+    assert first.stdout.strip() == "True"  # a new file is migrated, by Alembic on SQLAlchemy
+    again = subprocess.run([sys.executable, "-c", script, "r2"], capture_output=True, text=True, check=True)
+    assert again.stdout.strip() == "False"

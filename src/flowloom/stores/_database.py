@@ -1,8 +1,13 @@
 """Opening a SQL database for ``SqlStore``: URL checks, SQLite pragmas, connection errors, migrations, and one
-transaction per call. Everything here is synchronous; ``SqlStore`` calls it from worker threads."""
+transaction per call. Everything here is synchronous; ``SqlStore`` calls it from worker threads.
+
+SQLite is opened on the standard library's driver, and SQLAlchemy is loaded only when something needs it (a
+read, a migration, an error to report): a short-lived process that records one run into an up-to-date file
+(``flowloom run``) then never pays for SQLAlchemy's import. PostgreSQL always goes through SQLAlchemy."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from collections.abc import Callable
@@ -12,14 +17,11 @@ from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import sqlalchemy as sa
-from sqlalchemy import event, exc
-from sqlalchemy.engine import URL, Connection, Engine
-
 from flowloom.ir import StoreError
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy.engine import URL, Connection, Engine
 
 T = TypeVar("T")
 
@@ -31,28 +33,57 @@ _MIGRATION_LOCK = 0x666C6F776C6F6F6D  # pg advisory lock key: b"flowloom"
 SCHEMA_HEAD = "0003"  # the newest migration's revision (a test holds it to Alembic's head)
 
 
-def parse_url(url: str) -> URL:
-    """The SQLAlchemy URL for a store URL: ``sqlite:///path`` or ``postgresql[+psycopg]://...``."""
+@dataclass(frozen=True, slots=True)
+class StoreUrl:
+    """Where a store is: a SQLite file (``path``; None or ``:memory:`` in memory), or PostgreSQL (``url``,
+    SQLAlchemy's)."""
+
+    dialect: str  # "sqlite" or "postgresql"
+    path: str | None = None
+    url: URL | None = None
+
+    def shown(self) -> str:
+        """The URL without its password."""
+        if self.url is not None:
+            return self.url.render_as_string(hide_password=True)
+        return f"sqlite:///{self.path}" if self.path else "sqlite://"
+
+    @property
+    def password(self) -> str | None:
+        return None if self.url is None else self.url.password
+
+
+_SQLITE_URL = re.compile(r"sqlite(?:\+pysqlite)?://(?:/(?P<path>[^?#]*))?")
+
+
+def parse_url(url: str) -> StoreUrl:
+    """A store URL: ``sqlite:///path`` or ``postgresql[+psycopg]://...``."""
+    plain_sqlite = _SQLITE_URL.fullmatch(url)
+    if plain_sqlite is not None:  # the common case, read without SQLAlchemy
+        return StoreUrl("sqlite", path=plain_sqlite["path"] or None)
+    import sqlalchemy as sa
+
     try:
         parsed = sa.make_url(url)
-    except exc.ArgumentError as error:
+    except sa.exc.ArgumentError as error:
         raise StoreError(f"not a database URL: {url!r}") from error
     backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
     if backend == "sqlite" and driver == "pysqlite":
-        return parsed
+        return StoreUrl("sqlite", path=parsed.database or None, url=parsed)
     if backend == "postgresql" and (driver == "psycopg" or "+" not in parsed.drivername):
-        return parsed.set(drivername="postgresql+psycopg")
+        return StoreUrl("postgresql", url=parsed.set(drivername="postgresql+psycopg"))
     raise StoreError(
         f"unsupported store URL {parsed.render_as_string(hide_password=True)!r}: "
         "use sqlite:///path or postgresql+psycopg://user@host:port/db"
     )
 
 
-def describe(url: URL) -> str:
+def describe(url: StoreUrl) -> str:
     """Where a database is, for messages: the SQLite path, or PostgreSQL host:port/db (no password)."""
-    if url.get_backend_name() == "sqlite":
-        return f"SQLite database {url.database or ':memory:'}"
-    return f"PostgreSQL at {url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
+    if url.dialect == "sqlite":
+        return f"SQLite database {url.path or ':memory:'}"
+    assert url.url is not None
+    return f"PostgreSQL at {url.url.host or 'localhost'}:{url.url.port or 5432}/{url.url.database or ''}"
 
 
 _BUSY_WAIT = f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}"
@@ -63,37 +94,53 @@ class SqliteBusy(Exception):
     """Another connection holds the SQLite write lock, and the call was not to wait for it."""
 
 
-def _busy(error: exc.OperationalError) -> bool:
-    cause = error.orig
+def _busy(error: BaseException) -> bool:
+    cause = getattr(error, "orig", error)
     return isinstance(cause, sqlite3.OperationalError) and ("locked" in str(cause) or "busy" in str(cause))
 
 
 @dataclass(slots=True)
 class Database:
-    """An open database. SQLite: one connection, used by one thread at a time (the caller guarantees it).
-    PostgreSQL: a pool of ``PG_POOL_SIZE`` connections, one per concurrent call."""
+    """An open database. SQLite: one connection (``driver``), used by one thread at a time (the caller
+    guarantees it), wrapped by SQLAlchemy only once something needs SQLAlchemy. PostgreSQL: a pool of
+    ``PG_POOL_SIZE`` connections, one per concurrent call."""
 
-    url: URL
-    engine: Engine
-    connection: Connection | None  # SQLite's one connection
+    url: StoreUrl
+    driver: sqlite3.Connection | None  # SQLite's one connection
+    engine: Engine | None = None
+    connection: Connection | None = None  # SQLAlchemy's wrapper of ``driver``
 
     @property
     def dialect(self) -> str:
-        return self.engine.dialect.name
+        return self.url.dialect
 
     @classmethod
-    def open(cls, url: URL) -> Database:
-        database = _open_sqlite(url) if url.get_backend_name() == "sqlite" else _open_postgres(url)
+    def open(cls, url: StoreUrl) -> Database:
+        database = _open_sqlite(url) if url.dialect == "sqlite" else _open_postgres(url)
         try:
-            database.call(_migrate, write=True)
-            if database.connection is not None and url.database not in (None, "", ":memory:"):
-                _enable_wal(database.connection)
-            if database.connection is not None:
-                database.connection.connection.driver_connection.execute(_BUSY_FAIL)  # type: ignore[union-attr]
+            if database.driver is None or not _at_head_sqlite(database.driver):
+                database.call(_migrate, write=True)
+            if database.driver is not None:
+                if url.path not in (None, ":memory:"):
+                    _enable_wal(database.driver, url)
+                database.driver.execute(_BUSY_FAIL)
         except BaseException:
             database.close()
             raise
         return database
+
+    def _sqlalchemy(self) -> Connection:
+        """SQLite: SQLAlchemy's connection over ``driver``, made on first need."""
+        if self.connection is None:
+            import sqlalchemy as sa
+            from sqlalchemy import event
+
+            driver = self.driver
+            assert driver is not None
+            engine = sa.create_engine("sqlite://", creator=lambda: driver, poolclass=sa.pool.StaticPool)
+            event.listen(engine, "begin", _sqlite_begin)
+            self.engine, self.connection = engine, engine.connect()
+        return self.connection
 
     def call(self, fn: Callable[[Connection], T], *, write: bool, wait: bool = True) -> T:
         """``fn(connection)`` in one transaction, committed unless it raises. On SQLite a write transaction
@@ -102,14 +149,16 @@ class Database:
         SQLite only: ``wait=False`` does not wait for a lock another connection holds, it raises
         ``SqliteBusy`` at once (nothing written) -- for calls made on the event loop's own thread. Otherwise
         the call waits up to ``SQLITE_BUSY_TIMEOUT_S`` (the connection's busy timeout is 0 in between)."""
+        from sqlalchemy import exc
+
         try:
-            if self.connection is None:
+            if self.driver is None:
+                assert self.engine is not None
                 with self.engine.begin() as connection:
                     return fn(connection)
-            connection = self.connection
+            connection = self._sqlalchemy()
             connection.info["flowloom.begin"] = "BEGIN IMMEDIATE" if write else "BEGIN"
-            driver = connection.connection.driver_connection
-            assert isinstance(driver, sqlite3.Connection)
+            driver = self.driver
             if wait:
                 driver.execute(_BUSY_WAIT)
             try:
@@ -128,56 +177,63 @@ class Database:
         except exc.SQLAlchemyError as error:
             raise StoreError(f"{describe(self.url)}: {_reason(error, self.url)}") from error
 
-    def write_now(self, fn: Callable[[Connection], T]) -> T:
-        """SQLite only, for the event loop's thread: ``fn`` in one write transaction that does not wait for a
-        lock (``SqliteBusy`` if another connection holds it). ``fn`` runs its statements on the driver's
-        cursor (see ``_queries._Compiled``), so the transaction is the driver's too: SQLAlchemy's own begin
-        and commit would cost as much as SQLite's work here."""
-        assert self.connection is not None
-        driver = self.connection.connection.driver_connection
-        assert isinstance(driver, sqlite3.Connection)
+    def call_driver(self, fn: Callable[[Any], T], *, write: bool) -> T:
+        """``fn(dbapi_connection)`` in one transaction (as ``call``), for statements run on the driver."""
+        return self.call(lambda connection: fn(connection.connection.driver_connection), write=write)
+
+    def write_now(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """SQLite only, for the event loop's thread: ``fn(driver)`` in one write transaction that does not
+        wait for a lock (``SqliteBusy`` if another connection holds it). ``fn`` runs its statements on the
+        driver (see ``_statements``), so the transaction is the driver's too: SQLAlchemy's own begin and
+        commit would cost as much as SQLite's work here."""
+        driver = self.driver
+        assert driver is not None
         try:
             driver.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as error:
-            if "locked" in str(error) or "busy" in str(error):
+            if _busy(error):
                 raise SqliteBusy from error
             raise StoreError(f"{describe(self.url)}: {error}") from error
         try:
-            result = fn(self.connection)
+            result = fn(driver)
             driver.execute("COMMIT")
         except BaseException as error:
             with suppress(sqlite3.Error):
                 driver.execute("ROLLBACK")
-            if isinstance(error, exc.SQLAlchemyError):
-                raise StoreError(f"{describe(self.url)}: {_reason(error, self.url)}") from error
             if isinstance(error, sqlite3.Error):
                 raise StoreError(f"{describe(self.url)}: {error}") from error
+            cause = getattr(error, "orig", None)  # a driver error made SQLAlchemy's (see _statements)
+            if isinstance(cause, sqlite3.Error):
+                raise StoreError(f"{describe(self.url)}: {cause}") from error
             raise
         return result
 
     def close(self) -> None:
         if self.connection is not None:
             self.connection.close()
-        self.engine.dispose()
+        if self.engine is not None:
+            self.engine.dispose()
+        if self.driver is not None:
+            self.driver.close()
 
 
-def _open_sqlite(url: URL) -> Database:
-    path = url.database
+def _open_sqlite(url: StoreUrl) -> Database:
+    path = url.path
     if path and path != ":memory:":
         _check_sqlite_file(Path(path))
-    engine = sa.create_engine(
-        url,
-        poolclass=sa.pool.StaticPool,
-        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
-    )
-    event.listen(engine, "connect", _sqlite_connect)
-    event.listen(engine, "begin", _sqlite_begin)
     try:
-        connection = engine.connect()
-    except exc.SQLAlchemyError as error:
-        engine.dispose()
-        raise StoreError(f"cannot open {describe(url)}: {_reason(error, url)}") from error
-    return Database(url, engine, connection)
+        driver = sqlite3.connect(
+            path or ":memory:", timeout=SQLITE_BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None
+        )
+    except sqlite3.Error as error:
+        raise StoreError(f"cannot open {describe(url)}: {error}") from error
+    try:
+        driver.execute("PRAGMA foreign_keys = ON")
+        driver.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.Error as error:
+        driver.close()
+        raise StoreError(f"cannot open {describe(url)}: {error}") from error
+    return Database(url, driver)
 
 
 def _check_sqlite_file(path: Path) -> None:
@@ -194,30 +250,22 @@ def _check_sqlite_file(path: Path) -> None:
         raise StoreError(f"cannot open SQLite database {path}: {error}") from error
 
 
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.isolation_level = None  # transactions are ours (see _sqlite_begin), not the driver's
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys = ON")
-    cursor.execute("PRAGMA synchronous = NORMAL")
-    cursor.close()
-
-
 def _sqlite_begin(connection: Connection) -> None:
     # on the driver's connection: Connection.exec_driver_sql would cost more than the BEGIN itself
     begin = connection.info.get("flowloom.begin", "BEGIN")
     try:
         connection.connection.driver_connection.execute(begin)  # type: ignore[union-attr]
     except sqlite3.Error as error:  # as SQLAlchemy would raise it (a busy database, mostly)
-        raise exc.DBAPIError.instance(begin, None, error, sqlite3.Error) from error
+        from sqlalchemy.exc import DBAPIError
+
+        raise DBAPIError.instance(begin, None, error, sqlite3.Error) from error
 
 
-def _enable_wal(connection: Connection) -> None:
+def _enable_wal(driver: sqlite3.Connection, url: StoreUrl) -> None:
     """Switch the file to WAL (it stays so). Done after migrating: a file that is refused stays untouched.
-    Outside any transaction, so on the driver's connection rather than SQLAlchemy's (which would BEGIN).
-    The switch needs the file to itself: SQLite refuses it at once, without waiting, while another connection
-    that is opening the same new file holds a lock, so it is retried for up to the busy timeout."""
-    driver = connection.connection.driver_connection
-    assert isinstance(driver, sqlite3.Connection)
+    Outside any transaction. The switch needs the file to itself: SQLite refuses it at once, without waiting,
+    while another connection that is opening the same new file holds a lock, so it is retried for up to the
+    busy timeout."""
     deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
     while True:
         try:
@@ -227,17 +275,18 @@ def _enable_wal(connection: Connection) -> None:
             break
         except sqlite3.OperationalError as error:
             if "locked" not in str(error) or time.monotonic() > deadline:
-                raise StoreError(
-                    f"cannot switch {describe(connection.engine.url)} to WAL: {error}"
-                ) from error
+                raise StoreError(f"cannot switch {describe(url)} to WAL: {error}") from error
             time.sleep(0.005)
     if mode is None or str(mode[0]).lower() != "wal":
-        raise StoreError(f"cannot switch {describe(connection.engine.url)} to WAL: journal mode is {mode}")
+        raise StoreError(f"cannot switch {describe(url)} to WAL: journal mode is {mode}")
 
 
-def _open_postgres(url: URL) -> Database:
+def _open_postgres(url: StoreUrl) -> Database:
+    import sqlalchemy as sa
+
+    assert url.url is not None
     engine = sa.create_engine(
-        url,
+        url.url,
         pool_size=PG_POOL_SIZE,
         max_overflow=0,
         connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},
@@ -245,15 +294,15 @@ def _open_postgres(url: URL) -> Database:
     try:
         with engine.connect():
             pass
-    except exc.SQLAlchemyError as error:
+    except sa.exc.SQLAlchemyError as error:
         engine.dispose()
         raise StoreError(f"cannot connect to {describe(url)}: {_reason(error, url)}") from error
-    return Database(url, engine, None)
+    return Database(url, None, engine)
 
 
-def _reason(error: exc.SQLAlchemyError, url: URL) -> str:
+def _reason(error: Exception, url: StoreUrl) -> str:
     """The driver's message, first line, with any password masked."""
-    cause = error.orig if isinstance(error, exc.DBAPIError) else error
+    cause = getattr(error, "orig", None) or error
     text = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
     return text.replace(url.password, "***") if url.password else text
 
@@ -274,6 +323,8 @@ def _migrate(connection: Connection) -> None:
     """Bring the schema to head, or refuse a database made by a newer flowloom without changing it. A
     database already at head (every open but the first) is recognised without importing Alembic, which
     would double the start-up time of a short-lived process such as ``flowloom run``."""
+    import sqlalchemy as sa
+
     if connection.dialect.name == "postgresql":
         connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
     if _at_head(connection):
@@ -298,7 +349,21 @@ def _migrate(connection: Connection) -> None:
 
 
 def _at_head(connection: Connection) -> bool:
+    import sqlalchemy as sa
+
     if not sa.inspect(connection).has_table("alembic_version"):
         return False
     versions = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
     return versions == [SCHEMA_HEAD]
+
+
+def _at_head_sqlite(driver: sqlite3.Connection) -> bool:
+    """``_at_head``, read on the driver: the check every open of an up-to-date file makes."""
+    try:
+        found = driver.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+        ).fetchone()
+        versions = driver.execute("SELECT version_num FROM alembic_version").fetchall() if found else []
+    except sqlite3.DatabaseError:
+        return False  # unreadable here: the migration (through SQLAlchemy) reports it properly
+    return [version for (version,) in versions] == [SCHEMA_HEAD]

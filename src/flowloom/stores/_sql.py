@@ -1,7 +1,10 @@
 """``SqlStore``: a ``RunStore`` on SQLAlchemy Core, for SQLite (the embedded default) and PostgreSQL.
 
-Design: one for both dialects. Every call runs synchronous SQLAlchemy Core in a worker thread
-(``anyio.to_thread.run_sync``), one transaction per call, admitted by a per-store ``CapacityLimiter``:
+Design: one for both dialects. Every call is one transaction, run in a worker thread
+(``anyio.to_thread.run_sync``) and admitted by a per-store ``CapacityLimiter``. Reads are SQLAlchemy Core
+(``_queries``); the write path -- everything recording a run does -- is statements compiled once and run on
+the driver (``_statements``), and on SQLite needs no SQLAlchemy at all, so a process that only records runs
+into an up-to-date file never imports it (see ``_database``).
 
 - SQLite: one dedicated connection per store and a limiter of 1, so calls take turns on it without holding a
   thread while they wait. Write transactions start with ``BEGIN IMMEDIATE``: they take the file's write lock
@@ -9,7 +12,8 @@ Design: one for both dialects. Every call runs synchronous SQLAlchemy Core in a 
   readers in other connections run alongside; ``synchronous=NORMAL`` skips the fsync per commit (a commit can
   be lost on power failure, never on a process crash, and the file is never corrupted).
 - SQLite, the hot path: a *small* call (one run's rows: a node record batch, a run row, a lease) runs on the
-  event loop's own thread when the connection is idle, with a busy timeout of 0: a one-row WAL transaction
+  event loop's own thread when the connection is idle, with a busy timeout of 0 (a write, in the driver's
+  own transaction rather than SQLAlchemy's): a one-row WAL transaction
   takes tens of microseconds, a thread hand-off several times that. If another connection holds the write
   lock, the call does not wait there -- it goes to a worker thread and waits as above. So the loop is never
   blocked on a lock, only for the transaction's own work.
@@ -31,17 +35,21 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.to_thread
-from sqlalchemy.engine import Connection
 
 from flowloom.ir import UNSET, CacheEntry, EventRow, Json, Keep, NewEvent, NodeRow, RunRow, Status, StoreError
 
 from ._codec import dumps
 from ._database import PG_POOL_SIZE, Database, SqliteBusy, describe, parse_url
-from ._queries import Queries, event_values, node_values, run_values
+from ._statements import Writes, event_values, node_values, run_values
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from ._queries import Queries
 
 T = TypeVar("T")
 
@@ -56,14 +64,33 @@ class SqlStore:
 
     def __init__(self, url: str) -> None:
         self._url = parse_url(url)
-        sqlite = self._sqlite = self._url.get_backend_name() == "sqlite"
+        sqlite = self._sqlite = self._url.dialect == "sqlite"
         self._limiter = anyio.CapacityLimiter(1 if sqlite else PG_POOL_SIZE)
         self._open_lock = anyio.Lock()
         self._database: Database | None = None
-        self._queries = Queries("sqlite" if sqlite else "postgresql")
+        # the write path; SQLite's needs no SQLAlchemy (see _statements)
+        self._writes_made: Writes | None = Writes.sqlite() if sqlite else None
+        self._queries_made: Queries | None = None
 
     def __repr__(self) -> str:
-        return f"SqlStore({self._url.render_as_string(hide_password=True)!r})"
+        return f"SqlStore({self._url.shown()!r})"
+
+    @property
+    def _writes(self) -> Writes:
+        if self._writes_made is None:
+            from ._queries import compiled_writes
+
+            self._writes_made = compiled_writes(self._url.dialect)
+        return self._writes_made
+
+    @property
+    def _queries(self) -> Queries:
+        """The reads (SQLAlchemy Core), made on first need."""
+        if self._queries_made is None:
+            from ._queries import Queries
+
+            self._queries_made = Queries()
+        return self._queries_made
 
     @property
     def location(self) -> str:
@@ -89,40 +116,58 @@ class SqlStore:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def _call(self, fn: Callable[[Connection], T], *, write: bool, small: bool = False) -> T:
-        """``fn`` in one transaction, in a worker thread. A ``small`` call on SQLite (one run's rows) runs
-        right here on the event loop's thread when the connection is idle and the file not locked by
-        another connection: a thread hand-off costs more than such a transaction."""
+    async def _opened(self) -> Database:
         if self._database is None:
             await self.open()
         database = self._database
         if database is None:
             raise StoreError(f"{self.location} was closed")
+        return database
+
+    async def _call(self, fn: Callable[[Connection], T], *, small: bool = False) -> T:
+        """``fn``, a read, in one transaction, in a worker thread. A ``small`` read on SQLite (one run's
+        rows) runs right here on the event loop's thread when the connection is idle and the file not locked
+        by another connection: a thread hand-off costs more than such a transaction."""
+        database = await self._opened()
         if small and self._sqlite and self._limiter.borrowed_tokens == 0:
             with suppress(SqliteBusy):
-                # a small write runs its compiled statements on the driver (see Database.write_now)
-                return database.write_now(fn) if write else database.call(fn, write=False, wait=False)
-        return await anyio.to_thread.run_sync(partial(database.call, fn, write=write), limiter=self._limiter)
+                return database.call(fn, write=False, wait=False)
+        return await anyio.to_thread.run_sync(partial(database.call, fn, write=False), limiter=self._limiter)
+
+    async def _call_write(self, fn: Callable[[Connection], T]) -> T:
+        """``fn``, a write through SQLAlchemy (pruning), in one transaction, in a worker thread."""
+        database = await self._opened()
+        return await anyio.to_thread.run_sync(partial(database.call, fn, write=True), limiter=self._limiter)
+
+    async def _write(self, fn: Callable[[Any], T], *, small: bool = True) -> T:
+        """``fn(dbapi_connection)``, statements of the write path (``_statements``), in one transaction. A
+        ``small`` write on SQLite runs on the event loop's thread, as ``_call``'s small reads do, and on
+        the driver alone (``Database.write_now``); otherwise in a worker thread."""
+        database = await self._opened()
+        if small and self._sqlite and self._limiter.borrowed_tokens == 0:
+            with suppress(SqliteBusy):
+                return database.write_now(fn)
+        return await anyio.to_thread.run_sync(
+            partial(database.call_driver, fn, write=True), limiter=self._limiter
+        )
 
     # workflows -------------------------------------------------------------------------------------------
 
     async def put_workflow(self, workflow_hash: str, workflow: Json) -> None:
         text = dumps(workflow)
-        await self._call(lambda c: self._queries.put_workflow(c, workflow_hash, text), write=True, small=True)
+        await self._write(lambda dbapi: self._writes.put_workflow(dbapi, workflow_hash, text))
 
     async def get_workflow(self, workflow_hash: str) -> Json | None:
-        return await self._call(
-            lambda c: self._queries.get_workflow(c, workflow_hash), write=False, small=True
-        )
+        return await self._call(lambda c: self._queries.get_workflow(c, workflow_hash), small=True)
 
     # runs ------------------------------------------------------------------------------------------------
 
     async def create_run(self, run: RunRow) -> None:
         values = run_values(run)
-        await self._call(lambda c: self._queries.create_run(c, values), write=True, small=True)
+        await self._write(lambda dbapi: self._writes.create_run(dbapi, values))
 
     async def get_run(self, run_id: str) -> RunRow | None:
-        return await self._call(lambda c: self._queries.get_run(c, run_id), write=False, small=True)
+        return await self._call(lambda c: self._queries.get_run(c, run_id), small=True)
 
     async def update_run(
         self,
@@ -148,16 +193,16 @@ class SqlStore:
             if await self.get_run(run_id) is None:
                 raise StoreError(f"unknown run {run_id!r}")
             return
-        await self._call(lambda c: self._queries.update_run(c, run_id, values), write=True, small=True)
+        await self._write(lambda dbapi: self._writes.update_run(dbapi, run_id, values))
 
     async def list_runs(self, status: Status | None = None, limit: int = 50, offset: int = 0) -> list[RunRow]:
-        return await self._call(lambda c: self._queries.list_runs(c, status, limit, offset), write=False)
+        return await self._call(lambda c: self._queries.list_runs(c, status, limit, offset))
 
     async def count_runs(self, status: Status | None = None) -> int:
-        return await self._call(lambda c: self._queries.count_runs(c, status), write=False)
+        return await self._call(lambda c: self._queries.count_runs(c, status))
 
     async def prune_runs(self, *, older_than: float, keep_last: int = 0) -> int:
-        return await self._call(lambda c: self._queries.prune_runs(c, older_than, keep_last), write=True)
+        return await self._call_write(lambda c: self._queries.prune_runs(c, older_than, keep_last))
 
     # node records and events -----------------------------------------------------------------------------
 
@@ -167,62 +212,52 @@ class SqlStore:
     async def record_nodes(self, nodes: Sequence[NodeRow], events: Sequence[NewEvent] = ()) -> list[int]:
         node_rows = [node_values(node) for node in nodes]
         event_rows = [event_values(event) for event in events]
-        database = self._database
-        if (
-            database is not None
-            and self._sqlite
-            and self._limiter.borrowed_tokens == 0
-            and len(node_rows) + len(event_rows) <= SMALL_BATCH
-        ):
-            with suppress(SqliteBusy):
-                return database.write_now(lambda c: self._queries.record_nodes(c, node_rows, event_rows))
-        return await self._call(lambda c: self._queries.record_nodes(c, node_rows, event_rows), write=True)
+        return await self._write(
+            lambda dbapi: self._writes.record_nodes(dbapi, node_rows, event_rows),
+            small=len(node_rows) + len(event_rows) <= SMALL_BATCH,
+        )
 
     async def get_nodes(self, run_id: str) -> list[NodeRow]:
-        return await self._call(lambda c: self._queries.get_nodes(c, run_id), write=False)
+        return await self._call(lambda c: self._queries.get_nodes(c, run_id))
 
     async def append_events(self, events: Sequence[NewEvent]) -> list[int]:
         rows = [event_values(event) for event in events]
-        return await self._call(lambda c: self._queries.append_events(c, rows), write=True, small=True)
+        return await self._write(lambda dbapi: self._writes.append_events(dbapi, rows))
 
     async def get_events(self, run_id: str, after: int = 0, limit: int | None = None) -> list[EventRow]:
-        return await self._call(lambda c: self._queries.get_events(c, run_id, after, limit), write=False)
+        return await self._call(lambda c: self._queries.get_events(c, run_id, after, limit))
 
     # result cache ----------------------------------------------------------------------------------------
 
     async def put_cache(self, entry: CacheEntry) -> None:
         text = dumps(entry.value)
-        await self._call(lambda c: self._queries.put_cache(c, entry, text), write=True, small=True)
+        row = (entry.key, text, entry.created_at, entry.expires_at)
+        await self._write(lambda dbapi: self._writes.put_cache(dbapi, row))
 
     async def get_cache(self, key: str, now: float) -> CacheEntry | None:
-        return await self._call(lambda c: self._queries.get_cache(c, key, now), write=False, small=True)
+        return await self._call(lambda c: self._queries.get_cache(c, key, now), small=True)
 
     async def prune_cache(self, now: float) -> int:
-        return await self._call(lambda c: self._queries.prune_cache(c, now), write=True)
+        return await self._call_write(lambda c: self._queries.prune_cache(c, now))
 
     # leases ----------------------------------------------------------------------------------------------
 
     async def acquire_lease(self, run_id: str, owner: str, ttl_s: float, now: float) -> bool:
-        return await self._call(
-            lambda c: self._queries.acquire_lease(c, run_id, owner, ttl_s, now), write=True, small=True
-        )
+        return await self._write(lambda dbapi: self._writes.acquire_lease(dbapi, run_id, owner, ttl_s, now))
 
     async def take_over_lease(
         self, run_id: str, owner: str, previous_owner: str, ttl_s: float, now: float
     ) -> bool:
-        return await self._call(
-            lambda c: self._queries.take_over_lease(c, run_id, owner, previous_owner, ttl_s, now), write=True
+        return await self._write(
+            lambda dbapi: self._writes.take_over_lease(dbapi, run_id, owner, previous_owner, ttl_s, now),
+            small=False,
         )
 
     async def renew_lease(self, run_id: str, owner: str, ttl_s: float, now: float) -> bool:
-        return await self._call(
-            lambda c: self._queries.renew_lease(c, run_id, owner, ttl_s, now), write=True, small=True
-        )
+        return await self._write(lambda dbapi: self._writes.renew_lease(dbapi, run_id, owner, ttl_s, now))
 
     async def release_lease(self, run_id: str, owner: str) -> bool:
-        return await self._call(
-            lambda c: self._queries.release_lease(c, run_id, owner), write=True, small=True
-        )
+        return await self._write(lambda dbapi: self._writes.release_lease(dbapi, run_id, owner))
 
     async def runs_to_resume(self, now: float) -> list[RunRow]:
-        return await self._call(lambda c: self._queries.runs_to_resume(c, now), write=False)
+        return await self._call(lambda c: self._queries.runs_to_resume(c, now))
