@@ -632,6 +632,8 @@ async def record(run_id):
         await store.create_run(RunRow(id=run_id, workflow_hash="wf", status=Status.PROCESSING, created_at=1.0,
                                       owner="me", lease_expires_at=2.0))
         await store.record_nodes([NodeRow(run_id, "a", Status.SUCCEEDED)], [NewEvent(run_id, "E", {{}}, 1.0)])
+        many = [NodeRow(run_id, f"n{{i}}", Status.SUCCEEDED) for i in range(100)]  # a batch for a thread
+        await store.record_nodes(many, [NewEvent(run_id, "E", {{}}, 1.0)] * 100)
         await store.update_run(run_id, status=Status.SUCCEEDED, ended_at=3.0)
         assert await store.renew_lease(run_id, "me", 10.0, 2.0)
         assert await store.release_lease(run_id, "me")

@@ -177,36 +177,41 @@ class Database:
         except exc.SQLAlchemyError as error:
             raise StoreError(f"{describe(self.url)}: {_reason(error, self.url)}") from error
 
-    def call_driver(self, fn: Callable[[Any], T], *, write: bool) -> T:
-        """``fn(dbapi_connection)`` in one transaction (as ``call``), for statements run on the driver."""
-        return self.call(lambda connection: fn(connection.connection.driver_connection), write=write)
+    def write(self, fn: Callable[[Any], T], *, wait: bool = True) -> T:
+        """``fn(dbapi_connection)``, statements run on the driver (see ``_statements``), in one write
+        transaction. On SQLite the transaction is the driver's own: SQLAlchemy's begin and commit would cost
+        as much as SQLite's work for a small write, and a process that only writes never loads SQLAlchemy.
 
-    def write_now(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """SQLite only, for the event loop's thread: ``fn(driver)`` in one write transaction that does not
-        wait for a lock (``SqliteBusy`` if another connection holds it). ``fn`` runs its statements on the
-        driver (see ``_statements``), so the transaction is the driver's too: SQLAlchemy's own begin and
-        commit would cost as much as SQLite's work here."""
+        SQLite's ``wait=False`` is ``call``'s: no waiting for a lock another connection holds
+        (``SqliteBusy``), for writes made on the event loop's own thread."""
         driver = self.driver
-        assert driver is not None
+        if driver is None:
+            return self.call(lambda connection: fn(connection.connection.driver_connection), write=True)
+        if wait:
+            driver.execute(_BUSY_WAIT)
         try:
-            driver.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as error:
-            if _busy(error):
-                raise SqliteBusy from error
-            raise StoreError(f"{describe(self.url)}: {error}") from error
-        try:
-            result = fn(driver)
-            driver.execute("COMMIT")
-        except BaseException as error:
-            with suppress(sqlite3.Error):
-                driver.execute("ROLLBACK")
-            if isinstance(error, sqlite3.Error):
+            try:
+                driver.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as error:
+                if not wait and _busy(error):
+                    raise SqliteBusy from error
                 raise StoreError(f"{describe(self.url)}: {error}") from error
-            cause = getattr(error, "orig", None)  # a driver error made SQLAlchemy's (see _statements)
-            if isinstance(cause, sqlite3.Error):
-                raise StoreError(f"{describe(self.url)}: {cause}") from error
-            raise
-        return result
+            try:
+                result = fn(driver)
+                driver.execute("COMMIT")
+            except BaseException as error:
+                with suppress(sqlite3.Error):
+                    driver.execute("ROLLBACK")
+                if isinstance(error, sqlite3.Error):
+                    raise StoreError(f"{describe(self.url)}: {error}") from error
+                cause = getattr(error, "orig", None)  # a driver error made SQLAlchemy's (see _statements)
+                if isinstance(cause, sqlite3.Error):
+                    raise StoreError(f"{describe(self.url)}: {cause}") from error
+                raise
+            return result
+        finally:
+            if wait:
+                driver.execute(_BUSY_FAIL)
 
     def close(self) -> None:
         if self.connection is not None:

@@ -140,16 +140,14 @@ class SqlStore:
         return await anyio.to_thread.run_sync(partial(database.call, fn, write=True), limiter=self._limiter)
 
     async def _write(self, fn: Callable[[Any], T], *, small: bool = True) -> T:
-        """``fn(dbapi_connection)``, statements of the write path (``_statements``), in one transaction. A
-        ``small`` write on SQLite runs on the event loop's thread, as ``_call``'s small reads do, and on
-        the driver alone (``Database.write_now``); otherwise in a worker thread."""
+        """``fn(dbapi_connection)``, statements of the write path (``_statements``), in one transaction
+        (``Database.write``). A ``small`` write on SQLite runs on the event loop's thread, as ``_call``'s
+        small reads do; otherwise in a worker thread."""
         database = await self._opened()
         if small and self._sqlite and self._limiter.borrowed_tokens == 0:
             with suppress(SqliteBusy):
-                return database.write_now(fn)
-        return await anyio.to_thread.run_sync(
-            partial(database.call_driver, fn, write=True), limiter=self._limiter
-        )
+                return database.write(fn, wait=False)
+        return await anyio.to_thread.run_sync(partial(database.write, fn), limiter=self._limiter)
 
     # workflows -------------------------------------------------------------------------------------------
 
