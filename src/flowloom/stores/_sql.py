@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-SMALL_BATCH = 64  # rows a transaction may write on the event loop's thread (see SqlStore._call)
+SMALL_BATCH = 64  # node records and events a write may hold to run on the event loop's thread (see _write)
 
 
 class SqlStore:
