@@ -8,6 +8,7 @@ import itertools
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -374,25 +375,37 @@ async def test_two_engines_racing_for_expired_leases(sql_url: str, anyio_backend
 # SQL stores: migrations and bad databases ---------------------------------------------------------------
 
 
-def _inspect(url: str) -> tuple[set[str], list[str], list[Any]]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as connection:
-            tables = set(sa.inspect(connection).get_table_names())
-            versions = list(connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
-            diffs = compare_metadata(MigrationContext.configure(connection), metadata)
-            return tables, versions, diffs
-    finally:
-        engine.dispose()
-
-
-def _set_version(url: str, version: str) -> None:
+@contextmanager
+def _transaction(url: str) -> Iterator[sa.Connection]:
+    """A connection of its own to the database at ``url``, in one transaction, committed at the end."""
     engine = sa.create_engine(url)
     try:
         with engine.begin() as connection:
-            connection.execute(sa.text("UPDATE alembic_version SET version_num = :v"), {"v": version})
+            yield connection
     finally:
         engine.dispose()
+
+
+def _alembic(connection: sa.Connection, step: str, revision: str) -> None:
+    """Alembic's ``upgrade`` or ``downgrade`` to ``revision``, on ``connection``."""
+    from alembic import command
+
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    getattr(command, step)(config, revision)
+
+
+def _inspect(url: str) -> tuple[set[str], list[str], list[Any]]:
+    with _transaction(url) as connection:
+        tables = set(sa.inspect(connection).get_table_names())
+        versions = list(connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
+        diffs = compare_metadata(MigrationContext.configure(connection), metadata)
+        return tables, versions, diffs
+
+
+def _set_version(url: str, version: str) -> None:
+    with _transaction(url) as connection:
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = :v"), {"v": version})
 
 
 async def test_stores_opening_an_empty_database_together_migrate_it_once(
@@ -429,36 +442,28 @@ async def test_migrations_bring_an_empty_database_to_head(sql_url: str, anyio_ba
 
 def _fill_at_0001(url: str) -> None:
     """A database at the first schema, holding a run with one node record and two ledger events."""
-    from alembic import command
-
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as connection:
-            config = alembic_config()
-            config.attributes["connection"] = connection
-            command.upgrade(config, "0001")
-            connection.execute(
-                sa.text(
-                    "INSERT INTO runs"
-                    " (id, workflow_hash, status, inputs, outputs, created_at, metadata, last_seq)"
-                    " VALUES ('old', 'wf', 'processing', '{}', '{}', 1000.0, '{}', 2)"
-                )
+    with _transaction(url) as connection:
+        _alembic(connection, "upgrade", "0001")
+        connection.execute(
+            sa.text(
+                "INSERT INTO runs"
+                " (id, workflow_hash, status, inputs, outputs, created_at, metadata, last_seq)"
+                " VALUES ('old', 'wf', 'processing', '{}', '{}', 1000.0, '{}', 2)"
             )
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO node_records"
+                " (run_id, node_id, scope, attempt, status, inputs, outputs, cached)"
+                " VALUES ('old', 'a', '1/0', 1, 'succeeded', :inputs, :outputs, false)"
+            ),
+            {"inputs": '{"x":1}', "outputs": '{"y":2}'},
+        )
+        for seq in (1, 2):
             connection.execute(
-                sa.text(
-                    "INSERT INTO node_records"
-                    " (run_id, node_id, scope, attempt, status, inputs, outputs, cached)"
-                    " VALUES ('old', 'a', '1/0', 1, 'succeeded', :inputs, :outputs, false)"
-                ),
-                {"inputs": '{"x":1}', "outputs": '{"y":2}'},
+                sa.text("INSERT INTO events VALUES ('old', :seq, 'NodeStarted', :data, 1000.5)"),
+                {"seq": seq, "data": '{"n":1}'},
             )
-            for seq in (1, 2):
-                connection.execute(
-                    sa.text("INSERT INTO events VALUES ('old', :seq, 'NodeStarted', :data, 1000.5)"),
-                    {"seq": seq, "data": '{"n":1}'},
-                )
-    finally:
-        engine.dispose()
 
 
 async def test_a_database_at_the_first_schema_is_migrated_with_its_records(
@@ -475,13 +480,9 @@ async def test_a_database_at_the_first_schema_is_migrated_with_its_records(
 
 
 def _ledger_rows(url: str) -> list[tuple[Any, ...]]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as connection:
-            query = "SELECT run_id, seq, n_events FROM events ORDER BY run_id, seq"
-            return [tuple(row) for row in connection.execute(sa.text(query))]
-    finally:
-        engine.dispose()
+    with _transaction(url) as connection:
+        query = "SELECT run_id, seq, n_events FROM events ORDER BY run_id, seq"
+        return [tuple(row) for row in connection.execute(sa.text(query))]
 
 
 async def test_a_write_stores_each_runs_events_as_one_block(sql_url: str, anyio_backend: str) -> None:
@@ -506,23 +507,15 @@ async def test_a_write_stores_each_runs_events_as_one_block(sql_url: str, anyio_
 
 
 async def test_downgrading_the_event_blocks_splits_them_into_rows(sql_url: str, anyio_backend: str) -> None:
-    from alembic import command
-
     async with SqlStore(sql_url) as store:
         await store.create_run(run("r"))
         await store.append_events([event("r", i=i) for i in range(3)])
 
     def downgrade() -> None:
-        engine = sa.create_engine(sql_url)
-        try:
-            with engine.begin() as connection:
-                config = alembic_config()
-                config.attributes["connection"] = connection
-                command.downgrade(config, "0002")
-                query = "SELECT seq, type, data, at FROM events WHERE run_id = 'r' ORDER BY seq"
-                rows = [tuple(row) for row in connection.execute(sa.text(query))]
-        finally:
-            engine.dispose()
+        with _transaction(sql_url) as connection:
+            _alembic(connection, "downgrade", "0002")
+            query = "SELECT seq, type, data, at FROM events WHERE run_id = 'r' ORDER BY seq"
+            rows = [tuple(row) for row in connection.execute(sa.text(query))]
         assert rows == [(i + 1, "node_succeeded", f'{{"i": {i}}}', 1001.5) for i in range(3)]
 
     await anyio.to_thread.run_sync(downgrade)

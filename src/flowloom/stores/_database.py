@@ -110,10 +110,6 @@ class Database:
     engine: Engine | None = None
     connection: Connection | None = None  # SQLAlchemy's wrapper of ``driver``
 
-    @property
-    def dialect(self) -> str:
-        return self.url.dialect
-
     @classmethod
     def open(cls, url: StoreUrl) -> Database:
         database = _open_sqlite(url) if url.dialect == "sqlite" else _open_postgres(url)

@@ -15,7 +15,7 @@ SQLAlchemy's, as with ``Connection.execute`` (SQLAlchemy is imported then, on th
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -322,14 +322,14 @@ class Writes:
         committed when it began, so the ``max(seq)`` is read after the lock is held)."""
         if not events:
             return []
-        by_run: dict[str, Sequence[EventValues]]
+        by_run: Mapping[str, Sequence[EventValues]]
         if len({event[0] for event in events}) == 1:  # the common case: one run's journal
             by_run = {events[0][0]: events}
         else:
             grouped: dict[str, list[EventValues]] = {}
             for event in events:
                 grouped.setdefault(event[0], []).append(event)
-            by_run = dict(grouped)
+            by_run = grouped
         first_seq: dict[str, int] = {}
         rows = []
         for run_id, run_events in by_run.items():
