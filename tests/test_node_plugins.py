@@ -11,9 +11,11 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
+import flowloom
 from _workflows import chain, end, node, props, ref, start
 
 PLUGIN = '''
@@ -110,3 +112,33 @@ def test_registering_an_installed_node_type_again_is_refused(site: Path) -> None
         """,
     )
     assert out.splitlines() == ['node type "twice" is already registered; pass replace=True to override', "1"]
+
+
+def test_built_in_node_types_are_imported_on_first_use() -> None:
+    """Each built-in executor's module is imported when its type is first asked for, and it is the
+    executor of that type; replacing a built-in that was never imported replaces it."""
+    code = """
+import sys
+from flowloom.nodes import NodeRegistry
+registry = NodeRegistry.default(load_entry_points=False)
+print("flowloom.nodes.http" in sys.modules, registry.get("http").type, "flowloom.nodes.http" in sys.modules)
+print(len(registry), all(registry.get(e.type) is e for e in registry))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["False http True", "11 True"]
+
+    class Shout:
+        type: ClassVar[str] = "llm"
+
+        async def execute(self, ctx: flowloom.NodeContext) -> flowloom.NodeResult:
+            return flowloom.NodeResult(outputs={})
+
+    registry = flowloom.NodeRegistry.default(load_entry_points=False)
+    with pytest.raises(ValueError, match='node type "llm" is already registered'):
+        registry.register(Shout())
+    registry.register(Shout(), replace=True)
+    assert isinstance(registry.get("llm"), Shout)
+    assert sorted(executor.type for executor in registry) == sorted(
+        executor.type for executor in flowloom.NodeRegistry.default(load_entry_points=False)
+    )

@@ -1,13 +1,18 @@
-"""``Report.to_json`` and ``ValidationResult.to_json``: pydantic's wire form, whichever way it is made."""
+"""``wire_json`` (``Report.to_json``, ``ValidationResult.to_json``, stored workflows): pydantic's wire form,
+whichever way it is made."""
 
 from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from _conformance import load_cases
+from flowloom import Pipeline
+from flowloom.formats import flowgram
 from flowloom.ir import (
     Message,
     Messages,
@@ -17,7 +22,12 @@ from flowloom.ir import (
     Status,
     StatusData,
     ValidationResult,
+    Workflow,
+    wire_json,
 )
+from flowloom.pipeline._compile import to_workflow
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def node_report(node_id: str, **values: Any) -> NodeReport:
@@ -78,3 +88,35 @@ def test_report_json_is_pydantics_wire_form(nodes: int) -> None:
 def test_validation_result_json_is_pydantics(errors: list[str] | None) -> None:
     result = ValidationResult.model_construct(valid=not errors, errors=errors)
     assert json.dumps(result.to_json()) == json.dumps(result.model_dump(mode="json", exclude_none=True))
+
+
+def assert_pydantics_wire_form(model: Workflow) -> None:
+    expected = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    assert json.dumps(wire_json(model)) == json.dumps(expected)  # key order too
+
+
+def test_stored_workflow_json_is_pydantics_for_every_conformance_case() -> None:
+    """Every loadable case: nested blocks, schemas with extras, retry and cache policies, settings."""
+    loaded = 0
+    for case in load_cases():
+        if flowgram.validate_workflow_json(case["schema"]):
+            continue  # a case of an invalid workflow
+        assert_pydantics_wire_form(flowgram.to_workflow(case["schema"]))
+        loaded += 1
+    assert loaded > 50
+
+
+def test_stored_workflow_json_is_pydantics_for_the_quickstart_and_a_pipeline() -> None:
+    quickstart = json.loads((EXAMPLES / "quickstart.json").read_text(encoding="utf-8"))
+    assert_pydantics_wire_form(flowgram.to_workflow(quickstart))
+    pipeline = Pipeline("p")
+
+    @pipeline.task()
+    def a() -> int:
+        return 1
+
+    @pipeline.task()
+    def b(a: int) -> int:
+        return a + 1
+
+    assert_pydantics_wire_form(to_workflow("p", pipeline.registry, {"a", "b"}, max_parallel=4))

@@ -9,7 +9,7 @@ from typing import Any
 
 from . import engine as _engine
 from .formats import flowgram
-from .ir import FlowgramNodeType, InvalidWorkflowError, RunStore, ValidationResult, Workflow
+from .ir import FlowgramNodeType, InvalidWorkflowError, RunStore, ValidationResult, Workflow, wire_json
 from .nodes import NodeRegistry
 
 WorkflowSource = Workflow | flowgram.Source
@@ -203,5 +203,5 @@ def _input_check(workflow: Workflow) -> _engine.InputCheck | None:
     start = next((n for n in workflow.nodes if n.type == FlowgramNodeType.START), None)
     if start is None:
         return None
-    schema = start.outputs.model_dump(by_alias=True, exclude_none=True) if start.outputs else None
+    schema = wire_json(start.outputs) if start.outputs else None
     return partial(flowgram.validate_inputs, start.id, schema)

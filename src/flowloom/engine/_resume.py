@@ -8,14 +8,14 @@ import json
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from flowloom.ir import InvalidWorkflowError, NodeRow, Status, Workflow
+from flowloom.ir import InvalidWorkflowError, NodeRow, Status, Workflow, wire_json
 
 from ._plan import CompiledNode, CompiledWorkflow, Plan
 
 
 def workflow_document(workflow: Workflow) -> tuple[str, dict[str, Any]]:
     """The workflow as stored with its runs (its IR as JSON), and its content hash."""
-    document = workflow.model_dump(mode="json", by_alias=True, exclude_none=True)
+    document = wire_json(workflow, len(workflow.nodes))
     text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest(), document
 

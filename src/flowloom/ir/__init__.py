@@ -15,6 +15,7 @@ from ._constants import (
     Status,
     VariableType,
 )
+from ._dump import wire_json
 from ._errors import FlowloomError, InvalidWorkflowError, SandboxError
 from ._events import (
     Event,
@@ -142,4 +143,5 @@ __all__ = [
     "json_text",
     "template_text",
     "to_double",
+    "wire_json",
 ]

@@ -3,50 +3,53 @@ third-party node types come through ``register`` or the ``flowloom.nodes`` entry
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Iterator
 
 from flowloom.engine import NodeExecutor
+from flowloom.ir import FlowgramNodeType
 
 logger = logging.getLogger("flowloom.nodes")
 
 ENTRY_POINT_GROUP = "flowloom.nodes"
 
+# The built-in executors: node type -> (module, class), imported on first use.
+_BUILTINS: dict[str, tuple[str, str]] = {
+    FlowgramNodeType.START: ("flowloom.nodes.start", "StartExecutor"),
+    FlowgramNodeType.END: ("flowloom.nodes.end", "EndExecutor"),
+    FlowgramNodeType.CONDITION: ("flowloom.nodes.condition", "ConditionExecutor"),
+    FlowgramNodeType.LOOP: ("flowloom.nodes.loop", "LoopExecutor"),
+    FlowgramNodeType.BLOCK_START: ("flowloom.nodes.blocks", "BlockStartExecutor"),
+    FlowgramNodeType.BLOCK_END: ("flowloom.nodes.blocks", "BlockEndExecutor"),
+    FlowgramNodeType.BREAK: ("flowloom.nodes.blocks", "BreakExecutor"),
+    FlowgramNodeType.CONTINUE: ("flowloom.nodes.blocks", "ContinueExecutor"),
+    FlowgramNodeType.CODE: ("flowloom.nodes.code", "CodeExecutor"),
+    FlowgramNodeType.HTTP: ("flowloom.nodes.http", "HttpExecutor"),
+    FlowgramNodeType.LLM: ("flowloom.nodes.llm", "LLMExecutor"),
+}
+
+
+def _import_builtin(module: str, name: str) -> NodeExecutor:
+    executor: NodeExecutor = getattr(importlib.import_module(module), name)()
+    return executor
+
 
 class NodeRegistry:
     def __init__(self) -> None:
         self._executors: dict[str, NodeExecutor] = {}
+        self._builtins: dict[str, tuple[str, str]] = {}  # not imported yet: node type -> (module, class)
         self._entry_points_pending = False
 
     @classmethod
     def default(cls, *, load_entry_points: bool = True) -> NodeRegistry:
-        """The built-in node types, plus those installed packages declare as entry points. The entry
-        points are read on first need (a node type that is not built in, a listing, a ``register``), so a
-        process that runs only built-in node types never scans the installed packages."""
-        from .blocks import BlockEndExecutor, BlockStartExecutor, BreakExecutor, ContinueExecutor
-        from .code import CodeExecutor
-        from .condition import ConditionExecutor
-        from .end import EndExecutor
-        from .http import HttpExecutor
-        from .llm import LLMExecutor
-        from .loop import LoopExecutor
-        from .start import StartExecutor
-
+        """The built-in node types, plus those installed packages declare as entry points. A built-in
+        executor's module is imported when its type is first needed, and the entry points are read on
+        first need (a node type that is not built in, a listing, a ``register``): a process that runs a
+        start and an end node neither imports the HTTP, LLM or code nodes nor scans the installed
+        packages."""
         registry = cls()
-        for executor in (
-            StartExecutor(),
-            EndExecutor(),
-            ConditionExecutor(),
-            LoopExecutor(),
-            BlockStartExecutor(),
-            BlockEndExecutor(),
-            BreakExecutor(),
-            ContinueExecutor(),
-            CodeExecutor(),
-            HttpExecutor(),
-            LLMExecutor(),
-        ):
-            registry.register(executor)
+        registry._builtins = dict(_BUILTINS)
         registry._entry_points_pending = load_entry_points
         return registry
 
@@ -57,8 +60,9 @@ class NodeRegistry:
         if not callable(getattr(executor, "execute", None)):
             raise TypeError(f"{type(executor).__name__} has no async `execute(ctx)` method")
         self._settle_entry_points()  # a clash with an installed node type is reported here, as before
-        if node_type in self._executors and not replace:
+        if (node_type in self._executors or node_type in self._builtins) and not replace:
             raise ValueError(f'node type "{node_type}" is already registered; pass replace=True to override')
+        self._builtins.pop(node_type, None)
         self._executors[node_type] = executor
 
     def load_entry_points(self) -> None:
@@ -78,8 +82,16 @@ class NodeRegistry:
         if self._entry_points_pending:
             self.load_entry_points()
 
+    def _settle(self) -> None:
+        """Every executor imported: built-ins and entry points."""
+        for node_type in list(self._builtins):
+            self.get(node_type)
+        self._settle_entry_points()
+
     def get(self, node_type: str) -> NodeExecutor | None:
         executor = self._executors.get(node_type)
+        if executor is None and node_type in self._builtins:
+            executor = self._executors[node_type] = _import_builtin(*self._builtins.pop(node_type))
         if executor is None and self._entry_points_pending:
             self.load_entry_points()
             executor = self._executors.get(node_type)
@@ -89,9 +101,9 @@ class NodeRegistry:
         return isinstance(node_type, str) and self.get(node_type) is not None
 
     def __iter__(self) -> Iterator[NodeExecutor]:
-        self._settle_entry_points()
+        self._settle()
         return iter(sorted(self._executors.values(), key=lambda e: e.type))
 
     def __len__(self) -> int:
-        self._settle_entry_points()
+        self._settle()
         return len(self._executors)
