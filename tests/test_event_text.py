@@ -50,6 +50,8 @@ EVENTS: list[Event] = [
     NodeProgress(at=5.5, done=1.0, total=None, message=None, **NODE),
     LLMDelta(at=6.0, text="tok", **NODE),
     NodeFailed(at=math.inf, error="", duration_s=math.nan, **NODE),
+    NodeFailed(at=1e20, error="", duration_s=-0.0, **NODE),
+    NodeFailed(at=-math.inf, error="", duration_s=1e16 + 2, **NODE),
 ]
 
 
