@@ -9,20 +9,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from _conformance import load_cases
 from flowloom import Pipeline
 from flowloom.formats import flowgram
 from flowloom.ir import (
+    Edge,
+    JsonSchema,
     Message,
     Messages,
+    Node,
     NodeReport,
     Report,
+    RetryPolicy,
     Snapshot,
     Status,
     StatusData,
     ValidationResult,
     Workflow,
+    WorkflowSettings,
+    construct,
     wire_json,
 )
 from flowloom.pipeline._compile import to_workflow
@@ -120,3 +127,27 @@ def test_stored_workflow_json_is_pydantics_for_the_quickstart_and_a_pipeline() -
         return a + 1
 
     assert_pydantics_wire_form(to_workflow("p", pipeline.registry, {"a", "b"}, max_parallel=4))
+
+
+def test_construct_builds_what_model_construct_builds() -> None:
+    """The loaders' ``construct``: the same field values in the same order, set fields, extras; an alias
+    key is left to ``model_construct``, which maps it."""
+    cases: list[tuple[type[BaseModel], dict[str, Any]]] = [
+        (JsonSchema, {"type": "integer"}),
+        (JsonSchema, {"type": "object", "x-extra": [1], "properties": {}, "default": None}),
+        (JsonSchema, {"additionalProperties": True}),
+        (Node, {"id": "a", "type": "t"}),
+        (Node, {"type": "t", "unknown": 1}),
+        (Edge, {"source": "a", "target": "b", "source_port": "p"}),
+        (Workflow, {"nodes": []}),
+        (WorkflowSettings, {}),
+        (RetryPolicy, {"max_attempts": 3}),
+    ]
+    for cls, values in cases:
+        made, expected = construct(cls, values), cls.model_construct(**values)
+        assert list(made.__dict__.items()) == list(expected.__dict__.items()), (cls, values)
+        assert made.model_fields_set == expected.model_fields_set, (cls, values)
+        assert made.__pydantic_extra__ == expected.__pydantic_extra__, (cls, values)
+        assert made == expected
+    first, second = construct(Node, {"id": "a", "type": "t"}), construct(Node, {"id": "b", "type": "t"})
+    assert first.data is not second.data  # a default factory's value is made anew

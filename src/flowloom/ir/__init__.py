@@ -15,6 +15,7 @@ from ._constants import (
     Status,
     VariableType,
 )
+from ._construct import construct
 from ._dump import wire_json
 from ._errors import FlowloomError, InvalidWorkflowError, SandboxError
 from ._events import (
@@ -132,6 +133,7 @@ __all__ = [
     "VariableType",
     "Workflow",
     "WorkflowSettings",
+    "construct",
     "event_json",
     "event_text",
     "is_js_number",
