@@ -12,7 +12,7 @@ import typer
 from flowloom import Engine, FlowloomError, InvalidWorkflowError, Run, __version__
 from flowloom.ir import StoreError
 
-from ._output import console, exit_code, fail_usage, print_json, print_outcome, run_in
+from ._output import RunJsonOption, console, fail_usage, finish, print_json, run_in
 from ._runs import runs_app
 from ._store import NoStoreOption, StoreOption, store_url
 
@@ -83,10 +83,7 @@ def _root(
 def run(
     file: FileArgument,
     inputs: InputsOption = None,
-    as_json: Annotated[
-        bool,
-        typer.Option("--json", help='Print one JSON object {"status","outputs","report"} and nothing else.'),
-    ] = False,
+    as_json: RunJsonOption = False,
     store: StoreOption = None,
     no_store: NoStoreOption = False,
 ) -> None:
@@ -106,12 +103,7 @@ def run(
     async def start() -> Run:
         return await engine.run(file, values)
 
-    finished = run_in(engine, start, as_json)
-    if as_json:
-        print_json(finished)
-    else:
-        print_outcome(finished)
-    raise typer.Exit(exit_code(finished))
+    raise finish(run_in(engine, start, as_json), as_json)
 
 
 @app.command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import anyio
 import typer
@@ -17,6 +17,12 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+#: ``--json`` of the commands that run a workflow (``run``, ``runs resume``): see ``print_json``
+RunJsonOption = Annotated[
+    bool,
+    typer.Option("--json", help='Print one JSON object {"status","outputs","report"} and nothing else.'),
+]
 
 
 def console() -> Console:
@@ -46,6 +52,15 @@ def print_json(finished: Run) -> None:
     report = finished.report().to_json()
     payload = {"status": str(finished.status), "outputs": report["outputs"], "report": report}
     sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
+
+
+def finish(finished: Run, as_json: bool) -> typer.Exit:
+    """Print a finished run (``print_json`` or ``print_outcome``); the exit to raise, by its status."""
+    if as_json:
+        print_json(finished)
+    else:
+        print_outcome(finished)
+    return typer.Exit(exit_code(finished))
 
 
 def print_outcome(finished: Run) -> None:

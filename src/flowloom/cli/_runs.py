@@ -14,7 +14,7 @@ from flowloom import Engine, FlowloomError, Run, Status
 from flowloom.engine import records_from_rows
 from flowloom.ir import NodeRow, RunRow, RunStore
 
-from ._output import EXIT_FAILED, console, exit_code, fail_usage, print_json, print_outcome, run_in
+from ._output import EXIT_FAILED, RunJsonOption, console, fail_usage, finish, run_in
 from ._store import NoStoreOption, StoreOption, store_url
 
 runs_app = typer.Typer(name="runs", help="Recorded runs: list, show, cancel, resume.", no_args_is_help=True)
@@ -194,10 +194,7 @@ def cancel(run_id: RunIdArgument, store: StoreOption = None, no_store: NoStoreOp
 @runs_app.command()
 def resume(
     run_id: RunIdArgument,
-    as_json: Annotated[
-        bool,
-        typer.Option("--json", help='Print one JSON object {"status","outputs","report"} and nothing else.'),
-    ] = False,
+    as_json: RunJsonOption = False,
     store: StoreOption = None,
     no_store: NoStoreOption = False,
 ) -> None:
@@ -209,9 +206,4 @@ def resume(
         await run.wait()
         return run
 
-    finished = run_in(engine, start, as_json)
-    if as_json:
-        print_json(finished)
-    else:
-        print_outcome(finished)
-    raise typer.Exit(exit_code(finished))
+    raise finish(run_in(engine, start, as_json), as_json)
