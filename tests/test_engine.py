@@ -3,6 +3,7 @@ policies, concurrency limits and scale."""
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from typing import Any, ClassVar
@@ -290,6 +291,46 @@ async def test_hundred_thousand_node_chain() -> None:
     assert run.status is flowloom.Status.SUCCEEDED, run.error
     assert run.outputs == {"x": 7}
     assert len(run.report().reports) == n + 2
+
+
+class CountTracked(Pass):
+    """A pass node that, on its ``data.at``-th call, counts the objects the cyclic collector tracks."""
+
+    type: ClassVar[str] = "count-tracked"
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.counts: list[int] = []
+
+    async def execute(self, ctx: flowloom.NodeContext) -> flowloom.NodeResult:
+        self.calls += 1
+        if self.calls == ctx.data["at"]:
+            gc.collect()
+            self.counts.append(len(gc.get_objects()))
+        return await super().execute(ctx)
+
+
+async def test_a_running_chain_leaves_few_tracked_objects_per_node() -> None:
+    """Every object a large run keeps alive is traversed again by each later full collection of the
+    cyclic collector, so the records and scope of a run of plain values must keep few of them: a node's
+    record and its snapshot, not a dict, list and typed value as well."""
+    n = 2_000
+    counter = CountTracked()
+    x = {"type": "object", "properties": {"x": {"type": "integer"}}}
+    nodes = [start(x="integer")]
+    for i in range(n):
+        data = {"inputs": x, "outputs": x, "inputsValues": {"x": ref(nodes[-1]["id"], "x")}, "at": -1}
+        nodes.append(node(f"p_{i}", "count-tracked", **data))
+    nodes.append(end(x=ref(f"p_{n - 1}", "x")))
+    # The second run counts at its first node and at its last (the first run warms up).
+    nodes[1]["data"]["at"], nodes[-2]["data"]["at"] = n + 1, 2 * n
+    engine = engine_with(counter)
+    compiled = engine.load(chain(*nodes))
+    for _ in range(2):
+        run = await engine.run(compiled, {"x": 3})
+        assert run.outputs == {"x": 3}
+    before, during = counter.counts
+    assert (during - before) / n <= 2.1
 
 
 async def test_javascript_failures_leave_the_engine_usable() -> None:

@@ -42,7 +42,7 @@ class CompiledNode:
     node: Node
     executor: NodeExecutor | None
     inputs: tuple[CompiledInput, ...]
-    outputs: tuple[OutputSpec, ...]
+    outputs: Mapping[str, OutputSpec]  # by name, in declaration order
     out_edges: tuple[tuple[str, int], ...]  # (source port, target index), deduplicated
     in_degree: int
     block: Plan | None
@@ -138,16 +138,16 @@ def executor_flag(executor: NodeExecutor | None, name: str) -> bool:
     return bool(getattr(executor, name, False))
 
 
-def _compile_outputs(node: Node) -> tuple[OutputSpec, ...]:
+def _compile_outputs(node: Node) -> dict[str, OutputSpec]:
     props = node.outputs.properties if node.outputs is not None else None
     if not props:
-        return ()
-    specs = []
+        return {}
+    specs = {}
     for name, prop in props.items():
         vtype = declared_type(prop)
         default = parse_declared(prop.default, vtype)
-        specs.append(OutputSpec(name, UNDEFINED if default is None else default, vtype, items_type_of(prop)))
-    return tuple(specs)
+        specs[name] = OutputSpec(name, UNDEFINED if default is None else default, vtype, items_type_of(prop))
+    return specs
 
 
 def _compile_inputs(node: Node) -> tuple[CompiledInput, ...]:

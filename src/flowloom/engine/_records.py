@@ -45,15 +45,39 @@ class SnapshotRecord:
 
 
 class NodeRecord:
-    __slots__ = ("attempts", "end", "skip_reason", "snapshots", "start", "status")
+    """A node in one run: its status, times, attempts and a snapshot per execution. Most nodes run once,
+    so the first snapshot has a slot of its own and a list is made only for a second one: a record that
+    outlives a large run is one more object each later full collection traverses."""
+
+    __slots__ = ("_first", "_more", "attempts", "end", "skip_reason", "start", "status")
 
     def __init__(self) -> None:
         self.status = Status.PENDING
         self.start: float | None = None
         self.end: float | None = None
-        self.snapshots: list[SnapshotRecord] = []
         self.attempts = 0
         self.skip_reason: str | None = None
+        self._first: SnapshotRecord | None = None
+        self._more: list[SnapshotRecord] | None = None
+
+    def add_snapshot(self, snapshot: SnapshotRecord) -> None:
+        if self._first is None:
+            self._first = snapshot
+        elif self._more is None:
+            self._more = [snapshot]
+        else:
+            self._more.append(snapshot)
+
+    @property
+    def snapshots(self) -> list[SnapshotRecord]:
+        """The node's executions, in order."""
+        if self._first is None:
+            return []
+        return [self._first] if self._more is None else [self._first, *self._more]
+
+    @property
+    def last_snapshot(self) -> SnapshotRecord | None:
+        return self._more[-1] if self._more else self._first
 
 
 class MessageRecord:
@@ -123,7 +147,7 @@ class RunRecords:
                     **_status_fields(record.status, record.start, record.end),
                 )
                 for node_id, record in self.nodes.items()
-                if record.snapshots or record.status is Status.SKIPPED
+                if record.last_snapshot is not None or record.status is Status.SKIPPED
             },
             messages=Messages.model_construct(
                 log=[],
@@ -204,7 +228,7 @@ def records_from_rows(run: RunRow, nodes: Sequence[NodeRow]) -> RunRecords:
             snapshot.inputs = row.inputs if isinstance(row.inputs, dict) else {}
             snapshot.outputs = row.outputs if isinstance(row.outputs, dict) else None
             snapshot.branch, snapshot.error = row.branch, row.error
-            record.snapshots.append(snapshot)
+            record.add_snapshot(snapshot)
         if row.started_at is not None and (record.start is None or row.started_at < record.start):
             record.start = row.started_at
         if row.ended_at is not None and (record.end is None or row.ended_at > record.end):

@@ -242,7 +242,9 @@ class RunDriver:
         )
 
     def current_snapshot(self, node_id: str) -> SnapshotRecord:
-        return self.records.nodes[node_id].snapshots[-1]
+        snapshot = self.records.nodes[node_id].last_snapshot
+        assert snapshot is not None, "a running node has a snapshot"
+        return snapshot
 
     async def execute(self, graph: _GraphRun, index: int) -> list[int]:
         """Run one node, settle its edges, and return its successors that are now ready."""
@@ -258,7 +260,7 @@ class RunDriver:
         if record is None:
             record = records.nodes[node.id] = NodeRecord()
         snapshot = SnapshotRecord(node.id, node.data, path)
-        record.snapshots.append(snapshot)
+        record.add_snapshot(snapshot)
         record.status = Status.PROCESSING
         started = record.start = time.time()
         record.end = None
@@ -354,7 +356,7 @@ class RunDriver:
         snapshot.outputs = outputs
         snapshot.branch = row.branch
         record = self.records.node(node.id)
-        record.snapshots.append(snapshot)
+        record.add_snapshot(snapshot)
         record.status = Status.SUCCEEDED
         record.start, record.end, record.attempts = row.started_at, row.ended_at, row.attempt
         graph.scope.set_outputs(node.id, cnode.outputs, outputs)

@@ -34,12 +34,18 @@ class Globals:
 
 class Scope:
     """Variables of one run, or of one loop iteration (``parent`` = the enclosing scope). Lookup is
-    per node id: the nearest scope holding the node wins."""
+    per node id: the nearest scope holding the node wins.
 
-    __slots__ = ("_vars", "globals", "parent", "path", "signals")
+    A node's outputs are kept as the mapping it returned, next to its compiled output specs, and typed
+    when read. Storing them adds no object per node for the cyclic collector to track (a dict of ints is
+    untracked); every survivor of a large run is re-traversed by each later full collection."""
+
+    __slots__ = ("_outputs", "_specs", "_typed", "globals", "parent", "path", "signals")
 
     def __init__(self, globals_: Globals, parent: Scope | None = None, path: tuple[int, ...] = ()) -> None:
-        self._vars: dict[str, dict[str, TypedValue]] = {}
+        self._outputs: dict[str, Mapping[str, Any]] = {}
+        self._specs: dict[str, Mapping[str, OutputSpec]] = {}
+        self._typed: dict[str, dict[str, TypedValue]] = {}  # variables set as typed values (loop locals)
         self.globals = globals_
         self.parent = parent
         self.path = path
@@ -54,9 +60,19 @@ class Scope:
     def lookup(self, node_id: str, key: str) -> TypedValue | None:
         scope: Scope | None = self
         while scope is not None:
-            node_vars = scope._vars.get(node_id)
-            if node_vars is not None:
-                return node_vars.get(key)
+            outputs = scope._outputs.get(node_id)
+            if outputs is not None:
+                spec = scope._specs[node_id].get(key)
+                if spec is not None:
+                    value = outputs.get(key)
+                    if value is None or value is UNDEFINED:
+                        value = spec.default
+                    return TypedValue(value, spec.declared or infer_type(value), spec.items)
+            typed = scope._typed.get(node_id)
+            if typed is not None:
+                return typed.get(key)
+            if outputs is not None:
+                return None
             scope = scope.parent
         return None
 
@@ -64,18 +80,11 @@ class Scope:
         return self.globals.get(key)
 
     def set(self, node_id: str, key: str, value: TypedValue) -> None:
-        self._vars.setdefault(node_id, {})[key] = value
+        self._typed.setdefault(node_id, {})[key] = value
 
-    def set_outputs(self, node_id: str, specs: tuple[OutputSpec, ...], outputs: Mapping[str, Any]) -> None:
-        """Store a node's declared outputs as variables: ``value ?? default``, with the declared type."""
-        if not specs:
-            return
-        node_vars = self._vars.get(node_id)
-        if node_vars is None:
-            node_vars = self._vars[node_id] = {}
-        get = outputs.get
-        for spec in specs:
-            value = get(spec.name)
-            if value is None or value is UNDEFINED:
-                value = spec.default
-            node_vars[spec.name] = TypedValue(value, spec.declared or infer_type(value), spec.items)
+    def set_outputs(self, node_id: str, specs: Mapping[str, OutputSpec], outputs: Mapping[str, Any]) -> None:
+        """Hold a node's declared outputs as variables: ``value ?? default``, with the declared type (or
+        the value's own). ``outputs`` is the engine's from here on: it is read, never copied."""
+        if specs:
+            self._outputs[node_id] = outputs
+            self._specs[node_id] = specs
