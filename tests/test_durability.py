@@ -83,6 +83,32 @@ async def test_batched_durability_records_everything_by_the_end(store: MemorySto
     assert len(nodes) == 22 and {n.status for n in nodes} == {Status.SUCCEEDED}
 
 
+async def test_a_node_still_running_at_a_commit_is_recorded_as_processing(
+    store: MemoryStore | SqlStore,
+) -> None:
+    """A node's start is written with the next commit only if the node is still running then (most end
+    first, and their finished record replaces it)."""
+    counter = CountExecutor()
+    counter.block.add("b")
+    engine = engine_with(store, counter)
+    workflow = diamond()
+    c = next(node for node in workflow["nodes"] if node["id"] == "c")
+    c["data"]["sleep_s"] = 0.1  # c ends while b waits, and its commit carries b's start
+    run = engine.start(workflow, {"x": 0})
+    await counter.blocked.wait()
+    with anyio.fail_after(10):
+        while "c" not in (nodes := {n.node_id: n for n in await store.get_nodes(run.id)}):  # noqa: ASYNC110 (polling the store)
+            await anyio.sleep(0.01)
+    assert nodes["c"].status is Status.SUCCEEDED
+    assert nodes["b"].status is Status.PROCESSING and nodes["b"].started_at is not None
+    assert (nodes["b"].ended_at, nodes["b"].outputs) == (None, None)
+    counter.release.set()
+    await run.wait(10)
+    finished = {n.node_id: n for n in await store.get_nodes(run.id)}
+    assert {n.status for n in finished.values()} == {Status.SUCCEEDED}
+    assert finished["b"].started_at == nodes["b"].started_at and finished["b"].outputs == {"value": 2}
+
+
 async def test_a_failed_run_resumes_without_rerunning_what_succeeded(store: MemoryStore | SqlStore) -> None:
     counter = CountExecutor()
     counter.fail.add("d")

@@ -55,6 +55,7 @@ class RunJournal:
         "_events",
         "_last_write",
         "_nodes",
+        "_started",
         "_texts",
         "_writing",
         "_written",
@@ -69,6 +70,9 @@ class RunJournal:
         self.batched = durability is Durability.BATCHED
         # keyed by (node, scope): a later transition of the same execution replaces an unwritten earlier one
         self._nodes: dict[tuple[str, Scope], NodeRow] = {}
+        # executions started since the last write, by (node, scope): their start time. Most end before the
+        # next write, so their "processing" record is made only for those still running then.
+        self._started: dict[tuple[str, Scope], float] = {}
         self._events: list[NewEvent] = []
         self._texts = NodeEventTexts(run_id)
         self._writing = False  # a write is in flight
@@ -91,14 +95,22 @@ class RunJournal:
     ) -> None:
         """Record a node execution's state (positional arguments in this order, as ``NodeRow``'s fields).
         Inputs and outputs are encoded now: what is written is the value at this transition."""
-        self._nodes[node_id, scope] = NodeRow(
+        key = (node_id, scope)
+        if self._started:
+            self._started.pop(key, None)
+        inputs_text = None if inputs is None else RawJson(json_text(js_plain(inputs)))
+        if outputs is inputs:  # a node passing its inputs on
+            outputs_text = inputs_text
+        else:
+            outputs_text = None if outputs is None else RawJson(json_text(js_plain(outputs)))
+        self._nodes[key] = NodeRow(
             self.run_id,
             node_id,
             status,
             scope,
             attempt,
-            None if inputs is None else RawJson(json_text(js_plain(inputs))),
-            None if outputs is None else RawJson(json_text(js_plain(outputs))),
+            inputs_text,
+            outputs_text,
             branch,
             error,
             started_at,
@@ -111,8 +123,9 @@ class RunJournal:
             self._events.append(NewEvent(self.run_id, type(event).__name__, event_text(event), event.at))
 
     def node_started(self, node_id: str, node_type: str, scope: Scope, at: float) -> None:
-        """A node execution's start: its record and its ``NodeStarted`` event (first attempt)."""
-        self.node(node_id, scope, Status.PROCESSING, started_at=at)
+        """A node execution's start: its record (made at the next write if the execution is still running
+        then, see ``_started``) and its ``NodeStarted`` event (first attempt)."""
+        self._started[node_id, scope] = at
         text = self._texts.started(node_id, node_type, scope, at, 1)
         self._events.append(NewEvent(self.run_id, "NodeStarted", text, at))
 
@@ -148,6 +161,11 @@ class RunJournal:
         )
         self._events.append(NewEvent(self.run_id, "NodeSucceeded", text, ended_at))
 
+    def _processing(self, node_id: str, scope: Scope, started_at: float) -> NodeRow:
+        return NodeRow(
+            self.run_id, node_id, Status.PROCESSING, scope, 1, None, None, None, None, started_at, None, False
+        )
+
     async def commit(self) -> None:
         """Make what was buffered durable, as the durability promises (see the module)."""
         if self.batched and (
@@ -162,6 +180,10 @@ class RunJournal:
             if self._written is None:
                 self._written = anyio.Event()
             await self._written.wait()
+        if self._started:
+            for (node_id, scope), at in self._started.items():
+                self._nodes[node_id, scope] = self._processing(node_id, scope, at)
+            self._started.clear()
         if not self._nodes and not self._events:
             return
         nodes, self._nodes = self._nodes, {}
