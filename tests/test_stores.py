@@ -22,7 +22,7 @@ from alembic.script import ScriptDirectory
 
 import flowloom.stores
 from _postgres import PG_TIMEOUT, create_database, drop_database, free_port, postgres_server  # noqa: F401
-from flowloom.ir import Status
+from flowloom.ir import EncodedEvents, RawJson, Status
 from flowloom.stores import (
     UNSERIALIZABLE,
     CacheEntry,
@@ -188,6 +188,27 @@ async def test_node_records_and_events_round_trip(store: RunStore) -> None:
     assert [e.seq for e in await store.get_events("r", after=3, limit=2)] == [4, 5]
     assert await store.append_events([event("r", "run_finished")]) == [8]
     assert await store.get_events("missing") == [] and await store.get_nodes("missing") == []
+
+
+async def test_encoded_events_are_new_events_with_their_data_as_text(store: RunStore) -> None:
+    """A journal hands its events over as ``EncodedEvents``: a sequence of ``NewEvent`` whose data is JSON
+    text, which every store records as it would the decoded events."""
+    encoded = EncodedEvents("r", [("a", '{"i":1}', 1.5), ("b", "[true,null]", 2.0), ("c", '"x"', 2.5)])
+    assert len(encoded) == 3 and list(encoded)[1] == NewEvent("r", "b", RawJson("[true,null]"), 2.0)
+    assert encoded[-1].data == '"x"' and type(encoded[-1].data) is RawJson
+    assert [e.type for e in encoded[1:]] == ["b", "c"]
+    await store.create_run(run("r"))
+    assert await store.append_events([event("r", "first")]) == [1]
+    assert await store.record_nodes([node("r", "a")], encoded) == [2, 3, 4]
+    assert await store.record_nodes([], EncodedEvents("r", [])) == []
+    assert await store.append_events(EncodedEvents("r", [("d", "{}", 3.0)])) == [5]
+    ledger = await store.get_events("r")
+    assert [(e.seq, e.type, e.data, e.at) for e in ledger[1:]] == [
+        (2, "a", {"i": 1}, 1.5),
+        (3, "b", [True, None], 2.0),
+        (4, "c", "x", 2.5),
+        (5, "d", {}, 3.0),
+    ]
 
 
 async def test_a_batch_for_an_unknown_run_writes_nothing(store: RunStore) -> None:

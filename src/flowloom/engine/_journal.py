@@ -23,9 +23,9 @@ from typing import Any
 import anyio
 
 from flowloom.ir import (
+    EncodedEvents,
     Event,
     LLMDelta,
-    NewEvent,
     NodeEventTexts,
     NodeProgress,
     NodeRow,
@@ -38,7 +38,7 @@ from flowloom.ir import (
     json_text,
 )
 
-BATCH_ROWS = 256
+BATCH_ROWS = 64
 BATCH_INTERVAL_S = 0.25
 _NOT_LEDGERED = (LLMDelta, NodeProgress)  # token streams and progress ticks are live-only
 
@@ -73,7 +73,7 @@ class RunJournal:
         # executions started since the last write, by (node, scope): their start time. Most end before the
         # next write, so their "processing" record is made only for those still running then.
         self._started: dict[tuple[str, Scope], float] = {}
-        self._events: list[NewEvent] = []
+        self._events: list[tuple[str, str, float]] = []  # (type, data text, at): see EncodedEvents
         self._texts = NodeEventTexts(run_id)
         self._writing = False  # a write is in flight
         self._written: anyio.Event | None = None  # set when it ends, for flushes waiting on it
@@ -120,14 +120,13 @@ class RunJournal:
 
     def event(self, event: Event) -> None:
         if not isinstance(event, _NOT_LEDGERED):
-            self._events.append(NewEvent(self.run_id, type(event).__name__, event_text(event), event.at))
+            self._events.append((type(event).__name__, event_text(event), event.at))
 
     def node_started(self, node_id: str, node_type: str, scope: Scope, at: float) -> None:
         """A node execution's start: its record (made at the next write if the execution is still running
         then, see ``_started``) and its ``NodeStarted`` event (first attempt)."""
         self._started[node_id, scope] = at
-        text = self._texts.started(node_id, node_type, scope, at, 1)
-        self._events.append(NewEvent(self.run_id, "NodeStarted", text, at))
+        self._events.append(("NodeStarted", self._texts.started(node_id, node_type, scope, at, 1), at))
 
     def node_succeeded(
         self,
@@ -159,7 +158,7 @@ class RunJournal:
         text = self._texts.succeeded(
             node_id, node_type, scope, ended_at, ended_at - started_at, branch, cached
         )
-        self._events.append(NewEvent(self.run_id, "NodeSucceeded", text, ended_at))
+        self._events.append(("NodeSucceeded", text, ended_at))
 
     def _processing(self, node_id: str, scope: Scope, started_at: float) -> NodeRow:
         return NodeRow(
@@ -190,7 +189,7 @@ class RunJournal:
         events, self._events = self._events, []
         self._writing = True
         try:
-            await self.store.record_nodes(list(nodes.values()), events)
+            await self.store.record_nodes(list(nodes.values()), EncodedEvents(self.run_id, events))
         except BaseException:
             # put them back in front of what came since, so a later flush still writes them in order
             self._nodes = nodes | self._nodes

@@ -52,6 +52,7 @@ from ._report import Message, Messages, NodeReport, Report, Snapshot, StatusData
 from ._store import (
     UNSET,
     CacheEntry,
+    EncodedEvents,
     EventRow,
     Json,
     Keep,
@@ -86,6 +87,7 @@ __all__ = [
     "CacheEntry",
     "CachePolicy",
     "Edge",
+    "EncodedEvents",
     "Event",
     "EventRow",
     "FlowValue",

@@ -213,11 +213,9 @@ class NodeEventTexts:
             )
         return head + _scope_text(scope) if scope else head + "[]"
 
-    def started(
-        self, node_id: str, node_type: str, scope: tuple[int, ...], at: float, attempt: int
-    ) -> RawJson:
+    def started(self, node_id: str, node_type: str, scope: tuple[int, ...], at: float, attempt: int) -> str:
         node = self._node(node_id, node_type, scope)
-        return RawJson(f'{self._head}{_float_text(at)}{node},"attempt":{attempt!r}}}')
+        return f'{self._head}{_float_text(at)}{node},"attempt":{attempt!r}}}'
 
     def succeeded(
         self,
@@ -228,10 +226,10 @@ class NodeEventTexts:
         duration_s: float,
         branch: str | None,
         cached: bool,
-    ) -> RawJson:
+    ) -> str:
         node = self._node(node_id, node_type, scope)
         branch_text = "null" if branch is None else encode_basestring(branch)
-        return RawJson(
+        return (
             f'{self._head}{_float_text(at)}{node},"duration_s":{_float_text(duration_s)},'
             f'"branch":{branch_text},"cached":{"true" if cached else "false"}}}'
         )

@@ -10,10 +10,11 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple, Protocol, Self, TypeAlias
+from typing import Any, Literal, NamedTuple, Protocol, Self, TypeAlias, overload
 
 from ._constants import Status
 from ._errors import FlowloomError
+from ._jsontext import RawJson
 
 Json: TypeAlias = Any
 """A JSON value: ``None``, ``bool``, ``int``, ``float``, ``str``, ``list`` or ``dict`` with ``str`` keys."""
@@ -72,6 +73,37 @@ class NewEvent(NamedTuple):
     type: str
     data: Json
     at: float
+
+
+class EncodedEvents(Sequence[NewEvent]):
+    """New events of one run whose data is JSON text already, as ``(type, data text, at)`` triples: how a
+    run's journal hands its events to a store. It is a sequence of ``NewEvent`` (made on access, data as
+    ``RawJson``), so any store takes it; a store may also write ``items`` as they are, as ``SqlStore`` does:
+    the ledger keeps event data as text, and a journal buffers two events per node execution."""
+
+    __slots__ = ("items", "run_id")
+
+    def __init__(self, run_id: str, items: list[tuple[str, str, float]]) -> None:
+        self.run_id = run_id
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @overload
+    def __getitem__(self, index: int) -> NewEvent: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[NewEvent]: ...
+
+    def __getitem__(self, index: int | slice) -> NewEvent | list[NewEvent]:
+        if isinstance(index, slice):
+            return [self._event(item) for item in self.items[index]]
+        return self._event(self.items[index])
+
+    def _event(self, item: tuple[str, str, float]) -> NewEvent:
+        kind, text, at = item
+        return NewEvent(self.run_id, kind, RawJson(text), at)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

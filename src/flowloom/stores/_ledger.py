@@ -8,7 +8,7 @@ is still a run's last event number.
 
 Why: a batched flush appends hundreds of events; writing them as one row instead of hundreds saves SQLite
 most of its per-row work (a b-tree insert and a parameter binding per row), about a third of what recording a
-node costs there. The event texts are already JSON (``event_values``), so building a block is string joins.
+node costs there. The event texts are already JSON (``events_by_run``), so building a block is string joins.
 """
 
 from __future__ import annotations
@@ -27,19 +27,19 @@ BLOCK_TYPE = "*"
 LedgerRow = tuple[str, int, str, str, float, int]
 
 
-def ledger_row(run_id: str, first_seq: int, events: Sequence[tuple[str, str, str, float]]) -> LedgerRow:
-    """The row holding ``events`` (``event_values`` of one run's events, in order) numbered from
+def ledger_row(run_id: str, first_seq: int, events: Sequence[tuple[str, str, float]]) -> LedgerRow:
+    """The row holding ``events`` (one run's, in order: type, data as JSON text, at) numbered from
     ``first_seq``."""
     if len(events) == 1:
-        _, kind, data, at = events[0]
+        kind, data, at = events[0]
         return (run_id, first_seq, kind, data, at, 1)
     quoted = _QUOTED
     parts = [
         f"[{quoted.get(kind) or _quoted(kind)},{data},{repr(at) if type(at) is float else _number(at)}]"
-        for _, kind, data, at in events
+        for kind, data, at in events
     ]
     last_seq = first_seq + len(events) - 1
-    return (run_id, last_seq, BLOCK_TYPE, f"[{','.join(parts)}]", events[-1][3], len(events))
+    return (run_id, last_seq, BLOCK_TYPE, f"[{','.join(parts)}]", events[-1][2], len(events))
 
 
 def expand(row: Sequence[Any], after: int) -> list[EventRow]:

@@ -44,7 +44,7 @@ from flowloom.ir import UNSET, CacheEntry, EventRow, Json, Keep, NewEvent, NodeR
 
 from ._codec import dumps
 from ._database import PG_POOL_SIZE, Database, SqliteBusy, describe, parse_url
-from ._statements import Writes, event_values, node_values, run_values
+from ._statements import Writes, event_seqs, events_by_run, node_values, run_values
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -54,7 +54,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-SMALL_BATCH = 64  # node records and events a write may hold to run on the event loop's thread (see _write)
+# Node records a write may hold to run on the event loop's thread (see _write): a batched flush (the journal's
+# BATCH_ROWS) fits. A write's events are one row per run (see _ledger), so they do not count.
+SMALL_BATCH = 64
 
 
 class SqlStore:
@@ -209,18 +211,20 @@ class SqlStore:
 
     async def record_nodes(self, nodes: Sequence[NodeRow], events: Sequence[NewEvent] = ()) -> list[int]:
         node_rows = [node_values(node) for node in nodes]
-        event_rows = [event_values(event) for event in events]
-        return await self._write(
-            lambda dbapi: self._writes.record_nodes(dbapi, node_rows, event_rows),
-            small=len(node_rows) + len(event_rows) <= SMALL_BATCH,
+        by_run = events_by_run(events)
+        first_seqs = await self._write(
+            lambda dbapi: self._writes.record_nodes(dbapi, node_rows, by_run),
+            small=len(node_rows) <= SMALL_BATCH,
         )
+        return event_seqs(events, first_seqs)
 
     async def get_nodes(self, run_id: str) -> list[NodeRow]:
         return await self._call(lambda c: self._queries.get_nodes(c, run_id))
 
     async def append_events(self, events: Sequence[NewEvent]) -> list[int]:
-        rows = [event_values(event) for event in events]
-        return await self._write(lambda dbapi: self._writes.append_events(dbapi, rows))
+        by_run = events_by_run(events)
+        first_seqs = await self._write(lambda dbapi: self._writes.append_events(dbapi, by_run))
+        return event_seqs(events, first_seqs)
 
     async def get_events(self, run_id: str, after: int = 0, limit: int | None = None) -> list[EventRow]:
         return await self._call(lambda c: self._queries.get_events(c, run_id, after, limit))

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from flowloom.ir import NewEvent, NodeRow, RunRow, Status, StoreError
+from flowloom.ir import EncodedEvents, NewEvent, NodeRow, RunRow, Status, StoreError
 
 from ._codec import dump_scope, dumps
 from ._ledger import ledger_row
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect
 
 Row = tuple[Any, ...]
-EventValues = tuple[str, str, str, float]
+EventValues = tuple[str, str, float]  # an event's type, data as JSON text, and time (as ``EncodedEvents``)
 
 #: ``runs``' column keys, in column order (``meta`` is the ``metadata`` column)
 RUN_KEYS: Final = (
@@ -90,9 +90,27 @@ def node_values(node: NodeRow) -> tuple[Any, ...]:
     )
 
 
-def event_values(event: NewEvent) -> EventValues:
-    """An event's column values but its ``seq``: run_id, type, data, at."""
-    return (event.run_id, event.type, dumps(event.data), event.at)
+def events_by_run(events: Sequence[NewEvent]) -> dict[str, Sequence[EventValues]]:
+    """Events' values by run, each run's in order (a journal's ``EncodedEvents`` are one run's already)."""
+    if isinstance(events, EncodedEvents):
+        return {events.run_id: events.items} if events.items else {}
+    grouped: dict[str, list[EventValues]] = {}
+    for event in events:
+        grouped.setdefault(event.run_id, []).append((event.type, dumps(event.data), event.at))
+    return dict(grouped)
+
+
+def event_seqs(events: Sequence[NewEvent], first_seqs: Mapping[str, int]) -> list[int]:
+    """The seqs of ``events``, in order, given each run's first new seq."""
+    if isinstance(events, EncodedEvents):
+        first = first_seqs.get(events.run_id, 1)
+        return list(range(first, first + len(events.items)))
+    next_seq = dict(first_seqs)
+    seqs = []
+    for event in events:
+        seqs.append(next_seq[event.run_id])
+        next_seq[event.run_id] += 1
+    return seqs
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,8 +318,10 @@ class Writes:
 
     # node records and events -----------------------------------------------------------------------------
 
-    def record_nodes(self, dbapi: Any, nodes: Sequence[Row], events: Sequence[EventValues]) -> list[int]:
-        """``nodes``: ``node_values``; ``events``: ``event_values``."""
+    def record_nodes(
+        self, dbapi: Any, nodes: Sequence[Row], events: Mapping[str, Sequence[EventValues]]
+    ) -> dict[str, int]:
+        """``nodes``: ``node_values``; ``events``: as ``append_events``."""
         seqs = self.append_events(dbapi, events)
         if nodes:
             try:
@@ -315,22 +335,15 @@ class Writes:
                 raise StoreError(f"cannot record nodes of run(s) {run_ids}: {error.orig}") from error
         return seqs
 
-    def append_events(self, dbapi: Any, events: Sequence[EventValues]) -> list[int]:
-        """Number events (``event_values``) per run after the run's last one, and write each run's as one
-        row (see ``_ledger``). Appenders to one run take turns: SQLite writes one transaction at a time, and
-        on PostgreSQL the run's row is locked first, in a statement of its own (a statement reads what was
-        committed when it began, so the ``max(seq)`` is read after the lock is held)."""
-        if not events:
-            return []
-        by_run: Mapping[str, Sequence[EventValues]]
-        if len({event[0] for event in events}) == 1:  # the common case: one run's journal
-            by_run = {events[0][0]: events}
-        else:
-            grouped: dict[str, list[EventValues]] = {}
-            for event in events:
-                grouped.setdefault(event[0], []).append(event)
-            by_run = grouped
+    def append_events(self, dbapi: Any, by_run: Mapping[str, Sequence[EventValues]]) -> dict[str, int]:
+        """Number each run's events (``events_by_run``) after the run's last one, and write them as one row
+        (see ``_ledger``); returns each run's first new seq. Appenders to one run take turns: SQLite writes
+        one transaction at a time, and on PostgreSQL the run's row is locked first, in a statement of its
+        own (a statement reads what was committed when it began, so the ``max(seq)`` is read after the lock
+        is held)."""
         first_seq: dict[str, int] = {}
+        if not by_run:
+            return first_seq
         rows = []
         for run_id, run_events in by_run.items():
             if self._lock_run is not None:
@@ -341,13 +354,7 @@ class Writes:
             first_seq[run_id] = (found[1] or 0) + 1
             rows.append(ledger_row(run_id, first_seq[run_id], run_events))
         self._s["insert_events"].executemany(dbapi, rows)
-        if len(by_run) == 1:
-            return list(range(rows[0][1] - len(events) + 1, rows[0][1] + 1))
-        seqs = []
-        for run_id, *_ in events:
-            seqs.append(first_seq[run_id])
-            first_seq[run_id] += 1
-        return seqs
+        return first_seq
 
     # result cache ----------------------------------------------------------------------------------------
 
