@@ -573,6 +573,31 @@ async def test_a_corrupt_sqlite_file_is_refused_untouched(tmp_path: Path, conten
     assert sorted([p.name async for p in anyio.Path(tmp_path).iterdir()]) == ["broken.db"]
 
 
+def _unreadable_sqlite_path(root: Path, layout: str) -> tuple[Path, Path]:
+    """(a SQLite path that cannot be opened, a file of the user's there that must stay as it is)."""
+    if layout == "directory at the path":
+        (root / "runs.db").mkdir()
+        (root / "runs.db" / "keep.txt").write_text("mine")
+        return root / "runs.db", root / "runs.db" / "keep.txt"
+    (root / "data").write_text("mine")
+    return root / "data" / "runs.db", root / "data"
+
+
+def _tree(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize("layout", ["directory at the path", "file at the parent"])
+async def test_an_unreadable_sqlite_location_is_refused_untouched(tmp_path: Path, layout: str) -> None:
+    path, mine = _unreadable_sqlite_path(tmp_path, layout)
+    before = _tree(tmp_path)
+    with pytest.raises(StoreError) as refused:
+        await SqlStore(f"sqlite:///{path}").open()
+    assert str(tmp_path) in str(refused.value) and "cannot open" in str(refused.value)
+    assert _tree(tmp_path) == before
+    assert await anyio.Path(mine).read_text() == "mine"
+
+
 @PG_TIMEOUT
 async def test_an_unreachable_postgres_is_a_clear_error(anyio_backend: str) -> None:
     port = free_port()  # nothing listens there
