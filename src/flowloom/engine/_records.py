@@ -31,7 +31,7 @@ def now_ms(t: float) -> int:
 class SnapshotRecord:
     """One execution of a node."""
 
-    __slots__ = ("branch", "data", "error", "has_branch", "inputs", "node_id", "outputs", "scope")
+    __slots__ = ("branch", "data", "error", "inputs", "node_id", "outputs", "scope")
 
     def __init__(self, node_id: str, data: dict[str, Any], scope: tuple[int, ...]) -> None:
         self.node_id = node_id
@@ -40,44 +40,53 @@ class SnapshotRecord:
         self.inputs: dict[str, Any] = {}
         self.outputs: dict[str, Any] | None = None
         self.branch: str | None = None
-        self.has_branch = False
         self.error: str | None = None
 
 
-class NodeRecord:
-    """A node in one run: its status, times, attempts and a snapshot per execution. Most nodes run once,
-    so the first snapshot has a slot of its own and a list is made only for a second one: a record that
-    outlives a large run is one more object each later full collection traverses."""
+class NodeRecord(SnapshotRecord):
+    """A node in one run: its status, times and attempts, and a snapshot per execution. The record is its
+    own first snapshot, and a list is made only for further ones (a node in a loop body): most nodes run
+    once, and every object a large run keeps alive is traversed again by each later full collection of the
+    cyclic garbage collector."""
 
-    __slots__ = ("_first", "_more", "attempts", "end", "skip_reason", "start", "status")
+    __slots__ = ("_more", "attempts", "end", "executions", "skip_reason", "start", "status")
 
-    def __init__(self) -> None:
+    def __init__(self, node_id: str) -> None:
+        super().__init__(node_id, {}, ())
         self.status = Status.PENDING
         self.start: float | None = None
         self.end: float | None = None
         self.attempts = 0
         self.skip_reason: str | None = None
-        self._first: SnapshotRecord | None = None
+        self.executions = 0
         self._more: list[SnapshotRecord] | None = None
 
-    def add_snapshot(self, snapshot: SnapshotRecord) -> None:
-        if self._first is None:
-            self._first = snapshot
-        elif self._more is None:
-            self._more = [snapshot]
+    def new_snapshot(self, data: dict[str, Any], scope: tuple[int, ...]) -> SnapshotRecord:
+        """The snapshot of the node's next execution."""
+        if self.executions == 0:
+            self.data, self.scope = data, scope
+            snapshot: SnapshotRecord = self
         else:
-            self._more.append(snapshot)
+            snapshot = SnapshotRecord(self.node_id, data, scope)
+            if self._more is None:
+                self._more = [snapshot]
+            else:
+                self._more.append(snapshot)
+        self.executions += 1
+        return snapshot
 
     @property
     def snapshots(self) -> list[SnapshotRecord]:
         """The node's executions, in order."""
-        if self._first is None:
+        if not self.executions:
             return []
-        return [self._first] if self._more is None else [self._first, *self._more]
+        return [self] if self._more is None else [self, *self._more]
 
     @property
     def last_snapshot(self) -> SnapshotRecord | None:
-        return self._more[-1] if self._more else self._first
+        if self._more:
+            return self._more[-1]
+        return self if self.executions else None
 
 
 class MessageRecord:
@@ -108,7 +117,7 @@ class RunRecords:
     def node(self, node_id: str) -> NodeRecord:
         record = self.nodes.get(node_id)
         if record is None:
-            record = self.nodes[node_id] = NodeRecord()
+            record = self.nodes[node_id] = NodeRecord(node_id)
         return record
 
     def error(self, message: str, node_id: str | None = None) -> None:
@@ -224,11 +233,10 @@ def records_from_rows(run: RunRow, nodes: Sequence[NodeRow]) -> RunRecords:
         if row.status is Status.SKIPPED:
             record.skip_reason = SkipReason.UPSTREAM_FAILED
         else:
-            snapshot = SnapshotRecord(row.node_id, {}, row.scope)
+            snapshot = record.new_snapshot({}, row.scope)
             snapshot.inputs = row.inputs if isinstance(row.inputs, dict) else {}
             snapshot.outputs = row.outputs if isinstance(row.outputs, dict) else None
             snapshot.branch, snapshot.error = row.branch, row.error
-            record.add_snapshot(snapshot)
         if row.started_at is not None and (record.start is None or row.started_at < record.start):
             record.start = row.started_at
         if row.ended_at is not None and (record.end is None or row.ended_at > record.end):

@@ -258,9 +258,8 @@ class RunDriver:
         records = self.records
         record = records.nodes.get(node.id)
         if record is None:
-            record = records.nodes[node.id] = NodeRecord()
-        snapshot = SnapshotRecord(node.id, node.data, path)
-        record.add_snapshot(snapshot)
+            record = records.nodes[node.id] = NodeRecord(node.id)
+        snapshot = record.new_snapshot(node.data, path)
         record.status = Status.PROCESSING
         started = record.start = time.time()
         record.end = None
@@ -350,13 +349,12 @@ class RunDriver:
     def _restore(self, graph: _GraphRun, cnode: CompiledNode, row: NodeRow) -> list[int]:
         """Take a node's execution from an earlier attempt at the run instead of running it again."""
         node = cnode.node
-        snapshot = SnapshotRecord(node.id, node.data, row.scope)
+        record = self.records.node(node.id)
+        snapshot = record.new_snapshot(node.data, row.scope)
         snapshot.inputs = row.inputs if isinstance(row.inputs, dict) else {}
         outputs = row.outputs if isinstance(row.outputs, dict) else {}
         snapshot.outputs = outputs
         snapshot.branch = row.branch
-        record = self.records.node(node.id)
-        record.add_snapshot(snapshot)
         record.status = Status.SUCCEEDED
         record.start, record.end, record.attempts = row.started_at, row.ended_at, row.attempt
         graph.scope.set_outputs(node.id, cnode.outputs, outputs)
