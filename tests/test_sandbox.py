@@ -594,7 +594,7 @@ async def pinned_within(pool: SandboxPool, timeout_s: float = 1.0) -> bool:
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one CPU: there is nothing to pin")
 async def test_a_worker_waits_on_its_callers_cpu_only_after_a_short_script(isolated: SandboxPool) -> None:
     everywhere = os.sched_getaffinity(0)
-    for _ in range(10):  # a short script looks long to a worker preempted while it ran it: try again
+    for _ in range(30):  # a short script looks long to a worker preempted while it ran it: try again
         await assert_serves(isolated)
         if await pinned_within(isolated):
             break
