@@ -367,7 +367,7 @@ class Engine:
             limiter=Slots(compiled.settings.max_parallel or self.max_parallel),
             root_scope=Scope(Globals(compiled.workflow.global_variables)),
             journal=recording.journal if recording is not None else None,
-            cache=self.cache if _uses_cache(compiled) else None,
+            cache=self.cache if compiled.uses_cache else None,
             restored=restored,
             copy_restored=copy_restored,
         )
@@ -507,19 +507,6 @@ class Engine:
                     run._records.error(f"run {run_id}: another engine took it over; stopped here")
                     run.cancel()
                     return
-
-
-def _uses_cache(compiled: CompiledWorkflow) -> bool:
-    """Whether any node of the workflow (or of its blocks) has a cache policy."""
-    plans = [compiled.root]
-    while plans:
-        plan = plans.pop()
-        for cnode in plan.nodes:
-            if cnode.node.cache is not None:
-                return True
-            if cnode.block is not None:
-                plans.append(cnode.block)
-    return False
 
 
 def _loop_running() -> bool:

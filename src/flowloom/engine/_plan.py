@@ -80,13 +80,26 @@ class CompiledWorkflow:
     root: Plan
     settings: WorkflowSettings
     check_inputs: InputCheck | None = None
+    uses_cache: bool = False  # a node (or a node in a block) has a cache policy
 
 
 def compile_workflow(
     workflow: Workflow, executors: ExecutorLookup, check_inputs: InputCheck | None = None
 ) -> CompiledWorkflow:
     root = _compile_graph(workflow.nodes, workflow.edges, executors)
-    return CompiledWorkflow(workflow, root, workflow.settings, check_inputs)
+    return CompiledWorkflow(workflow, root, workflow.settings, check_inputs, _uses_cache(root))
+
+
+def _uses_cache(root: Plan) -> bool:
+    plans = [root]
+    while plans:
+        plan = plans.pop()
+        for cnode in plan.nodes:
+            if cnode.node.cache is not None:
+                return True
+            if cnode.block is not None:
+                plans.append(cnode.block)
+    return False
 
 
 def _compile_graph(nodes: Sequence[Node], edges: Sequence[Edge], executors: ExecutorLookup) -> Plan:
