@@ -44,6 +44,7 @@ class CompiledNode:
     inputs: tuple[CompiledInput, ...]
     outputs: Mapping[str, OutputSpec]  # by name, in declaration order
     out_edges: tuple[tuple[str, int], ...]  # (source port, target index), deduplicated
+    ports: frozenset[str]  # the source ports of out_edges
     in_degree: int
     block: Plan | None
     retry: RetryPolicy | None
@@ -127,6 +128,7 @@ def _compile_graph(nodes: Sequence[Node], edges: Sequence[Edge], executors: Exec
                 inputs=_compile_inputs(node),
                 outputs=_compile_outputs(node),
                 out_edges=tuple(out[i]),
+                ports=frozenset(port for port, _target in out[i]),
                 in_degree=in_degree[i],
                 block=block,
                 retry=node.retry,

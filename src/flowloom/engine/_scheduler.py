@@ -338,7 +338,7 @@ class RunDriver:
                 return []
             # Deviation D3: a dead end fails where it is, with a message.
             return await self._fail(graph, cnode, snapshot, record, f'Node "{node.id}" has no next nodes')
-        if branch is not None and all(port != branch for port, _target in cnode.out_edges):
+        if branch is not None and branch not in cnode.ports:
             # Upstream keeps the node succeeded and fails the workflow with this message.
             message = f'Branch "{branch}" not found'
             snapshot.error = message
