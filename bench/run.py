@@ -168,6 +168,10 @@ class ProcessTiming:
     def median_ms(self) -> float:
         return statistics.median(self.seconds) * 1e3 if self.seconds else float("nan")
 
+    @property
+    def min_ms(self) -> float:
+        return min(self.seconds) * 1e3 if self.seconds else float("nan")
+
 
 # --- checking -------------------------------------------------------------------------------------------
 
@@ -446,7 +450,7 @@ def print_big(row: Row) -> None:
 
 
 def print_processes(timings: Sequence[ProcessTiming], repeats: int) -> None:
-    print(f"fresh processes (median of {repeats} after 1 warm-up):")
+    print(f"fresh processes (median of {repeats} after 1 warm-up; the fastest, for context, in brackets):")
     for timing in timings:
         if timing.problem is not None:
             result = f"FAIL  {timing.problem}"
@@ -454,7 +458,7 @@ def print_processes(timings: Sequence[ProcessTiming], repeats: int) -> None:
             result = "(for context)"
         else:
             result = f"target <= {timing.target_ms:g} ms  {verdict(timing.median_ms <= timing.target_ms)}"
-        print(f"  {timing.label:<16} {timing.median_ms:8.1f} ms   {result}")
+        print(f"  {timing.label:<16} {timing.median_ms:8.1f} ms  ({timing.min_ms:6.1f})   {result}")
     print("  (bytecode caching on in these processes, as for any installed copy; the warm-up writes it)")
     print()
 
