@@ -7,6 +7,7 @@ import hashlib
 import itertools
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -632,6 +633,30 @@ async def test_unsupported_urls_are_refused() -> None:
     for url in ("mysql://u@h/db", "sqlite+aiosqlite:///x.db", "not a url"):
         with pytest.raises(StoreError):
             SqlStore(url)
+
+
+async def test_sqlite_writes_a_batch_on_the_loops_thread_and_more_in_a_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batched flush (64 node records and their events) is written on the event loop's thread, where it
+    takes about a millisecond; more records, or thousands of events, go to a worker thread."""
+    threads: list[int] = []
+    record_nodes = Writes.record_nodes
+
+    def recording_thread(self: Writes, *args: Any) -> Any:
+        threads.append(threading.get_ident())
+        return record_nodes(self, *args)
+
+    monkeypatch.setattr(Writes, "record_nodes", recording_thread)
+    loop_thread = threading.get_ident()
+    async with SqlStore(f"sqlite:///{tmp_path / 'runs.db'}") as store:
+        await store.create_run(run("r"))
+        texts = [("e", "{}", 1.0)] * 2_000
+        for count, n_events, inline in [(64, 128, True), (65, 0, False), (1, 2_000, False)]:
+            nodes = [node("r", f"n{count}-{i}") for i in range(count)]
+            await store.record_nodes(nodes, EncodedEvents("r", texts[:n_events]))
+            assert (threads.pop() == loop_thread) is inline, (count, n_events)
+        assert len(await store.get_nodes("r")) == 64 + 65 + 1
 
 
 async def test_sqlite_files_are_in_wal_mode(tmp_path: Path) -> None:

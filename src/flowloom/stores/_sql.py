@@ -55,8 +55,10 @@ T = TypeVar("T")
 
 
 # Node records a write may hold to run on the event loop's thread (see _write): a batched flush (the journal's
-# BATCH_ROWS) fits. A write's events are one row per run (see _ledger), so they do not count.
+# BATCH_ROWS) fits. A write's events are one row per run (see _ledger), so they count for little: up to
+# SMALL_EVENTS of them (a node that logged thousands of lines goes to a worker thread).
 SMALL_BATCH = 64
+SMALL_EVENTS = 16 * SMALL_BATCH
 
 
 class SqlStore:
@@ -214,7 +216,7 @@ class SqlStore:
         by_run = events_by_run(events)
         first_seqs = await self._write(
             lambda dbapi: self._writes.record_nodes(dbapi, node_rows, by_run),
-            small=len(node_rows) <= SMALL_BATCH,
+            small=len(node_rows) <= SMALL_BATCH and len(events) <= SMALL_EVENTS,
         )
         return event_seqs(events, first_seqs)
 
