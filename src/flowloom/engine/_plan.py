@@ -92,6 +92,7 @@ def compile_workflow(
 
 
 def _uses_cache(root: Plan) -> bool:
+    """Whether any node of the plan (or of its blocks) has a cache policy."""
     plans = [root]
     while plans:
         plan = plans.pop()

@@ -90,14 +90,14 @@ def node_values(node: NodeRow) -> tuple[Any, ...]:
     )
 
 
-def events_by_run(events: Sequence[NewEvent]) -> dict[str, Sequence[EventValues]]:
+def events_by_run(events: Sequence[NewEvent]) -> dict[str, list[EventValues]]:
     """Events' values by run, each run's in order (a journal's ``EncodedEvents`` are one run's already)."""
     if isinstance(events, EncodedEvents):
         return {events.run_id: events.items} if events.items else {}
     grouped: dict[str, list[EventValues]] = {}
     for event in events:
         grouped.setdefault(event.run_id, []).append((event.type, dumps(event.data), event.at))
-    return dict(grouped)
+    return grouped
 
 
 def event_seqs(events: Sequence[NewEvent], first_seqs: Mapping[str, int]) -> list[int]:
