@@ -268,9 +268,29 @@ def test_no_host_globals() -> None:
     assert run_javascript(content, {}) == dict.fromkeys("prfso", "undefined")
 
 
-def test_the_settling_helper_is_gone_once_main_awaits() -> None:
-    content = "async function main() { await null; return typeof __flowloom_settle__; }"
-    assert run_javascript(content, {}) == "undefined"
+def test_the_wrapper_adds_no_global_properties() -> None:
+    # Its own names are lexical (`const`), like upstream's `__params__`: no property of globalThis.
+    content = (
+        "async function main() { return [typeof __params__,"
+        " Object.getOwnPropertyNames(globalThis).filter((name) => name.startsWith('__'))]; }"
+    )
+    assert run_javascript(content, {}) == ["object", []]
+
+
+@pytest.mark.parametrize("keyword", ["async function", "function"])
+def test_the_scripts_own_json_and_string_do_not_change_what_is_reported(keyword: str) -> None:
+    tamper = "JSON.stringify = () => '\"x\"'; JSON.parse = () => ({}); String = () => 'x';\n"
+    assert run_javascript(f"{tamper}{keyword} main() {{ return {{ a: [1, 'b'] }}; }}", {}) == {"a": [1, "b"]}
+    main = f"{keyword} main() {{ throw new Error('boom'); }}"
+    column = main.index("(", main.index("Error")) + 1
+    stack = f"    at main (eval.js:5:{column})\n    at <eval> (eval.js:12:5)\n"
+    assert json.loads(failure(tamper + main)) == {"name": "Error", "message": "boom", "stack": stack}
+    assert failure(f"{tamper}{keyword} main() {{ throw 12; }}") == "12"
+
+
+def test_an_error_like_result_whose_getters_throw_is_dumped_without_them() -> None:
+    content = "async function main() { return { x: 1, get message() { throw new Error('no'); } }; }"
+    assert failure(content).startswith("main returned a value that cannot be converted to JSON: no")
 
 
 def test_each_run_gets_a_fresh_context() -> None:

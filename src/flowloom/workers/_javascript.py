@@ -17,10 +17,17 @@ a 512 KB stack and a 60 s deadline, this wrapper::
 
 and takes the script's completion value (the promise of ``async function main``) as the result.
 
-flowloom evaluates the same text on quickjs-ng, with one change on the last line: the call is wrapped in
-``try``/``catch`` and handed to a small settling helper, so that a non-async ``main`` behaves exactly like an
-async one (deviation D2; 1.0.9 crashes with ``Lifetime not alive``). Nothing is added above the user's code,
-so line numbers, scoping and strict mode are as upstream.
+flowloom evaluates the same text on quickjs-ng, as one script, with two changes that keep every line where
+upstream has it:
+
+* the empty line 1 declares ``const __flowloom__``: a small settling helper and the pristine JSON and
+  String functions (a name, like upstream's ``__params__``, that the script cannot declare itself);
+* the last line wraps the call in ``try``/``catch`` and hands it to the helper, so that a non-async
+  ``main`` behaves exactly like an async one (deviation D2; 1.0.9 crashes with ``Lifetime not alive``).
+
+So line numbers, columns and strict mode are as upstream, and no property of ``globalThis`` is added. The
+result is read as JSON that QuickJS writes itself (the binding's ``Object.json``); one extra snippet is
+compiled only for a rejection or an Error-like result.
 
 Errors (``JavaScriptError``; the caller prefixes ``Code execution failed: ``):
 
@@ -55,7 +62,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -104,56 +111,53 @@ class JavaScriptStackOverflow(JavaScriptError):
 # ---------------------------------------------------------------------------------------------------------
 # The wrapper
 
-_HEAD: Final = "\n'use strict';\n\n"
+# Line 1, empty upstream, holds our setup, so that the user's code (line 4 on) keeps its line numbers and
+# columns. It starts with the script's 'use strict' directive (upstream's, on line 2, is then an inert
+# expression statement: the whole script is strict either way). It runs before the user's code, so
+# `intrinsics` are the pristine JSON.stringify, JSON.parse, String and Object.prototype.toString whatever the
+# script later does to them. `settle(value, threw)`, called by the wrapper's last line, awaits `main`'s
+# result through the engine's own promise machinery (a non-async `main` settles like an async one, D2) and
+# leaves in `result` what Python reads, as JSON written by QuickJS itself (no JavaScript is compiled for it):
+#   {state: 'P'}            still pending
+#   {state: 'F', value}     fulfilled; no `value` key when it has no JSON form (undefined, a function)
+#   {state: 'D'}            fulfilled with an Error-like object: ask `_DUMP` for upstream's form
+#   {state: 'R'}            rejected (or `main` threw): ask `_DUMP`
+# `outcome` keeps the settled value for `_DUMP`. Compiling costs QuickJS microseconds per function, which is
+# the whole budget of a trivial script, so there is one function, and `_DUMP` is compiled only when needed.
+_SETUP: Final = (
+    "'use strict'; const __flowloom__ = { result: { state: 'P' }, outcome: undefined,"
+    " intrinsics: [JSON.stringify, JSON.parse, String, Object.prototype.toString],"
+    " settle: async (value, threw) => { let state = 'R';"
+    " if (!threw) try { value = await value; state = 'F'; } catch (error) { value = error; }"
+    " __flowloom__.outcome = value;"
+    " if (state === 'F' && value !== null && typeof value === 'object') try {"
+    " if (value.name !== undefined || value.message !== undefined || value.stack !== undefined) state = 'D';"
+    " } catch (error) { state = 'D'; }"
+    " if (state === 'F') __flowloom__.result.value = value;"
+    " __flowloom__.result.state = state; } };"
+)
+_HEAD: Final = f"{_SETUP}\n'use strict';\n\n"
 _MISSING_MAIN: Final = (
     "\n\nif (typeof main !== 'function') {\n"
     "  throw new Error('main function is required in the script');\n"
     "}\n\n"
 )
-_SETTLE_GLOBAL: Final = "__flowloom_settle__"  # defined by _PRELUDE
-#: Upstream's last line. Ours (_CALL) is on the same line, with different text.
+#: Upstream's last line. Ours (_CALL) is on the same line, with different text; its completion value, the
+#: script's, is the `result` Python reads.
 _UPSTREAM_CALL: Final = "main({ params: __params__ });"
 _CALL: Final = (
-    f"try {{ {_SETTLE_GLOBAL}(main({{ params: __params__ }}), false); }}"
-    f" catch (error) {{ {_SETTLE_GLOBAL}(error, true); }}"
+    "try { __flowloom__.settle(main({ params: __params__ }), false); }"
+    " catch (error) { __flowloom__.settle(error, true); } __flowloom__.result"
 )
+_PENDING: Final = "P"
+_FULFILLED: Final = "F"
 
-# The prelude is evaluated first, as its own script, so the user's code cannot tamper with what it captures
-# (JSON.stringify, JSON.parse, ...); `await` settles through the engine's own promise machinery. It defines
-# the global `__flowloom_settle__(value, threw)` that the wrapper's last line calls (it deletes itself on
-# the first call), and completes with `report`, which Python calls when no jobs are left:
-#   report()      -> 'P': still pending | 'F' + JSON: fulfilled | 'U': fulfilled, no JSON form
-#                    | 'D': ask again with `dump` (a rejection, or a value that is Error-like or JSON refuses)
-#   report(dump)  -> dump(state, outcome, intrinsics)
-# Compiling costs QuickJS microseconds per function and per captured variable, which is the whole budget
-# of a trivial script, so the prelude holds only the common path; `dump` is compiled only when needed.
-_PRELUDE: Final = """(() => {
-  let state = 'P', outcome;
-  const intrinsics = [JSON.stringify, JSON.parse, String, Object.prototype.toString, globalThis];
-  const settle = async (value, threw) => {
-    delete intrinsics[4].__flowloom_settle__;
-    if (threw) state = 'R';
-    else try { value = await value; state = 'F'; } catch (error) { value = error; state = 'R'; }
-    outcome = value;
-  };
-  Object.defineProperty(globalThis, '__flowloom_settle__', { configurable: true, value: settle });
-  return (dump) => {
-    if (dump) return dump(state, outcome, intrinsics);
-    if (state !== 'F' || (outcome !== null && typeof outcome === 'object'
-        && (outcome.name !== undefined || outcome.message !== undefined || outcome.stack !== undefined))) {
-      return state === 'P' ? 'P' : 'D';
-    }
-    let text;
-    try { text = intrinsics[0](outcome); } catch (error) { return 'D'; }
-    return text === undefined ? 'U' : 'F' + text;
-  };
-})()
-"""
-
-# `dump` mirrors quickjs-emscripten's context.dump (QTS_Dump): the value's JSON form, to which an object's
-# `name`, `message` and `stack` (an Error's are not enumerable) are added where the JSON has none. A
-# rejection with no JSON form is reported as its string form ('' for undefined), as upstream does.
-_DUMP: Final = """(state, value, intrinsics) => {
+# `_DUMP` evaluates to the settled value as quickjs-emscripten's context.dump (QTS_Dump) writes it: its JSON
+# form, to which an object's `name`, `message` and `stack` (an Error's are not enumerable) are added where
+# the JSON has none. A rejection with no JSON form is reported as its string form ('' for undefined), as
+# upstream does. It answers 'F' + JSON, 'U' (fulfilled, no JSON form), 'X' + why the JSON failed, or
+# 'R' + the rejection's dump.
+_DUMP: Final = """((fulfilled, value, intrinsics) => {
   'use strict';
   const stringify = intrinsics[0];
   const parse = intrinsics[1];
@@ -178,7 +182,7 @@ _DUMP: Final = """(state, value, intrinsics) => {
     try { return toText(thing); } catch (ignored) { return objectToString.call(thing); }
   };
   let text;
-  if (state === 'F') {
+  if (fulfilled) {
     try { text = dump(); } catch (error) {
       return 'X' + asText(error !== null && typeof error === 'object' ? error.message : error);
     }
@@ -186,14 +190,14 @@ _DUMP: Final = """(state, value, intrinsics) => {
   }
   try { text = dump(); } catch (ignored) { text = undefined; }
   return 'R' + (text === undefined ? stringify(asText(value)) : text);
-}
+})(__flowloom__.result.state !== 'R', __flowloom__.outcome, __flowloom__.intrinsics)
 """
 
-# `restack(json, stack)` is a `dump` replacing the `stack` of a rejection's JSON (keeping the key order).
-_RESTACK: Final = """(json, stack) => (state, value, intrinsics) => {
-  const copy = intrinsics[1](json);
+# `restack(json, stack)` is a rejection's JSON with its `stack` replaced (keeping the key order).
+_RESTACK: Final = """(json, stack) => {
+  const copy = __flowloom__.intrinsics[1](json);
   copy.stack = stack;
-  return intrinsics[0](copy);
+  return __flowloom__.intrinsics[0](copy);
 }
 """
 
@@ -379,24 +383,21 @@ def run_javascript(
     source = f"{prefix}{_CALL}\n"
     deadline = time.monotonic() + limits.time_limit_s
 
-    failure: JavaScriptError | None = None
-    exception_text: str | None = None
-    report = ""
-    context = quickjs.Context()
-    control: Any = None
-
     def remaining_time() -> float:
         return max(deadline - time.monotonic(), 0.0)
 
+    failure: JavaScriptError | None = None
+    exception_text: str | None = None
+    value: Any = None
+    context = quickjs.Context()
+    result: Any = None
     try:
         context.set_memory_limit(limits.memory_bytes)
         context.set_max_stack_size(limits.stack_bytes)
         try:
             context.set_time_limit(remaining_time())
-            control = context.eval(_PRELUDE)
-            context.set_time_limit(remaining_time())
             try:
-                context.eval(source)
+                result = context.eval(source)
             except ValueError:  # the binding refused the text (a JSException is no ValueError)
                 failure = JavaScriptError(_unevaluable_reason(content) or "the script cannot be evaluated")
             while failure is None:
@@ -408,28 +409,56 @@ def run_javascript(
                 if not context.execute_pending_job():
                     break
             if failure is None:
-                context.set_time_limit(remaining_time())
-                report = control()
-                if report == "D":
-                    report = control(context.eval(_DUMP))
-                if report.startswith("R"):
-                    verdict = _judge_rejection(report[1:], source, len(prefix), limits)
-                    if isinstance(verdict, str):
-                        context.set_time_limit(remaining_time())
-                        verdict = JavaScriptError(control(context.eval(_RESTACK)(report[1:], verdict)))
-                    failure = verdict
+                value, failure = _settled(context, result, remaining_time, limits, source, len(prefix))
         except quickjs.JSException as exc:
             exception_text = str(exc)
     finally:
         # Drop every handle into the context here, on this thread, so that nothing (not even a
         # traceback referencing this frame) keeps the QuickJS runtime alive past this call.
-        del control, context
+        del result, context
 
     if exception_text is not None:
         failure = _exception_error(exception_text, limits)
     if failure is not None:
         raise failure
-    return _fulfilled_value(report, source, len(prefix))
+    return value
+
+
+def _settled(
+    context: Any,
+    result: Any,
+    remaining_time: Callable[[], float],
+    limits: JavaScriptLimits,
+    source: str,
+    call_line_offset: int,
+) -> tuple[Any, JavaScriptError | None]:
+    """``main``'s settled value, or the error it ends in, once no jobs are left. Returns rather than
+    raises, so that no traceback holds the context. ``result`` is the script's ``__flowloom__.result``."""
+    context.set_time_limit(remaining_time())
+    try:
+        settled = json.loads(result.json())
+    except quickjs.JSException as exc:  # a fulfilled value JSON refuses; _DUMP words why
+        resource = _exception_error(str(exc), limits)
+        if type(resource) is not JavaScriptError:
+            return None, resource
+        settled = {"state": "D"}
+    state = settled["state"]
+    if state == _FULFILLED:
+        return settled.get("value"), None
+    if state == _PENDING:
+        return None, JavaScriptError(
+            "main never settled: its promise is still pending after every queued job ran"
+            " (it awaits something that never resolves)"
+        )
+    context.set_time_limit(remaining_time())
+    report: str = context.eval(_DUMP)
+    if not report.startswith("R"):
+        return _fulfilled_value(report, source, call_line_offset)
+    verdict = _judge_rejection(report[1:], source, call_line_offset, limits)
+    if isinstance(verdict, str):
+        context.set_time_limit(remaining_time())
+        verdict = JavaScriptError(context.eval(_RESTACK)(report[1:], verdict))
+    return None, verdict
 
 
 def _judge_rejection(
@@ -455,18 +484,14 @@ def _judge_rejection(
     return JavaScriptError(dumped_json)
 
 
-def _fulfilled_value(report: str, source: str, call_line_offset: int) -> Any:
+def _fulfilled_value(report: str, source: str, call_line_offset: int) -> tuple[Any, JavaScriptError | None]:
+    """The value (or error) of a fulfilled ``_DUMP`` report: ``F`` + JSON, ``U`` or ``X`` + reason."""
     kind, body = report[:1], report[1:]
     if kind == "U":
-        return None
+        return None, None
     if kind == "X":
-        raise JavaScriptError(f"main returned a value that cannot be converted to JSON: {body}")
-    if kind == "P":
-        raise JavaScriptError(
-            "main never settled: its promise is still pending after every queued job ran"
-            " (it awaits something that never resolves)"
-        )
+        return None, JavaScriptError(f"main returned a value that cannot be converted to JSON: {body}")
     value = json.loads(body)
     if isinstance(value, dict) and isinstance(value.get("stack"), str):
         value["stack"] = rewrite_stack_for_upstream(value["stack"], source, call_line_offset)
-    return value
+    return value, None
