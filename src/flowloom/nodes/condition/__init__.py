@@ -26,7 +26,7 @@ class _Condition:
     """One compiled condition. The right operand is typed by the left operand's runtime type, so it is
     compiled per expected type on first use."""
 
-    __slots__ = ("_right", "_rights", "key", "left", "operator")
+    __slots__ = ("_right", "_rights", "key", "left", "op", "operator")
 
     def __init__(self, raw: Any) -> None:
         raw = raw if isinstance(raw, dict) else {}
@@ -34,6 +34,7 @@ class _Condition:
         self.key: str | None = raw.get("key")
         self.left = compile_strict_ref(value.get("left"))
         self.operator = value.get("operator")
+        self.op = _operator(self.operator)
         self._right = value.get("right")
         self._rights: dict[VariableType, Resolver] = {}
 
@@ -44,6 +45,13 @@ class _Condition:
         if resolver is None:
             resolver = self._rights[expected] = compile_flow_value(self._right, JsonSchema(type=expected))
         return resolver
+
+
+def _operator(raw: Any) -> Operator | None:
+    try:
+        return Operator(str(raw))
+    except ValueError:
+        return None
 
 
 def _compile(node: Node) -> list[_Condition] | None:
@@ -69,10 +77,7 @@ def _holds(ctx: NodeContext, condition: _Condition) -> bool:
     left = ctx.resolve(condition.left)
     left_type = left.type if left.value is not None else VariableType.NULL
     rules = RULES.get(left_type, {})
-    try:
-        op = Operator(str(condition.operator))
-    except ValueError:
-        op = None
+    op = condition.op
     if op is None or op not in rules:
         raise NodeError(f'Condition left type "{left_type}" has no operator "{condition.operator}"')
     expected = rules[op]
