@@ -28,6 +28,7 @@ from functools import partial
 from pathlib import Path
 
 import pipelines
+import quickjs
 import recording
 import workflows
 from workflows import Json, PassExecutor
@@ -298,8 +299,13 @@ def check_cold_start_output(stdout: str) -> str | None:
     return None
 
 
+#: What a run from the CLI imports besides flowloom: the floor under the cold start.
+LIBRARIES = "import pydantic.main, anyio._backends._asyncio, typer"
+
+
 def cold_start(repeats: int) -> list[ProcessTiming]:
-    """``flowloom run <start→end file> --json`` and ``python -c "import flowloom"`` in fresh processes."""
+    """``flowloom run <start→end file> --json``, ``python -c "import flowloom"`` and the imports of its
+    libraries alone (``LIBRARIES``), in fresh processes."""
     cli = Path(sys.executable).parent / "flowloom"
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "two-node.json"
@@ -314,7 +320,8 @@ def cold_start(repeats: int) -> list[ProcessTiming]:
     imported = time_process(
         "import flowloom", [sys.executable, "-c", "import flowloom"], repeats, lambda _: None
     )
-    return [run, imported]
+    libraries = time_process("libraries alone", [sys.executable, "-c", LIBRARIES], repeats, lambda _: None)
+    return [run, imported, libraries]
 
 
 # --- reporting ------------------------------------------------------------------------------------------
@@ -459,6 +466,7 @@ def print_processes(timings: Sequence[ProcessTiming], repeats: int) -> None:
         else:
             result = f"target <= {timing.target_ms:g} ms  {verdict(timing.median_ms <= timing.target_ms)}"
         print(f"  {timing.label:<16} {timing.median_ms:8.1f} ms  ({timing.min_ms:6.1f})   {result}")
+    print(f'  (libraries alone: python -c "{LIBRARIES}", what a CLI run imports besides flowloom)')
     print("  (bytecode caching on in these processes, as for any installed copy; the warm-up writes it)")
     print()
 
@@ -509,6 +517,28 @@ async def thread_round_trip_us(calls: int = 2_000) -> float:
 
 def _noop() -> None:
     pass
+
+
+def quickjs_floor_us(calls: int = 2_000) -> tuple[float, float]:
+    """In us: a QuickJS context created and freed, and upstream's wrapper of the bench script (``main``
+    called, its promise settled) evaluated in one. Every JavaScript code node pays both."""
+    script = (
+        f"\n'use strict';\n\n{workflows.JS_INCREMENT}\n\nif (typeof main !== 'function') {{ throw 0; }}\n\n"
+        f'const __params__ = {{"x":{START_X}}};\nmain({{ params: __params__ }});\n'
+    )
+    bare = scripted = 0.0
+    for _ in range(calls):  # alternating, so that a drift of this VM's speed weighs on both alike
+        began = time.perf_counter()
+        quickjs.Context()  # freed at once: nothing keeps it
+        middle = time.perf_counter()
+        context = quickjs.Context()
+        context.eval(script)
+        while context.execute_pending_job():
+            pass
+        del context
+        bare += middle - began
+        scripted += time.perf_counter() - middle
+    return bare / calls * 1e6, (scripted - bare) / calls * 1e6
 
 
 async def run_pipeline_workloads(quick: bool) -> list[Row]:
@@ -567,6 +597,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         "for scale: a bare event loop -> thread -> event loop round trip (run_in_executor of a no-op) takes "
         f"{round_trip:.0f} us on this machine now (two thread wake-ups, which sync tasks pay too).\n"
+    )
+    context_us, script_us = quickjs_floor_us()
+    print(
+        f"for scale: a QuickJS context, created and freed, takes {context_us:.0f} us on this machine now, "
+        f"and upstream's wrapper of the js code chain's script {script_us:.0f} us more in it (each code node "
+        "pays both).\n"
     )
     print_fixed_cost(results.fixed)
     if args.quick:

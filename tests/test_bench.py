@@ -14,6 +14,8 @@ WORKLOADS = (
     "js code chain",
     "big chain",
     "cold start",
+    "libraries alone",
+    "for scale: a QuickJS context",
     "pipeline async chain",
     "pipeline async fan-out",
     "pipeline sync chain",
