@@ -24,7 +24,6 @@ import struct
 import time
 import weakref
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final, Literal, Protocol
 
@@ -158,15 +157,17 @@ class SandboxPool:
         needs longer starts again in a worker process with its whole time limit, where canceling the call
         kills it (QuickJS cannot be interrupted from outside). Scripts have no host access, so the abandoned
         first attempt leaves no trace. Failures raise ``SandboxError`` with upstream's message text."""
-        js_limits = JavaScriptLimits(
-            memory_bytes=limits.memory_bytes, stack_bytes=limits.stack_bytes, time_limit_s=limits.time_limit_s
+        inline = limits.inline_budget_s > 0
+        inline_limits = JavaScriptLimits(  # built (and so checked) whether or not the script runs here
+            memory_bytes=limits.memory_bytes,
+            stack_bytes=limits.stack_bytes,
+            time_limit_s=min(limits.inline_budget_s, limits.time_limit_s) if inline else limits.time_limit_s,
         )
-        if limits.inline_budget_s > 0:
-            inline_limit = min(limits.inline_budget_s, limits.time_limit_s)
+        if inline:
             try:
-                return run_javascript(source, params, replace(js_limits, time_limit_s=inline_limit))
+                return run_javascript(source, params, inline_limits)
             except JavaScriptTimeout as exc:
-                if inline_limit >= limits.time_limit_s:
+                if inline_limits.time_limit_s >= limits.time_limit_s:
                     raise SandboxError(str(exc)) from None
             except JavaScriptError as exc:
                 raise SandboxError(str(exc)) from None
