@@ -444,6 +444,20 @@ async def test_growing_memory_hits_a_lower_limit(isolated: SandboxPool) -> None:
     await assert_serves(isolated)
 
 
+async def test_a_small_memory_limit_is_the_scripts_to_use(isolated: SandboxPool) -> None:
+    # A worker's own address space is a fraction of 64 MB: a script under that limit gets most of it. (It was
+    # over 64 MB while the worker imported the `quickjs` package, whose import starts a thread.)
+    source = "def main(args):\n    return len(bytearray(24 * 1024**2))\n"
+    assert await run(isolated, source, memory_bytes=64 * MB) == 24 * MB
+    await assert_serves(isolated)
+
+
+def test_the_javascript_runner_starts_no_thread() -> None:
+    program = "import threading\nfrom flowloom.workers import _javascript\nprint(threading.active_count())"
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "1"
+
+
 async def test_huge_output_is_refused(isolated: SandboxPool) -> None:
     source = "def main(args):\n    return 'x' * (100 * 1024**2)\n"
     message = await failure(isolated, source, memory_bytes=1024 * MB)

@@ -40,7 +40,12 @@ Errors (``JavaScriptError``; the caller prefixes ``Code execution failed: ``):
   :class:`JavaScriptMemoryError` or :class:`JavaScriptStackOverflow`, whose messages start with QuickJS's own
   words (``interrupted``, ``out of memory``, ``Maximum call stack size exceeded``).
 
-Binding notes (quickjs-ng 0.17, ``import quickjs``):
+Binding notes (quickjs-ng 0.17, its C module ``_quickjs``):
+
+* The ``quickjs`` package around it only re-exports ``Context``, ``Object`` and ``JSException``, and starts
+  a thread when imported, for a ``Function`` helper flowloom does not use. That thread costs every process
+  8 MB of stack and a 64 MB malloc arena of address space, more than a sandbox worker's ``RLIMIT_AS`` of a
+  small request leaves, so flowloom imports the C module itself.
 
 * ``Context.set_time_limit`` takes seconds as a float (anything ``float()`` accepts; a negative value
   removes the limit). It is a budget of *process CPU time* (C ``clock()``), restarted at every call into
@@ -54,6 +59,9 @@ Binding notes (quickjs-ng 0.17, ``import quickjs``):
   evaluated. An exception reaches Python only as the text ``ToString(value) + "\\n" + String(value.stack)``,
   which is why top-level errors are parsed from that text, and why everything else is settled and
   serialised inside the sandbox.
+* ``Object.json()`` is QuickJS's own ``JSON.stringify`` (``JS_JSONStringify``), which no script can replace.
+  JavaScript cannot call back into Python while a time limit is set, so Python reads the result once no jobs
+  are left.
 """
 
 from __future__ import annotations
@@ -66,7 +74,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-import quickjs
+import _quickjs as quickjs
 
 __all__ = [
     "JavaScriptError",
