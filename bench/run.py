@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+import _quickjs as quickjs  # the binding's C module, as flowloom uses it (its package starts a thread)
 import pipelines
-import quickjs
 import recording
 import workflows
 from workflows import Json, PassExecutor
