@@ -25,15 +25,15 @@ async def main(command: str, url: str, *args: str) -> None:
         if command == "start":
             run_id, n = args
             run = engine.start(count_chain(int(n), sleep_s=0.02), {"x": 0}, run_id=run_id)
-            await run.wait()
+            await run.join()
         elif command == "resume":
             run = await engine.resume(args[0])
-            await run.wait()
+            await run.join()
             print(json.dumps({"status": str(run.status), "outputs": run.outputs}))
         else:
             runs = await engine.resume_orphans()
             for run in runs:
-                await run.wait()
+                await run.join()
             print(json.dumps({run.id: run.outputs for run in runs}))
 
 

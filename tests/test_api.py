@@ -43,7 +43,7 @@ async def test_run_returns_outputs() -> None:
     assert await flowloom.run(double_x(), {"x": 21}) == {"y": 42}
 
 
-@pytest.mark.parametrize("form", ["dict", "json", "path", "file", "workflow"])
+@pytest.mark.parametrize("form", ["dict", "json", "path", "path-text", "file", "workflow"])
 async def test_schema_forms(form: str, tmp_path: Path) -> None:
     schema = double_x()
     text = json.dumps(schema)
@@ -53,6 +53,7 @@ async def test_schema_forms(form: str, tmp_path: Path) -> None:
         "dict": schema,
         "json": text,
         "path": path,
+        "path-text": str(path),
         "file": io.StringIO(text),
         "workflow": flowloom.formats.flowgram.to_workflow(schema),
     }[form]
@@ -90,6 +91,27 @@ async def test_wait_timeout_raises_and_run_goes_on() -> None:
         await run.wait(timeout=0.05)
     assert await run.wait(timeout=5) == {}
     assert run.status is flowloom.Status.SUCCEEDED
+
+
+async def test_wait_raises_for_a_failed_or_canceled_run() -> None:
+    failed = flowloom.start(chain(start(), js("code_0", "function main() { throw 'nope'; }"), end()), {})
+    with pytest.raises(flowloom.RunFailedError, match="nope") as caught:
+        await failed.wait(timeout=10)
+    assert caught.value.run is failed and failed.status is flowloom.Status.FAILED
+    flowloom.register_executor(Sleep())
+    canceled = flowloom.start(sleepy(10), {})
+    await anyio.sleep(0.05)
+    canceled.cancel()
+    with pytest.raises(flowloom.RunFailedError, match="canceled"):
+        await canceled.wait(timeout=10)
+    await canceled.join(timeout=1)  # join waits without judging the outcome
+    assert canceled.status is flowloom.Status.CANCELED
+
+
+async def test_a_path_given_as_text_that_does_not_exist_is_a_clear_error(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.json"
+    with pytest.raises(flowloom.InvalidWorkflowError, match=f"cannot read workflow file {missing}"):
+        await flowloom.run(str(missing), {})
 
 
 async def test_failed_run_raises_with_report() -> None:

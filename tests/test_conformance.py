@@ -67,7 +67,7 @@ async def test_case(case: Any, servers: dict[str, str], engine: flowloom.Engine)
         assert validation.errors == expect["validation_errors"]
 
     run = engine.start(json.dumps(schema), inputs)
-    await run.wait(timeout=30)
+    await run.join(timeout=30)
     report = run.report().to_json()
 
     assert run.status == expect["status"]

@@ -103,7 +103,7 @@ async def test_a_node_still_running_at_a_commit_is_recorded_as_processing(
     assert nodes["b"].status is Status.PROCESSING and nodes["b"].started_at is not None
     assert (nodes["b"].ended_at, nodes["b"].outputs) == (None, None)
     counter.release.set()
-    await run.wait(10)
+    await run.join(10)
     finished = {n.node_id: n for n in await store.get_nodes(run.id)}
     assert {n.status for n in finished.values()} == {Status.SUCCEEDED}
     assert finished["b"].started_at == nodes["b"].started_at and finished["b"].outputs == {"value": 2}
@@ -120,7 +120,7 @@ async def test_a_failed_run_resumes_without_rerunning_what_succeeded(store: Memo
 
     counter.fail.clear()
     resumed = await engine.resume(first.id)
-    await resumed.wait()
+    await resumed.join()
     assert resumed.id == first.id
     assert resumed.status is Status.SUCCEEDED and resumed.outputs == {"y": 3}
     assert [counter.ran(n) for n in "abcd"] == [1, 1, 1, 2]  # only d ran again
@@ -143,7 +143,7 @@ async def test_a_canceled_loop_resumes_at_its_first_unfinished_iteration(
     with anyio.fail_after(10):
         await counter.blocked.wait()
     run.cancel()
-    await run.wait()
+    await run.join()
     assert run.status is Status.CANCELED
     recorded = {(n.node_id, n.scope): n.status for n in await store.get_nodes(run.id)}
     assert [recorded[("inner", (i,))] for i in range(3)] == [Status.SUCCEEDED] * 3
@@ -152,7 +152,7 @@ async def test_a_canceled_loop_resumes_at_its_first_unfinished_iteration(
     counter.block.clear()
     counter.calls.clear()
     resumed = await engine.resume(run.id)
-    await resumed.wait()
+    await resumed.join()
     assert resumed.status is Status.SUCCEEDED
     assert resumed.outputs == {"ys": [1, 2, 3, 4, 5]}
     assert counter.calls == [("inner", (3,)), ("inner", (4,))]
@@ -166,7 +166,7 @@ async def test_from_nodes_reruns_them_and_downstream_as_a_new_linked_run(
     first = await engine.run(diamond(), {"x": 10})
     counter.calls.clear()
     again = await engine.resume(first.id, from_nodes=["c"])
-    await again.wait()
+    await again.join()
     assert again.id != first.id and again.status is Status.SUCCEEDED and again.outputs == {"y": 13}
     assert sorted(node for node, _scope in counter.calls) == ["c", "d"]
     row = await store.get_run(again.id)
@@ -188,7 +188,7 @@ async def test_from_a_node_inside_a_loop_reruns_that_node_in_every_iteration(
     assert first.outputs == {"ys": [1, 2, 3]}
     counter.calls.clear()
     again = await engine.resume(first.id, from_nodes=["inner"])
-    await again.wait()
+    await again.join()
     assert again.outputs == {"ys": [1, 2, 3]}
     assert counter.calls == [("inner", (0,)), ("inner", (1,)), ("inner", (2,))]
 
@@ -206,7 +206,7 @@ async def test_resume_refuses_a_run_a_live_engine_owns(store: MemoryStore | SqlS
     with pytest.raises(RunOwnedError, match=r"being executed by .* live process"):
         await other.resume(run.id)
     counter.release.set()
-    await run.wait()
+    await run.join()
     assert run.status is Status.SUCCEEDED
     with pytest.raises(FlowloomError, match="no run 'nope'"):
         await other.resume("nope")
@@ -239,7 +239,7 @@ async def test_a_dead_owners_run_is_taken_over_and_resume_orphans_finds_it(
     resumed = await engine.resume_orphans()
     assert sorted(run.id for run in resumed) == ["dead-owner", "expired"]
     for run in resumed:
-        await run.wait()
+        await run.join()
         assert run.outputs == {"y": 7}
     alive = await store.get_run("alive-elsewhere")
     assert alive is not None and alive.status is Status.PROCESSING
@@ -280,7 +280,7 @@ async def test_concurrent_runs_are_all_recorded(store: MemoryStore | SqlStore) -
     engine = engine_with(store, CountExecutor())
     runs = [engine.start(count_chain(10, sleep_s=0.001), {"x": i}) for i in range(20)]
     for run in runs:
-        await run.wait()
+        await run.join()
     assert [run.outputs for run in runs] == [{"y": i + 10} for i in range(20)]
     for run in runs:
         nodes = await store.get_nodes(run.id)

@@ -100,7 +100,7 @@ async def test_cancel_stops_in_flight_nodes_promptly() -> None:
     await anyio.sleep(0.05)
     began = time.monotonic()
     assert run.cancel() is True
-    await run.wait(timeout=2)
+    await run.join(timeout=2)
     assert time.monotonic() - began < 1
     assert run.status is flowloom.Status.CANCELED
     report = run.report().to_json()
@@ -124,7 +124,7 @@ async def test_cancel_kills_a_javascript_node_in_a_long_loop() -> None:
         running = pool.worker_pids()
         began = time.monotonic()
         run.cancel()
-        await run.wait(timeout=5)
+        await run.join(timeout=5)
         assert time.monotonic() - began < 5
         assert run.status is flowloom.Status.CANCELED
         assert run.report().reports["code_0"].status is flowloom.Status.CANCELED

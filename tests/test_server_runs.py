@@ -288,7 +288,7 @@ async def test_a_slow_subscriber_is_dropped_and_never_blocks_a_run(caplog: pytes
         registry.attach()
         with caplog.at_level(logging.WARNING, "flowloom.server"), registry.subscribe(None) as subscription:
             run = registry.start(echo_workflow(), {"msg": "x"})  # 6 events; nobody reads them
-            await run.wait(timeout=5)
+            await run.join(timeout=5)
             assert run.status == "succeeded"
             assert subscription.dropped
             assert [entry[0] for entry in [item async for item in subscription.stream]] == [1, 2, 3]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._api import default_engine, register_executor, run, run_sync, set_default_engine, start, validate
-from ._runtime import Engine, RunFailedError
+from ._runtime import Engine
 from .engine import (
     CodeLimits,
     Durability,
@@ -24,6 +24,7 @@ from .engine import (
     NodeExecutor,
     NodeResult,
     Run,
+    RunFailedError,
     RunOwnedError,
     Services,
 )

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._runtime import Engine, RunFailedError, WorkflowSource
+from ._runtime import Engine, WorkflowSource
 from .engine import NodeExecutor, Run
-from .ir import Status, ValidationResult
+from .ir import ValidationResult
 
 _default: Engine | None = None
 
@@ -29,10 +29,7 @@ def set_default_engine(engine: Engine | None) -> None:
 async def run(schema: WorkflowSource, inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Run a workflow to the end and return its outputs. Raises ``RunFailedError`` (with the run and its
     report) when it fails or is canceled."""
-    finished = await default_engine().run(schema, inputs)
-    if finished.status is not Status.SUCCEEDED:
-        raise RunFailedError(finished)
-    return finished.outputs
+    return await default_engine().start(schema, inputs).wait()
 
 
 def start(schema: WorkflowSource, inputs: Mapping[str, Any] | None = None) -> Run:

@@ -1,4 +1,4 @@
-"""The composition root: ``flowloom.Engine`` wires the default node registry and reads flowgram sources."""
+"""The composition root: ``flowloom.Engine`` wires the default node registry and the workflow formats."""
 
 from __future__ import annotations
 
@@ -8,33 +8,28 @@ from functools import partial
 from typing import Any
 
 from . import engine as _engine
-from .formats import flowgram
-from .ir import FlowgramNodeType, InvalidWorkflowError, RunStore, ValidationResult, Workflow, wire_json
+from .formats import FormatRegistry, Source, read_document
+from .formats.flowgram import workflow_input_check
+from .ir import InvalidWorkflowError, RunStore, ValidationResult, Workflow
 from .nodes import NodeRegistry
 
-WorkflowSource = Workflow | flowgram.Source
+WorkflowSource = Workflow | Source
 
 
 @dataclass(frozen=True, slots=True)
 class _Loaded:
-    """A flowgram source read and checked once (cached by content hash)."""
+    """A workflow document read and checked once (cached by format and content hash)."""
 
     schema_errors: list[str]
     compiled: _engine.CompiledWorkflow | None
 
 
-class RunFailedError(_engine.FlowloomError):
-    """``flowloom.run`` of a run that failed or was canceled; ``run`` has the report."""
-
-    def __init__(self, run: _engine.Run) -> None:
-        super().__init__(f"run {run.id} {run.status}: {run.error or 'no error message'}")
-        self.run = run
-
-
 class Engine(_engine.Engine):
-    """Runs workflows: flowgram JSON (dict, JSON text, path, file) or ``ir.Workflow``.
+    """Runs workflows: documents of any registered format (dict, JSON text, path, file; the format is
+    detected from the content unless named) or ``ir.Workflow``.
 
-    ``Engine()`` comes with every built-in node type; pass ``registry`` to choose your own. ``store`` records
+    ``Engine()`` comes with every built-in node type and format; pass ``registry`` or ``formats`` to choose
+    your own. ``store`` records
     runs (a ``RunStore``, or a database URL such as ``sqlite:///runs.db``, which the engine opens and closes);
     ``durability`` is ``"transition"`` (commit each node's completion before its successors start) or
     ``"batched"``.
@@ -44,6 +39,7 @@ class Engine(_engine.Engine):
         self,
         *,
         registry: NodeRegistry | None = None,
+        formats: FormatRegistry | None = None,
         services: _engine.Services | None = None,
         bus: _engine.EventBus | None = None,
         max_parallel: int = 64,
@@ -61,7 +57,8 @@ class Engine(_engine.Engine):
             durability=durability,
             lease_ttl_s=lease_ttl_s,
         )
-        self._loaded: dict[str, _Loaded] = {}
+        self.formats = formats if formats is not None else FormatRegistry.default()
+        self._loaded: dict[tuple[str | None, str], _Loaded] = {}
 
     async def aclose(self) -> None:
         """Release what the engine made: HTTP client, sandbox processes, and a store it opened from a URL."""
@@ -79,23 +76,30 @@ class Engine(_engine.Engine):
         self.nodes.register(executor, replace=replace)
         self._loaded.clear()
 
-    def load(self, schema: WorkflowSource) -> _engine.CompiledWorkflow:
-        """Read, validate and compile a workflow once, to start it many times. Raises
-        ``InvalidWorkflowError`` listing every problem."""
+    def load(self, schema: WorkflowSource, *, format: str | None = None) -> _engine.CompiledWorkflow:
+        """Read, validate and compile a workflow once, to start it many times. ``format`` names the
+        document's format (default: detected from its content). Raises ``InvalidWorkflowError`` listing
+        every problem."""
         if isinstance(schema, Workflow):
-            return self.compile(schema, check_inputs=_input_check(schema))
-        loaded = self._load(schema)
+            return self.compile(schema, check_inputs=workflow_input_check(schema))
+        loaded = self._load(schema, format)
         if loaded.compiled is None:
             raise InvalidWorkflowError(loaded.schema_errors)
         return loaded.compiled
 
     def validate(
-        self, schema: WorkflowSource | _engine.CompiledWorkflow, inputs: Mapping[str, Any] | None = None
+        self,
+        schema: WorkflowSource | _engine.CompiledWorkflow,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        format: str | None = None,
     ) -> ValidationResult:
         """Validate a workflow and inputs as upstream's ``TaskValidate`` does. An unreadable source is
         an invalid one."""
         try:
-            compiled = schema if isinstance(schema, _engine.CompiledWorkflow) else self.load(schema)
+            compiled = (
+                schema if isinstance(schema, _engine.CompiledWorkflow) else self.load(schema, format=format)
+            )
             errors = compiled.check_inputs(inputs or {}) if compiled.check_inputs is not None else []
         except InvalidWorkflowError as exc:
             errors = exc.errors
@@ -110,11 +114,13 @@ class Engine(_engine.Engine):
         *,
         run_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        format: str | None = None,
     ) -> _engine.Run:
-        """Start a run. A workflow that does not validate gives a run that failed at once with the
-        validation errors (deviation D7); a source that is not even JSON raises ``InvalidWorkflowError``."""
+        """Start a run. A document that does not validate gives a run that failed at once with the
+        validation errors (deviation D7); a source that is not even JSON, or an ``ir.Workflow`` that does
+        not validate, raises ``InvalidWorkflowError``."""
         if not isinstance(workflow, _engine.CompiledWorkflow | Workflow):
-            loaded = self._load(workflow)
+            loaded = self._load(workflow, format)
             if loaded.compiled is None:
                 return self.start_rejected(loaded.schema_errors, inputs, run_id=run_id, metadata=metadata)
             workflow = loaded.compiled
@@ -123,11 +129,15 @@ class Engine(_engine.Engine):
         return super().start(workflow, inputs, run_id=run_id, metadata=metadata)
 
     async def run(
-        self, workflow: WorkflowSource | _engine.CompiledWorkflow, inputs: Mapping[str, Any] | None = None
+        self,
+        workflow: WorkflowSource | _engine.CompiledWorkflow,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        format: str | None = None,
     ) -> _engine.Run:
         """Run to the end and return the finished run (whatever its status)."""
-        run = self.start(workflow, inputs)
-        await run.wait()
+        run = self.start(workflow, inputs, format=format)
+        await run.join()
         return run
 
     async def resume(
@@ -137,25 +147,31 @@ class Engine(_engine.Engine):
         from_nodes: Sequence[str] | None = None,
         workflow: WorkflowSource | _engine.CompiledWorkflow | None = None,
     ) -> _engine.Run:
-        """``flowloom.engine.Engine.resume``; ``workflow`` may also be flowgram JSON (dict, text, path)."""
+        """``flowloom.engine.Engine.resume``; ``workflow`` may also be a document (dict, text, path)."""
         if workflow is not None and not isinstance(workflow, _engine.CompiledWorkflow):
             workflow = self.load(workflow)
         return await super().resume(run_id, from_nodes=from_nodes, workflow=workflow)
 
-    def _load(self, source: flowgram.Source) -> _Loaded:
-        raw, digest = flowgram.read_source(source)
-        loaded = self._loaded.get(digest)
+    def _load(self, source: Source, format: str | None) -> _Loaded:
+        document, digest = read_document(source)
+        key = (format, digest)
+        loaded = self._loaded.get(key)
         if loaded is None:
             with _engine.collector_paused():
-                errors = flowgram.validate_workflow_json(raw)
-                compiled = None
-                if not errors:
-                    workflow = flowgram.to_workflow(raw)
-                    compiled = self.compile(workflow, cache_key=digest, check_inputs=_raw_input_check(raw))
-            loaded = _Loaded(errors, compiled)
+                try:
+                    read = self.formats.load(document, format)
+                    compiled = self.compile(
+                        read.workflow,
+                        cache_key=key,
+                        check_inputs=read.check_inputs,
+                        lenient_node_types=read.lenient_node_types,
+                    )
+                    loaded = _Loaded([], compiled)
+                except InvalidWorkflowError as exc:
+                    loaded = _Loaded(exc.errors, None)
             if len(self._loaded) >= 256:
                 self._loaded.pop(next(iter(self._loaded)))
-            self._loaded[digest] = loaded
+            self._loaded[key] = loaded
         return loaded
 
 
@@ -185,23 +201,3 @@ def _http_client() -> Any:
     import httpx  # imported on first use: runs without HTTP or LLM nodes never load it
 
     return httpx.AsyncClient(follow_redirects=True, timeout=httpx.Timeout(60.0))
-
-
-def _raw_input_check(raw: Any) -> _engine.InputCheck | None:
-    """Inputs are checked against the start node's outputs schema as the JSON gives it."""
-    start = flowgram.start_node(raw)
-    if start is None:
-        return None
-    data = start.get("data")
-    return partial(
-        flowgram.validate_inputs, str(start["id"]), data.get("outputs") if isinstance(data, dict) else None
-    )
-
-
-def _input_check(workflow: Workflow) -> _engine.InputCheck | None:
-    """Inputs are checked against the start node's outputs schema, as upstream does."""
-    start = next((n for n in workflow.nodes if n.type == FlowgramNodeType.START), None)
-    if start is None:
-        return None
-    schema = wire_json(start.outputs) if start.outputs else None
-    return partial(flowgram.validate_inputs, start.id, schema)

@@ -18,7 +18,7 @@ from ._store import NoStoreOption, StoreOption, store_url
 
 app = typer.Typer(
     name="flowloom",
-    help="Run workflows: flowgram.ai JSON today, code-first pipelines next. Runs are recorded (see runs).",
+    help="Run workflows (flowgram.ai JSON, flowloom JSON). Runs are recorded (see runs).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -30,6 +30,14 @@ InputsOption = Annotated[
     typer.Option("--inputs", "-i", help="Workflow inputs: a JSON object, or @path/to/file.json."),
 ]
 FileArgument = Annotated[Path, typer.Argument(help="The workflow JSON file.", show_default=False)]
+FormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        help="The workflow's format (flowgram, flowloom, ...); default: detected from its content.",
+        show_default=False,
+    ),
+]
 
 
 class UsageProblem(Exception):
@@ -86,12 +94,13 @@ def run(
     as_json: RunJsonOption = False,
     store: StoreOption = None,
     no_store: NoStoreOption = False,
+    workflow_format: FormatOption = None,
 ) -> None:
     """Run a workflow and print its outputs. The run is recorded in the store (see ``flowloom runs``)."""
     try:
         values = _read_inputs(inputs)
         engine = Engine(store=store_url(store, no_store))
-        validation = engine.validate(file, values)
+        validation = engine.validate(file, values, format=workflow_format)
     except (UsageProblem, InvalidWorkflowError, StoreError) as exc:
         raise fail_usage(str(exc)) from None
     if not validation.valid:
@@ -101,16 +110,16 @@ def run(
         raise fail_usage(_invalid(file, errors))
 
     async def start() -> Run:
-        return await engine.run(file, values)
+        return await engine.run(file, values, format=workflow_format)
 
     raise finish(run_in(engine, start, as_json), as_json)
 
 
 @app.command()
-def validate(file: FileArgument, inputs: InputsOption = None) -> None:
+def validate(file: FileArgument, inputs: InputsOption = None, workflow_format: FormatOption = None) -> None:
     """Check a workflow (and inputs) without running it."""
     try:
-        result = Engine().validate(file, _read_inputs(inputs))
+        result = Engine().validate(file, _read_inputs(inputs), format=workflow_format)
     except (UsageProblem, InvalidWorkflowError) as exc:
         raise fail_usage(str(exc)) from None
     if not result.valid:

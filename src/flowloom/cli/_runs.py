@@ -203,7 +203,7 @@ def resume(
 
     async def start() -> Run:
         run = await engine.resume(run_id)
-        await run.wait()
+        await run.join()
         return run
 
     raise finish(run_in(engine, start, as_json), as_json)

@@ -14,7 +14,7 @@ from ._leases import DEFAULT_LEASE_TTL_S
 from ._plan import CompiledWorkflow, InputCheck, Plan
 from ._protocols import ExecutorLookup, NodeError, NodeExecutor, NodeResult
 from ._records import records_from_rows
-from ._run import Run, RunOwnedError
+from ._run import Run, RunFailedError, RunOwnedError
 from ._scope import Scope
 from ._services import CodeLimits, HttpLimits, Lazy, Sandbox, Services
 from ._values import (
@@ -51,6 +51,7 @@ __all__ = [
     "Plan",
     "Resolver",
     "Run",
+    "RunFailedError",
     "RunOwnedError",
     "Sandbox",
     "Scope",

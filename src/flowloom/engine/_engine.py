@@ -16,6 +16,7 @@ import anyio
 
 from flowloom.ir import (
     FlowloomError,
+    InvalidWorkflowError,
     Report,
     RunFinished,
     RunRow,
@@ -39,6 +40,7 @@ from ._run import Run, RunOwnedError, RunRecording
 from ._scheduler import Restored, RunDriver
 from ._scope import Globals, Scope
 from ._services import Services
+from ._structure import structural_errors
 
 if TYPE_CHECKING:
     import asyncio
@@ -111,14 +113,24 @@ class Engine:
             await self.services.aclose()
 
     def compile(
-        self, workflow: Workflow, cache_key: object | None = None, check_inputs: InputCheck | None = None
+        self,
+        workflow: Workflow,
+        cache_key: object | None = None,
+        check_inputs: InputCheck | None = None,
+        *,
+        lenient_node_types: bool = False,
     ) -> CompiledWorkflow:
-        """Compile ``workflow`` once; ``cache_key`` (e.g. a content hash) reuses an earlier plan."""
+        """Check ``workflow``'s structure and compile it once; ``cache_key`` (e.g. a content hash) reuses an
+        earlier plan. Raises ``InvalidWorkflowError`` naming every problem (duplicate ids, edges to missing
+        nodes, cycles, node types without an executor unless ``lenient_node_types``)."""
         if cache_key is not None:
             cached = self._plans.get(cache_key)
             if cached is not None:
                 self._plans.move_to_end(cache_key)
                 return cached
+        errors = structural_errors(workflow, self.registry, lenient_node_types=lenient_node_types)
+        if errors:
+            raise InvalidWorkflowError(errors)
         compiled = compile_workflow(workflow, self.registry, check_inputs)
         if cache_key is not None:
             self._plans[cache_key] = compiled
@@ -179,7 +191,7 @@ class Engine:
     ) -> Run:
         """Run to the end and return the finished handle (whatever its status)."""
         run = self.start(workflow, inputs)
-        await run.wait()
+        await run.join()
         return run
 
     # resuming ------------------------------------------------------------------------------------------
@@ -289,7 +301,12 @@ class Engine:
         document = await self.store.get_workflow(row.workflow_hash)
         if document is None:
             raise FlowloomError(f"run {row.id}: its workflow {row.workflow_hash[:12]} is not in the store")
-        return self.compile(workflow_from_document(document, row.workflow_hash), cache_key=row.workflow_hash)
+        # lenient: the run was accepted when it started; a node type missing here fails when reached
+        return self.compile(
+            workflow_from_document(document, row.workflow_hash),
+            cache_key=row.workflow_hash,
+            lenient_node_types=True,
+        )
 
     async def _take_lease(self, store: RunStore, row: RunRow) -> None:
         if row.id in self._active:

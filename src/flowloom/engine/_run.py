@@ -13,6 +13,15 @@ from ._journal import RunJournal
 from ._records import RunRecords
 
 
+class RunFailedError(FlowloomError):
+    """A run failed or was canceled where its outputs were asked for (``await run.wait()``,
+    ``flowloom.run``). ``run`` is the run, with its report."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(f"run {run.id} {run.status}: {run.error or 'no error message'}")
+        self.run = run
+
+
 class RunOwnedError(FlowloomError):
     """The run is being executed by a live engine (this one or another process): it cannot be resumed here."""
 
@@ -73,14 +82,21 @@ class Run:
         return self._records.report()
 
     async def wait(self, timeout: float | None = None) -> dict[str, Any]:  # noqa: ASYNC109 (the SDK contract)
-        """Wait until the run has ended and return its outputs. Raises ``TimeoutError`` after ``timeout``
-        seconds (the run goes on)."""
+        """Wait until the run has ended and return its outputs. Raises ``RunFailedError`` if it failed or
+        was canceled, ``TimeoutError`` after ``timeout`` seconds (the run goes on)."""
+        await self.join(timeout)
+        if self._records.status is not Status.SUCCEEDED:
+            raise RunFailedError(self)
+        return self._records.outputs
+
+    async def join(self, timeout: float | None = None) -> None:  # noqa: ASYNC109 (as wait)
+        """Wait until the run has ended, whatever its status. ``TimeoutError`` after ``timeout`` seconds
+        (the run goes on)."""
         if not self._finished:
             if self._done_event is None:
                 self._done_event = anyio.Event()
             with anyio.fail_after(timeout):
                 await self._done_event.wait()
-        return self._records.outputs
 
     def cancel(self) -> bool:
         """Cancel the run: in-flight nodes stop and become ``canceled``. Idempotent; False if it had

@@ -1,1 +1,17 @@
-"""flowloom.formats"""
+"""Front doors: workflow document formats read into ``flowloom.ir``. ``FormatRegistry.default()`` has every
+built-in format; a ``WorkflowFormat`` is what a new one implements."""
+
+from __future__ import annotations
+
+from ._document import JsonText, Source, read_document
+from ._format import FormatRegistry, InputCheck, LoadedWorkflow, WorkflowFormat
+
+__all__ = [
+    "FormatRegistry",
+    "InputCheck",
+    "JsonText",
+    "LoadedWorkflow",
+    "Source",
+    "WorkflowFormat",
+    "read_document",
+]

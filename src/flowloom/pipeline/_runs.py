@@ -117,7 +117,7 @@ class PipelineRun:
         on)."""
         run = self._state.run
         assert run is not None
-        await run.wait(timeout)
+        await run.join(timeout)
         self._state.settle()
         return self._state.run_id
 

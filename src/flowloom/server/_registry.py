@@ -16,6 +16,8 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from flowloom import Engine, Run, Status
+from flowloom.engine import CompiledWorkflow
+from flowloom.formats import JsonText
 from flowloom.ir import Event, RunFinished, RunStarted
 
 logger = logging.getLogger("flowloom.server")
@@ -129,17 +131,18 @@ class RunRegistry:
             run.cancel()
         with anyio.move_on_after(timeout_s):
             for run in active:
-                await run.wait()
+                await run.join()
         if active:
             logger.warning("canceled %d running run(s) at shutdown: %s", len(active), [r.id for r in active])
         return [run.id for run in active]
 
     # -- runs -----------------------------------------------------------------------------------
 
-    def start(self, workflow: Mapping[str, Any] | str, inputs: Mapping[str, Any]) -> Run:
-        """Start a run of flowgram JSON (an object or its text). Raises ``InvalidWorkflowError`` when the
-        text is not JSON; a workflow that fails validation gives a run that has already failed."""
-        run = self.engine.start(workflow, inputs, run_id=str(uuid.uuid4()))
+    def start(self, workflow: Mapping[str, Any] | str | CompiledWorkflow, inputs: Mapping[str, Any]) -> Run:
+        """Start a run of a workflow (an object, its JSON text, or compiled). Raises ``InvalidWorkflowError``
+        when the text is not JSON; a workflow that fails validation gives a run that has already failed."""
+        source = workflow if isinstance(workflow, CompiledWorkflow) else request_document(workflow)
+        run = self.engine.start(source, inputs, run_id=str(uuid.uuid4()))
         now = self._clock()
         self._runs[run.id] = RunEntry(run, now)
         if run.done and run.id not in self._finished:  # rejected at once, before we could see its end
@@ -227,3 +230,8 @@ class RunRegistry:
             del finished[run_id]
             self._runs.pop(run_id, None)
             self._ledgers.pop(run_id, None)
+
+
+def request_document(workflow: Mapping[str, Any] | str) -> Mapping[str, Any] | JsonText:
+    """A workflow as a request carries it: an object, or JSON text, which is never read as a path."""
+    return JsonText(workflow) if isinstance(workflow, str) else workflow

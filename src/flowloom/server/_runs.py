@@ -17,10 +17,11 @@ from starlette.responses import Response, StreamingResponse
 from starlette.websockets import WebSocketDisconnect
 
 from flowloom import Engine, InvalidWorkflowError, Run, Status
+from flowloom.formats import read_document
 from flowloom.ir import RunFinished, RunRow, event_json
 
 from ._errors import ApiError, InputInvalid, json_response, not_found, read_json, zod_issues
-from ._registry import LedgerEntry, RunRegistry, Subscription
+from ._registry import LedgerEntry, RunRegistry, Subscription, request_document
 from ._upstream import CANCEL_WAIT_S, ErrorOutput, invalid_json_error
 
 KEEPALIVE_S = 15.0
@@ -51,6 +52,7 @@ class RunDetail(RunSummary):
 class StartRunInput(BaseModel):
     workflow: dict[str, Any] | str
     inputs: dict[str, Any] = {}
+    format: str | None = None
 
 
 class NodeType(BaseModel):
@@ -232,17 +234,25 @@ def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
                 "content": {"application/json": {"schema": StartRunInput.model_json_schema()}},
             }
         },
-        summary="Start a run: a flowgram workflow (object or JSON text) and its inputs.",
+        summary="Start a run: a workflow (object or JSON text; its format detected or named) and its inputs.",
     )
     async def start_run(request: Request) -> Response:
         body = await read_json(request)
         issues = zod_issues(_START_SHAPE, body, optional=frozenset({"inputs"}))
         if issues:
             raise InputInvalid(issues)
+        workflow_format = body.get("format")
+        if workflow_format is not None and not isinstance(workflow_format, str):
+            raise ApiError(400, "BAD_REQUEST", "format must be a string naming a workflow format")
         try:
-            run = registry.start(body["workflow"], body.get("inputs", {}))
+            document, _digest = read_document(request_document(body["workflow"]))
         except InvalidWorkflowError as exc:
             raise invalid_json_error(exc, "workflow") from exc
+        try:
+            compiled = engine.load(document, format=workflow_format)
+        except InvalidWorkflowError as exc:
+            raise ApiError(400, "INVALID_WORKFLOW", f"invalid workflow: {'; '.join(exc.errors)}") from exc
+        run = registry.start(compiled, body.get("inputs", {}))  # inputs that do not fit: a failed run
         return json_response(summary(run), 201, {"Location": f"/api/v1/runs/{run.id}"})
 
     @router.get("/runs/{run_id}", response_model=None, responses={200: {"model": RunDetail}})
@@ -266,7 +276,7 @@ def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
         run = entry.run
         canceled = run.cancel()
         with anyio.move_on_after(CANCEL_WAIT_S):
-            await run.wait()
+            await run.join()
         return json_response({**summary(run), "canceled": canceled})
 
     @router.get(

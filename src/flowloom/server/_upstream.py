@@ -18,7 +18,7 @@ from flowloom import InvalidWorkflowError, Report, __version__
 from flowloom.ir import js_plain
 
 from ._errors import UNDEFINED, ApiError, InputInvalid, empty_response, json_response, read_json, zod_issues
-from ._registry import RunRegistry
+from ._registry import RunRegistry, request_document
 
 Kind = Literal["query", "mutation"]
 
@@ -142,12 +142,12 @@ class Procedures:
             return {"success": False}
         entry.run.cancel()
         with anyio.move_on_after(CANCEL_WAIT_S):
-            await entry.run.wait()
+            await entry.run.join()
         return {"success": True}
 
     async def task_validate(self, value: Any) -> Any:
         args = _checked(_RUN_SHAPE, value)
-        return self.registry.engine.validate(args["schema"], args["inputs"]).to_json()
+        return self.registry.engine.validate(request_document(args["schema"]), args["inputs"]).to_json()
 
 
 _Route = tuple[str, str, str, type[BaseModel] | None, type[BaseModel], str]

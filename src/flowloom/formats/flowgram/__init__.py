@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ._format import FlowgramFormat, workflow_input_check
 from ._inputs import validate_inputs
-from ._loader import Source, read_source, start_node, to_edge, to_node, to_workflow
+from ._loader import start_node, to_edge, to_node, to_workflow
 from ._validation import validate_workflow_json
 
 
@@ -25,8 +26,7 @@ def validate(raw: Any, inputs: Any) -> list[str]:
 
 
 __all__ = [
-    "Source",
-    "read_source",
+    "FlowgramFormat",
     "start_node",
     "to_edge",
     "to_node",
@@ -34,4 +34,5 @@ __all__ = [
     "validate",
     "validate_inputs",
     "validate_workflow_json",
+    "workflow_input_check",
 ]

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
-from os import PathLike
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from flowloom.ir import (
     DEFAULT_INPUT_PORT,
     DEFAULT_OUTPUT_PORT,
     CachePolicy,
     Edge,
-    InvalidWorkflowError,
     JsonSchema,
     Node,
     RetryPolicy,
@@ -25,49 +20,6 @@ from flowloom.ir import (
 
 # Declarations split off a node's ``data``; the rest is what the node type reads (SPEC §A1).
 _DECLARATIONS = ("title", "inputs", "inputsValues", "outputs")
-
-Source = Mapping[str, Any] | str | bytes | PathLike[str] | IO[str] | IO[bytes]
-
-
-def read_source(source: Source) -> tuple[Any, str]:
-    """The parsed JSON of a workflow source and a content hash of it. ``source`` is a mapping, a JSON
-    text, a path or an open file. Unreadable or non-JSON sources raise ``InvalidWorkflowError``."""
-    if isinstance(source, Mapping):
-        text = json.dumps(source, sort_keys=True, separators=(",", ":"), default=str)
-        return source, _digest(text)
-    if isinstance(source, PathLike):
-        path = Path(source)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidWorkflowError([f"cannot read workflow file {path}: {exc.strerror or exc}"]) from exc
-        except UnicodeDecodeError as exc:
-            raise InvalidWorkflowError([f"workflow file {path} is not UTF-8 text: {exc.reason}"]) from exc
-        return _parse(text, where=str(path)), _digest(text)
-    if isinstance(source, bytes | str):
-        text = source.decode("utf-8", errors="replace") if isinstance(source, bytes) else source
-        return _parse(text, where="schema"), _digest(text)
-    read = getattr(source, "read", None)
-    if callable(read):
-        content = read()
-        return read_source(content if isinstance(content, str | bytes) else str(content))
-    raise InvalidWorkflowError(
-        [f"a workflow must be a dict, a JSON string, a path or a file, not {type(source).__name__}"]
-    )
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
-
-
-def _parse(text: str, *, where: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidWorkflowError(
-            [f"{where} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]
-        ) from exc
-
 
 # The loader builds models with ``construct`` (``model_construct``, faster): ``validate_workflow_json`` has
 # already checked the JSON, and cleaned schemas are well-formed by construction, so validating again would
