@@ -1,5 +1,5 @@
 """Structural validation of every ``ir.Workflow``, whatever door it came through (Python, the CLI, the
-server), and the format seam: detection by content, ``--format`` to force one, flowloom's own workflow JSON."""
+server), and the format seam: detection by content, ``--format`` to force one, flowloom's workflow JSON."""
 
 from __future__ import annotations
 
