@@ -37,6 +37,7 @@ PUBLIC_NAMES = [
     "Status",
     "TaskRegistry",
     "TaskSpec",
+    "Traits",
     "ValidationResult",
     "Workflow",
     "__version__",

@@ -26,6 +26,7 @@ from .engine import (
     Run,
     RunOwnedError,
     Services,
+    Traits,
 )
 from .ir import Report, Status, ValidationResult, Workflow
 from .nodes import NodeRegistry
@@ -108,6 +109,7 @@ __all__ = [
     "Status",
     "TaskRegistry",
     "TaskSpec",
+    "Traits",
     "ValidationResult",
     "Workflow",
     "__version__",

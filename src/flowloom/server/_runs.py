@@ -8,6 +8,7 @@ import inspect
 import json
 import sys
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import asdict
 from typing import Annotated, Any
 
 import anyio
@@ -17,6 +18,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.websockets import WebSocketDisconnect
 
 from flowloom import Engine, InvalidWorkflowError, Run, Status
+from flowloom.engine import NodeExecutor, traits_of
 from flowloom.ir import RunFinished, RunRow, event_json
 
 from ._errors import ApiError, InputInvalid, json_response, not_found, read_json, zod_issues
@@ -93,16 +95,12 @@ def _event_id(text: str | None) -> int:
     return int(text)
 
 
-def _node_type(executor: object) -> dict[str, Any]:
+def _node_type(executor: NodeExecutor) -> dict[str, Any]:
+    """A node type as listed: its type, doc, declared traits (each one a key), and schemas if it has any."""
     cls = type(executor)
     doc = cls.__doc__ or getattr(sys.modules.get(cls.__module__), "__doc__", None) or ""
-    found: dict[str, Any] = {
-        "type": str(getattr(executor, "type", "")),
-        "doc": inspect.cleandoc(doc),
-        "entry": bool(getattr(executor, "entry", False)),
-        "terminal": bool(getattr(executor, "terminal", False)),
-        "lightweight": bool(getattr(executor, "lightweight", False)),
-    }
+    found: dict[str, Any] = {"type": executor.type, "doc": inspect.cleandoc(doc)}
+    found.update(asdict(traits_of(executor)))
     for key in ("input_schema", "output_schema"):
         schema = getattr(executor, key, None)
         if isinstance(schema, type) and issubclass(schema, BaseModel):
