@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ._api import default_engine, register_executor, run, run_sync, set_default_engine, start, validate
 from ._runtime import Engine, RunFailedError
+from ._version import __version__
 from .engine import (
     CodeLimits,
     Durability,
@@ -46,8 +47,6 @@ if TYPE_CHECKING:
         fn_hook,
     )
     from .server import ServerSettings
-
-__version__ = "0.1.0"
 
 
 _PIPELINE_NAMES = frozenset(

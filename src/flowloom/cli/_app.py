@@ -10,8 +10,9 @@ from typing import Annotated, Any
 
 import typer
 
-from flowloom import Engine, FlowloomError, InvalidWorkflowError, Run, __version__
-from flowloom.engine import traits_of
+from flowloom._runtime import Engine
+from flowloom._version import __version__
+from flowloom.engine import FlowloomError, InvalidWorkflowError, Run, traits_of
 from flowloom.ir import StoreError
 
 from ._output import RunJsonOption, console, fail_usage, finish, print_json, run_in

@@ -15,8 +15,9 @@ from typing import Any
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from flowloom import Engine, Run, Status
-from flowloom.ir import Event, RunFinished, RunStarted
+from flowloom._runtime import Engine
+from flowloom.engine import Run
+from flowloom.ir import Event, RunFinished, RunStarted, Status
 
 logger = logging.getLogger("flowloom.server")
 

@@ -17,9 +17,9 @@ from pydantic import BaseModel
 from starlette.responses import Response, StreamingResponse
 from starlette.websockets import WebSocketDisconnect
 
-from flowloom import Engine, InvalidWorkflowError, Run, Status
-from flowloom.engine import NodeExecutor, traits_of
-from flowloom.ir import RunFinished, RunRow, event_json
+from flowloom._runtime import Engine
+from flowloom.engine import InvalidWorkflowError, NodeExecutor, Run, traits_of
+from flowloom.ir import RunFinished, RunRow, Status, event_json
 
 from ._errors import ApiError, InputInvalid, json_response, not_found, read_json, zod_issues
 from ._registry import LedgerEntry, RunRegistry, Subscription
