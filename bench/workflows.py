@@ -23,7 +23,7 @@ class PassExecutor:
     """``bench-pass``: returns its resolved inputs as its outputs; counts its executions."""
 
     type: ClassVar[str] = PASS_TYPE
-    lightweight: ClassVar[bool] = True
+    traits: ClassVar[flowloom.Traits] = flowloom.Traits(lightweight=True)
 
     def __init__(self) -> None:
         self.calls = 0

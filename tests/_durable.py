@@ -30,14 +30,14 @@ class CountExecutor:
 
     async def execute(self, ctx: NodeContext) -> NodeResult:
         node_id = ctx.node.id
-        self.calls.append((node_id, ctx.scope.path))
+        self.calls.append((node_id, ctx.scope_path))
         log = os.environ.get("FLOWLOOM_TEST_COUNT_FILE")
         if log:
-            line = f"{ctx.run_id} {node_id} {'/'.join(map(str, ctx.scope.path))}\n"
+            line = f"{ctx.run_id} {node_id} {'/'.join(map(str, ctx.scope_path))}\n"
             _append(Path(log), line)
         if node_id in self.fail:
             raise NodeError(f"{node_id} failed on purpose")
-        if node_id in self.block or (node_id, ctx.scope.path) in self.block:
+        if node_id in self.block or (node_id, ctx.scope_path) in self.block:
             self.blocked.set()
             await self.release.wait()
         delay = ctx.data.get("sleep_s")

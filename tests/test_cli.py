@@ -177,6 +177,10 @@ def test_nodes_lists_built_in_types() -> None:
         "continue",
         "code",
     } <= listed
+    by_type = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip()}
+    assert by_type["start"].split()[1:3] == ["entry,", "lightweight"]
+    assert by_type["break"].split()[1:4] == ["terminal,", "lightweight,", "replayed"]
+    assert by_type["http"].split()[1] == "-"
 
 
 def test_version() -> None:

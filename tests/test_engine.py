@@ -52,7 +52,7 @@ class Flaky:
 
 class Boom:
     type: ClassVar[str] = "boom"
-    lightweight: ClassVar[bool] = True
+    traits: ClassVar[flowloom.Traits] = flowloom.Traits(lightweight=True)
 
     async def execute(self, ctx: flowloom.NodeContext) -> flowloom.NodeResult:
         raise RuntimeError("boom")
@@ -70,7 +70,7 @@ class LateBoom:
 
 class Pass:
     type: ClassVar[str] = "pass"
-    lightweight: ClassVar[bool] = True
+    traits: ClassVar[flowloom.Traits] = flowloom.Traits(lightweight=True)
 
     async def execute(self, ctx: flowloom.NodeContext) -> flowloom.NodeResult:
         return flowloom.NodeResult(outputs=ctx.inputs)

@@ -1,4 +1,4 @@
-"""The ``strict_join`` executor flag: with ``on_error=continue`` a node that needs all its inputs is skipped
+"""The ``strict_join`` executor trait: with ``on_error=continue`` a node that needs all its inputs is skipped
 when one of them failed, though another arrived (a plain flowgram join runs on one live input)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ class Source:
     """An entry node: succeeds, or fails when ``data.fail`` is set."""
 
     type: ClassVar[str] = "source"
-    entry: ClassVar[bool] = True
+    traits: ClassVar[flowloom.Traits] = flowloom.Traits(entry=True)
 
     async def execute(self, ctx: flowloom.NodeContext) -> flowloom.NodeResult:
         if ctx.data.get("fail"):
@@ -27,7 +27,7 @@ class Source:
 
 class Join:
     type: ClassVar[str] = "join"
-    terminal: ClassVar[bool] = True
+    traits: ClassVar[flowloom.Traits] = flowloom.Traits(terminal=True)
 
     async def execute(self, ctx: flowloom.NodeContext) -> flowloom.NodeResult:
         return flowloom.NodeResult(outputs={})
@@ -35,7 +35,7 @@ class Join:
 
 class StrictJoin(Join):
     type: ClassVar[str] = "strict-join"
-    strict_join: ClassVar[bool] = True
+    traits: ClassVar[flowloom.Traits] = flowloom.Traits(terminal=True, strict_join=True)
 
 
 def diamond_of(join_type: str) -> ir.Workflow:

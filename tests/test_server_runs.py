@@ -141,7 +141,10 @@ async def test_node_types(client: httpx.AsyncClient) -> None:
     by_type = {node["type"]: node for node in nodes}
     assert {"start", "end", "condition", "loop", "code", "http", "llm"} <= set(by_type)
     assert all(node["doc"] for node in nodes)
-    assert by_type["start"]["entry"] and by_type["end"]["terminal"]
+    traits = ("entry", "terminal", "lightweight", "replayed", "strict_join")
+    assert {name for name in traits if by_type["start"][name]} == {"entry", "lightweight"}
+    assert {name for name in traits if by_type["end"][name]} == {"terminal", "lightweight", "replayed"}
+    assert {name for name in traits if by_type["http"][name]} == set()
 
 
 async def test_retention_keeps_the_newest_finished_runs() -> None:

@@ -14,7 +14,7 @@ import pytest
 import flowloom
 from _server import live_server
 from _workflows import double_x
-from flowloom.formats import FormatRegistry, read_document
+from flowloom.formats import default_formats, read_document
 
 pytestmark = pytest.mark.anyio
 FLOWLOOM = Path(sys.executable).parent / "flowloom"
@@ -117,7 +117,7 @@ async def test_flowloom_json_runs_like_the_flowgram_it_came_from(tmp_path: Path)
 
 
 def test_detection_by_content_and_forcing_a_format(tmp_path: Path) -> None:
-    formats = FormatRegistry.default()
+    formats = default_formats()
     assert formats.detect(double_x()).name == "flowgram"
     assert formats.detect(CYCLE).name == "flowloom"
     assert formats.detect({"something": "else"}).name == "flowgram"  # the fallback explains what is wrong

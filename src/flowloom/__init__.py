@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ._api import default_engine, register_executor, run, run_sync, set_default_engine, start, validate
 from ._runtime import Engine
+from ._version import __version__
 from .engine import (
     CodeLimits,
     Durability,
@@ -27,6 +28,7 @@ from .engine import (
     RunFailedError,
     RunOwnedError,
     Services,
+    Traits,
 )
 from .ir import Report, Status, ValidationResult, Workflow
 from .nodes import NodeRegistry
@@ -46,8 +48,6 @@ if TYPE_CHECKING:
         fn_hook,
     )
     from .server import ServerSettings
-
-__version__ = "0.1.0"
 
 
 _PIPELINE_NAMES = frozenset(
@@ -109,6 +109,7 @@ __all__ = [
     "Status",
     "TaskRegistry",
     "TaskSpec",
+    "Traits",
     "ValidationResult",
     "Workflow",
     "__version__",

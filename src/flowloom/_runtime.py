@@ -8,7 +8,7 @@ from functools import partial
 from typing import Any
 
 from . import engine as _engine
-from .formats import FormatRegistry, Source, read_document
+from .formats import FormatRegistry, Source, default_formats, read_document
 from .formats.flowgram import workflow_input_check
 from .ir import InvalidWorkflowError, RunStore, ValidationResult, Workflow
 from .nodes import NodeRegistry
@@ -57,7 +57,7 @@ class Engine(_engine.Engine):
             durability=durability,
             lease_ttl_s=lease_ttl_s,
         )
-        self.formats = formats if formats is not None else FormatRegistry.default()
+        self.formats = formats if formats is not None else default_formats()
         self._loaded: dict[tuple[str | None, str], _Loaded] = {}
 
     async def aclose(self) -> None:

@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from flowloom import Engine, FlowloomError, InvalidWorkflowError, Run, __version__
+from flowloom._runtime import Engine
+from flowloom._version import __version__
+from flowloom.engine import FlowloomError, InvalidWorkflowError, Run, traits_of
 from flowloom.ir import StoreError
 
 from ._output import RunJsonOption, console, fail_usage, finish, print_json, run_in
@@ -133,7 +136,9 @@ def nodes() -> None:
     out = console()
     for executor in Engine().nodes:
         doc = (type(executor).__doc__ or "").strip().splitlines()
-        out.print(f"[bold]{executor.type:<14}[/] {doc[0] if doc else ''}", highlight=False)
+        declared = [name for name, on in asdict(traits_of(executor)).items() if on]
+        traits = ", ".join(declared) or "-"
+        out.print(f"[bold]{executor.type:<14}[/] {traits:<32} {doc[0] if doc else ''}", highlight=False)
 
 
 @app.command()

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 import anyio
 import typer
 
-from flowloom import Engine, FlowloomError, Run, Status
-from flowloom.ir import js_plain
+from flowloom._runtime import Engine
+from flowloom.engine import FlowloomError, Run
+from flowloom.ir import Status, js_plain
 
 if TYPE_CHECKING:
     from rich.console import Console

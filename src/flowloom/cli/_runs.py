@@ -10,9 +10,9 @@ from typing import Annotated, Any
 import anyio
 import typer
 
-from flowloom import Engine, FlowloomError, Run, Status
-from flowloom.engine import records_from_rows
-from flowloom.ir import NodeRow, RunRow, RunStore
+from flowloom._runtime import Engine
+from flowloom.engine import FlowloomError, Run, records_from_rows
+from flowloom.ir import NodeRow, RunRow, RunStore, Status
 
 from ._output import EXIT_FAILED, RunJsonOption, console, fail_usage, finish, run_in
 from ._store import NoStoreOption, StoreOption, store_url

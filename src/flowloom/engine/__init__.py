@@ -1,21 +1,27 @@
-"""The engine: plans, the scheduler, value resolution, events, ``Engine`` and ``Run``."""
+"""The engine: plans, the scheduler, value resolution, events, ``Engine`` and ``Run``.
+
+Node executors (``flowloom.nodes``, third-party node types) use only the executor seam below: what an
+executor is (``NodeExecutor``, ``Traits``, ``NodeResult``, ``NodeError``), what it sees while it runs
+(``NodeContext``, ``Iteration``), and flow values (``compile_flow_value`` and ``compile_strict_ref`` make a
+``Resolver`` once, ``NodeContext.resolve`` gives its ``TypedValue`` in the node's scope; ``infer_type``,
+``same_type``, ``UNDEFINED``). ``tests/test_layering.py`` pins that list.
+"""
 
 from __future__ import annotations
 
 from flowloom.ir import UNDEFINED, js_json, template_text
 
 from ._bus import EventBus
-from ._context import NodeContext
+from ._context import Iteration, NodeContext
 from ._engine import Engine
 from ._errors import BlockFailed, FlowloomError, InvalidWorkflowError, NodeTimeout, message_of
 from ._gc import collector_paused
 from ._journal import Durability
 from ._leases import DEFAULT_LEASE_TTL_S
 from ._plan import CompiledWorkflow, InputCheck, Plan
-from ._protocols import ExecutorLookup, NodeError, NodeExecutor, NodeResult
+from ._protocols import ExecutorLookup, NodeError, NodeExecutor, NodeResult, Traits, traits_of
 from ._records import records_from_rows
 from ._run import Run, RunFailedError, RunOwnedError
-from ._scope import Scope
 from ._services import CodeLimits, HttpLimits, Lazy, Sandbox, Services
 from ._values import (
     FlowValueError,
@@ -42,6 +48,7 @@ __all__ = [
     "HttpLimits",
     "InputCheck",
     "InvalidWorkflowError",
+    "Iteration",
     "Lazy",
     "NodeContext",
     "NodeError",
@@ -54,8 +61,8 @@ __all__ = [
     "RunFailedError",
     "RunOwnedError",
     "Sandbox",
-    "Scope",
     "Services",
+    "Traits",
     "TypedValue",
     "collector_paused",
     "compile_flow_value",
@@ -66,4 +73,5 @@ __all__ = [
     "records_from_rows",
     "same_type",
     "template_text",
+    "traits_of",
 ]

@@ -1,97 +1,161 @@
-"""What a node executor sees: its node, resolved inputs, a way to resolve values, events, and (for
-container nodes) ``run_block``."""
+"""What a node executor may use while it runs: ``NodeContext``. The context reaches the run executing the
+node only through ``RunPort``, a small protocol the scheduler implements, so neither an executor nor
+this module depends on a scheduler type."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from collections.abc import Callable, Mapping, Set
+from typing import Any, Protocol, TypeVar, cast
 
 from flowloom.ir import LOOP_LOCALS_SUFFIX, Event, Node, NodeEvent, NodeLog
 
 from ._scope import Scope
+from ._services import Services
 from ._values import Resolver, TypedValue
 
 T = TypeVar("T")
 
-if TYPE_CHECKING:
-    from ._plan import CompiledNode
-    from ._scheduler import RunDriver
+
+class NodeSlot(Protocol):
+    """The compiled node an execution belongs to, as its context sees it: the node, and the cell where
+    ``NodeContext.prepared`` keeps what an executor derived from the node."""
+
+    node: Node
+    prepared: Any
+
+
+class RunPort(Protocol):
+    """What a node's context needs from the run executing the node (the scheduler's ``RunDriver``)."""
+
+    services: Services
+
+    @property
+    def run_id(self) -> str: ...
+
+    @property
+    def run_inputs(self) -> dict[str, Any]: ...
+
+    @property
+    def observed(self) -> bool:
+        """Whether events are wanted: someone listens, or the run is recorded."""
+
+    @property
+    def listened(self) -> bool:
+        """Whether someone listens to the engine's events live."""
+
+    def publish(self, event: Event) -> None: ...
+
+    def set_snapshot_inputs(self, node_id: str, inputs: dict[str, Any]) -> None:
+        """Replace what the report shows as the running execution's inputs."""
+
+    async def run_block(self, container: NodeSlot, scope: Scope) -> None:
+        """Run ``container``'s block once in ``scope``; a failure inside raises ``BlockFailed``."""
+
+
+class Iteration:
+    """One run of a container node's block (a loop iteration): the signals its nodes raised and its
+    variables."""
+
+    __slots__ = ("_scope",)
+
+    def __init__(self, scope: Scope) -> None:
+        self._scope = scope
+
+    @property
+    def signals(self) -> Set[str]:
+        """Flags raised in the iteration (``break``, ``continue``): see ``NodeContext.signal``."""
+        return self._scope.signals
+
+    def resolve(self, value: Resolver) -> TypedValue:
+        """A compiled flow value resolved in the iteration's scope (its variables, then the outer ones)."""
+        return value(self._scope)
 
 
 class NodeContext:
-    """Narrow by design: executors get what they need, not the engine."""
+    """What an executor gets for one execution: the node, its resolved ``inputs``, its ``data``, the
+    engine's ``services``, events and logs, flow values resolved in the node's scope, and, for container
+    nodes, ``run_block``. Nothing of the scheduler."""
 
-    __slots__ = ("_cnode", "_driver", "inputs", "node", "scope", "services")
+    __slots__ = ("_port", "_scope", "_slot", "inputs", "node", "services")
 
-    def __init__(
-        self,
-        *,
-        driver: RunDriver,
-        cnode: CompiledNode,
-        inputs: dict[str, Any],
-        scope: Scope,
-    ) -> None:
-        self._driver = driver
-        self._cnode = cnode
-        self.node: Node = cnode.node
+    def __init__(self, *, port: RunPort, slot: NodeSlot, inputs: dict[str, Any], scope: Scope) -> None:
+        self._port = port
+        self._slot = slot
+        self._scope = scope
+        self.node: Node = slot.node
         self.inputs = inputs
-        self.scope = scope
-        self.services = driver.services
+        self.services = port.services
 
     @property
     def data(self) -> dict[str, Any]:
+        """The node's data (flowgram's ``data`` without its declarations)."""
         return self.node.data
 
     @property
     def run_id(self) -> str:
-        return self._driver.records.run_id
+        return self._port.run_id
 
     @property
     def run_inputs(self) -> dict[str, Any]:
-        return self._driver.records.inputs
+        """The inputs the run was started with."""
+        return self._port.run_inputs
+
+    @property
+    def scope_path(self) -> tuple[int, ...]:
+        """Where this execution is: ``()`` at the workflow's level, ``(i,)`` in a loop's iteration ``i``,
+        ``(i, j)`` in a nested loop's, ..."""
+        return self._scope.path
 
     def prepared(self, build: Callable[[Node], T]) -> T:
         """What ``build`` derives from this node (compiled operands, parsed settings), computed on the
         node's first execution and kept with the plan."""
-        cnode = self._cnode
-        if cnode.prepared is None:
-            cnode.prepared = build(cnode.node)
-        return cast(T, cnode.prepared)
+        slot = self._slot
+        if slot.prepared is None:
+            slot.prepared = build(slot.node)
+        return cast(T, slot.prepared)
 
-    def resolve(self, resolver: Resolver, scope: Scope | None = None) -> TypedValue:
-        """Resolve a compiled flow value in this node's scope (or in ``scope``, e.g. an iteration's)."""
-        return resolver(scope if scope is not None else self.scope)
+    def resolve(self, value: Resolver) -> TypedValue:
+        """A flow value compiled with ``compile_flow_value`` (once, e.g. in ``prepared``), resolved in
+        this node's scope."""
+        return value(self._scope)
+
+    def set_variable(self, key: str, value: TypedValue) -> None:
+        """Make ``value`` this node's variable ``key`` with its type as given (e.g. an array's items type),
+        for refs in later nodes; declared outputs of the same name take precedence."""
+        self._scope.set(self.node.id, key, value)
 
     def set_snapshot_inputs(self, inputs: dict[str, Any]) -> None:
         """Replace what the report shows as this execution's inputs (upstream's HTTP node does)."""
-        self._driver.current_snapshot(self.node.id).inputs = inputs
+        self._port.set_snapshot_inputs(self.node.id, inputs)
 
     def signal(self, name: str) -> None:
         """Raise a flag on the enclosing loop iteration (``break``, ``continue``)."""
-        self.scope.signal(name)
+        self._scope.signal(name)
 
     @property
     def observed(self) -> bool:
         """Whether anyone listens to the engine's events (worth streaming progress to)."""
-        return self._driver.bus.active
+        return self._port.listened
 
     def emit(self, event: Event) -> None:
-        if self._driver.observed:
-            self._driver.publish(event)
+        port = self._port
+        if port.observed:
+            port.publish(event)
 
     def emit_node_event(self, event: type[NodeEvent], **fields: Any) -> None:
         """Publish an event about this node (``LLMDelta``, ``NodeProgress``, ...): run, node and scope are
         filled in. Costs nothing when nobody listens and the run is not recorded."""
-        if self._driver.observed:
+        port = self._port
+        if port.observed:
             node = self.node
-            self._driver.publish(
+            port.publish(
                 event(
-                    run_id=self.run_id,
+                    run_id=port.run_id,
                     at=time.time(),
                     node_id=node.id,
                     node_type=node.type,
-                    scope=self.scope.path,
+                    scope=self._scope.path,
                     **fields,
                 )
             )
@@ -99,12 +163,12 @@ class NodeContext:
     def log(self, line: str, stream: str = "stdout") -> None:
         self.emit_node_event(NodeLog, stream=stream, line=line)
 
-    async def run_block(self, index: int, locals_: Mapping[str, TypedValue]) -> Scope:
-        """Run this node's block (loop body) once in a child scope holding ``<nodeID>_locals``.
-        Returns the iteration's scope (signals, variables). A failure inside raises ``BlockFailed``."""
-        scope = self.scope.child(index)
+    async def run_block(self, index: int, locals_: Mapping[str, TypedValue]) -> Iteration:
+        """Run this node's block (loop body) once in a child scope holding ``<nodeID>_locals``. Returns
+        the iteration (its signals and variables). A failure inside raises ``BlockFailed``."""
+        scope = self._scope.child(index)
         locals_id = self.node.id + LOOP_LOCALS_SUFFIX
         for key, value in locals_.items():
             scope.set(locals_id, key, value)
-        await self._driver.run_block(self._cnode, scope)
-        return scope
+        await self._port.run_block(self._slot, scope)
+        return Iteration(scope)

@@ -10,7 +10,8 @@ from typing import Any
 
 from flowloom.ir import UNDEFINED, Edge, Node, RetryPolicy, VariableType, Workflow, WorkflowSettings
 
-from ._protocols import ExecutorLookup, NodeExecutor
+from ._protocols import NO_TRAITS, ExecutorLookup, NodeExecutor, Traits, traits_of
+from ._scope import OutputSpec
 from ._values import Resolver, compile_flow_value, declared_type, items_type_of, parse_declared
 
 
@@ -21,16 +22,6 @@ class CompiledInput:
     name: str
     resolve: Resolver
     declared: VariableType | None
-
-
-@dataclass(frozen=True, slots=True)
-class OutputSpec:
-    """A declared output: stored as a variable with this type, ``default`` when the node gave none."""
-
-    name: str
-    default: Any
-    declared: VariableType | None
-    items: VariableType | None
 
 
 @dataclass(slots=True)
@@ -48,6 +39,7 @@ class CompiledNode:
     in_degree: int
     block: Plan | None
     retry: RetryPolicy | None
+    entry: bool  # the executor's traits (see Traits), read once at compile
     terminal: bool
     lightweight: bool
     direct: bool  # no timeout and no retry policy: the executor is awaited as it is
@@ -118,8 +110,12 @@ def _compile_graph(nodes: Sequence[Node], edges: Sequence[Edge], executors: Exec
         out[src].append((edge.source_port, dst))
         in_degree[dst] += 1
     compiled = []
+    declared: dict[str, Traits] = {}  # by node type: one executor per type, its traits read once
     for i, node in enumerate(nodes):
         executor = executors.get(node.type)
+        traits = declared.get(node.type)
+        if traits is None:
+            traits = declared[node.type] = traits_of(executor) if executor is not None else NO_TRAITS
         block = _compile_graph(node.blocks, node.block_edges, executors) if node.blocks else None
         compiled.append(
             CompiledNode(
@@ -133,25 +129,16 @@ def _compile_graph(nodes: Sequence[Node], edges: Sequence[Edge], executors: Exec
                 in_degree=in_degree[i],
                 block=block,
                 retry=node.retry,
-                terminal=executor_flag(executor, "terminal"),
-                lightweight=executor is None or executor_flag(executor, "lightweight"),
+                entry=traits.entry,
+                terminal=traits.terminal,
+                lightweight=executor is None or traits.lightweight,
                 direct=node.retry is None and node.timeout_s is None,
-                restorable=executor is not None and block is None and not executor_flag(executor, "replayed"),
-                strict_join=executor_flag(executor, "strict_join"),
+                restorable=executor is not None and block is None and not traits.replayed,
+                strict_join=traits.strict_join,
             )
         )
-    entries = tuple(
-        c.index
-        for c in compiled
-        if c.in_degree == 0 and c.executor is not None and executor_flag(c.executor, "entry")
-    )
+    entries = tuple(c.index for c in compiled if c.in_degree == 0 and c.entry)
     return Plan(nodes=tuple(compiled), entries=entries, by_id=by_id)
-
-
-def executor_flag(executor: NodeExecutor | None, name: str) -> bool:
-    """An optional class flag of an executor (``entry``, ``terminal``, ``lightweight``, ``replayed``,
-    ``strict_join``); absent is False."""
-    return bool(getattr(executor, name, False))
 
 
 def _compile_outputs(node: Node) -> dict[str, OutputSpec]:

@@ -1,4 +1,5 @@
-"""The seam between the engine and node types: what an executor is and what it returns."""
+"""The seam between the engine and node types: what an executor is, the traits it may declare, and what
+it returns."""
 
 from __future__ import annotations
 
@@ -24,24 +25,58 @@ class NodeError(Exception):
     """A node failed; ``str(exc)`` is the message shown in reports (upstream's exact text)."""
 
 
-@runtime_checkable
-class NodeExecutor(Protocol):
-    """Runs one node type.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Traits:
+    """How the engine schedules the nodes of an executor's type. Every trait is off unless declared, as a
+    class attribute ``traits: ClassVar[Traits] = Traits(...)`` on the executor.
 
-    Optional class flags (absent means False):
-    ``entry``: a graph starts here (flowgram ``start``, ``block-start``);
-    ``terminal``: the node may end a path, so it needs no outgoing edge;
-    ``lightweight``: cheap and non-blocking, so it runs without taking a concurrency slot;
+    ``entry``: a graph starts here (flowgram ``start``, ``block-start``).
+    ``terminal``: the node may end a path, so it needs no outgoing edge.
+    ``lightweight``: cheap and non-blocking, so it runs without taking a concurrency slot.
     ``replayed``: on resume it runs again even where it had succeeded, because what it does lives only in
-    memory (a loop signal, the workflow's outputs). Container nodes (with a block) always run again; their
-    block's succeeded nodes are restored;
+    memory (a loop signal, the workflow's outputs). Container nodes (with a block) always run again;
+    their block's succeeded nodes are restored.
     ``strict_join``: the node needs all its inputs: with ``on_error=continue`` a failure upstream skips it
     even when its other incoming edges were taken (a flowgram join runs on one live input).
     """
 
+    entry: bool = False
+    terminal: bool = False
+    lightweight: bool = False
+    replayed: bool = False
+    strict_join: bool = False
+
+
+NO_TRAITS = Traits()
+
+
+@runtime_checkable
+class NodeExecutor(Protocol):
+    """Runs one node type: a class attribute ``type`` and ``async execute(ctx)``. It may declare
+    ``traits`` (see ``Traits``); one that does not gets none."""
+
     type: ClassVar[str]
 
     async def execute(self, ctx: NodeContext) -> NodeResult: ...
+
+
+@runtime_checkable
+class DeclaresTraits(Protocol):
+    """An executor that declares its traits."""
+
+    traits: ClassVar[Traits]
+
+
+def traits_of(executor: NodeExecutor) -> Traits:
+    """The traits ``executor`` declares, or none. Raises ``TypeError`` when ``traits`` is not a ``Traits``."""
+    if not isinstance(executor, DeclaresTraits):
+        return NO_TRAITS
+    traits = executor.traits
+    if not isinstance(traits, Traits):
+        raise TypeError(
+            f"{type(executor).__name__}.traits must be a flowloom.Traits, got {type(traits).__name__}"
+        )
+    return traits
 
 
 class ExecutorLookup(Protocol):

@@ -33,7 +33,7 @@ from flowloom.ir import (
 
 from ._bus import EventBus
 from ._cache import ResultCache, cache_key
-from ._context import NodeContext
+from ._context import NodeContext, NodeSlot
 from ._errors import BlockFailed, NodeTimeout, message_of
 from ._journal import RunJournal
 from ._limits import Slots
@@ -210,8 +210,16 @@ class RunDriver:
         except _NodeFailure:
             self.failed = True
 
-    async def run_block(self, container: CompiledNode, scope: Scope) -> None:
-        assert container.block is not None
+    @property
+    def run_id(self) -> str:
+        return self.records.run_id
+
+    @property
+    def run_inputs(self) -> dict[str, Any]:
+        return self.records.inputs
+
+    async def run_block(self, container: NodeSlot, scope: Scope) -> None:
+        assert isinstance(container, CompiledNode) and container.block is not None
         graph = _GraphRun(self, container.block, scope)
         try:
             await graph.run()
@@ -224,6 +232,11 @@ class RunDriver:
     def observed(self) -> bool:
         """Whether events are wanted: someone listens on the bus, or the run is recorded."""
         return self.journal is not None or self.bus.active
+
+    @property
+    def listened(self) -> bool:
+        """Whether someone listens on the bus."""
+        return self.bus.active
 
     def publish(self, event: Event) -> None:
         if self.bus.active:
@@ -241,10 +254,10 @@ class RunDriver:
             run_id=self.records.run_id, at=at, node_id=node.id, node_type=node.type, scope=scope, **fields
         )
 
-    def current_snapshot(self, node_id: str) -> SnapshotRecord:
+    def set_snapshot_inputs(self, node_id: str, inputs: dict[str, Any]) -> None:
         snapshot = self.records.nodes[node_id].last_snapshot
         assert snapshot is not None, "a running node has a snapshot"
-        return snapshot
+        snapshot.inputs = inputs
 
     async def execute(self, graph: _GraphRun, index: int) -> list[int]:
         """Run one node, settle its edges, and return its successors that are now ready."""
@@ -281,7 +294,7 @@ class RunDriver:
                 if hit is not None:
                     result, cached, key = hit, True, None
             if not cached:
-                context = NodeContext(driver=self, cnode=cnode, inputs=inputs, scope=graph.scope)
+                context = NodeContext(port=self, slot=cnode, inputs=inputs, scope=graph.scope)
                 if cnode.direct and cnode.lightweight:
                     record.attempts = 1
                     result = await executor.execute(context)
@@ -422,7 +435,7 @@ class RunDriver:
                     self._emit(
                         NodeRetrying,
                         cnode.node,
-                        context.scope.path,
+                        context.scope_path,
                         time.time(),
                         error=message_of(exc),
                         attempt=attempt,

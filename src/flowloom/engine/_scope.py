@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
-from flowloom.ir import UNDEFINED, JsonSchema
+from flowloom.ir import UNDEFINED, JsonSchema, VariableType
 
 from ._values import TypedValue, declared_type, infer_type, items_type_of, parse_declared
 
-if TYPE_CHECKING:
-    from ._plan import OutputSpec
+
+@dataclass(frozen=True, slots=True)
+class OutputSpec:
+    """A declared output (compiled with the plan): stored as a variable with this type, ``default`` when
+    the node gave none."""
+
+    name: str
+    default: Any
+    declared: VariableType | None
+    items: VariableType | None
 
 
 class Globals:

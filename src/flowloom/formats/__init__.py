@@ -1,8 +1,9 @@
-"""Front doors: workflow document formats read into ``flowloom.ir``. ``FormatRegistry.default()`` has every
+"""Front doors: workflow document formats read into ``flowloom.ir``. ``default_formats()`` has every
 built-in format; a ``WorkflowFormat`` is what a new one implements."""
 
 from __future__ import annotations
 
+from ._builtin import default_formats
 from ._document import JsonText, Source, read_document
 from ._format import FormatRegistry, InputCheck, LoadedWorkflow, WorkflowFormat
 
@@ -13,5 +14,6 @@ __all__ = [
     "LoadedWorkflow",
     "Source",
     "WorkflowFormat",
+    "default_formats",
     "read_document",
 ]

@@ -52,14 +52,6 @@ class FormatRegistry:
             raise ValueError(f"fallback format {fallback!r} is not among the formats")
         self.fallback = fallback
 
-    @classmethod
-    def default(cls) -> FormatRegistry:
-        """Every built-in format; flowgram JSON reads documents no other format recognises."""
-        from ._ir import IrFormat
-        from .flowgram import FlowgramFormat
-
-        return cls([IrFormat(), FlowgramFormat()], fallback=FlowgramFormat.name)
-
     def register(self, fmt: WorkflowFormat, *, first: bool = False) -> None:
         """Add a format (``first``: detected before the others). A name can be registered once."""
         if fmt.name in self._formats:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Iterator
+from dataclasses import fields
 
-from flowloom.engine import NodeExecutor
+from flowloom.engine import NodeExecutor, Traits, traits_of
 from flowloom.ir import FlowgramNodeType
 
 logger = logging.getLogger("flowloom.nodes")
@@ -35,6 +36,23 @@ def _import_builtin(module: str, name: str) -> NodeExecutor:
     return executor
 
 
+_TRAIT_NAMES = tuple(trait.name for trait in fields(Traits))
+
+
+def _check_traits(executor: NodeExecutor) -> None:
+    """A declared ``traits`` must be a ``Traits``; a trait set as a class flag of its own (how executors
+    declared traits before ``Traits``) would be ignored, so it is refused with the way to declare it."""
+    traits_of(executor)
+    cls = type(executor)
+    flags = [name for name in _TRAIT_NAMES if any(name in vars(klass) for klass in cls.__mro__)]
+    if flags:
+        wanted = ", ".join(f"{name}=True" for name in flags)
+        raise TypeError(
+            f"{cls.__name__} sets {', '.join(flags)} as class attributes, which flowloom does not read: "
+            f"declare `traits = flowloom.Traits({wanted})` instead"
+        )
+
+
 class NodeRegistry:
     def __init__(self) -> None:
         self._executors: dict[str, NodeExecutor] = {}
@@ -59,6 +77,7 @@ class NodeRegistry:
             raise TypeError(f"{type(executor).__name__} has no node type: set a class attribute `type`")
         if not callable(getattr(executor, "execute", None)):
             raise TypeError(f"{type(executor).__name__} has no async `execute(ctx)` method")
+        _check_traits(executor)
         self._settle_entry_points()  # a clash with an installed node type is reported here, as before
         if (node_type in self._executors or node_type in self._builtins) and not replace:
             raise ValueError(f'node type "{node_type}" is already registered; pass replace=True to override')

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from flowloom.engine import NodeContext, NodeResult
+from flowloom.engine import NodeContext, NodeResult, Traits
 from flowloom.ir import FlowgramNodeType
 
 BREAK_SIGNAL = "loop-break"
@@ -15,8 +15,7 @@ _EMPTY = NodeResult()
 
 class BlockStartExecutor:
     type: ClassVar[str] = FlowgramNodeType.BLOCK_START
-    entry: ClassVar[bool] = True
-    lightweight: ClassVar[bool] = True
+    traits: ClassVar[Traits] = Traits(entry=True, lightweight=True)
 
     async def execute(self, ctx: NodeContext) -> NodeResult:
         return _EMPTY
@@ -24,8 +23,7 @@ class BlockStartExecutor:
 
 class BlockEndExecutor:
     type: ClassVar[str] = FlowgramNodeType.BLOCK_END
-    terminal: ClassVar[bool] = True
-    lightweight: ClassVar[bool] = True
+    traits: ClassVar[Traits] = Traits(terminal=True, lightweight=True)
 
     async def execute(self, ctx: NodeContext) -> NodeResult:
         return _EMPTY
@@ -35,9 +33,8 @@ class BreakExecutor:
     """Ends the loop after this iteration; the iteration's outputs are not collected."""
 
     type: ClassVar[str] = FlowgramNodeType.BREAK
-    terminal: ClassVar[bool] = True
-    lightweight: ClassVar[bool] = True
-    replayed: ClassVar[bool] = True  # its signal lives in the iteration's scope
+    # replayed: its signal lives in the iteration's scope
+    traits: ClassVar[Traits] = Traits(terminal=True, lightweight=True, replayed=True)
 
     async def execute(self, ctx: NodeContext) -> NodeResult:
         ctx.signal(BREAK_SIGNAL)
@@ -48,9 +45,8 @@ class ContinueExecutor:
     """Skips collecting this iteration's outputs."""
 
     type: ClassVar[str] = FlowgramNodeType.CONTINUE
-    terminal: ClassVar[bool] = True
-    lightweight: ClassVar[bool] = True
-    replayed: ClassVar[bool] = True  # its signal lives in the iteration's scope
+    # replayed: its signal lives in the iteration's scope
+    traits: ClassVar[Traits] = Traits(terminal=True, lightweight=True, replayed=True)
 
     async def execute(self, ctx: NodeContext) -> NodeResult:
         ctx.signal(CONTINUE_SIGNAL)

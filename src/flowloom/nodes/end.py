@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from flowloom.engine import NodeContext, NodeResult
+from flowloom.engine import NodeContext, NodeResult, Traits
 from flowloom.ir import FlowgramNodeType
 
 
 class EndExecutor:
     type: ClassVar[str] = FlowgramNodeType.END
-    terminal: ClassVar[bool] = True
-    lightweight: ClassVar[bool] = True
-    replayed: ClassVar[bool] = True  # sets the workflow's outputs
+    # replayed: it sets the workflow's outputs, which live in memory
+    traits: ClassVar[Traits] = Traits(terminal=True, lightweight=True, replayed=True)
 
     async def execute(self, ctx: NodeContext) -> NodeResult:
         return NodeResult(outputs=ctx.inputs, workflow_outputs=ctx.inputs)

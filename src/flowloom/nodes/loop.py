@@ -11,6 +11,7 @@ from flowloom.engine import (
     NodeError,
     NodeResult,
     Resolver,
+    Traits,
     TypedValue,
     compile_flow_value,
     compile_strict_ref,
@@ -37,7 +38,7 @@ class _LoopSpec:
 
 class LoopExecutor:
     type: ClassVar[str] = FlowgramNodeType.LOOP
-    lightweight: ClassVar[bool] = True  # holds no slot itself: its body's nodes take theirs
+    traits: ClassVar[Traits] = Traits(lightweight=True)  # holds no slot itself: its body's nodes take theirs
 
     async def execute(self, ctx: NodeContext) -> NodeResult:
         spec = ctx.prepared(_LoopSpec)
@@ -46,7 +47,7 @@ class LoopExecutor:
         types: dict[str, VariableType | None] = dict.fromkeys(spec.outputs)
         for index, item in enumerate(items.value):
             try:
-                scope = await ctx.run_block(
+                iteration = await ctx.run_block(
                     index,
                     {
                         "item": TypedValue(item, items.items_type or infer_type(item)),
@@ -55,16 +56,16 @@ class LoopExecutor:
                 )
             except BlockFailed as exc:
                 raise NodeError(f"Loop block execute error: {exc}") from exc
-            if BREAK_SIGNAL in scope.signals:
+            if BREAK_SIGNAL in iteration.signals:
                 break
-            if CONTINUE_SIGNAL in scope.signals:
+            if CONTINUE_SIGNAL in iteration.signals:
                 continue
             for name, resolver in spec.outputs.items():
-                value = ctx.resolve(resolver, scope)
+                value = iteration.resolve(resolver)
                 _check_items_type(types, name, value)
                 collected[name].append(None if value.value is None else value.value)
         for name, values in collected.items():
-            ctx.scope.set(ctx.node.id, name, TypedValue(values, VariableType.ARRAY, types[name]))
+            ctx.set_variable(name, TypedValue(values, VariableType.ARRAY, types[name]))
         return NodeResult(outputs=collected)
 
     @staticmethod

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from flowloom.engine import NodeContext, NodeResult
+from flowloom.engine import NodeContext, NodeResult, Traits
 from flowloom.ir import FlowgramNodeType
 
 
 class StartExecutor:
     type: ClassVar[str] = FlowgramNodeType.START
-    entry: ClassVar[bool] = True
-    lightweight: ClassVar[bool] = True
+    traits: ClassVar[Traits] = Traits(entry=True, lightweight=True)
 
     async def execute(self, ctx: NodeContext) -> NodeResult:
         return NodeResult(outputs=ctx.run_inputs)

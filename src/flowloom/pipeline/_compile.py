@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 from functools import partial
 from typing import Any, ClassVar
 
-from flowloom.engine import NodeContext, NodeError, NodeExecutor, NodeResult
+from flowloom.engine import NodeContext, NodeError, NodeExecutor, NodeResult, Traits
 from flowloom.ir import Edge, JsonSchema, Node, OnError, Workflow, WorkflowSettings
 
 from ._registry import TaskRegistry
@@ -69,9 +69,7 @@ class TaskExecutor:
     starts (the engine announces only a node's first start)."""
 
     type: ClassVar[str] = TASK_NODE_TYPE
-    entry: ClassVar[bool] = True
-    terminal: ClassVar[bool] = True
-    strict_join: ClassVar[bool] = True
+    traits: ClassVar[Traits] = Traits(entry=True, terminal=True, strict_join=True)
 
     def __init__(
         self,

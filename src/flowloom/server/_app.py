@@ -17,7 +17,9 @@ import uvicorn
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from flowloom import Engine, FlowloomError, __version__
+from flowloom._runtime import Engine
+from flowloom._version import __version__
+from flowloom.engine import FlowloomError
 
 from ._errors import CatchAllMiddleware, install_handlers
 from ._registry import RunRegistry

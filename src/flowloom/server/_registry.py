@@ -15,10 +15,10 @@ from typing import Any
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from flowloom import Engine, Run, Status
-from flowloom.engine import CompiledWorkflow
+from flowloom._runtime import Engine
+from flowloom.engine import CompiledWorkflow, Run
 from flowloom.formats import JsonText
-from flowloom.ir import Event, RunFinished, RunStarted
+from flowloom.ir import Event, RunFinished, RunStarted, Status
 
 logger = logging.getLogger("flowloom.server")
 

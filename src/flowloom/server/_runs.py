@@ -8,6 +8,7 @@ import inspect
 import json
 import sys
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import asdict
 from typing import Annotated, Any
 
 import anyio
@@ -16,9 +17,10 @@ from pydantic import BaseModel
 from starlette.responses import Response, StreamingResponse
 from starlette.websockets import WebSocketDisconnect
 
-from flowloom import Engine, InvalidWorkflowError, Run, Status
+from flowloom._runtime import Engine
+from flowloom.engine import InvalidWorkflowError, NodeExecutor, Run, traits_of
 from flowloom.formats import read_document
-from flowloom.ir import RunFinished, RunRow, event_json
+from flowloom.ir import RunFinished, RunRow, Status, event_json
 
 from ._errors import ApiError, InputInvalid, json_response, not_found, read_json, zod_issues
 from ._registry import LedgerEntry, RunRegistry, Subscription, request_document
@@ -95,16 +97,12 @@ def _event_id(text: str | None) -> int:
     return int(text)
 
 
-def _node_type(executor: object) -> dict[str, Any]:
+def _node_type(executor: NodeExecutor) -> dict[str, Any]:
+    """A node type as listed: its type, doc, declared traits (each one a key), and schemas if it has any."""
     cls = type(executor)
     doc = cls.__doc__ or getattr(sys.modules.get(cls.__module__), "__doc__", None) or ""
-    found: dict[str, Any] = {
-        "type": str(getattr(executor, "type", "")),
-        "doc": inspect.cleandoc(doc),
-        "entry": bool(getattr(executor, "entry", False)),
-        "terminal": bool(getattr(executor, "terminal", False)),
-        "lightweight": bool(getattr(executor, "lightweight", False)),
-    }
+    found: dict[str, Any] = {"type": executor.type, "doc": inspect.cleandoc(doc)}
+    found.update(asdict(traits_of(executor)))
     for key in ("input_schema", "output_schema"):
         schema = getattr(executor, key, None)
         if isinstance(schema, type) and issubclass(schema, BaseModel):

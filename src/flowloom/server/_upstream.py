@@ -14,8 +14,9 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, RootModel
 from starlette.responses import Response
 
-from flowloom import InvalidWorkflowError, Report, __version__
-from flowloom.ir import js_plain
+from flowloom._version import __version__
+from flowloom.engine import InvalidWorkflowError
+from flowloom.ir import Report, js_plain
 
 from ._errors import UNDEFINED, ApiError, InputInvalid, empty_response, json_response, read_json, zod_issues
 from ._registry import RunRegistry, request_document

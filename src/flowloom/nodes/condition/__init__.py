@@ -10,6 +10,7 @@ from flowloom.engine import (
     NodeError,
     NodeResult,
     Resolver,
+    Traits,
     TypedValue,
     compile_flow_value,
     compile_strict_ref,
@@ -61,7 +62,7 @@ def _compile(node: Node) -> list[_Condition] | None:
 
 class ConditionExecutor:
     type: ClassVar[str] = FlowgramNodeType.CONDITION
-    lightweight: ClassVar[bool] = True
+    traits: ClassVar[Traits] = Traits(lightweight=True)
 
     async def execute(self, ctx: NodeContext) -> NodeResult:
         conditions = ctx.prepared(_compile)

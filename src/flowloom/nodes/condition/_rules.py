@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from flowloom.engine import UNDEFINED
+from flowloom.ir import UNDEFINED
 from flowloom.ir import VariableType as T
 
 

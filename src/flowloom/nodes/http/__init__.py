@@ -10,7 +10,7 @@ import anyio
 from flowloom.engine import NodeContext, NodeError, NodeResult
 from flowloom.ir import FlowgramNodeType
 
-from ._spec import DEFAULT_CONTENT_TYPE, BodyType, HttpRequest, HttpSpec, resolve
+from ._spec import DEFAULT_CONTENT_TYPE, BodyType, HttpRequest, HttpSpec, resolve_request
 
 # Upstream's text for a request that never got a response (JavaScript's fetch), kept for clients.
 FETCH_FAILED = "fetch failed"
@@ -21,7 +21,7 @@ class HttpExecutor:
     type: ClassVar[str] = FlowgramNodeType.HTTP
 
     async def execute(self, ctx: NodeContext) -> NodeResult:
-        request = resolve(ctx.prepared(HttpSpec.from_node), ctx.scope)
+        request = resolve_request(ctx.prepared(HttpSpec.from_node), ctx.resolve)
         ctx.set_snapshot_inputs(request.snapshot())
         if ctx.services.http is None:
             raise NodeError("no HTTP client is configured for this engine")

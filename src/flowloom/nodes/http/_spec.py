@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from flowloom.engine import NodeError, Resolver, Scope, compile_flow_value
+from flowloom.engine import NodeError, Resolver, TypedValue, compile_flow_value
 from flowloom.ir import UNDEFINED, JsonSchema, Node, template_text
 
 
@@ -30,6 +31,9 @@ _BODY_TYPES = frozenset(BodyType)
 # Where each text body is read from; raw-text reads `body.json`, as upstream does.
 _TEXT_BODY_KEY = {BodyType.JSON: "json", BodyType.RAW_TEXT: "json", BodyType.BINARY: "binary"}
 _FIELDS_KEY = {BodyType.FORM_DATA: "formData", BodyType.URLENCODED: "xWwwFormUrlencoded"}
+
+Resolve = Callable[[Resolver], TypedValue]
+"""Resolves a compiled value in the executing node's scope (``NodeContext.resolve``)."""
 
 
 def _fields(schema: Any, values: Any) -> tuple[tuple[str, Resolver], ...]:
@@ -118,42 +122,43 @@ class HttpRequest:
         }
 
 
-def _text(resolver: Resolver, scope: Scope) -> str | None:
+def _text(resolver: Resolver, resolve: Resolve) -> str | None:
     """A resolved value as text (JavaScript's ``String()``); None for a missing or empty one."""
-    value = resolver(scope).value
+    value = resolve(resolver).value
     if value is None or value is UNDEFINED or value == "":
         return None
     return value if isinstance(value, str) else template_text(value)
 
 
-def _named(fields: tuple[tuple[str, Resolver], ...], scope: Scope) -> dict[str, str]:
+def _named(fields: tuple[tuple[str, Resolver], ...], resolve: Resolve) -> dict[str, str]:
     """Resolved named values; empty ones are left out (upstream omits empty query params)."""
     resolved = {}
     for name, resolver in fields:
-        text = _text(resolver, scope)
+        text = _text(resolver, resolve)
         if text is not None:
             resolved[name] = text
     return resolved
 
 
-def resolve(spec: HttpSpec, scope: Scope) -> HttpRequest:
-    url = _text(spec.url, scope) if spec.url is not None else None
+def resolve_request(spec: HttpSpec, resolve: Resolve) -> HttpRequest:
+    """The request of one execution, its values resolved with ``resolve``."""
+    url = _text(spec.url, resolve) if spec.url is not None else None
     if not url:
         raise NodeError("HTTP url is required")
     if spec.body_type not in _BODY_TYPES:
         raise NodeError(f'HTTP invalid body type "{spec.body_type}"')
     body: str | dict[str, str] | None = None
     if spec.body_type in _TEXT_BODY_KEY:
-        body = _text(spec.text_body, scope) if spec.text_body is not None else None
+        body = _text(spec.text_body, resolve) if spec.text_body is not None else None
         if body is None and spec.body_type == BodyType.JSON:
             raise NodeError("HTTP json body is required")
     elif spec.body_type in _FIELDS_KEY:
-        body = _named(spec.form, scope)
+        body = _named(spec.form, resolve)
     return HttpRequest(
         method=spec.method,
         url=url,
-        headers=_named(spec.headers, scope),
-        params=_named(spec.params, scope),
+        headers=_named(spec.headers, resolve),
+        params=_named(spec.params, resolve),
         body_type=spec.body_type,
         body=body,
         retry_times=spec.retry_times,
