@@ -145,3 +145,21 @@ def test_text_is_a_path_unless_it_is_json(tmp_path: Path) -> None:
     assert read_document(json.dumps(double_x()))[0] == double_x()
     with pytest.raises(flowloom.InvalidWorkflowError, match="schema is not valid JSON"):
         read_document(flowloom.formats.JsonText("wf.json"))  # what servers pass: never a path
+
+
+def test_an_edge_from_a_port_the_node_does_not_have_is_refused() -> None:
+    document = ir_workflow(
+        [("start_0", "start"), ("c", "condition"), ("end_0", "end")],
+        [("start_0", "c"), ("c", "end_0")],
+    )
+    document["nodes"][1]["data"] = {"conditions": [{"key": "if_a", "value": {}}]}
+    document["edges"][1]["source_port"] = "if_b"
+    document["edges"][0]["source_port"] = "sideways"
+    errors = flowloom.Engine().validate(document).errors
+    assert errors == [
+        'edge "start_0" -> "c": node "start_0" has no output port "sideways" (its ports: "defaultOutput")',
+        'edge "c" -> "end_0": node "c" has no output port "if_b" (its ports: "else", "if_a")',
+    ]
+    document["edges"][0]["source_port"] = "defaultOutput"
+    document["edges"][1]["source_port"] = "if_a"
+    flowloom.Engine().load(document)  # the same edges from ports the nodes have: accepted

@@ -3,11 +3,13 @@ it returns."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from flowloom.ir import Node
+
     from ._context import NodeContext
 
 
@@ -77,6 +79,15 @@ def traits_of(executor: NodeExecutor) -> Traits:
             f"{type(executor).__name__}.traits must be a flowloom.Traits, got {type(traits).__name__}"
         )
     return traits
+
+
+@runtime_checkable
+class DeclaresPorts(Protocol):
+    """An executor that names the output ports a node of its type has (a condition: one per condition,
+    and ``else``). Edges from any other port are refused when the workflow is checked; an executor that
+    does not declare its ports accepts edges from any port."""
+
+    def output_ports(self, node: Node) -> Collection[str]: ...
 
 
 class ExecutorLookup(Protocol):

@@ -1,7 +1,7 @@
 """Structural validation of an ``ir.Workflow``, whatever front door it came through: node ids unique, edges
-between nodes that exist, node types the engine can run, and no cycle (a node on a cycle would never become
-ready, so the run would end without it). Linear in nodes and edges, and iterative: a 100,000-node chain is
-checked without recursion."""
+between nodes that exist and from ports they have, node types the engine can run, and no cycle (a node on
+a cycle would never become ready, so the run would end without it). Linear in nodes and edges, and
+iterative: a 100,000-node chain is checked without recursion."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from flowloom.ir import Edge, Node, Workflow
 
-from ._protocols import ExecutorLookup
+from ._protocols import DeclaresPorts, ExecutorLookup
 
 _MAX_ERRORS = 20  # a thoroughly broken workflow gets the first problems, not thousands of lines
 
@@ -48,8 +48,19 @@ def _graph_errors(
         if not lenient_node_types and executors.get(node.type) is None:
             errors.append(f'node "{node.id}"{where}: unknown node type "{node.type}"')
     successors: list[list[int]] = [[] for _ in nodes]
+    ports: dict[int, frozenset[str] | None] = {}  # declared output ports, by node index
     for edge in edges:
         source, target = index.get(edge.source), index.get(edge.target)
+        if source is not None and not lenient_node_types:
+            if source not in ports:
+                ports[source] = _output_ports(nodes[source], executors)
+            declared = ports[source]
+            if declared is not None and edge.source_port not in declared:
+                known = ", ".join(f'"{p}"' for p in sorted(declared)) or "none"
+                errors.append(
+                    f'edge "{edge.source}" -> "{edge.target}"{where}: node "{edge.source}" has no output '
+                    f'port "{edge.source_port}" (its ports: {known})'
+                )
         for end, found in (("source", source), ("target", target)):
             if found is None:
                 errors.append(
@@ -63,6 +74,13 @@ def _graph_errors(
         names = " -> ".join(f'"{nodes[i].id}"' for i in [*cycle, cycle[0]])
         errors.append(f"the workflow{where} has a cycle: {names}")
     return errors
+
+
+def _output_ports(node: Node, executors: ExecutorLookup) -> frozenset[str] | None:
+    executor = executors.get(node.type)
+    if isinstance(executor, DeclaresPorts):
+        return frozenset(executor.output_ports(node))
+    return None
 
 
 def find_cycle(successors: Sequence[Sequence[int]]) -> list[int]:

@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from flowloom.engine import NodeContext, NodeResult, Traits
 from flowloom.ir import FlowgramNodeType
+from flowloom.nodes._ports import DefaultOutputPort
 
 BREAK_SIGNAL = "loop-break"
 CONTINUE_SIGNAL = "loop-continue"
@@ -13,7 +14,7 @@ CONTINUE_SIGNAL = "loop-continue"
 _EMPTY = NodeResult()
 
 
-class BlockStartExecutor:
+class BlockStartExecutor(DefaultOutputPort):
     type: ClassVar[str] = FlowgramNodeType.BLOCK_START
     traits: ClassVar[Traits] = Traits(entry=True, lightweight=True)
 

@@ -18,6 +18,7 @@ from flowloom.engine import (
     infer_type,
 )
 from flowloom.ir import FlowgramNodeType, Node, VariableType
+from flowloom.nodes._ports import DefaultOutputPort
 
 from .blocks import BREAK_SIGNAL, CONTINUE_SIGNAL
 
@@ -36,7 +37,7 @@ class _LoopSpec:
         )
 
 
-class LoopExecutor:
+class LoopExecutor(DefaultOutputPort):
     type: ClassVar[str] = FlowgramNodeType.LOOP
     traits: ClassVar[Traits] = Traits(lightweight=True)  # holds no slot itself: its body's nodes take theirs
 

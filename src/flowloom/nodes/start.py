@@ -6,9 +6,10 @@ from typing import ClassVar
 
 from flowloom.engine import NodeContext, NodeResult, Traits
 from flowloom.ir import FlowgramNodeType
+from flowloom.nodes._ports import DefaultOutputPort
 
 
-class StartExecutor:
+class StartExecutor(DefaultOutputPort):
     type: ClassVar[str] = FlowgramNodeType.START
     traits: ClassVar[Traits] = Traits(entry=True, lightweight=True)
 

@@ -7,12 +7,13 @@ from typing import Any, ClassVar
 
 from flowloom.engine import NodeContext, NodeError, NodeResult
 from flowloom.ir import FlowgramNodeType, SandboxError
+from flowloom.nodes._ports import DefaultOutputPort
 
 JAVASCRIPT = "javascript"
 PYTHON = "python"
 
 
-class CodeExecutor:
+class CodeExecutor(DefaultOutputPort):
     type: ClassVar[str] = FlowgramNodeType.CODE
 
     async def execute(self, ctx: NodeContext) -> NodeResult:

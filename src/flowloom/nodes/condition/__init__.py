@@ -64,6 +64,11 @@ class ConditionExecutor:
     type: ClassVar[str] = FlowgramNodeType.CONDITION
     traits: ClassVar[Traits] = Traits(lightweight=True)
 
+    def output_ports(self, node: Node) -> list[str]:
+        """One port per condition key, and ``else``."""
+        conditions = _compile(node) or []
+        return [*(c.key for c in conditions if isinstance(c.key, str)), ELSE_BRANCH]
+
     async def execute(self, ctx: NodeContext) -> NodeResult:
         conditions = ctx.prepared(_compile)
         if conditions is None:

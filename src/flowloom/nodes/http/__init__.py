@@ -9,6 +9,7 @@ import anyio
 
 from flowloom.engine import NodeContext, NodeError, NodeResult
 from flowloom.ir import FlowgramNodeType
+from flowloom.nodes._ports import DefaultOutputPort
 
 from ._spec import DEFAULT_CONTENT_TYPE, BodyType, HttpRequest, HttpSpec, resolve_request
 
@@ -17,7 +18,7 @@ FETCH_FAILED = "fetch failed"
 _NO_BODY_METHODS = frozenset({"GET", "HEAD"})
 
 
-class HttpExecutor:
+class HttpExecutor(DefaultOutputPort):
     type: ClassVar[str] = FlowgramNodeType.HTTP
 
     async def execute(self, ctx: NodeContext) -> NodeResult:

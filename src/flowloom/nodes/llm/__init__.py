@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from flowloom.engine import NodeContext, NodeError, NodeResult
 from flowloom.ir import FlowgramNodeType, LLMDelta
+from flowloom.nodes._ports import DefaultOutputPort
 
 # In upstream's order of checking; temperature may be 0, the others must be non-empty.
 _REQUIRED = ("modelName", "temperature", "apiKey", "apiHost", "prompt")
@@ -17,7 +18,7 @@ _MAX_RETRIES = 3  # as upstream's ChatOpenAI
 REDACTED = "***"
 
 
-class LLMExecutor:
+class LLMExecutor(DefaultOutputPort):
     type: ClassVar[str] = FlowgramNodeType.LLM
 
     async def execute(self, ctx: NodeContext) -> NodeResult:
