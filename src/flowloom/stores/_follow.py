@@ -18,7 +18,7 @@ gone after it was seen (pruned).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 import anyio
@@ -84,10 +84,13 @@ async def follow_events(
     wakeup: Wakeup | None = None,
     heartbeat_s: float | None = None,
     poll_s: float = POLL_S,
+    done: Callable[[], bool] | None = None,
 ) -> AsyncIterator[EventRow | None]:
     """The run's events with ``seq > after``, then its new ones as they are recorded, until it ends (see the
     module) or ``wakeup`` is closed. With ``heartbeat_s``, ``None`` comes after that long without an event
-    (for keep-alives). Raises ``EventsLost`` when the ledger skips numbers it should hold."""
+    (for keep-alives). ``done``: for a run executed here, whether its handle says it ended (after its end
+    was recorded): then a read with nothing new ends the follow, even if the store never got the run.
+    Raises ``EventsLost`` when the ledger skips numbers it should hold."""
     wakeup = wakeup if wakeup is not None else Wakeup()
     last = after
     delay = FAST_POLL_S
@@ -112,6 +115,11 @@ async def follow_events(
             if not at_finish:
                 await wakeup._wait(delay)
                 continue
+        if not rows and done is not None and done():
+            finished = await source.get_events(run_id, last)  # done() may have turned true after the read
+            for late in finished:
+                yield late
+            return
         if at_finish or time.monotonic() >= next_row_check:
             next_row_check = time.monotonic() + ROW_CHECK_S
             run = await source.get_run(run_id)
