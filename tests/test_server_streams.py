@@ -201,3 +201,25 @@ async def test_status_after_a_cli_resume_is_the_stores(
         assert events == as_sse(rows)
         assert [e[2]["status"] for e in events if e[1] == "RunFinished"] == ["canceled", "succeeded"]
         assert [e[1] for e in events].count("RunStarted") == 2
+
+
+async def test_batched_durability_streams_every_event_once_in_order(store_url: str) -> None:
+    """In ``batched`` mode the ledger gets events late, in blocks: a stream still sends each once, in
+    order; the every-run WebSocket sends the runs this server executes from the store too."""
+    engine = Engine(store=store_url, durability="batched")
+    async with live_server(ServerSettings(), engine) as server, server.client() as client:
+        async with websockets.connect(f"{server.ws_url}/api/v1/events") as every:
+            await anyio.sleep(0.05)  # subscribed before the run starts
+            started = await client.post(
+                "/api/v1/runs", json={"workflow": slow_chain(NODES), "inputs": {"x": 0}}
+            )
+            run_id = started.json()["id"]
+            events = await read_sse(client, run_id)  # from while it runs to its end
+            received: list[dict[str, Any]] = []
+            with anyio.fail_after(10):
+                while not received or received[-1]["type"] != "RunFinished":
+                    received.append(json.loads(await every.recv()))
+    rows = await recorded(store_url, run_id)
+    assert_whole_run(rows)
+    assert events == as_sse(rows)
+    assert received == as_messages(rows)

@@ -205,7 +205,10 @@ def events(
             raise FlowloomError(f"no run {run_id!r} in {getattr(s, 'location', type(s).__name__)}")
         await print_events(s, run_id, after, follow=follow, as_json=as_json)
 
-    _read(engine, read)
+    try:
+        _read(engine, read)
+    except KeyboardInterrupt:  # Ctrl-C ends a --follow: no traceback
+        raise typer.Exit(130) from None
 
 
 @runs_app.command()

@@ -6,6 +6,7 @@ one executed here (whose bus events only wake the reader up)."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -14,11 +15,12 @@ import anyio
 from anyio.abc import ObjectSendStream
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from flowloom.ir import EventRow
+from flowloom.ir import EventRow, FlowloomError
 from flowloom.stores import EventsLost, follow_events
 
 from ._registry import RunRegistry
 
+logger = logging.getLogger("flowloom.server")
 KEEPALIVE_S = 15.0
 _KEEPALIVE = b": keep-alive\n\n"
 _CLOSE_FINISHED = (1000, "run finished")
@@ -51,6 +53,8 @@ async def sse_frames(registry: RunRegistry, run_id: str, after: int) -> AsyncIte
                 yield _KEEPALIVE if row is None else sse_frame(row)
         except EventsLost:
             return
+        except FlowloomError as exc:  # the store failed under the stream: end it, say why in the log
+            logger.error("event stream of run %s ended: %s", run_id, exc)
 
 
 async def one_run(websocket: WebSocket, registry: RunRegistry, run_id: str, after: int) -> tuple[int, str]:
@@ -63,6 +67,9 @@ async def one_run(websocket: WebSocket, registry: RunRegistry, run_id: str, afte
                 await websocket.send_text(_dumps(event_message(row)))
         except EventsLost:
             return _CLOSE_BEHIND
+        except FlowloomError as exc:
+            logger.error("event stream of run %s ended: %s", run_id, exc)
+            return 1011, f"cannot read the run's events: {exc}"[:120]
         return _CLOSE_SHUTDOWN if wakeup.closed else _CLOSE_FINISHED
 
 
@@ -87,6 +94,8 @@ async def every_run(websocket: WebSocket, registry: RunRegistry) -> tuple[int, s
                             await out.send(_dumps(event_message(row)))
                 except EventsLost:
                     pass
+                except FlowloomError as exc:
+                    logger.error("event stream of run %s ended: %s", run_id, exc)
             watch.seen.discard(run_id)  # its next events (a resume) start a new follower
 
     with registry.watch() as watch:
