@@ -9,9 +9,10 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
-from flowloom import Engine, Run
+from flowloom import Engine, Run, RunFailedError
 from flowloom.ir import EventRow, RunStore
 
 from ._output import print_json
@@ -70,6 +71,7 @@ async def run_jsonl(engine: Engine, workflow: Any, inputs: dict[str, Any]) -> Ru
             write_line(event_line(row))
     finally:
         remove()
-    await run.wait()
+    with suppress(RunFailedError):  # (where wait() raises for a run that failed or was canceled)
+        await run.wait()
     print_json(run)
     return run

@@ -7,6 +7,7 @@ import datetime as dt
 import inspect
 import sys
 from collections.abc import Mapping
+from contextlib import suppress
 from typing import Annotated, Any
 
 import anyio
@@ -14,7 +15,7 @@ from fastapi import APIRouter, Query, Request, WebSocket
 from pydantic import BaseModel
 from starlette.responses import Response, StreamingResponse
 
-from flowloom import Engine, InvalidWorkflowError, Run, Status
+from flowloom import Engine, InvalidWorkflowError, Run, RunFailedError, Status
 from flowloom.ir import RunRow
 
 from ._errors import ApiError, InputInvalid, json_response, not_found, read_json, zod_issues
@@ -191,7 +192,7 @@ def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
         entry = registry.get(run_id)
         if entry is not None and not entry.run.done:  # running here (perhaps not recorded yet)
             canceled = entry.run.cancel()
-            with anyio.move_on_after(CANCEL_WAIT_S):
+            with anyio.move_on_after(CANCEL_WAIT_S), suppress(RunFailedError):  # it ends canceled
                 await entry.run.wait()
             return json_response({**await current(run_id), "canceled": canceled})
         row = await stored_row(run_id)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from typing import Any, Literal
 
 import anyio
@@ -14,7 +15,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, RootModel
 from starlette.responses import Response
 
-from flowloom import InvalidWorkflowError, Report, __version__
+from flowloom import InvalidWorkflowError, Report, RunFailedError, __version__
 from flowloom.ir import js_plain
 
 from ._errors import UNDEFINED, ApiError, InputInvalid, empty_response, json_response, read_json, zod_issues
@@ -153,7 +154,7 @@ class Procedures:
         entry = self.registry.get(task_id)
         if entry is not None and not entry.run.done:
             entry.run.cancel()
-            with anyio.move_on_after(CANCEL_WAIT_S):
+            with anyio.move_on_after(CANCEL_WAIT_S), suppress(RunFailedError):  # it ends canceled
                 await entry.run.wait()
             return {"success": True}
         engine = self.registry.engine
