@@ -33,6 +33,7 @@ from _server import (
 from flowloom.ir import Event
 from flowloom.server import ServerSettings
 from flowloom.server._registry import RunRegistry
+from flowloom.stores import EventsLost, follow_events
 from flowloom.testing import HttpEchoServer
 
 pytestmark = pytest.mark.anyio
@@ -289,15 +290,19 @@ async def test_a_slow_subscriber_is_dropped_and_never_blocks_a_run(caplog: pytes
     async with engine:
         registry = RunRegistry(engine, max_runs=10, max_age_s=60, event_buffer=3)
         registry.attach()
-        with caplog.at_level(logging.WARNING, "flowloom.server"), registry.subscribe(None) as subscription:
-            run = registry.start(echo_workflow(), {"msg": "x"})  # 6 events; nobody reads them
-            await run.join(timeout=5)
-            assert run.status == "succeeded"
-            assert subscription.dropped
-            assert [entry[0] for entry in [item async for item in subscription.stream]] == [1, 2, 3]
-        assert "dropped a slow event subscriber" in caplog.text
-        with registry.subscribe(run.id) as late:  # the ledger is bounded too: the last 3 events
-            assert [entry[0] for entry in late.backlog] == [4, 5, 6]
+        with caplog.at_level(logging.WARNING, "flowloom.server"), registry.watch() as watch:
+            runs = [registry.start(echo_workflow(), {"msg": str(n)}) for n in range(5)]  # nobody reads
+            for run in runs:
+                await run.join(timeout=5)
+                assert run.status == "succeeded"
+            assert watch.dropped
+            received = [run_id async for run_id in watch.runs]
+        assert len(received) == 3 and set(received) < {run.id for run in runs}
+        assert "dropped a slow every-run event subscriber" in caplog.text
+        # without a store, events are kept in memory, bounded too: the last 3 of the run's 6
+        assert [row.seq for row in await registry.events.get_events(runs[0].id)] == [4, 5, 6]
+        with pytest.raises(EventsLost, match="events 1 to 3 are no longer kept"):
+            _ = [row async for row in follow_events(registry.events, runs[0].id)]
         registry.detach()
 
 

@@ -616,16 +616,20 @@ async def test_public_names() -> None:
         "UNSET",
         "CacheEntry",
         "EventRow",
+        "EventsLost",
         "Json",
         "MemoryStore",
         "NewEvent",
         "NodeRow",
+        "RunEvents",
         "RunRow",
         "RunStore",
         "Scope",
         "SqlStore",
         "StoreError",
         "Unset",
+        "Wakeup",
+        "follow_events",
     ]
 
 

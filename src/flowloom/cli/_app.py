@@ -13,9 +13,9 @@ import typer
 from flowloom._runtime import Engine
 from flowloom._version import __version__
 from flowloom.engine import FlowloomError, InvalidWorkflowError, Run, traits_of
-from flowloom.ir import StoreError
+from flowloom.ir import RunStore, StoreError
 
-from ._output import RunJsonOption, console, fail_usage, finish, print_json, run_in
+from ._output import RunJsonOption, console, exit_code, fail_usage, finish, print_json, run_in
 from ._runs import runs_app
 from ._store import NoStoreOption, StoreOption, store_url
 
@@ -31,6 +31,14 @@ app = typer.Typer(
 InputsOption = Annotated[
     str | None,
     typer.Option("--inputs", "-i", help="Workflow inputs: a JSON object, or @path/to/file.json."),
+]
+JsonlOption = Annotated[
+    bool,
+    typer.Option(
+        "--jsonl",
+        help="Print each event as a JSON line {seq, run_id, type, data} as it is recorded, then the "
+        "--json object, and nothing else.",
+    ),
 ]
 FileArgument = Annotated[Path, typer.Argument(help="The workflow JSON file.", show_default=False)]
 FormatOption = Annotated[
@@ -95,27 +103,45 @@ def run(
     file: FileArgument,
     inputs: InputsOption = None,
     as_json: RunJsonOption = False,
+    jsonl: JsonlOption = False,
     store: StoreOption = None,
     no_store: NoStoreOption = False,
     workflow_format: FormatOption = None,
 ) -> None:
     """Run a workflow and print its outputs. The run is recorded in the store (see ``flowloom runs``)."""
+    if as_json and jsonl:
+        raise fail_usage("--json and --jsonl print different things: choose one")
     try:
         values = _read_inputs(inputs)
-        engine = Engine(store=store_url(store, no_store))
+        url = store_url(store, no_store)
+        # --jsonl prints the events as recorded: without a store, in memory for the run's length
+        engine = Engine(store=_memory_store() if url is None and jsonl else url)
         validation = engine.validate(file, values, format=workflow_format)
     except (UsageProblem, InvalidWorkflowError, StoreError) as exc:
         raise fail_usage(str(exc)) from None
     if not validation.valid:
         errors = validation.errors or []
-        if as_json:
+        if as_json or jsonl:
             print_json(engine.start_rejected(errors, values))
         raise fail_usage(_invalid(file, errors))
 
     async def start() -> Run:
+        if jsonl:
+            from ._events import run_jsonl
+
+            return await run_jsonl(engine, file, values, workflow_format)
         return await engine.run(file, values, format=workflow_format)
 
-    raise finish(run_in(engine, start, as_json), as_json)
+    finished = run_in(engine, start, as_json or jsonl)
+    if jsonl:  # its --json object is printed already, after the events
+        raise typer.Exit(exit_code(finished))
+    raise finish(finished, as_json)
+
+
+def _memory_store() -> RunStore:
+    from flowloom.stores import MemoryStore
+
+    return MemoryStore()
 
 
 @app.command()

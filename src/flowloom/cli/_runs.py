@@ -1,4 +1,4 @@
-"""``flowloom runs``: the history in the store -- list, show, cancel, resume."""
+"""``flowloom runs``: the history in the store -- list, show, events, cancel, resume."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from flowloom.ir import NodeRow, RunRow, RunStore, Status
 from ._output import EXIT_FAILED, RunJsonOption, console, fail_usage, finish, run_in
 from ._store import NoStoreOption, StoreOption, store_url
 
-runs_app = typer.Typer(name="runs", help="Recorded runs: list, show, cancel, resume.", no_args_is_help=True)
+runs_app = typer.Typer(
+    name="runs", help="Recorded runs: list, show, events, cancel, resume.", no_args_is_help=True
+)
 
 RunIdArgument = Annotated[str, typer.Argument(help="The run's id.", show_default=False)]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout and nothing else.")]
@@ -178,6 +180,35 @@ def _print_run(row: RunRow, nodes: list[NodeRow]) -> None:
     if row.error and all(message != row.error for _, message in errors):
         out.print(f"[bold red]error[/] {row.error}", highlight=False)
     out.print_json(json.dumps(row.outputs, ensure_ascii=False))
+
+
+@runs_app.command()
+def events(
+    run_id: RunIdArgument,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new events until the run ends.")
+    ] = False,
+    after: Annotated[int, typer.Option(min=0, help="Only events after this sequence number.")] = 0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object {seq, run_id, type, data} per line.")
+    ] = False,
+    store: StoreOption = None,
+    no_store: NoStoreOption = False,
+) -> None:
+    """A run's recorded events, from any process; with --follow, then its new ones until it ends."""
+    from ._events import print_events
+
+    engine = _engine(store, no_store)
+
+    async def read(s: RunStore) -> None:
+        if await s.get_run(run_id) is None:
+            raise FlowloomError(f"no run {run_id!r} in {getattr(s, 'location', type(s).__name__)}")
+        await print_events(s, run_id, after, follow=follow, as_json=as_json)
+
+    try:
+        _read(engine, read)
+    except KeyboardInterrupt:  # Ctrl-C ends a --follow: no traceback
+        raise typer.Exit(130) from None
 
 
 @runs_app.command()

@@ -60,8 +60,9 @@ class ServerSettings:
     period), except the newest ``retention_max_runs``. ``None``: keep every run."""
 
     event_buffer: int = 10_000
-    """Events kept per run for replay (``Last-Event-ID``), and how far a live subscriber may fall behind
-    before it is dropped (its stream ends; it can resume from the ledger)."""
+    """For an engine without a store: events kept in memory per run, for the streams (a reader that falls
+    further behind loses its stream). With a store the streams read its ledger, which keeps every event.
+    Also: how many runs an every-run WebSocket may fall behind before it is dropped."""
 
     def __post_init__(self) -> None:
         if self.token is not None and not self.token.strip():

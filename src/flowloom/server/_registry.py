@@ -1,12 +1,13 @@
-"""The server's runs: a registry with bounded retention, and per-run event ledgers (fed by one bus
-listener) that the event streams replay from and then follow live."""
+"""The server's runs: a registry of the runs started here, with bounded retention, and the wake-ups of
+the event streams (one bus listener). The streams read events from the engine's store (or, for an engine
+without one, from a ``MemoryLedger`` fed by the same listener): see ``flowloom.stores.follow_events``."""
 
 from __future__ import annotations
 
 import logging
 import time
 import uuid
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,11 +19,12 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from flowloom._runtime import Engine
 from flowloom.engine import CompiledWorkflow, Run
 from flowloom.formats import JsonText
-from flowloom.ir import Event, RunFinished, RunStarted, Status
+from flowloom.ir import Event, RunFinished, Status
+from flowloom.stores import RunEvents, Wakeup
+
+from ._ledger import MemoryLedger
 
 logger = logging.getLogger("flowloom.server")
-
-LedgerEntry = tuple[int, Event]  # (seq within its run, from 1; the event)
 
 
 @dataclass(slots=True)
@@ -31,45 +33,27 @@ class RunEntry:
     created_at: float
 
 
-class RunLedger:
-    """The last events of one run, numbered, and when it started and ended."""
+class RunWatch:
+    """An every-run stream's view: the id of each run this server executes, once, when its first event
+    since the watch began comes (``runs``). Ends when it falls ``buffer`` runs behind (``dropped``) or the
+    server shuts down."""
 
-    __slots__ = ("ended_at", "events", "seq", "started_at")
+    __slots__ = ("_send", "dropped", "runs", "seen")
 
-    def __init__(self, size: int) -> None:
-        self.events: deque[LedgerEntry] = deque(maxlen=size)
-        self.seq = 0
-        self.started_at: float | None = None
-        self.ended_at: float | None = None
-
-
-class Subscription:
-    """One client's view of the events of a run (or of every run): send ``backlog`` first, then what
-    arrives on ``stream``. The stream ends when the client fell too far behind (``dropped``) or the server
-    is shutting down. ``complete``: the run had already finished when the subscription began."""
-
-    __slots__ = ("_send", "backlog", "complete", "dropped", "run_id", "stream")
-
-    def __init__(self, run_id: str | None, buffer: int) -> None:
-        self.run_id = run_id
-        self._send: MemoryObjectSendStream[LedgerEntry]
-        self.stream: MemoryObjectReceiveStream[LedgerEntry]
-        self._send, self.stream = anyio.create_memory_object_stream[LedgerEntry](buffer)
-        self.backlog: list[LedgerEntry] = []
-        self.complete = False
+    def __init__(self, buffer: int) -> None:
+        self._send: MemoryObjectSendStream[str]
+        self.runs: MemoryObjectReceiveStream[str]
+        self._send, self.runs = anyio.create_memory_object_stream[str](buffer)
+        self.seen: set[str] = set()
         self.dropped = False
 
-    def _offer(self, entry: LedgerEntry) -> bool:
-        """Queue ``entry`` without waiting; False when this subscriber must go."""
+    def _offer(self, run_id: str) -> bool:
+        """Queue ``run_id`` without waiting; False when this watch must go."""
         try:
-            self._send.send_nowait(entry)
+            self._send.send_nowait(run_id)
         except anyio.WouldBlock:
             self.dropped = True
-            logger.warning(
-                "dropped a slow event subscriber (%s) after %d buffered events",
-                f"run {self.run_id}" if self.run_id else "all runs",
-                self._send.statistics().current_buffer_used,
-            )
+            logger.warning("dropped a slow every-run event subscriber after %d runs", len(self.seen))
             return False
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             return False
@@ -81,7 +65,8 @@ class Subscription:
 
 class RunRegistry:
     """Runs started through the server, kept while running and then until there are more than
-    ``max_runs`` finished ones or they ended more than ``max_age_s`` ago."""
+    ``max_runs`` finished ones or they ended more than ``max_age_s`` ago; and what the event streams need:
+    where a run's events are read (``events``) and a wake-up per stream."""
 
     def __init__(
         self,
@@ -98,16 +83,25 @@ class RunRegistry:
         self._event_buffer = event_buffer
         self._clock = clock
         self._runs: dict[str, RunEntry] = {}
-        self._ledgers: dict[str, RunLedger] = {}
         self._finished: OrderedDict[str, float] = OrderedDict()  # run id -> end time, oldest first
-        self._subscribers: dict[str | None, set[Subscription]] = {}
+        # a store-less engine's events, read as a store's ledger would be
+        self.ledger = MemoryLedger(event_buffer) if engine.store is None else None
+        self._wakeups: dict[str, set[Wakeup]] = {}  # by run id: the streams following that run
+        self._watches: set[RunWatch] = set()
         self._remove_listener: Callable[[], None] | None = None
         self._closing = False
+
+    @property
+    def events(self) -> RunEvents:
+        """Where runs' events are read: the engine's store, or the memory ledger of a store-less engine."""
+        source = self.engine.store if self.engine.store is not None else self.ledger
+        assert source is not None
+        return source
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     def attach(self) -> None:
-        """Start recording the engine's events (one bus listener)."""
+        """Start listening to the engine's events (one bus listener)."""
         if self._remove_listener is None:
             self._remove_listener = self.engine.bus.add_listener(self._on_event)
             self._closing = False
@@ -120,9 +114,11 @@ class RunRegistry:
     def close_streams(self) -> None:
         """End every event stream, now and for later subscribers: the server is shutting down."""
         self._closing = True
-        for subscribers in self._subscribers.values():
-            for subscription in subscribers:
-                subscription._close()
+        for wakeups in self._wakeups.values():
+            for wakeup in wakeups:
+                wakeup.close()
+        for watch in self._watches:
+            watch._close()
 
     async def cancel_active(self, timeout_s: float) -> list[str]:
         """Cancel every run still going and wait (up to ``timeout_s``) until they have recorded their end."""
@@ -164,60 +160,58 @@ class RunRegistry:
         return [e for e in entries if status is None or e.run.status is status]
 
     def times(self, run_id: str) -> tuple[float | None, float | None]:
-        """When the run started and ended (``None``: not yet, or never)."""
-        ledger = self._ledgers.get(run_id)
-        return (ledger.started_at, ledger.ended_at) if ledger is not None else (None, None)
+        """When a run of a store-less engine started and ended (``None``: not yet, or never)."""
+        return self.ledger.times(run_id) if self.ledger is not None else (None, None)
 
     # -- events ---------------------------------------------------------------------------------
 
     @contextmanager
-    def subscribe(self, run_id: str | None, after: int = 0) -> Iterator[Subscription]:
-        """Events of ``run_id`` (every run: ``None``). For one run, ``backlog`` holds its recorded
-        events numbered above ``after``; for every run, only new events come."""
-        subscription = Subscription(run_id, self._event_buffer)
-        if run_id is not None:
-            ledger = self._ledgers.get(run_id)
-            if ledger is not None:
-                subscription.backlog = [entry for entry in ledger.events if entry[0] > after]
-            entry = self._runs.get(run_id)
-            subscription.complete = (ledger is not None and ledger.ended_at is not None) or (
-                entry is not None and entry.run.done
-            )
-        subscribers = self._subscribers.setdefault(run_id, set())
-        subscribers.add(subscription)
+    def wakeup(self, run_id: str) -> Iterator[Wakeup]:
+        """A wake-up for a stream following ``run_id``: notified on each of the run's events while this
+        server executes it, closed when the server shuts down."""
+        wakeup = Wakeup()
+        wakeups = self._wakeups.setdefault(run_id, set())
+        wakeups.add(wakeup)
         if self._closing:
-            subscription._close()
+            wakeup.close()
         try:
-            yield subscription
+            yield wakeup
         finally:
-            subscribers.discard(subscription)
-            if not subscribers and self._subscribers.get(run_id) is subscribers:
-                del self._subscribers[run_id]
-            subscription._close()
-            subscription.stream.close()
+            wakeups.discard(wakeup)
+            if not wakeups and self._wakeups.get(run_id) is wakeups:
+                del self._wakeups[run_id]
+
+    @contextmanager
+    def watch(self) -> Iterator[RunWatch]:
+        """The runs this server executes from now on, each once (see ``RunWatch``)."""
+        watch = RunWatch(self._event_buffer)
+        self._watches.add(watch)
+        if self._closing:
+            watch._close()
+        try:
+            yield watch
+        finally:
+            self._watches.discard(watch)
+            watch._close()
+            watch.runs.close()
 
     def _on_event(self, event: Event) -> None:
         run_id = event.run_id
-        ledger = self._ledgers.get(run_id)
-        if ledger is None:
-            ledger = self._ledgers[run_id] = RunLedger(self._event_buffer)
-        ledger.seq += 1
-        entry = (ledger.seq, event)
-        ledger.events.append(entry)
-        if isinstance(event, RunStarted):
-            ledger.started_at = event.at
-        elif isinstance(event, RunFinished):
-            ledger.ended_at = event.at
-            self._finished[run_id] = event.at
-        if self._subscribers:
-            for key in (run_id, None):
-                subscribers = self._subscribers.get(key)
-                if subscribers:
-                    for subscription in tuple(subscribers):
-                        if not subscription._offer(entry):
-                            subscribers.discard(subscription)
-                            subscription._close()
+        if self.ledger is not None:
+            self.ledger.record(event)
+        wakeups = self._wakeups.get(run_id)
+        if wakeups:
+            for wakeup in wakeups:
+                wakeup.notify()
+        if self._watches:
+            for watch in tuple(self._watches):
+                if run_id not in watch.seen:
+                    watch.seen.add(run_id)
+                    if not watch._offer(run_id):
+                        self._watches.discard(watch)
+                        watch._close()
         if isinstance(event, RunFinished):
+            self._finished[run_id] = event.at
             self._prune()
 
     def _prune(self) -> None:
@@ -229,7 +223,8 @@ class RunRegistry:
                 break
             del finished[run_id]
             self._runs.pop(run_id, None)
-            self._ledgers.pop(run_id, None)
+            if self.ledger is not None:
+                self.ledger.forget(run_id)
 
 
 def request_document(workflow: Mapping[str, Any] | str) -> Mapping[str, Any] | JsonText:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
-import json
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Annotated, Any
 
@@ -15,19 +14,17 @@ import anyio
 from fastapi import APIRouter, Query, Request, WebSocket
 from pydantic import BaseModel
 from starlette.responses import Response, StreamingResponse
-from starlette.websockets import WebSocketDisconnect
 
 from flowloom._runtime import Engine
 from flowloom.engine import InvalidWorkflowError, NodeExecutor, Run, traits_of
 from flowloom.formats import read_document
-from flowloom.ir import RunFinished, RunRow, Status, event_json
+from flowloom.ir import RunRow, Status
 
 from ._errors import ApiError, InputInvalid, json_response, not_found, read_json, zod_issues
-from ._registry import LedgerEntry, RunRegistry, Subscription, request_document
+from ._registry import RunRegistry, request_document
+from ._streams import every_run, one_run, serve_socket, sse_frames
 from ._upstream import CANCEL_WAIT_S, ErrorOutput, invalid_json_error
 
-KEEPALIVE_S = 15.0
-_KEEPALIVE = b": keep-alive\n\n"
 _START_SHAPE = {"workflow": "object | string", "inputs": "object"}
 
 
@@ -67,22 +64,6 @@ class NodeType(BaseModel):
     output_schema: dict[str, Any] | None = None
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-
-
-def sse_frame(entry: LedgerEntry) -> bytes:
-    seq, event = entry
-    return f"id: {seq}\nevent: {type(event).__name__}\ndata: {_dumps(event_json(event))}\n\n".encode()
-
-
-def ws_message(entry: LedgerEntry) -> str:
-    seq, event = entry
-    return _dumps(
-        {"seq": seq, "run_id": event.run_id, "type": type(event).__name__, "data": event_json(event)}
-    )
-
-
 def _iso(at: float | None) -> str | None:
     if at is None:
         return None
@@ -112,59 +93,13 @@ def _node_type(executor: NodeExecutor) -> dict[str, Any]:
     return found
 
 
-async def _sse(subscription: Subscription, after: int) -> AsyncIterator[bytes]:
-    last = after
-    for entry in subscription.backlog:
-        yield sse_frame(entry)
-        last = entry[0]
-        if isinstance(entry[1], RunFinished):
-            return
-    if subscription.complete:
-        return
-    while True:
-        entry_or_none: LedgerEntry | None = None
-        with anyio.move_on_after(KEEPALIVE_S):
-            try:
-                entry_or_none = await subscription.stream.receive()
-            except anyio.EndOfStream:  # dropped (too slow: the client resumes with Last-Event-ID) or closing
-                return
-        if entry_or_none is None:
-            yield _KEEPALIVE
-        elif entry_or_none[0] > last:
-            yield sse_frame(entry_or_none)
-            last = entry_or_none[0]
-            if isinstance(entry_or_none[1], RunFinished):
-                return
-
-
-async def _pump(websocket: WebSocket, subscription: Subscription) -> tuple[int, str]:
-    """Send events until the run ends (1000), the client falls behind (1013) or the server stops (1001)."""
-    one_run = subscription.run_id is not None
-    last = 0
-    for entry in subscription.backlog:
-        await websocket.send_text(ws_message(entry))
-        last = entry[0]
-        if isinstance(entry[1], RunFinished):
-            return 1000, "run finished"
-    if one_run and subscription.complete:
-        return 1000, "run finished"
-    async for entry in subscription.stream:
-        if one_run and entry[0] <= last:
-            continue
-        await websocket.send_text(ws_message(entry))
-        last = entry[0]
-        if one_run and isinstance(entry[1], RunFinished):
-            return 1000, "run finished"
-    if subscription.dropped:
-        return 1013, "too slow: events were dropped; reconnect with last_event_id"
-    return 1001, "server shutting down"
-
-
 def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
-    """The runs API, node types and event streams."""
+    """The runs API, node types and event streams. With a store, what a run is (status, times, error,
+    report) is read from it: another process may have resumed or canceled a run this server started."""
     router = APIRouter(prefix="/api/v1", tags=["runs"], responses={400: {"model": ErrorOutput}})
 
     def summary(run: Run) -> dict[str, Any]:
+        """A run of the registry that the store does not hold (yet, or the engine has none)."""
         entry = registry.get(run.id)
         started, ended = registry.times(run.id)
         return {
@@ -176,12 +111,6 @@ def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
             "error": run.error,
         }
 
-    def known(run_id: str) -> Run:
-        entry = registry.get(run_id)
-        if entry is None:
-            raise not_found(f"Run {run_id!r} not found")
-        return entry.run
-
     def stored_summary(row: RunRow) -> dict[str, Any]:
         return {
             "id": row.id,
@@ -192,12 +121,18 @@ def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
             "error": row.error,
         }
 
-    async def stored(run_id: str) -> RunRow:
-        """A run the server does not hold in memory (before a restart, another process's) from the store."""
-        row = await engine.store.get_run(run_id) if engine.store is not None else None
-        if row is None:
+    async def stored_row(run_id: str) -> RunRow | None:
+        return await engine.store.get_run(run_id) if engine.store is not None else None
+
+    async def current(run_id: str) -> dict[str, Any]:
+        """A run's summary: the store's row, else (not recorded yet, or no store) the registry's handle."""
+        row = await stored_row(run_id)
+        if row is not None:
+            return stored_summary(row)
+        entry = registry.get(run_id)
+        if entry is None:
             raise not_found(f"Run {run_id!r} not found")
-        return row
+        return summary(entry.run)
 
     @router.get(
         "/runs", response_model=None, responses={200: {"model": RunList}}, summary="Runs, newest first."
@@ -209,12 +144,7 @@ def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
     ) -> Response:
         store = engine.store
         if store is not None:  # the history: what this server ran, before a restart too, and other processes
-            rows = await store.list_runs(status, limit, offset)
-            live = [registry.get(row.id) for row in rows]
-            page = [
-                summary(e.run) if e is not None else stored_summary(r)
-                for r, e in zip(rows, live, strict=True)
-            ]
+            page = [stored_summary(row) for row in await store.list_runs(status, limit, offset)]
             total = await store.count_runs(status)
             return json_response({"runs": page, "total": total, "limit": limit, "offset": offset})
         entries = registry.runs(status)
@@ -256,26 +186,31 @@ def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
     @router.get("/runs/{run_id}", response_model=None, responses={200: {"model": RunDetail}})
     async def get_run(run_id: str) -> Response:
         """A run and its report (upstream's ``IReport``)."""
+        found = await current(run_id)
         entry = registry.get(run_id)
-        if entry is not None:
-            return json_response({**summary(entry.run), "report": entry.run.report().to_json()})
-        row = await stored(run_id)
-        report = await engine.stored_report(run_id)
-        return json_response({**stored_summary(row), "report": report.to_json() if report else None})
+        report = await engine.stored_report(run_id) if engine.store is not None else None
+        if report is None and entry is not None:
+            report = entry.run.report()
+        return json_response({**found, "report": report.to_json() if report is not None else None})
 
     @router.post("/runs/{run_id}/cancel", response_model=None, responses={200: {"model": RunSummary}})
     async def cancel_run(run_id: str) -> Response:
         """Cancel a run; ``canceled`` is false when it had already ended."""
         entry = registry.get(run_id)
-        if entry is None:  # running in another process (or left by a dead one): cancel through the store
-            before = (await stored(run_id)).status
-            await engine.cancel_recorded(run_id)
-            return json_response({**stored_summary(await stored(run_id)), "canceled": not before.terminated})
-        run = entry.run
-        canceled = run.cancel()
-        with anyio.move_on_after(CANCEL_WAIT_S):
-            await run.join()
-        return json_response({**summary(run), "canceled": canceled})
+        if entry is not None and not entry.run.done:  # running here (perhaps not recorded yet)
+            canceled = entry.run.cancel()
+            with anyio.move_on_after(CANCEL_WAIT_S):
+                await entry.run.join()
+            return json_response({**await current(run_id), "canceled": canceled})
+        row = await stored_row(run_id)
+        if row is None:  # without a store: a run of the registry that had ended
+            return json_response({**await current(run_id), "canceled": False})
+        # running in another process (or left by a dead one), or resumed there: cancel through the store
+        await engine.cancel_recorded(run_id)
+        return json_response({**await current(run_id), "canceled": not row.status.terminated})
+
+    async def exists(run_id: str) -> bool:
+        return registry.get(run_id) is not None or await registry.events.get_run(run_id) is not None
 
     @router.get(
         "/runs/{run_id}/events", response_model=None, responses={200: {"content": {"text/event-stream": {}}}}
@@ -285,18 +220,16 @@ def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
         run_id: str,
         last_event_id: Annotated[str | None, Query(description="Resume after this event.")] = None,
     ) -> Response:
-        """Server-Sent Events of a run, from its first event (or after ``Last-Event-ID``) to
-        ``RunFinished``."""
-        known(run_id)
+        """Server-Sent Events of a run, from its first recorded event (or after ``Last-Event-ID``) until it
+        ends; a run executed by another process or before a restart too. Event ids are the ledger's
+        sequence numbers."""
         after = _event_id(request.headers.get("last-event-id", last_event_id))
-
-        async def stream() -> AsyncIterator[bytes]:
-            with registry.subscribe(run_id, after) as subscription:
-                async for frame in _sse(subscription, after):
-                    yield frame
-
+        if not await exists(run_id):
+            raise not_found(f"Run {run_id!r} not found")
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+        return StreamingResponse(
+            sse_frames(registry, run_id, after), media_type="text/event-stream", headers=headers
+        )
 
     @router.get("/nodes", response_model=None, responses={200: {"model": list[NodeType]}})
     async def node_types() -> Response:
@@ -305,8 +238,9 @@ def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
 
     @router.websocket("/events")
     async def events(websocket: WebSocket) -> None:
-        """Events as JSON messages ``{seq, run_id, type, data}``: of every run from now on, or with
-        ``?run_id=`` of one run from its start (or after ``?last_event_id=``) until it ends."""
+        """Events as JSON messages ``{seq, run_id, type, data}`` (``seq``: the ledger's): with ``?run_id=``,
+        of one run from its first recorded event (or after ``?last_event_id=``) until it ends, wherever it
+        runs; without, of every run this server executes, from now on."""
         await websocket.accept()
         run_id = websocket.query_params.get("run_id") or None
         try:
@@ -314,28 +248,12 @@ def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
         except ApiError as exc:
             await websocket.close(1008, exc.message)
             return
-        if run_id is not None and registry.get(run_id) is None:
+        if run_id is None:
+            await serve_socket(websocket, lambda: every_run(websocket, registry))
+            return
+        if not await exists(run_id):
             await websocket.close(4404, f"Run {run_id!r} not found")
             return
-        outcome: tuple[int, str] | None = None
-        with registry.subscribe(run_id, after) as subscription:
-            async with anyio.create_task_group() as group:
-
-                async def watch_client() -> None:
-                    while (await websocket.receive())["type"] != "websocket.disconnect":
-                        pass
-                    group.cancel_scope.cancel()  # the client left: stop sending
-
-                group.start_soon(watch_client)
-                try:
-                    outcome = await _pump(websocket, subscription)
-                except (WebSocketDisconnect, OSError):  # the client left under a send
-                    outcome = None
-                group.cancel_scope.cancel()
-        if outcome is not None:
-            try:
-                await websocket.close(*outcome)
-            except (WebSocketDisconnect, OSError):  # it left just before
-                pass
+        await serve_socket(websocket, lambda: one_run(websocket, registry, run_id, after))
 
     return router

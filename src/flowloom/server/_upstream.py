@@ -128,22 +128,41 @@ class Procedures:
         return {"taskID": run.id}
 
     async def task_report(self, value: Any) -> Any:
-        entry = self.registry.get(_checked(_TASK_SHAPE, value)["taskID"])
-        return None if entry is None else entry.run.report().to_json()
+        task_id = _checked(_TASK_SHAPE, value)["taskID"]
+        entry = self.registry.get(task_id)
+        if entry is not None and not entry.run.done:
+            return entry.run.report().to_json()
+        # ended here (then perhaps resumed by another process), or recorded by another process: the store
+        report = await self.registry.engine.stored_report(task_id)
+        if report is None and entry is not None:
+            report = entry.run.report()
+        return None if report is None else report.to_json()
 
     async def task_result(self, value: Any) -> Any:
-        entry = self.registry.get(_checked(_TASK_SHAPE, value)["taskID"])
-        if entry is None or not entry.run.done:
+        task_id = _checked(_TASK_SHAPE, value)["taskID"]
+        entry = self.registry.get(task_id)
+        if entry is not None and not entry.run.done:
             return None
-        return js_plain(entry.run.outputs)
+        store = self.registry.engine.store
+        row = await store.get_run(task_id) if store is not None else None
+        if row is not None:
+            return js_plain(row.outputs or {}) if row.status.terminated else None
+        return None if entry is None else js_plain(entry.run.outputs)
 
     async def task_cancel(self, value: Any) -> Any:
-        entry = self.registry.get(_checked(_TASK_SHAPE, value)["taskID"])
-        if entry is None:
-            return {"success": False}
-        entry.run.cancel()
-        with anyio.move_on_after(CANCEL_WAIT_S):
-            await entry.run.join()
+        task_id = _checked(_TASK_SHAPE, value)["taskID"]
+        entry = self.registry.get(task_id)
+        if entry is not None and not entry.run.done:
+            entry.run.cancel()
+            with anyio.move_on_after(CANCEL_WAIT_S):
+                await entry.run.join()
+            return {"success": True}
+        engine = self.registry.engine
+        row = await engine.store.get_run(task_id) if engine.store is not None else None
+        if row is None:
+            return {"success": entry is not None}
+        if not row.status.terminated:  # resumed in (or started by) another process
+            await engine.cancel_recorded(task_id)
         return {"success": True}
 
     async def task_validate(self, value: Any) -> Any:

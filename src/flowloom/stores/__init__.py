@@ -25,6 +25,7 @@ from flowloom.ir import (
 )
 
 from ._codec import UNSERIALIZABLE
+from ._follow import EventsLost, RunEvents, Wakeup, follow_events
 from ._memory import MemoryStore
 from ._sql import SqlStore
 
@@ -39,14 +40,18 @@ __all__ = [
     "UNSET",
     "CacheEntry",
     "EventRow",
+    "EventsLost",
     "Json",
     "MemoryStore",
     "NewEvent",
     "NodeRow",
+    "RunEvents",
     "RunRow",
     "RunStore",
     "Scope",
     "SqlStore",
     "StoreError",
     "Unset",
+    "Wakeup",
+    "follow_events",
 ]

@@ -1,0 +1,148 @@
+"""The event streams of the runs API: Server-Sent Events of one run, and WebSocket messages of one run or
+of every run. Every event comes from the run's ledger in the store, with the store's ``seq``, through
+``flowloom.stores.follow_events``: a run executed by another process, or before a restart, streams like
+one executed here (whose bus events only wake the reader up)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import anyio
+from anyio.abc import ObjectSendStream
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from flowloom.ir import EventRow, FlowloomError
+from flowloom.stores import EventsLost, follow_events
+
+from ._registry import RunRegistry
+
+logger = logging.getLogger("flowloom.server")
+KEEPALIVE_S = 15.0
+_KEEPALIVE = b": keep-alive\n\n"
+_CLOSE_FINISHED = (1000, "run finished")
+_CLOSE_SHUTDOWN = (1001, "server shutting down")
+_CLOSE_BEHIND = (1013, "too slow: events were dropped; reconnect with last_event_id")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def sse_frame(row: EventRow) -> bytes:
+    return f"id: {row.seq}\nevent: {row.type}\ndata: {_dumps(row.data)}\n\n".encode()
+
+
+def event_message(row: EventRow) -> dict[str, Any]:
+    """One event as the WebSocket and ``flowloom run --jsonl`` send it: ``{seq, run_id, type, data}``."""
+    return {"seq": row.seq, "run_id": row.run_id, "type": row.type, "data": row.data}
+
+
+async def sse_frames(registry: RunRegistry, run_id: str, after: int) -> AsyncIterator[bytes]:
+    """A run's events after ``after`` as SSE frames, until it ends; keep-alive comments while it is quiet.
+    Ends early when the server shuts down or the events are no longer kept (the client may come back with
+    ``Last-Event-ID``)."""
+    with registry.wakeup(run_id) as wakeup:
+        try:
+            async for row in follow_events(
+                registry.events, run_id, after, wakeup=wakeup, heartbeat_s=KEEPALIVE_S
+            ):
+                yield _KEEPALIVE if row is None else sse_frame(row)
+        except EventsLost:
+            return
+        except FlowloomError as exc:  # the store failed under the stream: end it, say why in the log
+            logger.error("event stream of run %s ended: %s", run_id, exc)
+
+
+async def one_run(websocket: WebSocket, registry: RunRegistry, run_id: str, after: int) -> tuple[int, str]:
+    """Send a run's events after ``after``; the close code and reason: 1000 when it ended, 1001 when the
+    server shuts down, 1013 when its events are no longer kept."""
+    with registry.wakeup(run_id) as wakeup:
+        try:
+            async for row in follow_events(registry.events, run_id, after, wakeup=wakeup):
+                assert row is not None
+                await websocket.send_text(_dumps(event_message(row)))
+        except EventsLost:
+            return _CLOSE_BEHIND
+        except FlowloomError as exc:
+            logger.error("event stream of run %s ended: %s", run_id, exc)
+            return 1011, f"cannot read the run's events: {exc}"[:120]
+        return _CLOSE_SHUTDOWN if wakeup.closed else _CLOSE_FINISHED
+
+
+async def every_run(websocket: WebSocket, registry: RunRegistry) -> tuple[int, str] | None:
+    """Send the events, recorded from now on, of every run this server executes, each run's in order;
+    one follower per run, their messages sent in turn. Closes 1001 when the server shuts down, 1013 when
+    the client fell behind; ``None`` when the client left."""
+    since = time.time()
+    left = False
+    sent: dict[str, int] = {}  # run id -> the last seq sent: a run seen again (resumed) goes on from there
+    send, receive = anyio.create_memory_object_stream[str](64)
+
+    async def follow(run_id: str, out: ObjectSendStream[str]) -> None:
+        async with out:
+            with registry.wakeup(run_id) as wakeup:
+                rows = follow_events(registry.events, run_id, sent.get(run_id, 0), wakeup=wakeup)
+                try:
+                    async for row in rows:
+                        assert row is not None
+                        sent[run_id] = row.seq
+                        if row.at >= since:
+                            await out.send(_dumps(event_message(row)))
+                except EventsLost:
+                    pass
+                except FlowloomError as exc:
+                    logger.error("event stream of run %s ended: %s", run_id, exc)
+            watch.seen.discard(run_id)  # its next events (a resume) start a new follower
+
+    with registry.watch() as watch:
+        async with anyio.create_task_group() as group:
+
+            async def sender() -> None:
+                nonlocal left
+                async with receive:
+                    try:
+                        async for message in receive:
+                            await websocket.send_text(message)
+                    except (WebSocketDisconnect, OSError):  # the client left under a send
+                        left = True
+                        group.cancel_scope.cancel()
+
+            group.start_soon(sender)
+            async with send:
+                async for run_id in watch.runs:
+                    group.start_soon(follow, run_id, send.clone())
+            # the watch ended: the server is shutting down, or the client fell behind
+            group.cancel_scope.cancel()
+    if left:
+        return None
+    return _CLOSE_BEHIND if watch.dropped else _CLOSE_SHUTDOWN
+
+
+async def serve_socket(
+    websocket: WebSocket, send_events: Callable[[], Awaitable[tuple[int, str] | None]]
+) -> None:
+    """Run ``send_events()`` (which returns the close code and reason) while watching for the client to
+    leave, then close the socket."""
+    outcome: tuple[int, str] | None = None
+    async with anyio.create_task_group() as group:
+
+        async def watch_client() -> None:
+            while (await websocket.receive())["type"] != "websocket.disconnect":
+                pass
+            group.cancel_scope.cancel()  # the client left: stop sending
+
+        group.start_soon(watch_client)
+        try:
+            outcome = await send_events()
+        except (WebSocketDisconnect, OSError):  # the client left under a send
+            outcome = None
+        group.cancel_scope.cancel()
+    if outcome is not None:
+        try:
+            await websocket.close(*outcome)
+        except (WebSocketDisconnect, OSError):  # it left just before
+            pass
