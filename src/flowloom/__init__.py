@@ -27,7 +27,7 @@ from .engine import (
     RunOwnedError,
     Services,
 )
-from .ir import Report, Status, ValidationResult, Workflow
+from .ir import Report, RunWaitingError, Status, ValidationResult, Wait, WaitError, Workflow
 from .nodes import NodeRegistry
 
 if TYPE_CHECKING:
@@ -103,12 +103,15 @@ __all__ = [
     "RunFailedError",
     "RunHook",
     "RunOwnedError",
+    "RunWaitingError",
     "SchedulerConfig",
     "Services",
     "Status",
     "TaskRegistry",
     "TaskSpec",
     "ValidationResult",
+    "Wait",
+    "WaitError",
     "Workflow",
     "__version__",
     "create_app",

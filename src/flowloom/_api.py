@@ -7,7 +7,7 @@ from typing import Any
 
 from ._runtime import Engine, RunFailedError, WorkflowSource
 from .engine import NodeExecutor, Run
-from .ir import Status, ValidationResult
+from .ir import RunWaitingError, Status, ValidationResult
 
 _default: Engine | None = None
 
@@ -28,8 +28,11 @@ def set_default_engine(engine: Engine | None) -> None:
 
 async def run(schema: WorkflowSource, inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Run a workflow to the end and return its outputs. Raises ``RunFailedError`` (with the run and its
-    report) when it fails or is canceled."""
+    report) when it fails or is canceled, ``RunWaitingError`` (with the run id and its open waits) when it
+    waits: answer it with ``default_engine().resume(run_id, payload=...)``."""
     finished = await default_engine().run(schema, inputs)
+    if finished.status is Status.WAITING:
+        raise RunWaitingError(finished.id, finished.waits)
     if finished.status is not Status.SUCCEEDED:
         raise RunFailedError(finished)
     return finished.outputs

@@ -6,7 +6,7 @@ from flowloom.ir import UNDEFINED, js_json, template_text
 
 from ._bus import EventBus
 from ._context import NodeContext
-from ._engine import Engine
+from ._engine import NO_ANSWER, Engine
 from ._errors import BlockFailed, FlowloomError, InvalidWorkflowError, NodeTimeout, message_of
 from ._gc import collector_paused
 from ._journal import Durability
@@ -29,6 +29,7 @@ from ._values import (
 
 __all__ = [
     "DEFAULT_LEASE_TTL_S",
+    "NO_ANSWER",
     "UNDEFINED",
     "BlockFailed",
     "CodeLimits",

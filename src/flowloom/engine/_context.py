@@ -13,6 +13,7 @@ from ._scope import Scope
 from ._values import Resolver, TypedValue
 
 T = TypeVar("T")
+_NO_ANSWERS: Mapping[str, Any] = {}
 
 if TYPE_CHECKING:
     from ._plan import CompiledNode
@@ -46,6 +47,12 @@ class NodeContext:
     @property
     def run_id(self) -> str:
         return self._driver.records.run_id
+
+    @property
+    def answers(self) -> Mapping[str, Any]:
+        """The payloads of this execution's answered waits, by key (empty until one is answered): an
+        executor that returned a ``Wait`` runs again with its answer here."""
+        return self._driver.answers.get((self.node.id, self.scope.path), _NO_ANSWERS)
 
     @property
     def run_inputs(self) -> dict[str, Any]:

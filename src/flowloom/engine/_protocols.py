@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from flowloom.ir import Wait
+
     from ._context import NodeContext
 
 
@@ -26,7 +28,9 @@ class NodeError(Exception):
 
 @runtime_checkable
 class NodeExecutor(Protocol):
-    """Runs one node type.
+    """Runs one node type. ``execute`` returns the node's result, or a ``flowloom.ir.Wait`` when the node
+    must wait for the outside world: it runs again once the wait is answered, with the answer in
+    ``ctx.answers``.
 
     Optional class flags (absent means False):
     ``entry``: a graph starts here (flowgram ``start``, ``block-start``);
@@ -41,7 +45,7 @@ class NodeExecutor(Protocol):
 
     type: ClassVar[str]
 
-    async def execute(self, ctx: NodeContext) -> NodeResult: ...
+    async def execute(self, ctx: NodeContext) -> NodeResult | Wait: ...
 
 
 class ExecutorLookup(Protocol):

@@ -7,7 +7,7 @@ from typing import Any
 
 import anyio
 
-from flowloom.ir import FlowloomError, Report, Status
+from flowloom.ir import FlowloomError, Report, Status, WaitRow
 
 from ._journal import RunJournal
 from ._records import RunRecords
@@ -20,7 +20,7 @@ class RunOwnedError(FlowloomError):
 class RunRecording:
     """A recorded run's store side: its journal, its row's start, and the lease it holds."""
 
-    __slots__ = ("journal", "metadata", "parent_run_id", "resumed")
+    __slots__ = ("answered", "journal", "metadata", "parent_run_id", "resumed", "stored_waits")
 
     def __init__(
         self,
@@ -29,8 +29,12 @@ class RunRecording:
         metadata: Mapping[str, Any] | None,
         parent_run_id: str | None = None,
         resumed: bool = False,
+        answered: WaitRow | None = None,
+        stored_waits: list[WaitRow] | None = None,
     ) -> None:
         self.journal = journal
+        self.answered = answered  # the answer this resume was made for (RunResumed)
+        self.stored_waits = stored_waits or []  # the run's waits in the store when it was resumed
         self.metadata = dict(metadata or {})
         self.parent_run_id = parent_run_id
         self.resumed = resumed  # the run exists in the store already (resumed in place)
@@ -47,6 +51,7 @@ class Run:
         self._finished = False
         self._cancel_scope: anyio.CancelScope | None = None
         self._cancel_requested = False
+        self._waits: list[WaitRow] = []
 
     @property
     def id(self) -> str:
@@ -65,6 +70,11 @@ class Run:
         return self._records.outputs
 
     @property
+    def waits(self) -> list[WaitRow]:
+        """The open waits of a run whose status is ``waiting`` (empty otherwise)."""
+        return self._waits
+
+    @property
     def error(self) -> str | None:
         """The first error message of a failed run."""
         return self._records.first_error
@@ -73,8 +83,9 @@ class Run:
         return self._records.report()
 
     async def wait(self, timeout: float | None = None) -> dict[str, Any]:  # noqa: ASYNC109 (the SDK contract)
-        """Wait until the run has ended and return its outputs. Raises ``TimeoutError`` after ``timeout``
-        seconds (the run goes on)."""
+        """Wait until the run has ended, or is ``waiting`` (its task ended: ``waits`` says what it waits
+        for, and ``Engine.resume`` answers it), and return its outputs so far. Raises ``TimeoutError`` after
+        ``timeout`` seconds (the run goes on)."""
         if not self._finished:
             if self._done_event is None:
                 self._done_event = anyio.Event()
@@ -91,6 +102,11 @@ class Run:
         if self._cancel_scope is not None:
             self._cancel_scope.cancel()
         return True
+
+    def _mark_waiting(self, waits: list[WaitRow]) -> None:
+        """The run parked on ``waits``: its task ends here, as a finished run's does."""
+        self._waits = waits
+        self._mark_finished()
 
     def _mark_finished(self) -> None:
         self._finished = True
