@@ -93,3 +93,33 @@ def ask_each() -> dict[str, Any]:
         ],
         "edges": [edge("start_0", "loop_0"), edge("loop_0", "end_0")],
     }
+
+
+def approval_then_spin() -> dict[str, Any]:
+    """start(who) -> wait "approve" -> JavaScript busy until the answer's ``spinUntil`` (epoch ms), echoing
+    ``approved`` -> end(approved): a run that stays busy for a while after its answer."""
+    script = (
+        "async function main({ params }) { while (Date.now() < params.until) {} "
+        "return { approved: params.approved }; }"
+    )
+    return {
+        "nodes": [
+            start(who="string"),
+            node("approve", "wait", prompt="Approve?", outputs=props(approved="boolean", spinUntil="number")),
+            node(
+                "spin",
+                "code",
+                inputs=props(approved="boolean", until="number"),
+                inputsValues={"approved": ref("approve", "approved"), "until": ref("approve", "spinUntil")},
+                outputs=props(approved="boolean"),
+                script={"language": "javascript", "content": script},
+            ),
+            node(
+                "end_0",
+                "end",
+                inputs=props(approved="boolean"),
+                inputsValues={"approved": ref("spin", "approved")},
+            ),
+        ],
+        "edges": [edge("start_0", "approve"), edge("approve", "spin"), edge("spin", "end_0")],
+    }
