@@ -230,6 +230,9 @@ class Engine:
             )
         compiled = await self._compiled_for(row, workflow)  # before answering: a bad workflow answers nothing
         if answering:
+            parking = self._active.get(run_id)
+            if parking is not None and parking._parking:  # recording its waits here: let it finish first
+                await parking.wait()
             answered = await store.answer_wait(
                 run_id, key, payload, owner=self.owner, ttl_s=self.lease_ttl_s, now=time.time()
             )
@@ -480,20 +483,21 @@ class Engine:
                 records.status = Status.FAILED
             elif interrupted or run._cancel_scope.cancelled_caught or run._cancel_requested:
                 records.status = Status.CANCELED
-            elif driver.parked:
-                records.status = Status.WAITING
-            else:
+            elif not driver.parked:
                 records.status = Status.FAILED if driver.failed else Status.SUCCEEDED
-            waiting = records.status is Status.WAITING
+            # a run that parks stays "processing" here until the store has its waits and status
+            waiting = records.status is Status.PROCESSING
             records.end = None if waiting else time.time()
             if recording is not None:
                 with anyio.CancelScope(shield=True):
                     if waiting:
+                        run._parking = True
                         await self._record_waiting(records, recording, driver.waits)
                     else:
                         await self._record_end(records, recording)
             self._active.pop(records.run_id, None)
-            if records.status is Status.WAITING:  # (recording it may have failed)
+            if records.status is Status.PROCESSING:  # parked (recording it may have failed the run)
+                records.status = Status.WAITING
                 run._mark_waiting(driver.waits)
                 if self.bus.active:
                     self.bus.emit(_run_waiting(records, driver.waits))

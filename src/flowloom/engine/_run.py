@@ -52,6 +52,7 @@ class Run:
         self._cancel_scope: anyio.CancelScope | None = None
         self._cancel_requested = False
         self._waits: list[WaitRow] = []
+        self._parking = False  # its waits are being recorded: it is about to be waiting
 
     @property
     def id(self) -> str:

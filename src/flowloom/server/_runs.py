@@ -16,8 +16,8 @@ from pydantic import BaseModel
 from starlette.responses import Response, StreamingResponse
 from starlette.websockets import WebSocketDisconnect
 
-from flowloom import Engine, InvalidWorkflowError, Run, Status
-from flowloom.ir import RunFinished, RunRow, event_json
+from flowloom import Engine, FlowloomError, InvalidWorkflowError, Run, Status
+from flowloom.ir import RunFinished, RunRow, WaitError, WaitKeyRequired, WaitRow, event_json
 
 from ._errors import ApiError, InputInvalid, json_response, not_found, read_json, zod_issues
 from ._registry import LedgerEntry, RunRegistry, Subscription
@@ -46,6 +46,11 @@ class RunList(BaseModel):
 
 class RunDetail(RunSummary):
     report: dict[str, Any]
+
+
+class ResumeRunInput(BaseModel):
+    payload: Any
+    key: str | None = None
 
 
 class StartRunInput(BaseModel):
@@ -245,15 +250,69 @@ def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
             raise invalid_json_error(exc, "workflow") from exc
         return json_response(summary(run), 201, {"Location": f"/api/v1/runs/{run.id}"})
 
+    async def waits_of(run_id: str, run: Run | None = None) -> list[dict[str, Any]]:
+        """A run's waits (open and answered, with their payloads), from the store."""
+        found: list[WaitRow] = await engine.store.get_waits(run_id) if engine.store is not None else []
+        if not found and run is not None:
+            found = run.waits
+        return [{**wait.to_json(), "payload": wait.payload} for wait in found]
+
     @router.get("/runs/{run_id}", response_model=None, responses={200: {"model": RunDetail}})
     async def get_run(run_id: str) -> Response:
-        """A run and its report (upstream's ``IReport``)."""
+        """A run, its waits and its report (upstream's ``IReport``)."""
         entry = registry.get(run_id)
         if entry is not None:
-            return json_response({**summary(entry.run), "report": entry.run.report().to_json()})
+            waits = await waits_of(run_id, entry.run)
+            return json_response(
+                {**summary(entry.run), "waits": waits, "report": entry.run.report().to_json()}
+            )
         row = await stored(run_id)
         report = await engine.stored_report(run_id)
-        return json_response({**stored_summary(row), "report": report.to_json() if report else None})
+        return json_response(
+            {
+                **stored_summary(row),
+                "waits": await waits_of(run_id),
+                "report": report.to_json() if report else None,
+            }
+        )
+
+    @router.post(
+        "/runs/{run_id}/resume",
+        response_model=None,
+        responses={200: {"model": RunSummary}, 404: {"model": ErrorOutput}, 409: {"model": ErrorOutput}},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": ResumeRunInput.model_json_schema()}},
+            }
+        },
+        summary="Answer a waiting run's wait with a payload; the run goes on here.",
+    )
+    async def resume_run(request: Request, run_id: str) -> Response:
+        """``{"payload": <any JSON>, "key": "<wait key>"}`` (``key`` may be left out when the run waits on
+        one key). 404: no such run; 409: the run is not waiting (another answer won, it ended) or the key
+        is stale; 400: a bad body, or a key is needed."""
+        body = await read_json(request)
+        if not isinstance(body, dict) or "payload" not in body:
+            raise ApiError(
+                400, "BAD_REQUEST", 'the body must be a JSON object {"payload": ..., "key": "..."}'
+            )
+        key = body.get("key")
+        if key is not None and not isinstance(key, str):
+            raise ApiError(400, "BAD_REQUEST", f'"key" must be a string, got {type(key).__name__}')
+        if engine.store is None:
+            raise ApiError(409, "CONFLICT", "this server has no store: no run waits here")
+        await stored(run_id)  # 404 first
+        try:
+            run = await engine.resume(run_id, payload=body["payload"], key=key)
+        except WaitKeyRequired as exc:
+            raise ApiError(400, "BAD_REQUEST", str(exc)) from exc
+        except WaitError as exc:
+            raise ApiError(409, "CONFLICT", str(exc)) from exc
+        except FlowloomError as exc:
+            raise ApiError(409, "CONFLICT", str(exc)) from exc
+        registry.adopt(run)
+        return json_response(summary(run))
 
     @router.post("/runs/{run_id}/cancel", response_model=None, responses={200: {"model": RunSummary}})
     async def cancel_run(run_id: str) -> Response:
