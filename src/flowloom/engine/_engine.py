@@ -230,6 +230,12 @@ class Engine:
             )
         compiled = await self._compiled_for(row, workflow)  # before answering: a bad workflow answers nothing
         if answering:
+            missing = _missing_types(compiled)
+            if missing:
+                raise FlowloomError(
+                    f"run {run_id} cannot go on in this engine: it has no executor for node type(s) "
+                    f"{', '.join(missing)} (resume it where they are registered, e.g. its pipeline)"
+                )
             parking = self._active.get(run_id)
             if parking is not None and parking._parking:  # recording its waits here: let it finish first
                 await parking.wait()
@@ -649,6 +655,19 @@ def _loop_running() -> bool:
 
 def _where(store: RunStore) -> str:
     return str(getattr(store, "location", type(store).__name__))
+
+
+def _missing_types(compiled: CompiledWorkflow) -> list[str]:
+    """Node types of ``compiled`` (blocks included) this engine has no executor for."""
+    missing: set[str] = set()
+    plans = [compiled.root]
+    while plans:
+        for cnode in plans.pop().nodes:
+            if cnode.executor is None:
+                missing.add(cnode.node.type)
+            if cnode.block is not None:
+                plans.append(cnode.block)
+    return sorted(missing)
 
 
 def _run_waiting(records: RunRecords, waits: list[WaitRow]) -> RunWaiting:
