@@ -196,3 +196,15 @@ async def test_bad_wait_node_data_is_a_clear_node_error(store: MemoryStore | Sql
     run = await Engine(store=store).run(workflow, {"who": "z"})
     assert run.status is Status.FAILED
     assert run.error == 'Wait node "approve": "durationS" must be a number of seconds >= 0, got \'soon\''
+
+
+async def test_a_waiting_run_is_no_orphan_and_can_be_canceled(store: MemoryStore | SqlStore) -> None:
+    engine = Engine(store=store)
+    run = await engine.run(approval(), {"who": "Cy"})
+    assert run.status is Status.WAITING
+    assert await Engine(store=store).resume_orphans() == []
+    assert await engine.cancel_recorded(run.id) is Status.WAITING
+    row = await store.get_run(run.id)
+    assert row is not None and row.status is Status.CANCELED
+    with pytest.raises(WaitError, match="not waiting: it has ended \\(canceled\\)"):
+        await engine.resume(run.id, payload={"approved": True})
