@@ -23,7 +23,7 @@ from alembic.script import ScriptDirectory
 
 import flowloom.stores
 from _postgres import PG_TIMEOUT, create_database, drop_database, free_port, postgres_server  # noqa: F401
-from flowloom.ir import EncodedEvents, RawJson, Status
+from flowloom.ir import EncodedEvents, RawJson, Status, WaitError, WaitKeyRequired, WaitRow, WaitStatus
 from flowloom.stores import (
     UNSERIALIZABLE,
     CacheEntry,
@@ -45,7 +45,7 @@ pytestmark = pytest.mark.anyio
 
 SQL_KINDS = ["sqlite", pytest.param("postgresql", marks=PG_TIMEOUT)]
 ALL_KINDS = ["memory", *SQL_KINDS]
-TABLES = {"alembic_version", "workflows", "runs", "node_records", "events", "cache_entries"}
+TABLES = {"alembic_version", "workflows", "runs", "node_records", "events", "cache_entries", "waits"}
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
@@ -713,3 +713,88 @@ print("sqlalchemy" in sys.modules)
     assert first.stdout.strip() == "True"  # a new file is migrated, by Alembic on SQLAlchemy
     again = subprocess.run([sys.executable, "-c", script, "r2"], capture_output=True, text=True, check=True)
     assert again.stdout.strip() == "False"
+
+
+# waits ---------------------------------------------------------------------------------------------------
+
+
+def wait_row(run_id: str, key: str, **fields: Any) -> WaitRow:
+    return WaitRow(run_id=run_id, key=key, node_id=fields.pop("node_id", key), created_at=1000.0, **fields)
+
+
+async def test_waits_round_trip_and_are_answered_once(store: RunStore) -> None:
+    await store.create_run(run("r", status=Status.WAITING))
+    asked = wait_row("r", "approve", scope=(2, 0), prompt="ok?", choices=["yes", "no"], details={"n": 1})
+    await store.put_waits([asked, wait_row("r", "sleep", reason="time", until=1500.0)])
+    assert await store.get_waits("r") == [asked, wait_row("r", "sleep", reason="time", until=1500.0)]
+    assert await store.due_waits(now=1499.0) == []
+    assert [w.key for w in await store.due_waits(now=1500.0)] == ["sleep"]
+    with pytest.raises(WaitKeyRequired, match=r"several keys \('approve', 'sleep'\)"):
+        await store.answer_wait("r", None, 1, owner="me", ttl_s=30.0, now=1001.0)
+    with pytest.raises(WaitError, match="no wait with key 'nope'"):
+        await store.answer_wait("r", "nope", 1, owner="me", ttl_s=30.0, now=1001.0)
+    answered = await store.answer_wait("r", "approve", {"ok": True}, owner="me", ttl_s=30.0, now=1001.0)
+    assert (answered.status, answered.payload, answered.answered_at) == (
+        WaitStatus.ANSWERED,
+        {"ok": True},
+        1001.0,
+    )
+    row = await store.get_run("r")
+    assert row is not None and (row.status, row.owner, row.lease_expires_at) == (
+        Status.PROCESSING,
+        "me",
+        1031.0,
+    )
+    assert await store.due_waits(now=2000.0) == []  # the run is not waiting any more
+    with pytest.raises(WaitError, match="not waiting: it is running"):
+        await store.answer_wait("r", "sleep", 1, owner="other", ttl_s=30.0, now=1002.0)
+    # the run waits again: an answered wait recorded again stays answered, its key is stale
+    await store.update_run("r", status=Status.WAITING)
+    await store.put_waits([wait_row("r", "approve")])
+    assert (await store.get_waits("r"))[0].payload == {"ok": True}
+    with pytest.raises(WaitError, match=r"stale key 'approve'.*open: 'sleep'"):
+        await store.answer_wait("r", "approve", 2, owner="me", ttl_s=30.0, now=1003.0)
+    assert (await store.answer_wait("r", None, None, owner="me", ttl_s=30.0, now=1003.0)).key == "sleep"
+    with pytest.raises(StoreError, match="unknown run"):
+        await store.answer_wait("missing", None, 1, owner="me", ttl_s=30.0, now=1003.0)
+    with pytest.raises(StoreError, match="unknown run"):
+        await store.put_waits([wait_row("missing", "k")])
+
+
+async def test_a_pruned_run_takes_its_waits_along(store: RunStore) -> None:
+    await store.create_run(run("old", status=Status.CANCELED, created_at=10.0))
+    await store.put_waits([wait_row("old", "k")])
+    await store.create_run(run("waiting", status=Status.WAITING, created_at=10.0))
+    await store.put_waits([wait_row("waiting", "k")])
+    assert await store.prune_runs(older_than=100.0) == 1  # a waiting run is never pruned
+    assert await store.get_waits("old") == []
+    assert [w.key for w in await store.get_waits("waiting")] == ["k"]
+
+
+async def test_concurrent_answers_exactly_one_wins(sql_url: str, anyio_backend: str) -> None:
+    races = 20
+    async with SqlStore(sql_url) as store_a, SqlStore(sql_url) as store_b:
+        for i in range(races):
+            await store_a.create_run(run(f"r{i}", status=Status.WAITING))
+            await store_a.put_waits([wait_row(f"r{i}", "approve")])
+        outcomes: dict[str, list[str]] = {f"r{i}": [] for i in range(races)}
+
+        async def answer(store: SqlStore, owner: str, run_id: str) -> None:
+            try:
+                await store.answer_wait(run_id, "approve", owner, owner=owner, ttl_s=30.0, now=1001.0)
+            except WaitError:
+                outcomes[run_id].append("refused")
+            else:
+                outcomes[run_id].append(owner)
+
+        async with anyio.create_task_group() as group:
+            for i in range(races):
+                group.start_soon(answer, store_a, "a", f"r{i}")
+                group.start_soon(answer, store_b, "b", f"r{i}")
+
+        for run_id, seen in outcomes.items():
+            assert len(seen) == 2 and seen.count("refused") == 1, seen
+            winner = next(owner for owner in seen if owner != "refused")
+            [wait] = await store_b.get_waits(run_id)
+            stored = await store_b.get_run(run_id)
+            assert wait.payload == winner and stored is not None and stored.owner == winner

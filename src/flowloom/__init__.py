@@ -30,7 +30,7 @@ from .engine import (
     Services,
     Traits,
 )
-from .ir import Report, Status, ValidationResult, Workflow
+from .ir import Report, RunWaitingError, Status, ValidationResult, Wait, WaitError, Workflow
 from .nodes import NodeRegistry
 
 if TYPE_CHECKING:
@@ -104,6 +104,7 @@ __all__ = [
     "RunFailedError",
     "RunHook",
     "RunOwnedError",
+    "RunWaitingError",
     "SchedulerConfig",
     "Services",
     "Status",
@@ -111,6 +112,8 @@ __all__ = [
     "TaskSpec",
     "Traits",
     "ValidationResult",
+    "Wait",
+    "WaitError",
     "Workflow",
     "__version__",
     "create_app",

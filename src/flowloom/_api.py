@@ -28,7 +28,8 @@ def set_default_engine(engine: Engine | None) -> None:
 
 async def run(schema: WorkflowSource, inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Run a workflow to the end and return its outputs. Raises ``RunFailedError`` (with the run and its
-    report) when it fails or is canceled."""
+    report) when it fails or is canceled, ``RunWaitingError`` (with the run id and its open waits) when it
+    waits: answer it with ``default_engine().resume(run_id, payload=...)``."""
     return await default_engine().start(schema, inputs).wait()
 
 

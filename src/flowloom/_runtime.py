@@ -146,11 +146,15 @@ class Engine(_engine.Engine):
         *,
         from_nodes: Sequence[str] | None = None,
         workflow: WorkflowSource | _engine.CompiledWorkflow | None = None,
+        payload: Any = _engine.NO_ANSWER,
+        key: str | None = None,
     ) -> _engine.Run:
         """``flowloom.engine.Engine.resume``; ``workflow`` may also be a document (dict, text, path)."""
         if workflow is not None and not isinstance(workflow, _engine.CompiledWorkflow):
             workflow = self.load(workflow)
-        return await super().resume(run_id, from_nodes=from_nodes, workflow=workflow)
+        return await super().resume(
+            run_id, from_nodes=from_nodes, workflow=workflow, payload=payload, key=key
+        )
 
     def _load(self, source: Source, format: str | None) -> _Loaded:
         document, digest = read_document(source)

@@ -1,9 +1,8 @@
 """``flowloom`` commands: run, validate, nodes, serve, runs. Exit codes: 0 succeeded, 1 failed or canceled,
-2 invalid workflow, inputs or file."""
+2 invalid workflow, inputs or file, 3 waiting (answer it with ``flowloom runs resume ID --payload``)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,7 +14,17 @@ from flowloom._version import __version__
 from flowloom.engine import FlowloomError, InvalidWorkflowError, Run, traits_of
 from flowloom.ir import RunStore, StoreError
 
-from ._output import RunJsonOption, console, exit_code, fail_usage, finish, print_json, run_in
+from ._output import (
+    RunJsonOption,
+    UsageProblem,
+    console,
+    exit_code,
+    fail_usage,
+    finish,
+    print_json,
+    read_json_option,
+    run_in,
+)
 from ._runs import runs_app
 from ._store import NoStoreOption, StoreOption, store_url
 
@@ -51,10 +60,6 @@ FormatOption = Annotated[
 ]
 
 
-class UsageProblem(Exception):
-    """Bad command-line input: reported on one line, exit code 2."""
-
-
 def _invalid(file: Path, errors: list[str]) -> str:
     text = "; ".join(errors)
     return text if str(file) in text else f"invalid workflow {file}: {text}"
@@ -63,22 +68,9 @@ def _invalid(file: Path, errors: list[str]) -> str:
 def _read_inputs(option: str | None) -> dict[str, Any]:
     if option is None:
         return {}
-    where = "--inputs"
-    text = option
-    if option.startswith("@"):
-        path = Path(option[1:])
-        where = f"inputs file {path}"
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageProblem(f"cannot read {where}: {exc.strerror or exc}") from exc
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageProblem(
-            f"{where} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from exc
+    value = read_json_option(option, "--inputs")
     if not isinstance(value, dict):
+        where = f"inputs file {option[1:]}" if option.startswith("@") else "--inputs"
         raise UsageProblem(f"{where} must be a JSON object, got {type(value).__name__}")
     return value
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
 import typer
@@ -17,13 +19,40 @@ from flowloom.ir import Status, js_plain
 if TYPE_CHECKING:
     from rich.console import Console
 
-EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_WAITING = 0, 1, 2, 3
 
 #: ``--json`` of the commands that run a workflow (``run``, ``runs resume``): see ``print_json``
 RunJsonOption = Annotated[
     bool,
-    typer.Option("--json", help='Print one JSON object {"status","outputs","report"} and nothing else.'),
+    typer.Option(
+        "--json",
+        help='Print one JSON object {"run_id","status","outputs","waiting","report"} and nothing else.',
+    ),
 ]
+
+
+class UsageProblem(Exception):
+    """Bad command-line input: reported on one line, exit code 2."""
+
+
+def read_json_option(option: str, name: str) -> Any:
+    """A JSON option's value (``name``: ``--inputs``, ``--payload``): JSON text, or ``@path`` to a file
+    holding it. ``UsageProblem`` naming the option (or file) when it cannot be read or is not JSON."""
+    where = name
+    text = option
+    if option.startswith("@"):
+        path = Path(option[1:])
+        where = f"{name.lstrip('-')} file {path}"
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageProblem(f"cannot read {where}: {exc.strerror or exc}") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageProblem(
+            f"{where} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
 
 
 def console() -> Console:
@@ -45,13 +74,28 @@ def fail_usage(message: str) -> typer.Exit:
 
 
 def exit_code(finished: Run) -> int:
+    if finished.status is Status.WAITING:
+        return EXIT_WAITING
     return EXIT_OK if finished.status is Status.SUCCEEDED else EXIT_FAILED
 
 
+_WAITING_FIELDS = ("key", "reason", "prompt", "choices", "until")
+
+
 def print_json(finished: Run) -> None:
-    """The ``--json`` contract of ``run`` and ``runs resume``: one object, nothing else on stdout."""
+    """The ``--json`` contract of ``run`` and ``runs resume``: one object, nothing else on stdout.
+    ``waiting`` is the wait a waiting run stopped on (the first, by key; ``waits`` has them all), else
+    ``null``."""
     report = finished.report().to_json()
-    payload = {"status": str(finished.status), "outputs": report["outputs"], "report": report}
+    waits = [wait.to_json() for wait in finished.waits]
+    payload = {
+        "run_id": finished.id,
+        "status": str(finished.status),
+        "outputs": report["outputs"],
+        "waiting": {name: waits[0][name] for name in _WAITING_FIELDS} if waits else None,
+        "waits": waits,
+        "report": report,
+    }
     sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
 
 
@@ -66,11 +110,31 @@ def finish(finished: Run, as_json: bool) -> typer.Exit:
 
 def print_outcome(finished: Run) -> None:
     out = console()
+    if finished.status is Status.WAITING:
+        print_waits(finished)
+        return
     style = "green" if finished.status is Status.SUCCEEDED else "bold red"
     out.print(f"[{style}]{finished.status}[/] run {finished.id}", highlight=False)
     if finished.error:
         error(finished.error)
     out.print_json(json.dumps(js_plain(finished.outputs), ensure_ascii=False))
+
+
+def print_waits(finished: Run) -> None:
+    """What a waiting run waits for, and how to answer it."""
+    out = console()
+    out.print(f"[bold yellow]waiting[/] run {finished.id}", highlight=False)
+    for wait in finished.waits:
+        line = f"  {wait.key} ({wait.reason})"
+        if wait.prompt:
+            line += f": {wait.prompt}"
+        if wait.choices is not None:
+            line += f"  choices: {json.dumps(wait.choices, ensure_ascii=False)}"
+        if wait.until is not None:
+            line += f"  due at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(wait.until))}"
+        out.print(line, highlight=False, markup=False)
+    key = f" --key {finished.waits[0].key}" if len(finished.waits) > 1 else ""
+    out.print(f"answer: flowloom runs resume {finished.id} --payload JSON{key}", highlight=False)
 
 
 async def watched(engine: Engine, start: Callable[[], Awaitable[Run]]) -> Run:

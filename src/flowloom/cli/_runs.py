@@ -11,10 +11,19 @@ import anyio
 import typer
 
 from flowloom._runtime import Engine
-from flowloom.engine import FlowloomError, Run, records_from_rows
-from flowloom.ir import NodeRow, RunRow, RunStore, Status
+from flowloom.engine import NO_ANSWER, FlowloomError, Run, records_from_rows
+from flowloom.ir import NodeRow, RunRow, RunStore, Status, WaitRow
 
-from ._output import EXIT_FAILED, RunJsonOption, console, fail_usage, finish, run_in
+from ._output import (
+    EXIT_FAILED,
+    RunJsonOption,
+    UsageProblem,
+    console,
+    fail_usage,
+    finish,
+    read_json_option,
+    run_in,
+)
 from ._store import NoStoreOption, StoreOption, store_url
 
 runs_app = typer.Typer(
@@ -120,10 +129,10 @@ def show(
     """A run: its report, a table of its node executions, and its errors."""
     engine = _engine(store, no_store)
 
-    async def read(s: RunStore) -> tuple[RunRow | None, list[NodeRow]]:
-        return await s.get_run(run_id), await s.get_nodes(run_id)
+    async def read(s: RunStore) -> tuple[RunRow | None, list[NodeRow], list[WaitRow]]:
+        return await s.get_run(run_id), await s.get_nodes(run_id), await s.get_waits(run_id)
 
-    row, nodes = _read(engine, read)
+    row, nodes, waits = _read(engine, read)
     if row is None:
         raise fail_usage(f"no run {run_id!r} in {engine.store.location}")  # type: ignore[union-attr]
     report = records_from_rows(row, nodes).report().to_json()
@@ -131,11 +140,16 @@ def show(
         payload = {
             "run": _run_json(row),
             "nodes": [_node_json(node) for node in nodes],
+            "waits": [{**wait.to_json(), "payload": wait.payload} for wait in waits],
             "report": report,
         }
         sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
         return
     _print_run(row, nodes)
+    for wait in waits:
+        answer = f" -> {json.dumps(wait.payload, ensure_ascii=False)}" if wait.payload is not None else ""
+        prompt = f": {wait.prompt}" if wait.prompt else ""
+        console().print(f"wait {wait.key} ({wait.status}){prompt}{answer}", highlight=False, markup=False)
 
 
 def _node_json(node: NodeRow) -> dict[str, Any]:
@@ -225,15 +239,34 @@ def cancel(run_id: RunIdArgument, store: StoreOption = None, no_store: NoStoreOp
 @runs_app.command()
 def resume(
     run_id: RunIdArgument,
+    payload: Annotated[
+        str | None,
+        typer.Option(
+            help="Answer the run's wait with this JSON value (or @path/to/file.json).", show_default=False
+        ),
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            help="The key of the wait to answer (needed when several are open).", show_default=False
+        ),
+    ] = None,
     as_json: RunJsonOption = False,
     store: StoreOption = None,
     no_store: NoStoreOption = False,
 ) -> None:
-    """Continue an interrupted, failed or canceled run: what succeeded is not run again."""
+    """Continue an interrupted, failed or canceled run (what succeeded is not run again), or answer a
+    waiting one with --payload. Exit 3 when it waits (again)."""
+    if key is not None and payload is None:
+        raise fail_usage("--key names the wait a --payload answers: give --payload too")
+    try:
+        answer = NO_ANSWER if payload is None else read_json_option(payload, "--payload")
+    except UsageProblem as exc:
+        raise fail_usage(str(exc)) from None
     engine = _engine(store, no_store)
 
     async def start() -> Run:
-        run = await engine.resume(run_id)
+        run = await engine.resume(run_id, payload=answer, key=key)
         await run.join()
         return run
 

@@ -13,7 +13,7 @@ from flowloom.ir import UNDEFINED, js_json, template_text
 
 from ._bus import EventBus
 from ._context import Iteration, NodeContext
-from ._engine import Engine
+from ._engine import NO_ANSWER, Engine
 from ._errors import BlockFailed, FlowloomError, InvalidWorkflowError, NodeTimeout, message_of
 from ._gc import collector_paused
 from ._journal import Durability
@@ -35,6 +35,7 @@ from ._values import (
 
 __all__ = [
     "DEFAULT_LEASE_TTL_S",
+    "NO_ANSWER",
     "UNDEFINED",
     "BlockFailed",
     "CodeLimits",

@@ -15,6 +15,7 @@ from ._services import Services
 from ._values import Resolver, TypedValue
 
 T = TypeVar("T")
+_NO_ANSWERS: Mapping[str, Any] = {}
 
 
 class NodeSlot(Protocol):
@@ -43,6 +44,10 @@ class RunPort(Protocol):
     @property
     def listened(self) -> bool:
         """Whether someone listens to the engine's events live."""
+
+    @property
+    def answers(self) -> Mapping[tuple[str, tuple[int, ...]], Mapping[str, Any]]:
+        """Payloads of the run's answered waits, by (node id, scope), then wait key."""
 
     def publish(self, event: Event) -> None: ...
 
@@ -95,6 +100,12 @@ class NodeContext:
     @property
     def run_id(self) -> str:
         return self._port.run_id
+
+    @property
+    def answers(self) -> Mapping[str, Any]:
+        """The payloads of this execution's answered waits, by key (empty until one is answered): an
+        executor that returned a ``Wait`` runs again with its answer here."""
+        return self._port.answers.get((self.node.id, self._scope.path), _NO_ANSWERS)
 
     @property
     def run_inputs(self) -> dict[str, Any]:

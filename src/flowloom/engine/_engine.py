@@ -15,15 +15,21 @@ from typing import TYPE_CHECKING, Any, Self
 import anyio
 
 from flowloom.ir import (
+    TIMED_OUT_PAYLOAD,
     FlowloomError,
     InvalidWorkflowError,
     Report,
     RunFinished,
+    RunResumed,
     RunRow,
     RunStarted,
     RunStore,
+    RunWaiting,
     Status,
     StoreError,
+    WaitError,
+    WaitRow,
+    WaitStatus,
     Workflow,
 )
 
@@ -37,7 +43,7 @@ from ._protocols import ExecutorLookup
 from ._records import RunRecords, records_from_rows
 from ._resume import downstream_of, restorable_rows, workflow_document, workflow_from_document
 from ._run import Run, RunOwnedError, RunRecording
-from ._scheduler import Restored, RunDriver
+from ._scheduler import Answers, Restored, RunDriver
 from ._scope import Globals, Scope
 from ._services import Services
 from ._structure import structural_errors
@@ -52,6 +58,7 @@ CANCEL_POLL_S = 1.0  # how often a recorded run looks for a cancel request made 
 
 
 _PLAN_CACHE_SIZE = 256
+NO_ANSWER: Any = object()  # ``resume`` without a payload: not an answer to a wait
 
 
 class Engine:
@@ -202,9 +209,17 @@ class Engine:
         *,
         from_nodes: Sequence[str] | None = None,
         workflow: Workflow | CompiledWorkflow | None = None,
+        payload: Any = NO_ANSWER,
+        key: str | None = None,
     ) -> Run:
         """Continue a recorded run that did not succeed (it was interrupted, failed or was canceled): its
         succeeded nodes are restored from the store, not run again; the rest runs. The run keeps its id.
+
+        A ``waiting`` run is answered with ``payload`` (any JSON value) for its wait ``key`` (``None``: its
+        only open wait): atomically in the store (of concurrent answers exactly one wins; the others, a
+        stale or unknown key, get ``WaitError``), then the waiting node runs again with the payload in
+        ``ctx.answers``. The answer is stored with the wait: a resumed run whose process dies goes on from
+        there on the next ``resume(run_id)``.
 
         ``from_nodes`` instead starts a *new* run, linked to ``run_id`` as its parent, that runs the named
         nodes and everything downstream of them again and restores the rest (any status, even succeeded).
@@ -216,7 +231,30 @@ class Engine:
         row = await store.get_run(run_id)
         if row is None:
             raise FlowloomError(f"no run {run_id!r} in {_where(store)}")
-        compiled = await self._compiled_for(row, workflow)
+        answering = payload is not NO_ANSWER
+        if answering and from_nodes is not None:
+            raise FlowloomError("resume answers a wait (payload) or runs nodes again (from_nodes), not both")
+        if not answering and from_nodes is None and row.status is Status.WAITING:
+            open_keys = [wait.key for wait in await store.get_waits(run_id) if wait.status is WaitStatus.OPEN]
+            raise WaitError(
+                f"run {run_id} is waiting for an answer (keys: {', '.join(map(repr, open_keys))}): "
+                "resume it with a payload"
+            )
+        compiled = await self._compiled_for(row, workflow)  # before answering: a bad workflow answers nothing
+        if answering:
+            missing = _missing_types(compiled)
+            if missing:
+                raise FlowloomError(
+                    f"run {run_id} cannot go on in this engine: it has no executor for node type(s) "
+                    f"{', '.join(missing)} (resume it where they are registered, e.g. its pipeline)"
+                )
+            parking = self._active.get(run_id)
+            if parking is not None and parking._parking:  # recording its waits here: let it finish first
+                await parking.wait()
+            answered = await store.answer_wait(
+                run_id, key, payload, owner=self.owner, ttl_s=self.lease_ttl_s, now=time.time()
+            )
+            return await self._continue(compiled, row, answered)
         rows = await store.get_nodes(run_id)
         if from_nodes is not None:
             restored = restorable_rows(rows, downstream_of(compiled, list(from_nodes)))
@@ -230,12 +268,42 @@ class Engine:
                 f"run {run_id} already succeeded: nothing to resume (from_nodes runs nodes of it again)"
             )
         await self._take_lease(store, row)
-        records = RunRecords(run_id, row.inputs or {})
-        run = Run(
-            records, self._recording(run_id, row.metadata, parent_run_id=row.parent_run_id, resumed=True)
+        return await self._continue(compiled, row, None, rows)
+
+    async def _continue(
+        self, compiled: CompiledWorkflow, row: RunRow, answered: WaitRow | None, rows: Any = None
+    ) -> Run:
+        """Run ``row`` on, in place, under the lease this engine holds: succeeded nodes restored, the
+        answers of its waits given to their nodes."""
+        store = self._require_store()
+        if rows is None:
+            rows = await store.get_nodes(row.id)
+        recording = self._recording(
+            row.id,
+            row.metadata,
+            parent_run_id=row.parent_run_id,
+            resumed=True,
+            answered=answered,
+            stored_waits=await store.get_waits(row.id),
         )
+        run = Run(RunRecords(row.id, row.inputs or {}), recording)
         self._spawn(self._execute, compiled, run, restorable_rows(rows))
         return run
+
+    async def resume_due(self) -> list[Run]:
+        """Answer every timed wait that is due (``until`` passed) with ``TIMED_OUT_PAYLOAD`` and resume its
+        run here. Engines sharing a store never answer the same wait twice. ``flowloom serve`` calls this
+        every ``DUE_CHECK_S`` seconds."""
+        store = self._require_store()
+        resumed = []
+        for wait in await store.due_waits(time.time()):
+            try:
+                resumed.append(await self.resume(wait.run_id, payload=TIMED_OUT_PAYLOAD, key=wait.key))
+            except WaitError:
+                continue  # answered first by someone else, or the run has another due wait answered
+            except FlowloomError as exc:
+                logger.error("cannot resume run %s for its due wait %r: %s", wait.run_id, wait.key, exc)
+        return resumed
 
     async def resume_orphans(self) -> list[Run]:
         """Resume every recorded run left ``processing`` by an engine that is gone (its lease expired, or
@@ -335,11 +403,20 @@ class Engine:
         *,
         parent_run_id: str | None = None,
         resumed: bool = False,
+        answered: WaitRow | None = None,
+        stored_waits: list[WaitRow] | None = None,
     ) -> RunRecording | None:
         if self.store is None:
             return None
         journal = RunJournal(self.store, run_id, self.durability)
-        return RunRecording(journal, metadata=metadata, parent_run_id=parent_run_id, resumed=resumed)
+        return RunRecording(
+            journal,
+            metadata=metadata,
+            parent_run_id=parent_run_id,
+            resumed=resumed,
+            answered=answered,
+            stored_waits=stored_waits,
+        )
 
     def _spawn(self, func: Any, *args: Any) -> None:
         if self._task_group is not None:
@@ -374,6 +451,16 @@ class Engine:
                 run._mark_finished()
                 self._emit_finished(records)
                 return
+        answers: Answers = {}
+        open_waits: dict[str, WaitRow] = {}
+        if recording is not None:
+            for wait in recording.stored_waits:
+                if wait.status is WaitStatus.ANSWERED:
+                    answers.setdefault((wait.node_id, wait.scope), {})[wait.key] = wait.payload
+                else:
+                    open_waits[wait.key] = wait
+            if recording.answered is not None:
+                self._publish_resumed(recording, recording.answered)
         if self.bus.active:
             self.bus.emit(RunStarted(run_id=records.run_id, at=records.start, inputs=records.inputs))
         driver = RunDriver(
@@ -387,6 +474,8 @@ class Engine:
             cache=self.cache if compiled.uses_cache else None,
             restored=restored,
             copy_restored=copy_restored,
+            answers=answers,
+            open_waits=open_waits,
         )
         if recording is not None:
             recording.journal.event(
@@ -417,15 +506,27 @@ class Engine:
                 records.status = Status.FAILED
             elif interrupted or run._cancel_scope.cancelled_caught or run._cancel_requested:
                 records.status = Status.CANCELED
-            else:
+            elif not driver.parked:
                 records.status = Status.FAILED if driver.failed else Status.SUCCEEDED
-            records.end = time.time()
+            # a run that parks stays "processing" here until the store has its waits and status
+            waiting = records.status is Status.PROCESSING
+            records.end = None if waiting else time.time()
             if recording is not None:
                 with anyio.CancelScope(shield=True):
-                    await self._record_end(records, recording)
+                    if waiting:
+                        run._parking = True
+                        await self._record_waiting(records, recording, driver.waits)
+                    else:
+                        await self._record_end(records, recording)
             self._active.pop(records.run_id, None)
-            run._mark_finished()
-            self._emit_finished(records)
+            if records.status is Status.PROCESSING:  # parked (recording it may have failed the run)
+                records.status = Status.WAITING
+                run._mark_waiting(driver.waits)
+                if self.bus.active:
+                    self.bus.emit(_run_waiting(records, driver.waits))
+            else:
+                run._mark_finished()
+                self._emit_finished(records)
 
     def _emit_finished(self, records: RunRecords) -> None:
         if self.bus.active:
@@ -486,6 +587,39 @@ class Engine:
             logger.error("run %s: cannot record its end: %s", records.run_id, exc)
             records.error(f"cannot record the run's end: {exc}")
 
+    async def _record_waiting(
+        self, records: RunRecords, recording: RunRecording, waits: list[WaitRow]
+    ) -> None:
+        """Park the run: its records and ``RunWaiting``, then its waits, then its status, then its lease
+        (in this order: an answer finds the run ``waiting`` only once its waits are there). A store that
+        fails now leaves the run ``processing`` there (resumed later as any orphan); the run failed here."""
+        assert self.store is not None
+        recording.journal.event(_run_waiting(records, waits))
+        try:
+            await recording.journal.flush()
+            await self.store.put_waits(waits)
+            await self.store.update_run(
+                records.run_id, status=Status.WAITING, outputs=records.outputs, error=records.first_error
+            )
+            await self.store.release_lease(records.run_id, self.owner)
+        except (StoreError, OSError) as exc:
+            logger.error("run %s: cannot record that it waits: %s", records.run_id, exc)
+            records.error(f"cannot record that the run waits: {exc}")
+            records.status = Status.FAILED
+            records.end = time.time()
+
+    def _publish_resumed(self, recording: RunRecording, answered: WaitRow) -> None:
+        event = RunResumed(
+            run_id=answered.run_id,
+            at=time.time(),
+            key=answered.key,
+            node_id=answered.node_id,
+            payload=answered.payload,
+        )
+        recording.journal.event(event)
+        if self.bus.active:
+            self.bus.emit(event)
+
     async def _record_rejected(self, records: RunRecords, metadata: dict[str, Any]) -> None:
         assert self.store is not None
         try:
@@ -538,6 +672,23 @@ def _loop_running() -> bool:
 
 def _where(store: RunStore) -> str:
     return str(getattr(store, "location", type(store).__name__))
+
+
+def _missing_types(compiled: CompiledWorkflow) -> list[str]:
+    """Node types of ``compiled`` (blocks included) this engine has no executor for."""
+    missing: set[str] = set()
+    plans = [compiled.root]
+    while plans:
+        for cnode in plans.pop().nodes:
+            if cnode.executor is None:
+                missing.add(cnode.node.type)
+            if cnode.block is not None:
+                plans.append(cnode.block)
+    return sorted(missing)
+
+
+def _run_waiting(records: RunRecords, waits: list[WaitRow]) -> RunWaiting:
+    return RunWaiting(run_id=records.run_id, at=time.time(), waits=[wait.to_json() for wait in waits])
 
 
 def _run_finished(records: RunRecords) -> RunFinished:

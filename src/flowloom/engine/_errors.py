@@ -6,7 +6,14 @@ from flowloom.ir import FlowloomError, InvalidWorkflowError
 
 from ._protocols import NodeError
 
-__all__ = ["BlockFailed", "FlowloomError", "InvalidWorkflowError", "NodeTimeout", "message_of"]
+__all__ = [
+    "BlockFailed",
+    "BlockWaiting",
+    "FlowloomError",
+    "InvalidWorkflowError",
+    "NodeTimeout",
+    "message_of",
+]
 
 
 class NodeTimeout(NodeError):
@@ -15,6 +22,11 @@ class NodeTimeout(NodeError):
 
 class BlockFailed(NodeError):
     """A node inside a block (loop body) failed; the message is that node's error."""
+
+
+class BlockWaiting(Exception):
+    """A node inside a block (loop body) waits: the container node waits too, and runs again on resume
+    (its block's succeeded nodes are restored). Executors that run blocks let it through."""
 
 
 def message_of(exc: BaseException) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from flowloom.ir import Node
+    from flowloom.ir import Node, Wait
 
     from ._context import NodeContext
 
@@ -55,11 +55,13 @@ NO_TRAITS = Traits()
 @runtime_checkable
 class NodeExecutor(Protocol):
     """Runs one node type: a class attribute ``type`` and ``async execute(ctx)``. It may declare
-    ``traits`` (see ``Traits``); one that does not gets none."""
+    ``traits`` (see ``Traits``); one that does not gets none. ``execute`` returns the node's result, or a
+    ``flowloom.ir.Wait`` when the node must wait for the outside world: it runs again once the wait is
+    answered, with the answer in ``ctx.answers``."""
 
     type: ClassVar[str]
 
-    async def execute(self, ctx: NodeContext) -> NodeResult: ...
+    async def execute(self, ctx: NodeContext) -> NodeResult | Wait: ...
 
 
 @runtime_checkable

@@ -7,7 +7,7 @@ from typing import Any
 
 import anyio
 
-from flowloom.ir import FlowloomError, Report, Status
+from flowloom.ir import FlowloomError, Report, RunWaitingError, Status, WaitRow
 
 from ._journal import RunJournal
 from ._records import RunRecords
@@ -29,7 +29,7 @@ class RunOwnedError(FlowloomError):
 class RunRecording:
     """A recorded run's store side: its journal, its row's start, and the lease it holds."""
 
-    __slots__ = ("journal", "metadata", "parent_run_id", "resumed")
+    __slots__ = ("answered", "journal", "metadata", "parent_run_id", "resumed", "stored_waits")
 
     def __init__(
         self,
@@ -38,8 +38,12 @@ class RunRecording:
         metadata: Mapping[str, Any] | None,
         parent_run_id: str | None = None,
         resumed: bool = False,
+        answered: WaitRow | None = None,
+        stored_waits: list[WaitRow] | None = None,
     ) -> None:
         self.journal = journal
+        self.answered = answered  # the answer this resume was made for (RunResumed)
+        self.stored_waits = stored_waits or []  # the run's waits in the store when it was resumed
         self.metadata = dict(metadata or {})
         self.parent_run_id = parent_run_id
         self.resumed = resumed  # the run exists in the store already (resumed in place)
@@ -56,6 +60,8 @@ class Run:
         self._finished = False
         self._cancel_scope: anyio.CancelScope | None = None
         self._cancel_requested = False
+        self._waits: list[WaitRow] = []
+        self._parking = False  # its waits are being recorded: it is about to be waiting
 
     @property
     def id(self) -> str:
@@ -74,6 +80,11 @@ class Run:
         return self._records.outputs
 
     @property
+    def waits(self) -> list[WaitRow]:
+        """The open waits of a run whose status is ``waiting`` (empty otherwise)."""
+        return self._waits
+
+    @property
     def error(self) -> str | None:
         """The first error message of a failed run."""
         return self._records.first_error
@@ -83,15 +94,18 @@ class Run:
 
     async def wait(self, timeout: float | None = None) -> dict[str, Any]:  # noqa: ASYNC109 (the SDK contract)
         """Wait until the run has ended and return its outputs. Raises ``RunFailedError`` if it failed or
-        was canceled, ``TimeoutError`` after ``timeout`` seconds (the run goes on)."""
+        was canceled, ``RunWaitingError`` if it is waiting (``waits`` says for what; ``Engine.resume``
+        answers it), ``TimeoutError`` after ``timeout`` seconds (the run goes on)."""
         await self.join(timeout)
+        if self._records.status is Status.WAITING:
+            raise RunWaitingError(self.id, self._waits)
         if self._records.status is not Status.SUCCEEDED:
             raise RunFailedError(self)
         return self._records.outputs
 
     async def join(self, timeout: float | None = None) -> None:  # noqa: ASYNC109 (as wait)
-        """Wait until the run has ended, whatever its status. ``TimeoutError`` after ``timeout`` seconds
-        (the run goes on)."""
+        """Wait until the run has ended or is waiting (its task ended), whatever its status.
+        ``TimeoutError`` after ``timeout`` seconds (the run goes on)."""
         if not self._finished:
             if self._done_event is None:
                 self._done_event = anyio.Event()
@@ -107,6 +121,11 @@ class Run:
         if self._cancel_scope is not None:
             self._cancel_scope.cancel()
         return True
+
+    def _mark_waiting(self, waits: list[WaitRow]) -> None:
+        """The run parked on ``waits``: its task ends here, as a finished run's does."""
+        self._waits = waits
+        self._mark_finished()
 
     def _mark_finished(self) -> None:
         self._finished = True

@@ -29,12 +29,14 @@ from flowloom.ir import (
     OnError,
     SkipReason,
     Status,
+    Wait,
+    WaitRow,
 )
 
 from ._bus import EventBus
 from ._cache import ResultCache, cache_key
 from ._context import NodeContext, NodeSlot
-from ._errors import BlockFailed, NodeTimeout, message_of
+from ._errors import BlockFailed, BlockWaiting, NodeTimeout, message_of
 from ._journal import RunJournal
 from ._limits import Slots
 from ._plan import CompiledNode, CompiledWorkflow, Plan
@@ -49,6 +51,15 @@ if TYPE_CHECKING:
 
 Restored = dict[tuple[str, tuple[int, ...]], NodeRow]
 """Succeeded executions of an earlier attempt at a run, by (node id, scope): restored, not run again."""
+
+Answers = dict[tuple[str, tuple[int, ...]], dict[str, Any]]
+"""Payloads of a run's answered waits, by (node id, scope), then key: what ``NodeContext.answers`` gives."""
+
+
+def default_wait_key(node_id: str, scope: tuple[int, ...]) -> str:
+    """The key of a wait that names none: the node's id, with its loop iteration (``node[2/0]``)."""
+    return f"{node_id}[{'/'.join(map(str, scope))}]" if scope else node_id
+
 
 E = TypeVar("E", bound=NodeEvent)
 
@@ -71,6 +82,7 @@ class _GraphRun:
         "scope",
         "taken",
         "tg",
+        "waiting",
     )
 
     def __init__(self, driver: RunDriver, plan: Plan, scope: Scope) -> None:
@@ -84,6 +96,7 @@ class _GraphRun:
         self.tg: TaskGroup | None = None
         self.queue: deque[int] = deque()  # ready nodes waiting for a driver task
         self.drivers = 1  # tasks running _drive, this one included
+        self.waiting = False  # a node of this graph waits: its outgoing edges never settle
 
     async def run(self) -> None:
         entries = self.plan.entries
@@ -188,6 +201,8 @@ class RunDriver:
         cache: ResultCache | None = None,
         restored: Restored | None = None,
         copy_restored: bool = False,
+        answers: Answers | None = None,
+        open_waits: dict[str, WaitRow] | None = None,
     ) -> None:
         self.compiled = compiled
         self.records = records
@@ -202,6 +217,14 @@ class RunDriver:
         self.copy_restored = copy_restored  # a new run from an old one's records: its history is copied
         self.on_error = compiled.settings.on_error
         self.failed = False
+        self.answers: Answers = answers or {}
+        self.open_waits = open_waits or {}  # the run's waits still open when it was resumed, by key
+        self.waits: list[WaitRow] = []  # the waits this execution of the run ended on
+
+    @property
+    def parked(self) -> bool:
+        """The run can go no further until a wait is answered (a failure that stops the run wins)."""
+        return bool(self.waits) and not (self.failed and self.on_error is OnError.STOP)
 
     async def run(self) -> None:
         """Run the root graph. Sets the run status; never raises for node failures."""
@@ -227,6 +250,8 @@ class RunDriver:
             raise BlockFailed(str(exc)) from None
         if graph.failure is not None:
             raise BlockFailed(graph.failure)
+        if graph.waiting:
+            raise BlockWaiting
 
     @property
     def observed(self) -> bool:
@@ -282,6 +307,7 @@ class RunDriver:
         if self.bus.active:  # the journal has the event's text already: to the bus only
             self.bus.emit(self._node_event(NodeStarted, node, path, started))
         cached = False
+        result: NodeResult | Wait
         try:
             snapshot.inputs = inputs = self._resolve_inputs(cnode, graph.scope)
             executor = cnode.executor
@@ -300,8 +326,10 @@ class RunDriver:
                     result = await executor.execute(context)
                 else:
                     result = await self._attempts(cnode, executor, context, record)
-                if key is not None:
+                if key is not None and isinstance(result, NodeResult):
                     await self.cache.put(key, result, node.cache.ttl_s)  # type: ignore[union-attr]
+        except BlockWaiting:
+            return self._wait(graph, cnode, record, None)
         except Exception as exc:
             return await self._fail(graph, cnode, snapshot, record, message_of(exc))
         except BaseException:  # cancellation (asyncio or trio): the node stops where it is
@@ -312,6 +340,12 @@ class RunDriver:
             if journal is not None or self.bus.active:
                 self._emit(NodeCanceled, node, path, record.end)
             raise
+        if type(result) is Wait:  # (a type check: the cheapest test on the hot path)
+            try:
+                return self._wait(graph, cnode, record, result)
+            except NodeError as exc:
+                return await self._fail(graph, cnode, snapshot, record, str(exc))
+        assert isinstance(result, NodeResult)
         outputs = result.outputs if type(result.outputs) is dict else dict(result.outputs)
         snapshot.outputs = outputs
         branch = snapshot.branch = result.branch
@@ -358,6 +392,53 @@ class RunDriver:
             records.error(message, node.id)
             return await self._abort(graph, cnode, message)
         return graph.settle(cnode, branch)
+
+    def _wait(
+        self, graph: _GraphRun, cnode: CompiledNode, record: NodeRecord, wait: Wait | None
+    ) -> list[int]:
+        """The node waits (``wait``; ``None``: a node inside its block does): recorded ``waiting``, its
+        outgoing edges left unsettled, so nothing after it runs; the rest of the run goes on. A wait asked
+        again while it is open keeps when it was made and its ``until`` (a ``durationS`` counts once)."""
+        node = cnode.node
+        path = graph.scope.path
+        if wait is not None:
+            key = wait.key or default_wait_key(node.id, path)
+            if key in self.answers.get((node.id, path), ()):
+                raise NodeError(f'Node "{node.id}" waits again for "{key}", which was answered already')
+            if self.journal is None:
+                raise NodeError(
+                    f'Node "{node.id}" waits ({wait.reason}), but the run is not recorded: a waiting run '
+                    "is resumed from its store, so give the engine a store"
+                )
+            earlier = self.open_waits.get(key)
+            self.waits.append(
+                WaitRow(
+                    run_id=self.records.run_id,
+                    key=key,
+                    node_id=node.id,
+                    scope=path,
+                    reason=wait.reason,
+                    prompt=wait.prompt,
+                    choices=list(wait.choices) if wait.choices is not None else None,
+                    until=earlier.until if earlier is not None else wait.until,
+                    details=dict(wait.details),
+                    created_at=earlier.created_at if earlier is not None else time.time(),
+                )
+            )
+        graph.waiting = True
+        record.status = Status.WAITING
+        if self.journal is not None:
+            snapshot = self.records.nodes[node.id].last_snapshot
+            assert snapshot is not None, "a waiting node has a snapshot"
+            self.journal.node(
+                node.id,
+                path,
+                Status.WAITING,
+                attempt=record.attempts,
+                inputs=snapshot.inputs,
+                started_at=record.start,
+            )
+        return []
 
     def _restore(self, graph: _GraphRun, cnode: CompiledNode, row: NodeRow) -> list[int]:
         """Take a node's execution from an earlier attempt at the run instead of running it again."""
@@ -406,7 +487,7 @@ class RunDriver:
 
     async def _attempts(
         self, cnode: CompiledNode, executor: NodeExecutor, context: NodeContext, record: NodeRecord
-    ) -> NodeResult:
+    ) -> NodeResult | Wait:
         """Run the executor under the node's timeout and retry policy."""
         policy = cnode.retry
         timeout = cnode.node.timeout_s
@@ -423,6 +504,8 @@ class RunDriver:
                     with anyio.move_on_after(timeout):
                         return await executor.execute(context)
                 raise NodeTimeout(f'Node "{cnode.id}" timed out after {timeout:g}s')
+            except BlockWaiting:
+                raise
             except Exception as exc:
                 if (
                     policy is None

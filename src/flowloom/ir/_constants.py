@@ -12,10 +12,12 @@ LOOP_LOCALS_SUFFIX = "_locals"
 
 
 class Status(StrEnum):
-    """Status of a run or of a node. Upstream flowgram uses all but ``skipped``."""
+    """Status of a run or of a node. Upstream flowgram uses all but ``skipped`` and ``waiting`` (a node
+    waiting for the outside world, and a run that can go no further until it is answered: see ``Wait``)."""
 
     PENDING = "pending"
     PROCESSING = "processing"
+    WAITING = "waiting"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELED = "canceled"
@@ -23,7 +25,7 @@ class Status(StrEnum):
 
     @property
     def terminated(self) -> bool:
-        return self not in (Status.PENDING, Status.PROCESSING)
+        return self not in (Status.PENDING, Status.PROCESSING, Status.WAITING)
 
 
 class OnError(StrEnum):

@@ -40,6 +40,24 @@ class RunFinished(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RunWaiting(Event):
+    """A run can go no further until its open waits are answered: it is ``waiting`` in the store and no
+    longer in any process's memory. ``waits`` are the open waits as ``WaitRow.to_json()`` gives them."""
+
+    waits: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunResumed(Event):
+    """A waiting run was answered and goes on: ``key`` is the wait answered (by ``node_id``), ``payload``
+    the answer (``{"timedOut": true}`` for a timed wait that came due)."""
+
+    key: str
+    node_id: str
+    payload: Any = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NodeEvent(Event):
     """An event about one execution of a node: which node, of what type, in which loop iteration."""
 

@@ -15,6 +15,7 @@ from typing import Any, Literal, NamedTuple, Protocol, Self, TypeAlias, overload
 from ._constants import Status
 from ._errors import FlowloomError
 from ._jsontext import RawJson
+from ._waits import WaitRow
 
 Json: TypeAlias = Any
 """A JSON value: ``None``, ``bool``, ``int``, ``float``, ``str``, ``list`` or ``dict`` with ``str`` keys."""
@@ -258,3 +259,25 @@ class RunStore(Protocol):
 
     async def runs_to_resume(self, now: float) -> list[RunRow]:
         """Runs still ``processing`` whose lease expired at ``now`` or that have no owner, oldest first."""
+
+    # waits -----------------------------------------------------------------------------------------------
+
+    async def put_waits(self, waits: Sequence[WaitRow]) -> None:
+        """Record open waits, in one transaction. A wait recorded again while it is open is replaced; one
+        already answered is left as it is. ``StoreError`` (and nothing written) if a run is unknown."""
+
+    async def get_waits(self, run_id: str) -> list[WaitRow]:
+        """A run's waits, open and answered, by key."""
+
+    async def answer_wait(
+        self, run_id: str, key: str | None, payload: Json, *, owner: str, ttl_s: float, now: float
+    ) -> WaitRow:
+        """Atomically answer a waiting run: its open wait ``key`` (``None``: its only open wait) is marked
+        answered with ``payload``, and the run becomes ``processing`` under ``owner``'s lease until
+        ``now + ttl_s``. Of concurrent answers to one run exactly one wins. Returns the answered wait.
+        ``WaitError`` (nothing changed) if the run is not ``waiting`` or ``key`` is not one of its open
+        waits; ``WaitKeyRequired`` if ``key`` is ``None`` and several are open; ``StoreError`` if there is
+        no such run."""
+
+    async def due_waits(self, now: float, limit: int = 100) -> list[WaitRow]:
+        """Open waits whose ``until`` is at or before ``now``, of runs that are ``waiting``, soonest first."""

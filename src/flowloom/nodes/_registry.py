@@ -28,6 +28,7 @@ _BUILTINS: dict[str, tuple[str, str]] = {
     FlowgramNodeType.CODE: ("flowloom.nodes.code", "CodeExecutor"),
     FlowgramNodeType.HTTP: ("flowloom.nodes.http", "HttpExecutor"),
     FlowgramNodeType.LLM: ("flowloom.nodes.llm", "LLMExecutor"),
+    "wait": ("flowloom.nodes.wait", "WaitExecutor"),  # flowloom's own: a durable wait (see DESIGN)
 }
 
 

@@ -8,8 +8,9 @@ from functools import partial
 from typing import Any, ClassVar
 
 from flowloom.engine import NodeContext, NodeError, NodeExecutor, NodeResult, Traits
-from flowloom.ir import Edge, JsonSchema, Node, OnError, Workflow, WorkflowSettings
+from flowloom.ir import Edge, JsonSchema, Node, OnError, Wait, Workflow, WorkflowSettings
 
+from ._context import WaitingForInput
 from ._registry import TaskRegistry
 from ._runs import RunState
 from ._spec import TaskSpec
@@ -81,7 +82,7 @@ class TaskExecutor:
         self._run_sync = run_sync
         self._on_retry = on_retry
 
-    async def execute(self, ctx: NodeContext) -> NodeResult:
+    async def execute(self, ctx: NodeContext) -> NodeResult | Wait:
         state = self._runs[ctx.run_id]
         name = ctx.node.id
         spec = state.specs[name]
@@ -94,11 +95,15 @@ class TaskExecutor:
         fn = spec.fn
         try:
             if spec.named or spec.takes_upstream or spec.context_param is not None:
-                kwargs = _arguments(spec, ctx.inputs, state)
+                kwargs = _arguments(spec, ctx.inputs, state, ctx.answers)
                 result = await (fn(**kwargs) if spec.is_async else self._run_sync(partial(_call, fn, kwargs)))
             else:
                 result = await (fn() if spec.is_async else self._run_sync(partial(_call, fn, {})))
+        except WaitingForInput as waiting:  # an async task's question: the run waits for its answer
+            return waiting.wait
         except (Exception, SystemExit) as exc:
+            if isinstance(exc, _Raised) and isinstance(exc.raised, WaitingForInput):  # a sync task's
+                return exc.raised.wait
             # What a task raises is its failure, SystemExit too (sys.exit() in the task or in a library it
             # calls, argparse...): its dependents are skipped and the rest of the run goes on. A sync task's
             # every BaseException arrives here as an exception (see _call). An async task runs on the event
@@ -137,7 +142,9 @@ def _call(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
         raise _Raised(exc) from None
 
 
-def _arguments(spec: TaskSpec, inputs: Mapping[str, Any], state: RunState) -> dict[str, Any]:
+def _arguments(
+    spec: TaskSpec, inputs: Mapping[str, Any], state: RunState, answers: Mapping[str, Any]
+) -> dict[str, Any]:
     """Keyword arguments of one call: dependency results (by name, or all in ``upstream``) and the
     ``RunContext``. A result the engine did not bind (``None``) is ``None``; a dependency kept from an
     earlier run (resume) gives its earlier result."""
@@ -150,7 +157,7 @@ def _arguments(spec: TaskSpec, inputs: Mapping[str, Any], state: RunState) -> di
         kwargs[param] = (preset.get(dep) if dep in preset else None) if value is _MISSING else value
     if spec.context_param is not None:
         kwargs[spec.context_param] = state.context.bind(
-            state.control, state.run_id, spec.name, spec.timeout_s
+            state.control, state.run_id, spec.name, spec.timeout_s, answers
         )
     return kwargs
 

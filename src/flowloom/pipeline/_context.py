@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Generic, NoReturn, TypeVar
 
-from flowloom.ir import FlowloomError
+from flowloom.ir import FlowloomError, Wait
 
 DepsT = TypeVar("DepsT")
 
-_SLOTS = frozenset({"_control", "_deadline", "deps", "metadata", "run_id", "task_name", "timeout_s"})
+_SLOTS = frozenset(
+    {"_answers", "_control", "_deadline", "deps", "metadata", "run_id", "task_name", "timeout_s"}
+)
+_NO_ANSWERS: Mapping[str, Any] = MappingProxyType({})
+
+
+class WaitingForInput(BaseException):
+    """Raised by ``RunContext.wait_for_input`` for a question not answered yet: the task stops there and
+    the run waits. A ``BaseException``, so that a task's ``except Exception`` does not swallow it."""
+
+    def __init__(self, wait: Wait) -> None:
+        super().__init__(f"waiting for input {wait.key!r}")
+        self.wait = wait
 
 
 class RunCancelledError(FlowloomError):
@@ -45,7 +57,7 @@ class RunContext(Generic[DepsT]):
     see it through ``raise_if_cancelled()``).
     """
 
-    __slots__ = ("_control", "_deadline", "deps", "metadata", "run_id", "task_name", "timeout_s")
+    __slots__ = ("_answers", "_control", "_deadline", "deps", "metadata", "run_id", "task_name", "timeout_s")
 
     deps: DepsT
     metadata: Mapping[str, Any]
@@ -54,6 +66,7 @@ class RunContext(Generic[DepsT]):
     task_name: str | None
     _control: RunControl | None
     _deadline: float | None
+    _answers: Mapping[str, Any]
 
     def __init__(
         self, deps: DepsT, *, metadata: Mapping[str, Any] | None = None, timeout_s: float | None = None
@@ -69,6 +82,7 @@ class RunContext(Generic[DepsT]):
         _set(self, "task_name", None)
         _set(self, "_control", None)
         _set(self, "_deadline", None)
+        _set(self, "_answers", _NO_ANSWERS)
 
     def with_metadata(self, **metadata: Any) -> RunContext[DepsT]:
         """A copy with ``metadata`` added (later keys win). The run report keeps the metadata."""
@@ -105,17 +119,50 @@ class RunContext(Generic[DepsT]):
         if self.deadline_exceeded():
             raise RunCancelledError(f'task "{self.task_name}" of run {self.run_id} is past its deadline')
 
+    def wait_for_input(
+        self,
+        key: str,
+        *,
+        prompt: str | None = None,
+        choices: Sequence[Any] | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """The answer to the question ``key`` (any JSON value), once given. Until then the task stops here
+        and the run waits (status ``waiting``, recorded in the pipeline's store); ``pipeline.resume(run_id,
+        payload=..., key=key)``, from any process sharing the store, answers it, and the task runs again
+        from its start: this call then returns the payload. So a task that waits must be safe to run again
+        up to this call (no side effect before it that must not happen twice)."""
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"wait_for_input needs a non-empty string key, not {key!r}")
+        answers = self._answers
+        if key in answers:
+            return answers[key]
+        raise WaitingForInput(
+            Wait(
+                key=key,
+                prompt=prompt,
+                choices=list(choices) if choices is not None else None,
+                details=dict(details or {}),
+            )
+        )
+
     def bind(
-        self, control: RunControl, run_id: str, task_name: str, timeout_s: float | None
+        self,
+        control: RunControl,
+        run_id: str,
+        task_name: str,
+        timeout_s: float | None,
+        answers: Mapping[str, Any] = _NO_ANSWERS,
     ) -> RunContext[DepsT]:
-        """The context one task attempt sees: this run's control, and a deadline that is the nearer of the
-        run's and ``timeout_s`` from now."""
+        """The context one task attempt sees: this run's control, a deadline that is the nearer of the
+        run's and ``timeout_s`` from now, and the answers of the task's waits."""
         bound = RunContext.__new__(RunContext)
         for name in ("deps", "metadata", "timeout_s"):
             _set(bound, name, getattr(self, name))
         _set(bound, "run_id", run_id)
         _set(bound, "task_name", task_name)
         _set(bound, "_control", control)
+        _set(bound, "_answers", answers)
         deadline = control.deadline
         if timeout_s is not None:
             own = time.monotonic() + timeout_s

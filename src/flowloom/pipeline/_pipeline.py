@@ -9,6 +9,7 @@ from concurrent.futures import Executor
 from types import TracebackType
 from typing import Any, NamedTuple, Self, TypeVar, overload
 
+from flowloom.engine import NO_ANSWER
 from flowloom.ir import RetryPolicy, RunStore
 
 from ._context import RunContext
@@ -260,12 +261,30 @@ class Pipeline:
         return await self._runner.finish(self._runner.start(context, include=include))
 
     async def resume(
-        self, run_id: str, from_tasks: Sequence[str] | None = None, context: RunContext[Any] | None = None
+        self,
+        run_id: str,
+        from_tasks: Sequence[str] | None = None,
+        context: RunContext[Any] | None = None,
+        *,
+        payload: Any = NO_ANSWER,
+        key: str | None = None,
     ) -> str:
         """A new run that keeps the successful tasks of run ``run_id`` (their results are not computed
         again) and runs the rest; with ``from_tasks``, those tasks and everything downstream of them run
         again too. Returns the new run's id. Without a store, only runs of this process can be resumed; the
-        context defaults to the earlier run's (with a store and a run of another process: its metadata)."""
+        context defaults to the earlier run's (with a store and a run of another process: its metadata).
+
+        With ``payload``, answers the waiting run ``run_id`` instead (a task's ``wait_for_input(key)``;
+        ``key`` may be left out when one question is open), from any process sharing the pipeline's store:
+        the run goes on in place (same id, returned) once the waiting task has run again. Raises
+        ``WaitError`` for a stale key or a run that is not waiting (another answer won)."""
+        if payload is not NO_ANSWER:
+            if from_tasks is not None:
+                raise ValueError("resume answers a wait (payload) or runs tasks again (from_tasks), not both")
+            runner = self._runner
+            if runner.store is None:
+                raise ValueError(f'pipeline "{self._name}" has no store: no run of it waits for an answer')
+            return await runner.finish(await runner.answer_recorded(run_id, payload, key, context))
         if from_tasks is not None:
             from_tasks = known_tasks("resume checkpoint", from_tasks, self._registry, self._name)
         runner = self._runner

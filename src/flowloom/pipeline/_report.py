@@ -21,6 +21,7 @@ class TaskStatus(StrEnum):
     SUCCESS = "SUCCESS"
     FAILED = "FAILED"
     SKIPPED = "SKIPPED"
+    WAITING = "WAITING"  # for an answer (``RunContext.wait_for_input``)
 
 
 FROM_ENGINE = {  # a task's status in reports, from its node's
@@ -30,6 +31,7 @@ FROM_ENGINE = {  # a task's status in reports, from its node's
     Status.FAILED: TaskStatus.FAILED,
     Status.SKIPPED: TaskStatus.SKIPPED,
     Status.CANCELED: TaskStatus.FAILED,
+    Status.WAITING: TaskStatus.WAITING,
 }
 UPSTREAM_FAILED = "upstream_failed"
 PLACEHOLDER_KEY = "__unserializable__"  # how flowloom.stores keeps a value that is not JSON (a test pins it)
@@ -37,9 +39,12 @@ _UNCHECKED: Any = object()
 
 
 def run_status(statuses: list[str]) -> TaskStatus:
-    """SUCCESS when every task succeeded, FAILED when any failed or was skipped, RUNNING otherwise."""
+    """SUCCESS when every task succeeded, FAILED when any failed or was skipped, WAITING when a task waits
+    for an answer (and none runs), RUNNING otherwise."""
     if all(status == TaskStatus.SUCCESS for status in statuses):
         return TaskStatus.SUCCESS
+    if TaskStatus.WAITING in statuses and TaskStatus.RUNNING not in statuses:
+        return TaskStatus.WAITING
     if any(status in (TaskStatus.FAILED, TaskStatus.SKIPPED) for status in statuses):
         return TaskStatus.FAILED
     return TaskStatus.RUNNING
@@ -116,7 +121,7 @@ def build_report(state: RunState) -> dict[str, Any]:
     run = state.run
     engine = run.report() if run is not None else None
     nodes: Mapping[str, NodeReport] = engine.reports if engine is not None else {}
-    ended = run is not None and run.done
+    ended = run is not None and run.done and run.status is not Status.WAITING
     tasks: dict[str, dict[str, Any]] = {}
     for name in state.tasks:
         kept = state.preset.get(name)

@@ -158,6 +158,10 @@ class Runner:
         row = await store.get_run(run_id)
         if row is None:
             raise UnknownRunError(f'no run "{run_id}" in the store of pipeline "{self.name}"')
+        if row.status is Status.WAITING:
+            raise ValueError(
+                f"run {run_id} is waiting for an answer: resume it with payload=... (and key=...)"
+            )
         if not row.status.terminated:
             raise ValueError(f"run {run_id} has not ended yet ({row.status}): wait for it before resuming it")
         recorded = stored_tasks(await store.get_workflow(row.workflow_hash))
@@ -187,6 +191,49 @@ class Runner:
             restored={r.node_id: r for r in rows if r.status is Status.SUCCEEDED and r.scope == ()},
         )
         state.run = run
+        return self._launched(state, asyncio.get_running_loop())
+
+    async def answer_recorded(
+        self, run_id: str, payload: Any, key: str | None, context: RunContext[Any] | None
+    ) -> PipelineRun:
+        """Answer a waiting run (this process's or another's, through the store): it goes on in place,
+        same id; the waiting task runs again and its ``wait_for_input(key)`` returns ``payload``."""
+        store = self.store
+        assert store is not None
+        if context is not None:
+            context = run_context(context, self.name)
+        row = await store.get_run(run_id)
+        if row is None:
+            raise UnknownRunError(f'no run "{run_id}" in the store of pipeline "{self.name}"')
+        recorded = stored_tasks(await store.get_workflow(row.workflow_hash))
+        gone = [task for task in recorded if task not in self.registry]
+        if gone:
+            raise ValueError(f"run {run_id} has tasks this pipeline does not: {gone}")
+        plan = self.plan(frozenset(recorded))
+        if context is None:
+            earlier = self.runs.get(run_id)
+            context = (
+                earlier.context
+                if earlier is not None
+                else RunContext(None, metadata=user_metadata(row.metadata))
+            )
+        rows = await store.get_nodes(run_id)
+        previous = self.runs.get(run_id)
+        # the state is in place before the engine spawns the run: its tasks find it
+        state = self._new_state(
+            run_id,
+            context,
+            plan.tasks,
+            restored={r.node_id: r for r in rows if r.status is Status.SUCCEEDED and r.scope == ()},
+        )
+        try:
+            state.run = await self.engine.resume(run_id, payload=payload, key=key, workflow=plan.compiled)
+        except BaseException:  # refused (stale key, a second answer): the run's earlier state stays
+            if previous is not None:
+                self.runs[run_id] = previous
+            else:
+                self.runs.pop(run_id, None)
+            raise
         return self._launched(state, asyncio.get_running_loop())
 
     def _new_state(

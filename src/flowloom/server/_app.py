@@ -20,6 +20,7 @@ from starlette.middleware.cors import CORSMiddleware
 from flowloom._runtime import Engine
 from flowloom._version import __version__
 from flowloom.engine import FlowloomError
+from flowloom.ir import DUE_CHECK_S
 
 from ._errors import CatchAllMiddleware, install_handlers
 from ._registry import RunRegistry
@@ -112,6 +113,7 @@ def create_app(engine: Engine | None = None, settings: ServerSettings | None = N
                     async with anyio.create_task_group() as housekeeping:
                         if engine.store is not None:
                             housekeeping.start_soon(_keep_store, engine, registry, settings)
+                            housekeeping.start_soon(_wake_due_waits, engine, registry)
                         try:
                             yield
                         finally:
@@ -159,6 +161,19 @@ async def _keep_store(engine: Engine, registry: RunRegistry, settings: ServerSet
         except FlowloomError as exc:
             logger.error("store housekeeping failed: %s", exc)
         await anyio.sleep(engine.lease_ttl_s)
+
+
+async def _wake_due_waits(engine: Engine, registry: RunRegistry) -> None:
+    """With a store, every ``DUE_CHECK_S``: answer the timed waits that are due (of runs started anywhere)
+    and run them on here."""
+    while True:
+        try:
+            for run in await engine.resume_due():
+                registry.adopt(run)
+                logger.info("resumed run %s: its timed wait was due", run.id)
+        except FlowloomError as exc:
+            logger.error("checking due waits failed: %s", exc)
+        await anyio.sleep(DUE_CHECK_S)
 
 
 class FlowloomServer(uvicorn.Server):

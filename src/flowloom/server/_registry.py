@@ -147,8 +147,11 @@ class RunRegistry:
         return run
 
     def adopt(self, run: Run) -> None:
-        """Keep a run the engine started on its own (a resumed one) like those started here."""
-        self._runs.setdefault(run.id, RunEntry(run, self._clock()))
+        """Keep a run the engine started on its own (a resumed one) like those started here. A resumed run
+        takes the place of its earlier handle once that one is done (a waiting run answered here)."""
+        known = self._runs.get(run.id)
+        if known is None or (known.run is not run and known.run.done):
+            self._runs[run.id] = RunEntry(run, known.created_at if known is not None else self._clock())
 
     def get(self, run_id: str) -> RunEntry | None:
         return self._runs.get(run_id)

@@ -16,9 +16,9 @@ from pydantic import BaseModel
 from starlette.responses import Response, StreamingResponse
 
 from flowloom._runtime import Engine
-from flowloom.engine import InvalidWorkflowError, NodeExecutor, Run, traits_of
+from flowloom.engine import FlowloomError, InvalidWorkflowError, NodeExecutor, Run, traits_of
 from flowloom.formats import read_document
-from flowloom.ir import RunRow, Status
+from flowloom.ir import RunRow, Status, WaitError, WaitKeyRequired, WaitRow
 
 from ._errors import ApiError, InputInvalid, json_response, not_found, read_json, zod_issues
 from ._registry import RunRegistry, request_document
@@ -46,6 +46,11 @@ class RunList(BaseModel):
 
 class RunDetail(RunSummary):
     report: dict[str, Any]
+
+
+class ResumeRunInput(BaseModel):
+    payload: Any
+    key: str | None = None
 
 
 class StartRunInput(BaseModel):
@@ -183,15 +188,63 @@ def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
         run = registry.start(compiled, body.get("inputs", {}))  # inputs that do not fit: a failed run
         return json_response(summary(run), 201, {"Location": f"/api/v1/runs/{run.id}"})
 
+    async def waits_of(run_id: str, run: Run | None = None) -> list[dict[str, Any]]:
+        """A run's waits (open and answered, with their payloads), from the store."""
+        found: list[WaitRow] = await engine.store.get_waits(run_id) if engine.store is not None else []
+        if not found and run is not None:
+            found = run.waits
+        return [{**wait.to_json(), "payload": wait.payload} for wait in found]
+
     @router.get("/runs/{run_id}", response_model=None, responses={200: {"model": RunDetail}})
     async def get_run(run_id: str) -> Response:
-        """A run and its report (upstream's ``IReport``)."""
+        """A run, its waits and its report (upstream's ``IReport``)."""
         found = await current(run_id)
         entry = registry.get(run_id)
         report = await engine.stored_report(run_id) if engine.store is not None else None
         if report is None and entry is not None:
             report = entry.run.report()
-        return json_response({**found, "report": report.to_json() if report is not None else None})
+        waits = await waits_of(run_id, entry.run if entry is not None else None)
+        return json_response(
+            {**found, "waits": waits, "report": report.to_json() if report is not None else None}
+        )
+
+    @router.post(
+        "/runs/{run_id}/resume",
+        response_model=None,
+        responses={200: {"model": RunSummary}, 404: {"model": ErrorOutput}, 409: {"model": ErrorOutput}},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": ResumeRunInput.model_json_schema()}},
+            }
+        },
+        summary="Answer a waiting run's wait with a payload; the run goes on here.",
+    )
+    async def resume_run(request: Request, run_id: str) -> Response:
+        """``{"payload": <any JSON>, "key": "<wait key>"}`` (``key`` may be left out when the run waits on
+        one key). 404: no such run; 409: the run is not waiting (another answer won, it ended) or the key
+        is stale; 400: a bad body, or a key is needed."""
+        body = await read_json(request)
+        if not isinstance(body, dict) or "payload" not in body:
+            raise ApiError(
+                400, "BAD_REQUEST", 'the body must be a JSON object {"payload": ..., "key": "..."}'
+            )
+        key = body.get("key")
+        if key is not None and not isinstance(key, str):
+            raise ApiError(400, "BAD_REQUEST", f'"key" must be a string, got {type(key).__name__}')
+        if engine.store is None:
+            raise ApiError(409, "CONFLICT", "this server has no store: no run waits here")
+        await current(run_id)  # 404 first
+        try:
+            run = await engine.resume(run_id, payload=body["payload"], key=key)
+        except WaitKeyRequired as exc:
+            raise ApiError(400, "BAD_REQUEST", str(exc)) from exc
+        except WaitError as exc:
+            raise ApiError(409, "CONFLICT", str(exc)) from exc
+        except FlowloomError as exc:
+            raise ApiError(409, "CONFLICT", str(exc)) from exc
+        registry.adopt(run)
+        return json_response(summary(run))
 
     @router.post("/runs/{run_id}/cancel", response_model=None, responses={200: {"model": RunSummary}})
     async def cancel_run(run_id: str) -> Response:

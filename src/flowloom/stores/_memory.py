@@ -23,10 +23,13 @@ from flowloom.ir import (
     Scope,
     Status,
     StoreError,
+    WaitRow,
+    WaitStatus,
 )
 
 from ._codec import dumps, loads
 from ._records import TERMINAL_STATUSES, node_order
+from ._waits import chosen_wait, not_waiting
 
 
 def _replace(row: Any, changes: dict[str, Any]) -> Any:
@@ -43,6 +46,7 @@ def _decoded(row: Any, *names: str) -> Any:
 
 _RUN_JSON = ("inputs", "outputs", "metadata")
 _NODE_JSON = ("inputs", "outputs")
+_WAIT_JSON = ("choices", "details", "payload")
 
 
 class MemoryStore:
@@ -56,6 +60,7 @@ class MemoryStore:
         self._nodes: dict[str, dict[tuple[str, Scope], NodeRow]] = {}
         self._events: dict[str, list[EventRow]] = {}
         self._cache: dict[str, CacheEntry] = {}
+        self._waits: dict[str, dict[str, WaitRow]] = {}  # by run, then key
 
     async def open(self) -> None:
         pass
@@ -127,6 +132,7 @@ class MemoryStore:
         ]
         for run_id in doomed:
             del self._runs[run_id], self._last_seq[run_id], self._nodes[run_id], self._events[run_id]
+            self._waits.pop(run_id, None)
         gone = set(doomed)
         for run in list(self._runs.values()):
             if run.parent_run_id in gone:
@@ -212,6 +218,45 @@ class MemoryStore:
             if run.status == Status.PROCESSING and (run.owner is None or (run.lease_expires_at or 0.0) <= now)
         ]
         return [_decoded(run, *_RUN_JSON) for run in runs]
+
+    async def put_waits(self, waits: Sequence[WaitRow]) -> None:
+        for run_id in {wait.run_id for wait in waits}:
+            self._run(run_id)
+        for wait in waits:
+            kept = self._waits.setdefault(wait.run_id, {})
+            known = kept.get(wait.key)
+            if known is None or known.status is WaitStatus.OPEN:
+                kept[wait.key] = _encoded(wait, *_WAIT_JSON)
+
+    async def get_waits(self, run_id: str) -> list[WaitRow]:
+        waits = sorted(self._waits.get(run_id, {}).values(), key=lambda wait: wait.key)
+        return [_decoded(wait, *_WAIT_JSON) for wait in waits]
+
+    async def answer_wait(
+        self, run_id: str, key: str | None, payload: Json, *, owner: str, ttl_s: float, now: float
+    ) -> WaitRow:
+        run = self._run(run_id)
+        if run.status is not Status.WAITING:
+            raise not_waiting(run_id, run.status)
+        wait = chosen_wait(run_id, await self.get_waits(run_id), key)
+        answered = dataclasses.replace(wait, status=WaitStatus.ANSWERED, payload=payload, answered_at=now)
+        self._waits[run_id][wait.key] = _encoded(answered, *_WAIT_JSON)
+        self._runs[run_id] = dataclasses.replace(
+            run, status=Status.PROCESSING, owner=owner, lease_expires_at=now + ttl_s
+        )
+        result: WaitRow = _decoded(self._waits[run_id][wait.key], *_WAIT_JSON)
+        return result
+
+    async def due_waits(self, now: float, limit: int = 100) -> list[WaitRow]:
+        due = [
+            wait
+            for run_id, waits in self._waits.items()
+            if self._runs[run_id].status is Status.WAITING
+            for wait in waits.values()
+            if wait.status is WaitStatus.OPEN and wait.until is not None and wait.until <= now
+        ]
+        due.sort(key=lambda wait: (wait.until, wait.run_id, wait.key))
+        return [_decoded(wait, *_WAIT_JSON) for wait in due[:limit]]
 
     def _run(self, run_id: str) -> RunRow:
         run = self._runs.get(run_id)

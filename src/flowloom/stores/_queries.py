@@ -11,13 +11,14 @@ from sqlalchemy.dialects.postgresql import psycopg
 from sqlalchemy.dialects.sqlite import pysqlite
 from sqlalchemy.engine import Connection, Row
 
-from flowloom.ir import CacheEntry, EventRow, Json, NodeRow, RunRow, Status
+from flowloom.ir import CacheEntry, EventRow, Json, NodeRow, RunRow, Status, StoreError, WaitRow, WaitStatus
 
 from . import _schema as t
-from ._codec import load_scope, loads
+from ._codec import dump_scope, dumps, load_scope, loads
 from ._ledger import expand
 from ._records import TERMINAL_STATUSES, node_order
 from ._statements import KEYS, Compiled, Writes
+from ._waits import chosen_wait, not_waiting
 
 _CHUNK = 500  # ids per IN (...) when deleting
 _NODE_KEY = ("run_id", "node_id", "scope")
@@ -58,6 +59,44 @@ def _node_row(row: Row[Any]) -> NodeRow:
         ended_at=m["ended_at"],
         cached=bool(m["cached"]),
     )
+
+
+def _wait_row(row: Row[Any]) -> WaitRow:
+    m = row._mapping
+    return WaitRow(
+        run_id=m["run_id"],
+        key=m["key"],
+        node_id=m["node_id"],
+        scope=load_scope(m["scope"]),
+        reason=m["reason"],
+        prompt=m["prompt"],
+        choices=loads(m["choices"]),
+        until=m["until"],
+        details=loads(m["details"]),
+        created_at=m["created_at"],
+        status=WaitStatus(m["status"]),
+        payload=loads(m["payload"]),
+        answered_at=m["answered_at"],
+    )
+
+
+def wait_values(wait: WaitRow) -> dict[str, Any]:
+    """A wait's column values (JSON encoded; call before the hand-off to a thread)."""
+    return {
+        "run_id": wait.run_id,
+        "key": wait.key,
+        "node_id": wait.node_id,
+        "scope": dump_scope(wait.scope),
+        "reason": str(wait.reason),
+        "prompt": wait.prompt,
+        "choices": dumps(wait.choices),
+        "until": wait.until,
+        "details": dumps(wait.details),
+        "created_at": wait.created_at,
+        "status": str(wait.status),
+        "payload": dumps(wait.payload),
+        "answered_at": wait.answered_at,
+    }
 
 
 _SELECT_RUNS = sa.select(t.runs)
@@ -179,6 +218,7 @@ class Queries:
             chunk = doomed[start : start + _CHUNK]
             c.execute(sa.delete(t.events).where(t.events.c.run_id.in_(chunk)))
             c.execute(sa.delete(t.node_records).where(t.node_records.c.run_id.in_(chunk)))
+            c.execute(sa.delete(t.waits).where(t.waits.c.run_id.in_(chunk)))
             c.execute(sa.update(t.runs).where(runs.parent_run_id.in_(chunk)).values(parent_run_id=None))
             c.execute(sa.delete(t.runs).where(runs.id.in_(chunk)))
         return len(doomed)
@@ -219,3 +259,79 @@ class Queries:
     def runs_to_resume(self, c: Connection, now: float) -> list[RunRow]:
         query = _SELECT_RUNS.where(_resumable(now)).order_by(t.runs.c.created_at, t.runs.c.id)
         return [_run_row(row) for row in c.execute(query)]
+
+    # waits -----------------------------------------------------------------------------------------------
+
+    def put_waits(self, c: Connection, rows: list[dict[str, Any]]) -> None:
+        runs = t.runs.c
+        for run_id in {row["run_id"] for row in rows}:
+            if c.execute(sa.select(runs.id).where(runs.id == run_id)).first() is None:
+                raise StoreError(f"unknown run {run_id!r}")
+        w = t.waits.c
+        for row in rows:
+            answered = c.execute(
+                sa.select(w.key).where(
+                    w.run_id == row["run_id"], w.key == row["key"], w.status == WaitStatus.ANSWERED.value
+                )
+            ).first()
+            if answered is not None:
+                continue
+            c.execute(sa.delete(t.waits).where(w.run_id == row["run_id"], w.key == row["key"]))
+            c.execute(sa.insert(t.waits).values(**row))
+
+    def get_waits(self, c: Connection, run_id: str) -> list[WaitRow]:
+        query = sa.select(t.waits).where(t.waits.c.run_id == run_id).order_by(t.waits.c.key)
+        return [_wait_row(row) for row in c.execute(query)]
+
+    def answer_wait(
+        self,
+        c: Connection,
+        run_id: str,
+        key: str | None,
+        payload_text: str,
+        owner: str,
+        ttl_s: float,
+        now: float,
+    ) -> WaitRow:
+        """See ``RunStore.answer_wait``. The run's row is locked first (``FOR UPDATE`` on PostgreSQL: a
+        concurrent answer waits for this transaction, then finds the run no longer waiting; SQLite's write
+        transactions take turns anyway), then claimed by an update conditional on its status."""
+        runs = t.runs.c
+        status = c.execute(sa.select(runs.status).where(runs.id == run_id).with_for_update()).scalar()
+        if status is None:
+            raise StoreError(f"unknown run {run_id!r}")
+        if status != Status.WAITING.value:
+            raise not_waiting(run_id, Status(status))
+        wait = chosen_wait(run_id, self.get_waits(c, run_id), key)
+        claimed = c.execute(
+            sa.update(t.runs)
+            .where(runs.id == run_id, runs.status == Status.WAITING.value)
+            .values(status=Status.PROCESSING.value, owner=owner, lease_expires_at=now + ttl_s)
+        )
+        if claimed.rowcount != 1:
+            current = c.execute(sa.select(runs.status).where(runs.id == run_id)).scalar()
+            raise not_waiting(run_id, Status(current or Status.PROCESSING.value))
+        w = t.waits.c
+        c.execute(
+            sa.update(t.waits)
+            .where(w.run_id == run_id, w.key == wait.key, w.status == WaitStatus.OPEN.value)
+            .values(status=WaitStatus.ANSWERED.value, payload=payload_text, answered_at=now)
+        )
+        row = c.execute(sa.select(t.waits).where(w.run_id == run_id, w.key == wait.key)).one()
+        return _wait_row(row)
+
+    def due_waits(self, c: Connection, now: float, limit: int) -> list[WaitRow]:
+        w, runs = t.waits.c, t.runs.c
+        query = (
+            sa.select(t.waits)
+            .join(t.runs, runs.id == w.run_id)
+            .where(
+                w.status == WaitStatus.OPEN.value,
+                w.until.is_not(None),
+                w.until <= now,
+                runs.status == Status.WAITING.value,
+            )
+            .order_by(w.until, w.run_id, w.key)
+            .limit(limit)
+        )
+        return [_wait_row(row) for row in c.execute(query)]

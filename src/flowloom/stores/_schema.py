@@ -81,3 +81,22 @@ cache_entries = sa.Table(
     sa.Column("expires_at", sa.Double),
     sa.Index("ix_cache_entries_expires_at", "expires_at"),
 )
+
+waits = sa.Table(
+    "waits",
+    metadata,
+    sa.Column("run_id", sa.String(128), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", sa.String(256), primary_key=True),
+    sa.Column("node_id", sa.String(256), nullable=False),
+    sa.Column("scope", sa.String(256), nullable=False),
+    sa.Column("reason", sa.String(64), nullable=False),
+    sa.Column("prompt", sa.Text),
+    sa.Column("choices", sa.Text, nullable=False),
+    sa.Column("until", sa.Double),
+    sa.Column("details", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("answered_at", sa.Double),
+    sa.Index("ix_waits_status_until", "status", "until"),
+)

@@ -40,7 +40,19 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from flowloom.ir import UNSET, CacheEntry, EventRow, Json, Keep, NewEvent, NodeRow, RunRow, Status, StoreError
+from flowloom.ir import (
+    UNSET,
+    CacheEntry,
+    EventRow,
+    Json,
+    Keep,
+    NewEvent,
+    NodeRow,
+    RunRow,
+    Status,
+    StoreError,
+    WaitRow,
+)
 
 from ._codec import dumps
 from ._database import PG_POOL_SIZE, Database, SqliteBusy, describe, parse_url
@@ -265,3 +277,26 @@ class SqlStore:
 
     async def runs_to_resume(self, now: float) -> list[RunRow]:
         return await self._call(lambda c: self._queries.runs_to_resume(c, now))
+
+    # waits (rare: through SQLAlchemy, in a worker thread) -----------------------------------------------
+
+    async def put_waits(self, waits: Sequence[WaitRow]) -> None:
+        from ._queries import wait_values
+
+        rows = [wait_values(wait) for wait in waits]
+        if rows:
+            await self._call_write(lambda c: self._queries.put_waits(c, rows))
+
+    async def get_waits(self, run_id: str) -> list[WaitRow]:
+        return await self._call(lambda c: self._queries.get_waits(c, run_id))
+
+    async def answer_wait(
+        self, run_id: str, key: str | None, payload: Json, *, owner: str, ttl_s: float, now: float
+    ) -> WaitRow:
+        text = dumps(payload)
+        return await self._call_write(
+            lambda c: self._queries.answer_wait(c, run_id, key, text, owner, ttl_s, now)
+        )
+
+    async def due_waits(self, now: float, limit: int = 100) -> list[WaitRow]:
+        return await self._call(lambda c: self._queries.due_waits(c, now, limit))
