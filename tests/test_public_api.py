@@ -100,8 +100,15 @@ def test_nodes_import_only_ir_and_engine() -> None:
     assert {m for m in _imports_of("nodes") if not m.startswith(allowed)} == set()
 
 
-def test_pipeline_imports_only_ir_and_engine() -> None:
-    allowed = ("flowloom.ir", "flowloom.engine", "flowloom.pipeline")
+def test_workers_import_only_the_ir() -> None:
+    assert {
+        m for m in _imports_of("workers") if not m.startswith(("flowloom.ir", "flowloom.workers"))
+    } == set()
+
+
+def test_pipeline_imports_only_ir_engine_and_workers() -> None:
+    # a Pipeline is its own composition root: it makes the engine, and the ThreadWorkers its sync tasks use
+    allowed = ("flowloom.ir", "flowloom.engine", "flowloom.workers", "flowloom.pipeline")
     assert {m for m in _imports_of("pipeline") if not m.startswith(allowed)} == set()
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flowloom.ir import UNDEFINED, js_json, template_text
+from flowloom.ir import UNDEFINED, CodeLimits, Sandbox, js_json, template_text
 
 from ._bus import EventBus
 from ._context import NodeContext
@@ -16,7 +16,7 @@ from ._protocols import ExecutorLookup, NodeError, NodeExecutor, NodeResult
 from ._records import records_from_rows
 from ._run import Run, RunOwnedError
 from ._scope import Scope
-from ._services import CodeLimits, HttpLimits, Lazy, Sandbox, Services
+from ._services import HttpLimits, Lazy, Services
 from ._values import (
     FlowValueError,
     Resolver,
@@ -26,6 +26,7 @@ from ._values import (
     infer_type,
     same_type,
 )
+from ._workers import NodeWorkers
 
 __all__ = [
     "DEFAULT_LEASE_TTL_S",
@@ -48,6 +49,7 @@ __all__ = [
     "NodeExecutor",
     "NodeResult",
     "NodeTimeout",
+    "NodeWorkers",
     "Plan",
     "Resolver",
     "Run",

@@ -7,10 +7,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from flowloom.ir import LOOP_LOCALS_SUFFIX, Event, Node, NodeEvent, NodeLog
+from flowloom.ir import LOOP_LOCALS_SUFFIX, Event, Node, NodeEvent, NodeLog, WorkKey
 
 from ._scope import Scope
 from ._values import Resolver, TypedValue
+from ._workers import NodeWorkers
 
 T = TypeVar("T")
 
@@ -46,6 +47,14 @@ class NodeContext:
     @property
     def run_id(self) -> str:
         return self._driver.records.run_id
+
+    @property
+    def workers(self) -> NodeWorkers:
+        """Where this execution's blocking, CPU-bound or untrusted work runs; executors start no threads
+        or processes of their own."""
+        attempt = self._driver.records.node(self.node.id).attempts
+        key = WorkKey(self.run_id, self.node.id, self.scope.path, attempt)
+        return NodeWorkers(self.services.workers, key)
 
     @property
     def run_inputs(self) -> dict[str, Any]:

@@ -64,6 +64,7 @@ from ._store import (
     StoreError,
     Unset,
 )
+from ._workers import CodeLanguage, CodeLimits, Sandbox, Workers, WorkKey
 from ._workflow import (
     CachePolicy,
     Edge,
@@ -86,6 +87,8 @@ __all__ = [
     "UNSET",
     "CacheEntry",
     "CachePolicy",
+    "CodeLanguage",
+    "CodeLimits",
     "Edge",
     "EncodedEvents",
     "Event",
@@ -123,6 +126,7 @@ __all__ = [
     "RunRow",
     "RunStarted",
     "RunStore",
+    "Sandbox",
     "SandboxError",
     "Scope",
     "SkipReason",
@@ -133,6 +137,8 @@ __all__ = [
     "Unset",
     "ValidationResult",
     "VariableType",
+    "WorkKey",
+    "Workers",
     "Workflow",
     "WorkflowSettings",
     "construct",

@@ -1,15 +1,14 @@
 """The ``code`` node: runs ``main({ params })`` of a JavaScript script (QuickJS, SPEC §A8, D2) or
-``main(args)`` of a Python script (deviation D12) in the engine's sandbox."""
+``main(args)`` of a Python script (deviation D12) on the engine's workers, in their sandbox."""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
 from flowloom.engine import NodeContext, NodeError, NodeResult
-from flowloom.ir import FlowgramNodeType, SandboxError
+from flowloom.ir import CodeLanguage, FlowgramNodeType, SandboxError
 
-JAVASCRIPT = "javascript"
-PYTHON = "python"
+_LANGUAGES = tuple(CodeLanguage)  # a tuple: a language read from JSON may be unhashable
 
 
 class CodeExecutor:
@@ -21,22 +20,12 @@ class CodeExecutor:
         language, content = script.get("language"), script.get("content")
         if not content:
             raise NodeError("Code content is required")
-        if language not in (JAVASCRIPT, PYTHON):
+        if language not in _LANGUAGES:
             raise NodeError(f'Unsupported code language "{language}"')
-        if ctx.services.sandbox is None:
-            raise NodeError("code nodes need a sandbox: this engine has none configured")
-        sandbox = ctx.services.sandbox.get()
-        limits = ctx.services.code_limits
         try:
-            if language == JAVASCRIPT:
-                result = await sandbox.run_javascript(content, ctx.inputs, limits)
-            else:
-                result = await sandbox.run(
-                    content,
-                    ctx.inputs,
-                    time_limit_s=limits.time_limit_s,
-                    memory_bytes=limits.python_memory_bytes,
-                )
+            result = await ctx.workers.run(
+                CodeLanguage(language), content, ctx.inputs, ctx.services.code_limits
+            )
         except SandboxError as exc:
             raise NodeError(f"Code execution failed: {exc}") from exc
         return NodeResult(outputs=as_outputs(result))
