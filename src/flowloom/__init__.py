@@ -27,7 +27,7 @@ from .engine import (
     RunOwnedError,
     Services,
 )
-from .ir import Report, Status, ValidationResult, Workflow
+from .ir import Report, Status, ValidationResult, Workers, Workflow, WorkKey
 from .nodes import NodeRegistry
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         fn_hook,
     )
     from .server import ServerSettings
+    from .workers import ThreadWorkers
 
 __version__ = "0.1.0"
 
@@ -65,11 +66,16 @@ _PIPELINE_NAMES = frozenset(
 
 
 def __getattr__(name: str) -> object:
-    """Code-first pipeline names load ``flowloom.pipeline`` on first use (a flowgram run never needs it)."""
+    """Code-first pipeline names load ``flowloom.pipeline`` on first use (a flowgram run never needs it),
+    and ``ThreadWorkers`` loads ``flowloom.workers``."""
     if name in _PIPELINE_NAMES:
         from . import pipeline
 
         return getattr(pipeline, name)
+    if name == "ThreadWorkers":  # flowloom.workers loads when asked for
+        from .workers import ThreadWorkers
+
+        return ThreadWorkers
     raise AttributeError(f"module 'flowloom' has no attribute {name!r}")
 
 
@@ -108,7 +114,10 @@ __all__ = [
     "Status",
     "TaskRegistry",
     "TaskSpec",
+    "ThreadWorkers",
     "ValidationResult",
+    "WorkKey",
+    "Workers",
     "Workflow",
     "__version__",
     "create_app",
