@@ -4,9 +4,11 @@ used by code nodes and pipelines alike."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import anyio
@@ -25,6 +27,8 @@ from flowloom.workers import SandboxPool
 pytestmark = pytest.mark.anyio
 T = TypeVar("T")
 
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+QUICKSTART_INPUTS = json.loads((EXAMPLES / "quickstart.inputs.json").read_text())
 PY_DOUBLE = 'def main(args):\n    return {"y": args["params"]["x"] * 2}\n'
 JS_INCREMENT = "function main({ params }) { return { z: params.y + 1 }; }"
 
@@ -286,6 +290,18 @@ async def test_code_nodes_and_custom_executors_use_the_injected_workers() -> Non
     ]
 
 
+async def test_work_in_a_loop_body_is_keyed_by_its_iteration() -> None:
+    """examples/quickstart.json: a loop of JavaScript code nodes, then code nodes after a condition."""
+    async with SandboxPool(1) as pool:
+        counting = CountingWorkers(ThreadWorkers(sandbox=pool))
+        async with flowloom.Engine(services=Services(workers=Lazy.of(counting))) as engine:
+            run = await engine.run(EXAMPLES / "quickstart.json", QUICKSTART_INPUTS)
+            assert run.status is Status.SUCCEEDED, run.error
+        await counting.aclose()
+    keys = [(key.node_id, key.scope) for _, key in counting.seen if key is not None]
+    assert keys == [("line_0", (0,)), ("line_0", (1,)), ("line_0", (2,)), ("sum_0", ()), ("discount_0", ())]
+
+
 class FlakyDigest(DigestExecutor):
     """Fails its first attempt after its work ran, so the retry's work gets the next attempt's key."""
 
@@ -348,3 +364,18 @@ async def test_a_pipeline_takes_workers_or_an_executor_not_both() -> None:
         pytest.raises(ValueError, match="workers= or executor=, not both"),
     ):
         Pipeline("both", workers=ThreadWorkers(), executor=executor)
+
+
+def test_an_engine_s_workers_serve_one_event_loop_after_another() -> None:
+    """``flowloom.run_sync`` makes a new loop per call: the default workers keep working across them."""
+    engine = flowloom.Engine()
+    engine.register_executor(DigestExecutor())
+    flowloom.set_default_engine(engine)
+    try:
+        first = flowloom.run_sync(digest_workflow(), {"text": "one"})
+        second = flowloom.run_sync(digest_workflow(), {"text": "two"})
+    finally:
+        flowloom.set_default_engine(None)
+        anyio.run(engine.aclose)
+    assert first == {"digest": _digest("one", 3)[0], "offLoop": True}
+    assert second == {"digest": _digest("two", 3)[0], "offLoop": True}
