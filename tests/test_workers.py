@@ -139,6 +139,8 @@ async def test_calls_may_run_on_an_executor_of_yours() -> None:
     with ThreadPoolExecutor(1, thread_name_prefix="mine") as executor:
         workers = ThreadWorkers(executor=executor)
         name = await workers.call(lambda: threading.current_thread().name)
+        with pytest.raises(RuntimeError, match="StopIteration"):  # would hang a future otherwise
+            await workers.call(next, iter(()))
         await workers.aclose()
         assert name.startswith("mine")
         assert executor.submit(int).result() == 0  # closing the workers left your executor alone

@@ -62,7 +62,7 @@ class ThreadWorkers:
         """``fn(*args)`` on a thread; its result, or what it raised. ``key`` is not needed here."""
         job = partial(fn, *args) if args else fn
         if self._executor is not None:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, job)
+            return await asyncio.get_running_loop().run_in_executor(self._executor, _no_stop_iteration, job)
         result: T = await self._submit(job)
         return result
 
@@ -126,8 +126,7 @@ class ThreadWorkers:
                 try:
                     result = call()
                 except StopIteration as exc:  # a future refuses it (the caller would wait forever)
-                    error = RuntimeError(f"the call raised StopIteration: {exc}")
-                    error.__cause__ = exc
+                    error = _stop_iteration_error(exc)
                 except BaseException as exc:  # delivered to the awaiting task, like any outcome
                     error = exc
             try:
@@ -143,3 +142,17 @@ class ThreadWorkers:
             future.set_result(result)
         else:
             future.set_exception(error)
+
+
+def _no_stop_iteration(job: Callable[[], T]) -> T:
+    """``job()``, a ``StopIteration`` turned into a ``RuntimeError``, which a future accepts."""
+    try:
+        return job()
+    except StopIteration as exc:
+        raise _stop_iteration_error(exc) from exc
+
+
+def _stop_iteration_error(exc: StopIteration) -> RuntimeError:
+    error = RuntimeError(f"the call raised StopIteration: {exc}")
+    error.__cause__ = exc
+    return error
