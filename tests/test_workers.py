@@ -43,6 +43,11 @@ async def ended(threads: list[threading.Thread]) -> bool:
     return not any(thread.is_alive() for thread in threads)
 
 
+async def awaited(workers: ThreadWorkers, fn: Callable[..., T], *args: Any) -> T:
+    """``workers.call`` as a coroutine function (it returns a future), for ``start_soon``."""
+    return await workers.call(fn, *args)
+
+
 # -- ThreadWorkers ---------------------------------------------------------------------------------------
 
 
@@ -81,9 +86,9 @@ async def test_a_canceled_call_releases_its_caller_and_a_queued_one_never_runs()
     async with ThreadWorkers(max_workers=1, name="cancel") as workers:
         with anyio.move_on_after(0.2) as scope:
             async with anyio.create_task_group() as group:
-                group.start_soon(workers.call, held)
+                group.start_soon(awaited, workers, held)
                 await anyio.sleep(0.05)  # `held` has the only thread now
-                group.start_soon(workers.call, ran.append, "queued")
+                group.start_soon(awaited, workers, ran.append, "queued")
                 await anyio.sleep(10)
         assert scope.cancelled_caught  # the caller of a running call was released before it ended
         gate.set()
@@ -107,7 +112,7 @@ async def test_at_most_max_workers_calls_run_at_once() -> None:
 
     async with ThreadWorkers(max_workers=2, name="bounded") as workers, anyio.create_task_group() as group:
         for _ in range(8):
-            group.start_soon(workers.call, busy)
+            group.start_soon(awaited, workers, busy)
     assert peak == 2
     assert len(worker_threads("bounded")) <= 2
 

@@ -52,8 +52,8 @@ class NodeContext:
     def workers(self) -> NodeWorkers:
         """Where this execution's blocking, CPU-bound or untrusted work runs; executors start no threads
         or processes of their own."""
-        attempt = self._driver.records.node(self.node.id).attempts
-        key = WorkKey(self.run_id, self.node.id, self.scope.path, attempt)
+        records, node_id = self._driver.records, self.node.id
+        key = WorkKey(records.run_id, node_id, self.scope.path, records.node(node_id).attempts)
         return NodeWorkers(self.services.workers, key)
 
     @property

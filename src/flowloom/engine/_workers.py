@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from flowloom.ir import CodeLanguage, CodeLimits, Workers, WorkKey
@@ -24,15 +24,15 @@ class NodeWorkers:
         self._workers = workers
         self.key = key
 
-    # Plain functions returning the workers' coroutine: a pipeline's sync task pays no extra frame.
+    # Plain functions returning the workers' awaitable: a pipeline's sync task pays no extra frame.
 
-    def call(self, fn: Callable[..., T], /, *args: Any) -> Coroutine[Any, Any, T]:
+    def call(self, fn: Callable[..., T], /, *args: Any) -> Awaitable[T]:
         """Await ``fn(*args)`` off the event loop (a thread by default): its result, or what it raised."""
         return self._get().call(fn, *args, key=self.key)
 
     def run(
         self, language: CodeLanguage, source: str, params: Mapping[str, Any], limits: CodeLimits
-    ) -> Coroutine[Any, Any, Any]:
+    ) -> Awaitable[Any]:
         """Await untrusted code in the sandbox: its JSON result, or ``flowloom.ir.SandboxError``."""
         return self._get().run(language, source, params, limits, key=self.key)
 

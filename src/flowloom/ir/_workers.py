@@ -4,7 +4,7 @@ engine (which hands workers to executors) and ``flowloom.workers`` (which implem
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol, TypeVar
@@ -76,17 +76,18 @@ class Workers(Protocol):
     their own, so where the work runs (a thread pool, sandbox processes, a cluster) is the composition
     root's choice (``Services(workers=...)``), not the executors'.
 
-    Every call is awaited, and cancellation of the awaiting task is honoured: work not started yet never
+    Every call returns an awaitable (``async def`` methods do; a future does too), and cancellation of the
+    awaiting task is honoured: work not started yet never
     starts, and the caller is released at once from work that cannot be interrupted (a Python call already
     running on a thread finishes there, its result dropped; sandboxed code is killed). ``key`` names the
     node execution the work serves (``None`` outside a run). ``flowloom.workers.ThreadWorkers`` is the
     default implementation.
     """
 
-    async def call(self, fn: Callable[..., T], /, *args: Any, key: WorkKey | None = None) -> T:
-        """``fn(*args)`` off the event loop; its result, or what it raised."""
+    def call(self, fn: Callable[..., T], /, *args: Any, key: WorkKey | None = None) -> Awaitable[T]:
+        """Await ``fn(*args)`` run off the event loop: its result, or what it raised."""
 
-    async def run(
+    def run(
         self,
         language: CodeLanguage,
         source: str,
@@ -94,8 +95,9 @@ class Workers(Protocol):
         limits: CodeLimits,
         *,
         key: WorkKey | None = None,
-    ) -> Any:
-        """Untrusted code in a sandbox, as ``Sandbox.run``: its JSON result, or ``SandboxError``."""
+    ) -> Awaitable[Any]:
+        """Await untrusted code run in a sandbox, as ``Sandbox.run``: its JSON result, or
+        ``SandboxError``."""
 
     async def aclose(self) -> None:
         """Release what the workers started (threads end once their calls are done)."""

@@ -137,17 +137,13 @@ class SandboxPool:
         upstream's code node runs it. Raises ``SandboxError`` for every failure of the script, its time
         limit, memory limit or output size, with upstream's message text for JavaScript."""
         if language == CodeLanguage.PYTHON:
-            return await self._run_python(source, params, limits.time_limit_s, limits.python_memory_bytes)
+            time_limit_s, memory_bytes = limits.time_limit_s, limits.python_memory_bytes
+            frame, rid = self._request(RUN, source, params, time_limit_s, memory_bytes)
+            return await self._call(frame, rid, memory_bytes, time_limit_s, time_limit_s)
         if language == CodeLanguage.JAVASCRIPT:
             return await self._run_javascript(source, params, limits)
         known = " or ".join(f'"{known}"' for known in CodeLanguage)
         raise SandboxError(f'unsupported language "{language}": the sandbox runs {known}')
-
-    async def _run_python(
-        self, source: str, params: Mapping[str, Any], time_limit_s: float, memory_bytes: int
-    ) -> Any:
-        frame, rid = self._request(RUN, source, params, time_limit_s, memory_bytes)
-        return await self._call(frame, rid, memory_bytes, time_limit_s, time_limit_s)
 
     async def _run_javascript(self, source: str, params: Mapping[str, Any], limits: CodeLimits) -> Any:
         """The script first runs here, on the caller's thread, for at most ``limits.inline_budget_s``: most

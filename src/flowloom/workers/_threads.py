@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from functools import partial
 from typing import Any, TypeVar, cast
@@ -52,21 +52,24 @@ class ThreadWorkers:
             raise ValueError(f"max_workers must be an integer >= 1, not {max_workers!r}")
         self.max_workers = max_workers
         self._executor = executor
-        self._sandbox = sandbox
+        # a sandbox or a function that returns one (the engine's Lazy), told apart once
+        self._sandbox_of: Callable[[], Sandbox] | None = (
+            sandbox if sandbox is None or not hasattr(sandbox, "run") else _constant(cast(Sandbox, sandbox))
+        )
         self._name = name
         self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._threads = 0
         self._pending = 0  # calls given and not yet answered (counted on the event loop's thread)
 
-    async def call(self, fn: Callable[..., T], /, *args: Any, key: WorkKey | None = None) -> T:
-        """``fn(*args)`` on a thread; its result, or what it raised. ``key`` is not needed here."""
+    def call(self, fn: Callable[..., T], /, *args: Any, key: WorkKey | None = None) -> Awaitable[T]:
+        """Await ``fn(*args)`` run on a thread: its result, or what it raised. ``key`` is not needed here.
+        (A future, not a coroutine: one frame less for a pipeline's sync task.)"""
         job = partial(fn, *args) if args else fn
         if self._executor is not None:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, _no_stop_iteration, job)
-        result: T = await self._submit(job)
-        return result
+            return asyncio.get_running_loop().run_in_executor(self._executor, _no_stop_iteration, job)
+        return self._submit(job)
 
-    async def run(
+    def run(
         self,
         language: CodeLanguage,
         source: str,
@@ -74,14 +77,12 @@ class ThreadWorkers:
         limits: CodeLimits,
         *,
         key: WorkKey | None = None,
-    ) -> Any:
-        """Untrusted code on the sandbox (``Sandbox.run``)."""
-        sandbox = self._sandbox
-        if sandbox is None:
+    ) -> Awaitable[Any]:
+        """Await untrusted code run on the sandbox (``Sandbox.run``)."""
+        sandbox_of = self._sandbox_of
+        if sandbox_of is None:
             raise RuntimeError("these ThreadWorkers have no sandbox to run code in: pass sandbox=...")
-        if not hasattr(sandbox, "run"):  # a factory (the engine's Lazy sandbox): asked each time
-            sandbox = sandbox()
-        return await cast(Sandbox, sandbox).run(language, source, params, limits)
+        return sandbox_of().run(language, source, params, limits)
 
     async def aclose(self) -> None:
         """Let every thread end once the calls queued before are done (threads still busy finish in the
@@ -156,3 +157,7 @@ def _stop_iteration_error(exc: StopIteration) -> RuntimeError:
     error = RuntimeError(f"the call raised StopIteration: {exc}")
     error.__cause__ = exc
     return error
+
+
+def _constant(sandbox: Sandbox) -> Callable[[], Sandbox]:
+    return lambda: sandbox

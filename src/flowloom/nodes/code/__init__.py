@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from flowloom.engine import NodeContext, NodeError, NodeResult
 from flowloom.ir import CodeLanguage, FlowgramNodeType, SandboxError
 
-_LANGUAGES = tuple(CodeLanguage)  # a tuple: a language read from JSON may be unhashable
+_LANGUAGES = {language.value: language for language in CodeLanguage}
 
 
 class CodeExecutor:
@@ -20,12 +20,11 @@ class CodeExecutor:
         language, content = script.get("language"), script.get("content")
         if not content:
             raise NodeError("Code content is required")
-        if language not in _LANGUAGES:
+        known = _LANGUAGES.get(language) if isinstance(language, str) else None
+        if known is None:
             raise NodeError(f'Unsupported code language "{language}"')
         try:
-            result = await ctx.workers.run(
-                CodeLanguage(language), content, ctx.inputs, ctx.services.code_limits
-            )
+            result = await ctx.workers.run(known, content, ctx.inputs, ctx.services.code_limits)
         except SandboxError as exc:
             raise NodeError(f"Code execution failed: {exc}") from exc
         return NodeResult(outputs=as_outputs(result))
