@@ -386,3 +386,18 @@ def test_an_engine_s_workers_serve_one_event_loop_after_another() -> None:
         anyio.run(engine.aclose)
     assert first == {"digest": _digest("one", 3)[0], "offLoop": True}
     assert second == {"digest": _digest("two", 3)[0], "offLoop": True}
+
+
+def test_node_executors_and_pipelines_start_no_threads_or_processes_of_their_own() -> None:
+    """Blocking work goes through ``ctx.workers``: nothing in ``flowloom.nodes`` or ``flowloom.pipeline``
+    makes a thread, a pool or a process."""
+    forbidden = ("to_thread", "run_in_executor", "Thread(", "ThreadPoolExecutor", "ProcessPool", "subprocess")
+    root = Path(flowloom.__file__).parent
+    found = [
+        f"{path.relative_to(root)}: {word}"
+        for package in ("nodes", "pipeline")
+        for path in sorted((root / package).rglob("*.py"))
+        for word in forbidden
+        if word in path.read_text()
+    ]
+    assert found == []
