@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flowloom import Pipeline
+from flowloom import Pipeline, Workers
 
 SOURCE = "source"
 
@@ -28,9 +28,10 @@ def _noop(sync: bool, executed: list[None]) -> Callable[[], Any]:
     return async_task
 
 
-def chain(n: int, sync: bool, executed: list[None]) -> Pipeline:
-    """t_0 -> t_1 -> ... -> t_{n-1}: n tasks, each after the previous one."""
-    pipeline = Pipeline(f"{'sync' if sync else 'async'} chain")
+def chain(n: int, sync: bool, executed: list[None], workers: Workers | None = None) -> Pipeline:
+    """t_0 -> t_1 -> ... -> t_{n-1}: n tasks, each after the previous one (sync tasks on ``workers``, by
+    default the pipeline's own)."""
+    pipeline = Pipeline(f"{'sync' if sync else 'async'} chain", workers=workers)
     previous: list[str] = []
     for i in range(n):
         name = f"t_{i}"
@@ -39,9 +40,9 @@ def chain(n: int, sync: bool, executed: list[None]) -> Pipeline:
     return pipeline
 
 
-def fan_out(n: int, sync: bool, executed: list[None]) -> Pipeline:
+def fan_out(n: int, sync: bool, executed: list[None], workers: Workers | None = None) -> Pipeline:
     """source -> t_0 ... t_{n-1}: n + 1 tasks, the n ready at once when the source is done."""
-    pipeline = Pipeline(f"{'sync' if sync else 'async'} fan-out")
+    pipeline = Pipeline(f"{'sync' if sync else 'async'} fan-out", workers=workers)
     pipeline.task(SOURCE, deps=[])(_noop(sync, executed))
     for i in range(n):
         pipeline.task(f"t_{i}", deps=[SOURCE])(_noop(sync, executed))

@@ -30,6 +30,7 @@ from pathlib import Path
 import _quickjs as quickjs  # the binding's C module, as flowloom uses it (its package starts a thread)
 import pipelines
 import recording
+import threads
 import workflows
 from workflows import Json, PassExecutor
 
@@ -573,6 +574,17 @@ def record_runs(quick: bool) -> None:
     print()
 
 
+def audit_threads(quick: bool) -> bool:
+    """bench/threads.py: ThreadWorkers' own pool against the library's, interleaved; False if a run failed."""
+    n, rounds, runs = (QUICK_N, 1, QUICK_REPEATS) if quick else (threads.N, threads.ROUNDS, threads.REPEATS)
+    try:
+        threads.report(asyncio.run(threads.measure(n, rounds, runs)), n, rounds)
+    except Exception as exc:
+        print(f"speed tricks audited, threads: FAIL  {type(exc).__name__}: {exc}\n")
+        return False
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -604,6 +616,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"and upstream's wrapper of the js code chain's script {script_us:.0f} us more in it (each code node "
         "pays both).\n"
     )
+    threads_failed = not audit_threads(args.quick)
     print_fixed_cost(results.fixed)
     if args.quick:
         print("linearity: n/a in quick mode (N = 100 only)\n")
@@ -616,7 +629,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_upstream_note()
 
     rows = [*results.all(), *services, *pipeline_rows]
-    failed = [r for r in rows if r.problem] + [p for p in processes if p.problem]
+    failed: list[object] = [r for r in rows if r.problem] + [p for p in processes if p.problem]
+    failed += ["threads"] if threads_failed else []
     if failed:
         print(f"\n{len(failed)} measurement(s) FAILED (a run did not succeed or gave wrong outputs)")
         return 1

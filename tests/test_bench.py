@@ -20,6 +20,7 @@ WORKLOADS = (
     "pipeline async fan-out",
     "pipeline sync chain",
     "pipeline sync fan-out",
+    "speed tricks audited, threads",
     "sqlite",
 )
 

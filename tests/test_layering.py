@@ -29,7 +29,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "nodes": frozenset({"ir", "engine"}),  # the engine's executor seam only: EXECUTOR_SEAM
     "stores": frozenset({"ir"}),
     "workers": frozenset({"ir"}),
-    "pipeline": frozenset({"ir", "engine"}),
+    "pipeline": frozenset({"ir", "engine", "workers"}),  # its own composition root: makes ThreadWorkers
     "server": frozenset({"ir", "formats", "engine", "nodes", "stores", "workers", "pipeline", ROOT}),
     "cli": frozenset({"ir", "formats", "engine", "nodes", "stores", "workers", "pipeline", "server", ROOT}),
     "testing": frozenset({"ir"}),

@@ -21,7 +21,7 @@ import anyio
 import pytest
 
 from flowloom.engine import CodeLimits
-from flowloom.ir import SandboxError
+from flowloom.ir import CodeLanguage, SandboxError
 from flowloom.workers import Isolation, SandboxPool
 
 pytestmark = pytest.mark.anyio
@@ -36,9 +36,16 @@ def script(text: str) -> str:
     return textwrap.dedent(text).strip() + "\n"
 
 
-async def run(pool: SandboxPool, source: str, params: dict[str, Any] | None = None, **limits: Any) -> Any:
-    limits = {"time_limit_s": 10.0, "memory_bytes": MEMORY, **limits}
-    return await pool.run(source, params or {}, **limits)
+async def run(
+    pool: SandboxPool,
+    source: str,
+    params: dict[str, Any] | None = None,
+    *,
+    time_limit_s: float = 10.0,
+    memory_bytes: int = MEMORY,
+) -> Any:
+    limits = CodeLimits(time_limit_s=time_limit_s, python_memory_bytes=memory_bytes)
+    return await pool.run(CodeLanguage.PYTHON, source, params or {}, limits)
 
 
 async def failure(pool: SandboxPool, source: str, params: dict[str, Any] | None = None, **limits: Any) -> str:
@@ -174,17 +181,28 @@ async def test_params_and_results_larger_than_a_pipe(pool: SandboxPool) -> None:
     await assert_serves(pool)
 
 
+JS = CodeLanguage.JAVASCRIPT
+
+
+async def test_one_call_runs_either_language_and_refuses_others(pool: SandboxPool) -> None:
+    limits = CodeLimits()
+    assert await pool.run(CodeLanguage.PYTHON, TRIVIAL, {"x": 1}, limits) == {"x": 2}
+    assert await pool.run(JS, "function main({ params }) { return params.x * 3; }", {"x": 2}, limits) == 6
+    with pytest.raises(SandboxError, match=r'^unsupported language "ruby": the sandbox runs "javascript" or'):
+        await pool.run("ruby", "def main; end", {}, limits)  # type: ignore[arg-type]
+
+
 async def test_javascript_past_its_inline_budget_runs_in_a_worker(pool: SandboxPool) -> None:
     limits = CodeLimits(inline_budget_s=0)
     increment = "function main({ params }) { return { x: params.x + 1, s: params.s + '✓' }; }"
-    assert await pool.run_javascript(increment, {"x": 1, "s": "é"}, limits) == {"x": 2, "s": "é✓"}
+    assert await pool.run(JS, increment, {"x": 1, "s": "é"}, limits) == {"x": 2, "s": "é✓"}
     assert pool.worker_pids()
     with pytest.raises(SandboxError, match="boom"):
-        await pool.run_javascript("function main() { throw new Error('boom'); }", {}, limits)
+        await pool.run(JS, "function main() { throw new Error('boom'); }", {}, limits)
     spin = "function main() { for (;;) {} }"
     with pytest.raises(SandboxError, match=r"^interrupted"):
-        await pool.run_javascript(spin, {}, CodeLimits(inline_budget_s=0, time_limit_s=0.2))
-    assert await pool.run_javascript(increment, {"x": 2, "s": ""}, limits) == {"x": 3, "s": "✓"}
+        await pool.run(JS, spin, {}, CodeLimits(inline_budget_s=0, time_limit_s=0.2))
+    assert await pool.run(JS, increment, {"x": 2, "s": ""}, limits) == {"x": 3, "s": "✓"}
 
 
 async def test_loop_body_script(pool: SandboxPool) -> None:
@@ -291,7 +309,7 @@ async def test_params_must_be_json(pool: SandboxPool) -> None:
 async def test_impossible_limits_are_refused(pool: SandboxPool) -> None:
     for memory in (-1, 2**70):
         message = await failure(pool, TRIVIAL, {"x": 1}, memory_bytes=memory)
-        assert message == f"invalid sandbox limits: time_limit_s=10.0, memory_bytes={memory}"
+        assert message == f"invalid sandbox limits: time_limit_s=10.0, python_memory_bytes={memory}"
     await assert_serves(pool)
 
 
@@ -529,11 +547,12 @@ async def test_aclose_leaves_no_worker_processes() -> None:
 async def test_workers_die_with_their_parent(isolation: str) -> None:
     program = script(f"""
         import json, anyio
-        from flowloom.workers import Isolation, SandboxPool
+        from flowloom.workers import CodeLanguage, CodeLimits, SandboxPool
 
         async def main():
             pool = SandboxPool(1, isolation={isolation!r})
-            await pool.run("def main(args): return 1", {{}}, time_limit_s=30, memory_bytes={MEMORY})
+            limits = CodeLimits(time_limit_s=30, python_memory_bytes={MEMORY})
+            await pool.run(CodeLanguage.PYTHON, "def main(args): return 1", {{}}, limits)
             print(json.dumps(pool.worker_pids()), flush=True)
             await anyio.sleep(60)
 

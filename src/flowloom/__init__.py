@@ -30,7 +30,7 @@ from .engine import (
     Services,
     Traits,
 )
-from .ir import Report, RunWaitingError, Status, ValidationResult, Wait, WaitError, Workflow
+from .ir import Report, RunWaitingError, Status, ValidationResult, Wait, WaitError, Workers, Workflow, WorkKey
 from .nodes import NodeRegistry
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         fn_hook,
     )
     from .server import ServerSettings
+    from .workers import ThreadWorkers
 
 
 _PIPELINE_NAMES = frozenset(
@@ -66,11 +67,16 @@ _PIPELINE_NAMES = frozenset(
 
 
 def __getattr__(name: str) -> object:
-    """Code-first pipeline names load ``flowloom.pipeline`` on first use (a flowgram run never needs it)."""
+    """Code-first pipeline names load ``flowloom.pipeline`` on first use (a flowgram run never needs it),
+    and ``ThreadWorkers`` loads ``flowloom.workers``."""
     if name in _PIPELINE_NAMES:
         from . import pipeline
 
         return getattr(pipeline, name)
+    if name == "ThreadWorkers":  # flowloom.workers loads when asked for
+        from .workers import ThreadWorkers
+
+        return ThreadWorkers
     raise AttributeError(f"module 'flowloom' has no attribute {name!r}")
 
 
@@ -110,10 +116,13 @@ __all__ = [
     "Status",
     "TaskRegistry",
     "TaskSpec",
+    "ThreadWorkers",
     "Traits",
     "ValidationResult",
     "Wait",
     "WaitError",
+    "WorkKey",
+    "Workers",
     "Workflow",
     "__version__",
     "create_app",

@@ -10,7 +10,7 @@ from typing import Any
 from . import engine as _engine
 from .formats import FormatRegistry, Source, default_formats, read_document
 from .formats.flowgram import workflow_input_check
-from .ir import InvalidWorkflowError, RunStore, ValidationResult, Workflow
+from .ir import InvalidWorkflowError, RunStore, Sandbox, ValidationResult, Workers, Workflow
 from .nodes import NodeRegistry
 
 WorkflowSource = Workflow | Source
@@ -61,7 +61,8 @@ class Engine(_engine.Engine):
         self._loaded: dict[tuple[str | None, str], _Loaded] = {}
 
     async def aclose(self) -> None:
-        """Release what the engine made: HTTP client, sandbox processes, and a store it opened from a URL."""
+        """Release what the engine made: HTTP client, threads, sandbox processes, and a store it opened from
+        a URL."""
         await super().aclose()
         if self._owned_store is not None:
             await self._owned_store.close()
@@ -186,19 +187,28 @@ def _open_store(url: str) -> RunStore:
 
 
 def with_defaults(services: _engine.Services) -> _engine.Services:
-    """``services`` with what it leaves out made on first use: a shared HTTP client and the code sandbox."""
+    """``services`` with what it leaves out made on first use: a shared HTTP client, the code sandbox, and
+    the workers (threads, and that sandbox for code)."""
     if services.http is None:
         services = replace(services, http=_engine.Lazy(_http_client))
     if services.sandbox is None:
         memory = services.code_limits.python_memory_bytes
         services = replace(services, sandbox=_engine.Lazy(partial(_sandbox, memory)))
+    if services.workers is None:
+        services = replace(services, workers=_engine.Lazy(partial(_workers, services.sandbox)))
     return services
 
 
-def _sandbox(memory_bytes: int) -> _engine.Sandbox:
+def _sandbox(memory_bytes: int) -> Sandbox:
     from .workers import SandboxPool  # worker processes start when a script first needs one
 
     return SandboxPool(memory_bytes=memory_bytes)
+
+
+def _workers(sandbox: _engine.Lazy[Sandbox] | None) -> Workers:
+    from .workers import ThreadWorkers  # threads start when a call first needs one
+
+    return ThreadWorkers(sandbox=sandbox.get if sandbox is not None else None)
 
 
 def _http_client() -> Any:

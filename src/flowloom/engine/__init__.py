@@ -9,20 +9,20 @@ executor is (``NodeExecutor``, ``Traits``, ``NodeResult``, ``NodeError``), what 
 
 from __future__ import annotations
 
-from flowloom.ir import UNDEFINED, js_json, template_text
+from flowloom.ir import UNDEFINED, CodeLimits, Sandbox, js_json, template_text
 
 from ._bus import EventBus
 from ._context import Iteration, NodeContext
 from ._engine import NO_ANSWER, Engine
-from ._errors import BlockFailed, FlowloomError, InvalidWorkflowError, NodeTimeout, message_of
+from ._errors import BlockFailed, FlowloomError, InvalidWorkflowError, NodeError, NodeTimeout, message_of
 from ._gc import collector_paused
 from ._journal import Durability
 from ._leases import DEFAULT_LEASE_TTL_S
 from ._plan import CompiledWorkflow, InputCheck, Plan
-from ._protocols import ExecutorLookup, NodeError, NodeExecutor, NodeResult, Traits, traits_of
+from ._protocols import ExecutorLookup, NodeExecutor, NodeResult, Traits, traits_of
 from ._records import records_from_rows
 from ._run import Run, RunFailedError, RunOwnedError
-from ._services import CodeLimits, HttpLimits, Lazy, Sandbox, Services
+from ._services import HttpLimits, Lazy, Services
 from ._values import (
     FlowValueError,
     Resolver,
@@ -32,6 +32,7 @@ from ._values import (
     infer_type,
     same_type,
 )
+from ._workers import NodeWorkers
 
 __all__ = [
     "DEFAULT_LEASE_TTL_S",
@@ -56,6 +57,7 @@ __all__ = [
     "NodeExecutor",
     "NodeResult",
     "NodeTimeout",
+    "NodeWorkers",
     "Plan",
     "Resolver",
     "Run",

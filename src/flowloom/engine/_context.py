@@ -8,11 +8,12 @@ import time
 from collections.abc import Callable, Mapping, Set
 from typing import Any, Protocol, TypeVar, cast
 
-from flowloom.ir import LOOP_LOCALS_SUFFIX, Event, Node, NodeEvent, NodeLog
+from flowloom.ir import LOOP_LOCALS_SUFFIX, Event, Node, NodeEvent, NodeLog, WorkKey
 
 from ._scope import Scope
 from ._services import Services
 from ._values import Resolver, TypedValue
+from ._workers import NodeWorkers
 
 T = TypeVar("T")
 _NO_ANSWERS: Mapping[str, Any] = {}
@@ -48,6 +49,9 @@ class RunPort(Protocol):
     @property
     def answers(self) -> Mapping[tuple[str, tuple[int, ...]], Mapping[str, Any]]:
         """Payloads of the run's answered waits, by (node id, scope), then wait key."""
+
+    def attempt(self, node_id: str) -> int:
+        """Which attempt (1, 2, ...) the node's running execution is."""
 
     def publish(self, event: Event) -> None: ...
 
@@ -106,6 +110,14 @@ class NodeContext:
         """The payloads of this execution's answered waits, by key (empty until one is answered): an
         executor that returned a ``Wait`` runs again with its answer here."""
         return self._port.answers.get((self.node.id, self._scope.path), _NO_ANSWERS)
+
+    @property
+    def workers(self) -> NodeWorkers:
+        """Where this execution's blocking, CPU-bound or untrusted work runs; executors start no threads
+        or processes of their own."""
+        port, node_id = self._port, self.node.id
+        key = WorkKey(port.run_id, node_id, self._scope.path, port.attempt(node_id))
+        return NodeWorkers(self.services.workers, key)
 
     @property
     def run_inputs(self) -> dict[str, Any]:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from flowloom.ir import FlowloomError, InvalidWorkflowError
 
-from ._protocols import NodeError
-
 __all__ = [
     "BlockFailed",
     "BlockWaiting",
     "FlowloomError",
     "InvalidWorkflowError",
+    "NodeError",
     "NodeTimeout",
     "message_of",
 ]
+
+
+class NodeError(Exception):
+    """A node failed; ``str(exc)`` is the message shown in reports (upstream's exact text)."""
 
 
 class NodeTimeout(NodeError):

@@ -23,10 +23,6 @@ class NodeResult:
     workflow_outputs: Mapping[str, Any] | None = None
 
 
-class NodeError(Exception):
-    """A node failed; ``str(exc)`` is the message shown in reports (upstream's exact text)."""
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Traits:
     """How the engine schedules the nodes of an executor's type. Every trait is off unless declared, as a

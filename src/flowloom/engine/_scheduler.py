@@ -36,11 +36,11 @@ from flowloom.ir import (
 from ._bus import EventBus
 from ._cache import ResultCache, cache_key
 from ._context import NodeContext, NodeSlot
-from ._errors import BlockFailed, BlockWaiting, NodeTimeout, message_of
+from ._errors import BlockFailed, BlockWaiting, NodeError, NodeTimeout, message_of
 from ._journal import RunJournal
 from ._limits import Slots
 from ._plan import CompiledNode, CompiledWorkflow, Plan
-from ._protocols import NodeError, NodeExecutor, NodeResult
+from ._protocols import NodeExecutor, NodeResult
 from ._records import NodeRecord, RunRecords, SnapshotRecord
 from ._scope import Scope
 from ._services import Services
@@ -278,6 +278,9 @@ class RunDriver:
         return event(
             run_id=self.records.run_id, at=at, node_id=node.id, node_type=node.type, scope=scope, **fields
         )
+
+    def attempt(self, node_id: str) -> int:
+        return self.records.node(node_id).attempts
 
     def set_snapshot_inputs(self, node_id: str, inputs: dict[str, Any]) -> None:
         snapshot = self.records.nodes[node_id].last_snapshot

@@ -77,6 +77,7 @@ from ._waits import (
     WaitRow,
     WaitStatus,
 )
+from ._workers import CodeLanguage, CodeLimits, Sandbox, Workers, WorkKey
 from ._workflow import (
     CachePolicy,
     Edge,
@@ -101,6 +102,8 @@ __all__ = [
     "UNSET",
     "CacheEntry",
     "CachePolicy",
+    "CodeLanguage",
+    "CodeLimits",
     "Edge",
     "EncodedEvents",
     "Event",
@@ -141,6 +144,7 @@ __all__ = [
     "RunStore",
     "RunWaiting",
     "RunWaitingError",
+    "Sandbox",
     "SandboxError",
     "Scope",
     "SkipReason",
@@ -157,6 +161,8 @@ __all__ = [
     "WaitReason",
     "WaitRow",
     "WaitStatus",
+    "WorkKey",
+    "Workers",
     "Workflow",
     "WorkflowSettings",
     "construct",

@@ -3,8 +3,7 @@ its result) and one executor, bound to a pipeline, runs them."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Mapping
-from functools import partial
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, ClassVar
 
 from flowloom.engine import NodeContext, NodeError, NodeExecutor, NodeResult, Traits
@@ -64,9 +63,10 @@ def to_workflow(name: str, registry: TaskRegistry, include: Collection[str], max
 
 
 class TaskExecutor:
-    """Runs the tasks of one pipeline's runs: async functions on the event loop, sync ones on a thread
-    pool (or the pipeline's executor). Every task is an entry when it has no dependency, may end a path,
-    and needs all its dependencies (``strict_join``). ``on_retry`` is told when an attempt after the first
+    """Runs the tasks of one pipeline's runs: async functions on the event loop, sync ones on the engine's
+    workers (``ctx.workers``: the pipeline's threads, its executor, or the workers it was given). Every
+    task is an entry when it has no dependency, may end a path, and needs all its dependencies
+    (``strict_join``). ``on_retry`` is told when an attempt after the first
     starts (the engine announces only a node's first start)."""
 
     type: ClassVar[str] = TASK_NODE_TYPE
@@ -75,11 +75,9 @@ class TaskExecutor:
     def __init__(
         self,
         runs: Mapping[str, RunState],
-        run_sync: Callable[[Callable[[], Any]], Awaitable[Any]],
         on_retry: Callable[[RunState, str, int], None] | None = None,
     ) -> None:
         self._runs = runs
-        self._run_sync = run_sync
         self._on_retry = on_retry
 
     async def execute(self, ctx: NodeContext) -> NodeResult | Wait:
@@ -96,10 +94,10 @@ class TaskExecutor:
         try:
             if spec.named or spec.takes_upstream or spec.context_param is not None:
                 kwargs = _arguments(spec, ctx.inputs, state, ctx.answers)
-                result = await (fn(**kwargs) if spec.is_async else self._run_sync(partial(_call, fn, kwargs)))
+                result = await (fn(**kwargs) if spec.is_async else ctx.workers.call(_call, fn, kwargs))
             else:
-                result = await (fn() if spec.is_async else self._run_sync(partial(_call, fn, {})))
-        except WaitingForInput as waiting:  # an async task's question: the run waits for its answer
+                result = await (fn() if spec.is_async else ctx.workers.call(_call, fn, {}))
+        except WaitingForInput as waiting:  # a task's question: the run waits for its answer
             return waiting.wait
         except (Exception, SystemExit) as exc:
             if isinstance(exc, _Raised) and isinstance(exc.raised, WaitingForInput):  # a sync task's

@@ -10,7 +10,8 @@ from types import TracebackType
 from typing import Any, NamedTuple, Self, TypeVar, overload
 
 from flowloom.engine import NO_ANSWER
-from flowloom.ir import RetryPolicy, RunStore
+from flowloom.ir import RetryPolicy, RunStore, Workers
+from flowloom.workers import ThreadWorkers
 
 from ._context import RunContext
 from ._display import render
@@ -20,7 +21,6 @@ from ._report import build_report
 from ._runner import Runner, SchedulerConfig
 from ._runs import PipelineRun
 from ._spec import TaskSpec, build_spec, is_async_callable
-from ._threads import TaskThreads
 from ._validate import known_tasks
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -33,13 +33,13 @@ class _Mark(NamedTuple):
 
 
 class Pipeline:
-    """A named DAG of tasks and what runs it: a private engine, a thread pool for sync tasks, hooks.
+    """A named DAG of tasks and what runs it: a private engine, workers for sync tasks, hooks.
 
-    ``max_parallel`` caps the tasks of one run that run at once (sync and async alike); ``max_workers`` is
-    the size of the thread pool sync tasks run on, unless ``executor`` (a ``concurrent.futures.Executor``)
-    is given. ``hooks`` (a hook or a list of them) get run and task events; ``logger`` logs them.
-    ``store`` is the ``RunStore`` runs are recorded in. Use ``async with pipeline:`` to release the thread
-    pool at the end.
+    ``max_parallel`` caps the tasks of one run that run at once (sync and async alike). Sync tasks run on
+    the pipeline's ``flowloom.workers.ThreadWorkers``: ``max_workers`` threads, or your ``executor`` (a
+    ``concurrent.futures.Executor``); or on ``workers``, any ``flowloom.ir.Workers`` (yours to close).
+    ``hooks`` (a hook or a list of them) get run and task events; ``logger`` logs them. ``store`` is the
+    ``RunStore`` runs are recorded in. Use ``async with pipeline:`` to release the threads at the end.
     """
 
     def __init__(
@@ -52,21 +52,29 @@ class Pipeline:
         logger: logging.Logger | None = None,
         hooks: RunHook | Iterable[RunHook] | None = None,
         store: RunStore | None = None,
+        workers: Workers | None = None,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError(f"a pipeline needs a non-empty name, not {name!r}")
+        if workers is not None and executor is not None:
+            raise ValueError(f'pipeline "{name}": give workers= or executor=, not both')
         self._name = name
         self._config = SchedulerConfig(max_parallel=max_parallel, max_workers=max_workers)
-        threads = TaskThreads(max_workers, f"flowloom-{name}")  # no thread until a sync task runs
-        # copies (override_tasks, subgraph) share the options, so the threads too
+        owns_workers = workers is None
+        if workers is None:  # no thread until a sync task runs
+            threads = ThreadWorkers(max_workers=max_workers, executor=executor, name=f"flowloom-{name}")
+            weakref.finalize(
+                self, threads.shutdown
+            )  # a pipeline dropped without aclose leaves no idle threads
+            workers = threads
+        # copies (override_tasks, subgraph) share the options, so the workers too
         self._options: dict[str, Any] = {
-            "executor": executor,
             "logger": logger,
             "hooks": hook_list(hooks),
             "store": store,
-            "threads": threads,
+            "workers": workers,
+            "owns_workers": owns_workers,
         }
-        weakref.finalize(self, threads.shutdown)  # a pipeline dropped without aclose leaves no idle threads
         self._registry = TaskRegistry()
         self._callables: dict[int, tuple[Callable[..., Any], str]] = {}
         self._runner = self._make_runner()

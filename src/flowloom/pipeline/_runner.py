@@ -1,4 +1,4 @@
-"""The runtime side of a pipeline: its engine, thread pool, compiled plans, and the runs it started."""
+"""The runtime side of a pipeline: its engine, its workers, compiled plans, and the runs it started."""
 
 from __future__ import annotations
 
@@ -7,16 +7,15 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from concurrent.futures import Executor
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 import anyio
 
-from flowloom.engine import CompiledWorkflow, Engine, EventBus
-from flowloom.ir import FlowloomError, RunStore, Status
+from flowloom.engine import CompiledWorkflow, Engine, EventBus, Lazy, Services
+from flowloom.ir import FlowloomError, RunStore, Status, Workers
 
 from ._compile import TaskExecutor, TaskLookup, to_workflow
 from ._context import RunContext, RunControl, run_context
@@ -25,7 +24,6 @@ from ._registry import TaskRegistry
 from ._report import build_report
 from ._runs import PipelineRun, RunState
 from ._stored import PIPELINE_KEY, stored_report, stored_tasks, unstorable_tasks, user_metadata
-from ._threads import TaskThreads
 from ._validate import InvalidPipelineError, problems
 
 KEPT_RUNS = 1000  # runs a pipeline remembers in memory (their reports, results and contexts)
@@ -39,7 +37,7 @@ class UnknownRunError(FlowloomError, LookupError):
 @dataclass(frozen=True, slots=True)
 class SchedulerConfig:
     """How much of a pipeline runs at once: ``max_parallel`` tasks of one run (sync and async alike), and
-    ``max_workers`` threads for sync tasks (when the pipeline makes its own thread pool)."""
+    ``max_workers`` threads for sync tasks (when the pipeline makes its own workers)."""
 
     max_parallel: int = 4
     max_workers: int = 8
@@ -67,36 +65,34 @@ class Runner:
         name: str,
         registry: TaskRegistry,
         config: SchedulerConfig,
-        executor: Executor | None,
         hooks: Sequence[RunHook],
         logger: logging.Logger | None,
         store: RunStore | None,
-        threads: TaskThreads,
+        workers: Workers,
+        owns_workers: bool,
     ) -> None:
         self.name = name
         self.registry = registry
         self.config = config
         self.store = store
         self.runs: OrderedDict[str, RunState] = OrderedDict()
-        self._executor = executor
-        self._threads = threads  # shared with the pipeline's copies
+        self._workers = workers  # shared with the pipeline's copies
+        self._owns_workers = owns_workers
         self._plans: dict[frozenset[str] | None, tuple[int, _Plan]] = {}
         self._checked = -1
         self._open = False  # inside ``async with`` the pipeline
         all_hooks = [*hooks, LoggingHook(logger)] if logger is not None else list(hooks)
         hooked = HookDispatcher(all_hooks, self.runs, logger or DEFAULT_LOGGER) if all_hooks else None
-        tasks = TaskExecutor(self.runs, self.run_sync, hooked.attempt_started if hooked else None)
+        tasks = TaskExecutor(self.runs, hooked.attempt_started if hooked else None)
         self.engine = Engine(
-            registry=TaskLookup(tasks), bus=EventBus(), max_parallel=config.max_parallel, store=store
+            registry=TaskLookup(tasks),
+            services=Services(workers=Lazy.of(workers)),  # the engine does not close them: the pipeline
+            bus=EventBus(),
+            max_parallel=config.max_parallel,
+            store=store,
         )
         if hooked is not None:
             self.engine.bus.add_listener(hooked)
-
-    def run_sync(self, call: Callable[[], Any]) -> Awaitable[Any]:
-        """Run a sync task's call on the pipeline's executor, or on its own threads."""
-        if self._executor is not None:
-            return asyncio.get_running_loop().run_in_executor(self._executor, call)
-        return self._threads.run(call)
 
     def check(self) -> None:
         """``InvalidPipelineError`` listing every problem of the registry (checked once per version)."""
@@ -313,7 +309,7 @@ class Runner:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         """The end of ``async with pipeline``: the engine's task group ends and the engine releases what it
-        made (once: its ``__aexit__`` does), then the threads. Not open (an exit too many): ``aclose()``."""
+        made (once: its ``__aexit__`` does), then the workers. Not open (an exit too many): ``aclose()``."""
         if not self._open:
             await self.aclose()
             return
@@ -321,10 +317,15 @@ class Runner:
         try:
             await self.engine.__aexit__(exc_type, exc, tb)
         finally:
-            self._threads.shutdown()
+            await self._close_workers()
 
     async def aclose(self) -> None:
         """Let the task threads end (threads still busy finish in the background; a later sync task starts
         new ones) and release what the engine made. Safe to repeat."""
-        self._threads.shutdown()
+        await self._close_workers()
         await self.engine.aclose()
+
+    async def _close_workers(self) -> None:
+        if self._owns_workers:  # workers given to the pipeline are their owner's to close
+            with anyio.CancelScope(shield=True):
+                await self._workers.aclose()

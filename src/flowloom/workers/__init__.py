@@ -1,7 +1,37 @@
-"""Sandboxed execution of user Python code: a warm pool of isolated worker processes (``SandboxPool``)."""
+"""Where blocking, CPU-bound or untrusted work runs (DESIGN "Workers").
+
+``Workers`` is the seam node executors use (``ctx.workers``): ``ThreadWorkers`` (the default) runs Python
+calls on a bounded thread pool and untrusted code on a ``Sandbox``; ``SandboxPool`` is that sandbox, a warm
+pool of isolated worker processes running Python (RestrictedPython) and JavaScript (QuickJS). The sandbox
+modules load on first use of ``SandboxPool``: a pipeline needs threads only.
+"""
 
 from __future__ import annotations
 
-from ._sandbox import Isolation, SandboxPool
+from typing import TYPE_CHECKING
 
-__all__ = ["Isolation", "SandboxPool"]
+from flowloom.ir import CodeLanguage, CodeLimits, Sandbox, Workers, WorkKey
+
+from ._threads import ThreadWorkers
+
+if TYPE_CHECKING:
+    from ._sandbox import Isolation, SandboxPool
+
+__all__ = [
+    "CodeLanguage",
+    "CodeLimits",
+    "Isolation",
+    "Sandbox",
+    "SandboxPool",
+    "ThreadWorkers",
+    "WorkKey",
+    "Workers",
+]
+
+
+def __getattr__(name: str) -> object:
+    if name in ("Isolation", "SandboxPool"):
+        from . import _sandbox
+
+        return getattr(_sandbox, name)
+    raise AttributeError(f"module 'flowloom.workers' has no attribute {name!r}")

@@ -25,11 +25,11 @@ import time
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal
 
 import anyio
 
-from flowloom.ir import SandboxError
+from flowloom.ir import CodeLanguage, CodeLimits, SandboxError
 
 from ._frames import ERROR, JAVASCRIPT, OK, READY, REQUEST, REQUEST_FRAME, RUN, STATS, dump_json
 from ._isolation import bwrap_executable, bwrap_probes, probe
@@ -58,19 +58,6 @@ _PACKAGE_DIR: Final = Path(__file__).resolve().parent
 _JAVASCRIPT_KILL_GRACE_S: Final = 1.0
 
 
-class JavaScriptSettings(Protocol):
-    """The limits of a JavaScript run (``flowloom.engine.CodeLimits`` has them)."""
-
-    @property
-    def time_limit_s(self) -> float: ...
-    @property
-    def memory_bytes(self) -> int: ...
-    @property
-    def stack_bytes(self) -> int: ...
-    @property
-    def inline_budget_s(self) -> float: ...
-
-
 # Starts the worker without running flowloom/__init__.py (which imports the engine): bare package modules
 # pointing at the source directories are enough for ``flowloom.workers._worker`` and its siblings.
 _BOOT: Final = """\
@@ -89,8 +76,8 @@ _REPLY_SLACK: Final = 64 * 1024  # room for the JSON envelope and error messages
 
 
 class SandboxPool:
-    """A pool of ``size`` sandbox worker processes running ``main(args)`` of Python scripts; implements
-    ``flowloom.engine.PythonSandbox``.
+    """A pool of ``size`` sandbox worker processes running untrusted Python and JavaScript code; a
+    ``flowloom.ir.Sandbox``.
 
     Workers start on first use. ``memory_bytes`` is the address-space limit a new worker is started with
     (a request may ask for less; one asking for more gets a worker started with its limit). Imports are
@@ -142,21 +129,28 @@ class SandboxPool:
         return sorted(worker.pid for worker in self._workers)
 
     async def run(
-        self, source: str, params: Mapping[str, Any], *, time_limit_s: float, memory_bytes: int
+        self, language: CodeLanguage, source: str, params: Mapping[str, Any], limits: CodeLimits
     ) -> Any:
-        """Run ``main({"params": params})`` of ``source`` and return its JSON result. Raises
-        ``SandboxError`` for every failure of the script, its time limit, memory limit or output size."""
-        frame, rid = self._request(RUN, source, params, time_limit_s, memory_bytes)
-        return await self._call(frame, rid, memory_bytes, time_limit_s, time_limit_s)
+        """Run ``main`` of ``source`` and return its JSON result: ``main({"params": params})`` of a Python
+        script (RestrictedPython, in a worker process under ``limits.time_limit_s`` and
+        ``limits.python_memory_bytes``), or ``main({ params })`` of a JavaScript one on QuickJS, as
+        upstream's code node runs it. Raises ``SandboxError`` for every failure of the script, its time
+        limit, memory limit or output size, with upstream's message text for JavaScript."""
+        if language == CodeLanguage.PYTHON:
+            time_limit_s, memory_bytes = limits.time_limit_s, limits.python_memory_bytes
+            frame, rid = self._request(RUN, source, params, time_limit_s, memory_bytes)
+            return await self._call(frame, rid, memory_bytes, time_limit_s, time_limit_s)
+        if language == CodeLanguage.JAVASCRIPT:
+            return await self._run_javascript(source, params, limits)
+        known = " or ".join(f'"{known}"' for known in CodeLanguage)
+        raise SandboxError(f'unsupported language "{language}": the sandbox runs {known}')
 
-    async def run_javascript(self, source: str, params: Mapping[str, Any], limits: JavaScriptSettings) -> Any:
-        """Run ``main({ params })`` of a JavaScript ``source`` on QuickJS and return its JSON result.
-
-        The script first runs here, on the caller's thread, for at most ``limits.inline_budget_s``: most
+    async def _run_javascript(self, source: str, params: Mapping[str, Any], limits: CodeLimits) -> Any:
+        """The script first runs here, on the caller's thread, for at most ``limits.inline_budget_s``: most
         scripts finish well within it, and a hand-off to a worker costs more than they do. A script that
         needs longer starts again in a worker process with its whole time limit, where canceling the call
         kills it (QuickJS cannot be interrupted from outside). Scripts have no host access, so the abandoned
-        first attempt leaves no trace. Failures raise ``SandboxError`` with upstream's message text."""
+        first attempt leaves no trace."""
         inline = limits.inline_budget_s > 0
         inline_limits = JavaScriptLimits(  # built (and so checked) whether or not the script runs here
             memory_bytes=limits.memory_bytes,
@@ -216,7 +210,7 @@ class SandboxPool:
                 size, op, rid, time_limit_s, memory_bytes, js_memory_bytes, js_stack_bytes, cpu, len(code)
             )
         except struct.error:  # a negative or absurd limit
-            limits = f"time_limit_s={time_limit_s!r}, memory_bytes={memory_bytes!r}"
+            limits = f"time_limit_s={time_limit_s!r}, python_memory_bytes={memory_bytes!r}"
             raise SandboxError(f"invalid sandbox limits: {limits}") from None
         return b"".join((head, code, params_json)), rid
 

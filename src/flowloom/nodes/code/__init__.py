@@ -1,16 +1,15 @@
 """The ``code`` node: runs ``main({ params })`` of a JavaScript script (QuickJS, SPEC §A8, D2) or
-``main(args)`` of a Python script (deviation D12) in the engine's sandbox."""
+``main(args)`` of a Python script (deviation D12) on the engine's workers, in their sandbox."""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
 from flowloom.engine import NodeContext, NodeError, NodeResult
-from flowloom.ir import FlowgramNodeType, SandboxError
+from flowloom.ir import CodeLanguage, FlowgramNodeType, SandboxError
 from flowloom.nodes._ports import DefaultOutputPort
 
-JAVASCRIPT = "javascript"
-PYTHON = "python"
+_LANGUAGES = {language.value: language for language in CodeLanguage}
 
 
 class CodeExecutor(DefaultOutputPort):
@@ -22,22 +21,11 @@ class CodeExecutor(DefaultOutputPort):
         language, content = script.get("language"), script.get("content")
         if not content:
             raise NodeError("Code content is required")
-        if language not in (JAVASCRIPT, PYTHON):
+        known = _LANGUAGES.get(language) if isinstance(language, str) else None
+        if known is None:
             raise NodeError(f'Unsupported code language "{language}"')
-        if ctx.services.sandbox is None:
-            raise NodeError("code nodes need a sandbox: this engine has none configured")
-        sandbox = ctx.services.sandbox.get()
-        limits = ctx.services.code_limits
         try:
-            if language == JAVASCRIPT:
-                result = await sandbox.run_javascript(content, ctx.inputs, limits)
-            else:
-                result = await sandbox.run(
-                    content,
-                    ctx.inputs,
-                    time_limit_s=limits.time_limit_s,
-                    memory_bytes=limits.python_memory_bytes,
-                )
+            result = await ctx.workers.run(known, content, ctx.inputs, ctx.services.code_limits)
         except SandboxError as exc:
             raise NodeError(f"Code execution failed: {exc}") from exc
         return NodeResult(outputs=as_outputs(result))
