@@ -7,7 +7,6 @@ side of a fresh-process comparison) imports nothing more than flowloom does.
 
 - ``construct``: the flowgram loader builds its models with pydantic's ``model_construct`` instead of
   ``flowloom.ir.construct``.
-- ``dump``: ``wire_json`` always uses ``model_dump(mode="json", by_alias=True, exclude_none=True)``.
 - ``statements``: SQLite's write path runs SQLAlchemy Core statements (``conn.execute(insert(...))``) in
   SQLAlchemy's transactions instead of the written-out SQL on the driver (``stores._statements``).
 - ``blocks``: the ledger gets one row per event instead of one block row per run and write.
@@ -21,7 +20,7 @@ from contextlib import suppress
 from functools import partial
 from typing import Any
 
-NAMES = ("construct", "dump", "statements", "blocks", "pinning")
+NAMES = ("construct", "statements", "blocks", "pinning")
 
 _originals: dict[str, Callable[[], None]] = {}  # name -> how to undo its switch
 
@@ -54,15 +53,6 @@ def _plain_construct() -> Callable[[], None]:
     from flowloom.formats.flowgram import _loader
 
     return _setattr(_loader, "construct", _model_construct)
-
-
-# dump -------------------------------------------------------------------------------------------------
-
-
-def _plain_dump() -> Callable[[], None]:
-    from flowloom.ir import _dump
-
-    return _setattr(_dump, "WALK_MAX_NODES", -1)  # every model is then past the walk's limit
 
 
 # statements ----------------------------------------------------------------------------------------------
@@ -246,7 +236,6 @@ def _plain_pinning() -> Callable[[], None]:
 
 _SWITCHES: dict[str, Callable[[], Callable[[], None]]] = {
     "construct": _plain_construct,
-    "dump": _plain_dump,
     "statements": _plain_statements,
     "blocks": _plain_blocks,
     "pinning": _plain_pinning,

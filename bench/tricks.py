@@ -2,14 +2,16 @@
 headline figure it is meant to help, measured interleaved in one run.
 
     uv run python bench/tricks.py                      # every figure (a few minutes)
-    uv run python bench/tricks.py cold recording       # some figures: cold, load, recording, python
+    uv run python bench/tricks.py cold batched         # some: cold, load, transition, batched, python
     uv run python bench/tricks.py --quick              # smoke mode: small sizes, 2 rounds
 
 A is the code as shipped (the trick), B the library alternative (``bench/plain.py`` switches it in). Every
 figure is measured in rounds; each round measures every arm once, in an order rotated from round to round,
 so that a drift of this shared machine's speed falls on every arm alike. Printed per arm: the median and the
 spread (interquartile range over the median); per trick: B/A, and the trick's share of the figure,
-(B - A) / B. The rule (issue 15): a trick stays only where its share is >= 20 % (B/A >= 1.25).
+(B - A) / B, and for comparison the same share from paired samples (the median over rounds of B - A, over
+B's median), which cancels most of the machine's drift between rounds. The rule (issue 15): a trick stays
+only where its share is >= 20 % (B/A >= 1.25).
 """
 
 from __future__ import annotations
@@ -51,6 +53,10 @@ class Figure:
 
     def median(self, arm: str) -> float:
         return statistics.median(self.arms[arm])
+
+    def paired(self, arm: str) -> float:
+        """The median over rounds of ``arm``'s sample minus the shipped code's of the same round."""
+        return statistics.median(b - a for a, b in zip(self.arms[SHIPPED], self.arms[arm], strict=True))
 
     def spread(self, arm: str) -> float:
         samples = self.arms[arm]
@@ -106,7 +112,7 @@ async def cold_start(count: int) -> list[Figure]:
         workflow.write_text(json.dumps(workflows.two_node(1)), encoding="utf-8")
         database = Path(scratch) / "runs.db"
         arms = {SHIPPED: _cli_ms("-", workflow, database)}
-        for trick in ("construct", "dump", "statements"):
+        for trick in ("construct", "statements"):
             arms[trick] = _cli_ms(trick, workflow, database)
         await rounds(figure, arms, count)
     return [figure]
@@ -169,18 +175,15 @@ def _overhead(bare: _Chain, recorded: _Chain) -> Callable[[], Awaitable[float]]:
     return once
 
 
-async def recording(n: int, count: int) -> list[Figure]:
+async def recording(durability: str, n: int, count: int) -> list[Figure]:
     """Recording overhead on SQLite (us/node: a recorded chain run minus a run without a store made just
-    before it, in the same round) for each durability."""
-    figures = []
+    before it, in the same round) with ``durability``."""
+    figure = Figure(f"recording overhead, SQLite, {durability}, chain N = {n:,}", "us/node")
     with tempfile.TemporaryDirectory(prefix="flowloom-tricks-") as scratch:
         async with SqlStore(f"sqlite:///{scratch}/runs.db") as store:
-            for durability in ("transition", "batched"):
-                overhead = _overhead(_Chain(None, durability, n), _Chain(store, durability, n))
-                figure = Figure(f"recording overhead, SQLite, {durability}, chain N = {n:,}", "us/node")
-                await rounds(figure, {SHIPPED: overhead, "statements": overhead, "blocks": overhead}, count)
-                figures.append(figure)
-    return figures
+            overhead = _overhead(_Chain(None, durability, n), _Chain(store, durability, n))
+            await rounds(figure, {SHIPPED: overhead, "statements": overhead, "blocks": overhead}, count)
+    return [figure]
 
 
 # python code chain -----------------------------------------------------------------------------------------
@@ -209,7 +212,7 @@ async def python_chain(n: int, count: int) -> list[Figure]:
 
 def report(figures: Sequence[Figure]) -> None:
     print()
-    print(f"{'trick':<12}{'figure':<66}{'A':>9}{'B':>9}{'B/A':>7}{'share':>8}  verdict")
+    print(f"{'trick':<12}{'figure':<66}{'A':>9}{'B':>9}{'B/A':>7}{'share':>8}{'paired':>8}  verdict")
     for figure in figures:
         a = figure.median(SHIPPED)
         for trick, samples in figure.arms.items():
@@ -218,7 +221,11 @@ def report(figures: Sequence[Figure]) -> None:
             b = statistics.median(samples)
             share = (b - a) / b if b else float("nan")
             verdict = "keep (>= 20 %)" if share >= KEEP_SHARE else "replace"
-            print(f"{trick:<12}{figure.name:<66}{a:>9.1f}{b:>9.1f}{b / a:>7.2f}{share:>8.1%}  {verdict}")
+            paired = figure.paired(trick) / b if b else float("nan")
+            print(
+                f"{trick:<12}{figure.name:<66}{a:>9.1f}{b:>9.1f}{b / a:>7.2f}{share:>8.1%}{paired:>8.1%}"
+                f"  {verdict}"
+            )
     print()
     print("spread per arm (interquartile range / median) and samples:")
     for figure in figures:
@@ -229,7 +236,7 @@ def report(figures: Sequence[Figure]) -> None:
         print(f"  {figure.name}: {spreads}")
 
 
-FIGURES = ("cold", "load", "recording", "python")
+FIGURES = ("cold", "load", "transition", "batched", "python")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -251,9 +258,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     plan: dict[str, Callable[[], Awaitable[list[Figure]]]] = {
         "cold": lambda: cold_start(times(25)),
-        "load": lambda: big_chain_load(1_000 if quick else 100_000, times(7)),
-        "recording": lambda: recording(100 if quick else 1_000, times(15)),
-        "python": lambda: python_chain(100, times(15)),
+        "load": lambda: big_chain_load(1_000 if quick else 100_000, times(11)),
+        "transition": lambda: recording("transition", 100 if quick else 1_000, times(41)),
+        "batched": lambda: recording("batched", 100 if quick else 1_000, times(101)),
+        "python": lambda: python_chain(100 if quick else 1_000, times(31)),
     }
     figures: list[Figure] = []
     for name in chosen:
