@@ -10,7 +10,6 @@ side of a fresh-process comparison) imports nothing more than flowloom does.
 - ``statements``: SQLite's write path runs SQLAlchemy Core statements (``conn.execute(insert(...))``) in
   SQLAlchemy's transactions instead of the written-out SQL on the driver (``stores._statements``).
 - ``blocks``: the ledger gets one row per event instead of one block row per run and write.
-- ``pinning``: sandbox requests never tell the worker their caller's CPU, so it is never pinned.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from contextlib import suppress
 from functools import partial
 from typing import Any
 
-NAMES = ("construct", "statements", "blocks", "pinning")
+NAMES = ("construct", "statements", "blocks")
 
 _originals: dict[str, Callable[[], None]] = {}  # name -> how to undo its switch
 
@@ -221,22 +220,8 @@ def _plain_blocks() -> Callable[[], None]:
     return _setattr(Writes, "append_events", append_events)
 
 
-# pinning ----------------------------------------------------------------------------------------------
-
-
-def _no_cpu() -> int:
-    return -1
-
-
-def _plain_pinning() -> Callable[[], None]:
-    from flowloom.workers import _sandbox
-
-    return _setattr(_sandbox, "current_cpu", _no_cpu)
-
-
 _SWITCHES: dict[str, Callable[[], Callable[[], None]]] = {
     "construct": _plain_construct,
     "statements": _plain_statements,
     "blocks": _plain_blocks,
-    "pinning": _plain_pinning,
 }

@@ -2,7 +2,7 @@
 headline figure it is meant to help, measured interleaved in one run.
 
     uv run python bench/tricks.py                      # every figure (a few minutes)
-    uv run python bench/tricks.py cold batched         # some: cold, load, transition, batched, python
+    uv run python bench/tricks.py cold batched         # some: cold, load, transition, batched
     uv run python bench/tricks.py --quick              # smoke mode: small sizes, 2 rounds
 
 A is the code as shipped (the trick), B the library alternative (``bench/plain.py`` switches it in). Every
@@ -186,27 +186,6 @@ async def recording(durability: str, n: int, count: int) -> list[Figure]:
     return [figure]
 
 
-# python code chain -----------------------------------------------------------------------------------------
-
-
-async def python_chain(n: int, count: int) -> list[Figure]:
-    async with flowloom.Engine() as engine:
-        compiled = engine.load(workflows.python_chain(n))
-
-        async def once() -> float:
-            gc.collect()
-            began = time.perf_counter()
-            run = await engine.run(compiled, {"x": 1})
-            elapsed = time.perf_counter() - began
-            if run.status is not Status.SUCCEEDED or run.outputs != {"x": n + 1}:
-                raise SystemExit(f"FAIL: python code chain: {run.status} {run.outputs} {run.error}")
-            return elapsed / (n + 2) * 1e6
-
-        figure = Figure(f"python code chain, N = {n:,} (warm sandbox pool)", "us/node")
-        await rounds(figure, {SHIPPED: once, "pinning": once}, count)
-    return [figure]
-
-
 # report ----------------------------------------------------------------------------------------------------
 
 
@@ -236,7 +215,7 @@ def report(figures: Sequence[Figure]) -> None:
         print(f"  {figure.name}: {spreads}")
 
 
-FIGURES = ("cold", "load", "transition", "batched", "python")
+FIGURES = ("cold", "load", "transition", "batched")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -261,7 +240,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "load": lambda: big_chain_load(1_000 if quick else 100_000, times(11)),
         "transition": lambda: recording("transition", 100 if quick else 1_000, times(41)),
         "batched": lambda: recording("batched", 100 if quick else 1_000, times(101)),
-        "python": lambda: python_chain(100 if quick else 1_000, times(31)),
     }
     figures: list[Figure] = []
     for name in chosen:

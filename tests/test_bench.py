@@ -55,6 +55,6 @@ def test_tricks_quick_compares_every_trick_with_its_library_alternative() -> Non
     rows = [
         line.split()[0] for line in done.stdout.splitlines() if line.endswith(("keep (>= 20 %)", "replace"))
     ]
-    # cold start: construct, statements; load: construct; per durability: statements, blocks; python: pinning
-    expected = {"construct": 2, "statements": 3, "blocks": 2, "pinning": 1}
+    # cold start: construct, statements; load: construct; per durability: statements, blocks
+    expected = {"construct": 2, "statements": 3, "blocks": 2}
     assert {name: rows.count(name) for name in set(rows)} == expected, done.stdout
