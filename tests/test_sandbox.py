@@ -604,43 +604,6 @@ async def test_a_crashing_worker_is_reported_and_replaced() -> None:
         await made.aclose()
 
 
-def interpreter_cpus(pool: SandboxPool) -> list[set[int]]:
-    """The CPUs each worker's interpreter (not bwrap around it) may run on."""
-    cpus = []
-    for pid in pool_processes(pool):
-        with open(f"/proc/{pid}/comm") as comm:
-            if not comm.read().startswith("bwrap"):
-                cpus.append(os.sched_getaffinity(pid))
-    return cpus
-
-
-async def pinned_within(pool: SandboxPool, timeout_s: float = 1.0) -> bool:
-    """Whether the pool's one worker is pinned to one CPU (it places itself after writing its reply)."""
-    for _ in range(int(timeout_s / 0.01)):
-        [cpus] = interpreter_cpus(pool)
-        if len(cpus) == 1:
-            return True
-        await anyio.sleep(0.01)
-    return False
-
-
-@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one CPU: there is nothing to pin")
-async def test_a_worker_waits_on_its_callers_cpu_only_after_a_short_script(isolated: SandboxPool) -> None:
-    everywhere = os.sched_getaffinity(0)
-    for _ in range(30):  # a short script looks long to a worker preempted while it ran it: try again
-        await assert_serves(isolated)
-        if await pinned_within(isolated):
-            break
-    [cpus] = interpreter_cpus(isolated)
-    assert len(cpus) == 1 and cpus <= everywhere
-    await run(isolated, "def main(args):\n    return sum(range(3_000_000))\n")
-    for _ in range(100):
-        if interpreter_cpus(isolated) == [everywhere]:
-            break
-        await anyio.sleep(0.01)
-    assert interpreter_cpus(isolated) == [everywhere]
-
-
 async def test_same_source_compiles_once_per_worker() -> None:
     async with SandboxPool(1) as made:
         other = "def main(args):\n    return 2\n"

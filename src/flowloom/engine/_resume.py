@@ -15,7 +15,7 @@ from ._plan import CompiledNode, CompiledWorkflow, Plan
 
 def workflow_document(workflow: Workflow) -> tuple[str, dict[str, Any]]:
     """The workflow as stored with its runs (its IR as JSON), and its content hash."""
-    document = wire_json(workflow, len(workflow.nodes))
+    document = wire_json(workflow)
     text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest(), document
 

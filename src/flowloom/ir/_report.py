@@ -67,7 +67,7 @@ class Report(_Wire):
 
     def to_json(self) -> dict[str, Any]:
         """The wire form: camelCase keys, absent optionals left out as upstream does."""
-        return wire_json(self, len(self.reports))
+        return wire_json(self)
 
 
 class ValidationResult(_Wire):

@@ -36,13 +36,12 @@ __all__ = [
 LENGTH: Final = struct.Struct(">I")
 
 # Requests. REQUEST: operation, request id, time limit (s), address-space limit (bytes), for JavaScript the
-# QuickJS heap and stack limits (0 otherwise), the CPU the caller sent it from when no other request of its
-# pool was in flight (-1 otherwise; see ``_worker``), and the source's length; then the source, then the
-# params JSON.
+# QuickJS heap and stack limits (0 otherwise), and the source's length; then the source, then the params
+# JSON.
 RUN: Final = b"p"
 JAVASCRIPT: Final = b"j"
 STATS: Final = b"s"  # also the kind of its reply
-REQUEST: Final = struct.Struct(">cQdQQQiI")
+REQUEST: Final = struct.Struct(">cQdQQQI")
 REQUEST_FRAME: Final = struct.Struct(LENGTH.format + REQUEST.format.lstrip(">"))
 
 # Replies. REPLY: kind, request id; then the payload.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import re
 import signal
@@ -270,21 +269,6 @@ def start_process(command: list[str], info_write: int) -> subprocess.Popen[bytes
         start_new_session=True,  # its own process group, killed as one
         pass_fds=(info_write,) if info_write >= 0 else (),
     )
-
-
-def _libc_sched_getcpu() -> Any:
-    try:
-        return ctypes.CDLL(None).sched_getcpu
-    except (OSError, AttributeError):  # not glibc/musl on Linux
-        return None
-
-
-_sched_getcpu: Final = _libc_sched_getcpu()
-
-
-def current_cpu() -> int:
-    """The CPU the calling thread runs on, or -1 where that cannot be told."""
-    return int(_sched_getcpu()) if _sched_getcpu is not None else -1
 
 
 def open_pidfd(pid: int) -> int:

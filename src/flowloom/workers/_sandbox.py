@@ -42,7 +42,6 @@ from ._process import (
     Worker,
     WorkerDied,
     close_fds,
-    current_cpu,
     kill_all,
     read_child_pid,
     start_process,
@@ -202,12 +201,9 @@ class SandboxPool:
             raise SandboxError("params are not JSON-serializable: the request is larger than 4 GB")
         self._requests += 1
         rid = self._requests
-        # A run while no other is in flight tells the worker where its caller is (see _worker, "CPU").
-        alone = op == RUN and len(self._idle) == len(self._workers)
-        cpu = current_cpu() if alone else -1
         try:
             head = REQUEST_FRAME.pack(
-                size, op, rid, time_limit_s, memory_bytes, js_memory_bytes, js_stack_bytes, cpu, len(code)
+                size, op, rid, time_limit_s, memory_bytes, js_memory_bytes, js_stack_bytes, len(code)
             )
         except struct.error:  # a negative or absurd limit
             limits = f"time_limit_s={time_limit_s!r}, python_memory_bytes={memory_bytes!r}"
@@ -267,7 +263,7 @@ class SandboxPool:
         for _ in range(len(self._idle)):
             self._requests += 1
             rid = self._requests
-            frame = REQUEST_FRAME.pack(REQUEST.size, STATS, rid, 0.0, 0, 0, 0, -1, 0)
+            frame = REQUEST_FRAME.pack(REQUEST.size, STATS, rid, 0.0, 0, 0, 0, 0)
             async with self._slots:
                 if not self._idle:
                     break

@@ -7,14 +7,6 @@ stdin and replies go out on its stdout; fds 0 and 1 are then pointed at /dev/nul
 into the protocol. Each request gets exactly one reply: the result (``OK``), an error message (``ERROR``) or
 the compile cache counters (``STATS``). The first frame the worker writes is ``READY`` with its pid.
 
-CPU: after a short script (under ``_SHORT_S``) that its caller sent while no other request of the pool was
-in flight, the worker waits for the next request pinned to the CPU the caller sent from. The next request's
-write then wakes it on that CPU, where it usually runs at once and replies before the caller runs again;
-waking it on another, idle CPU costs far more on virtual machines (tens of microseconds each way where a
-same-CPU hand-off takes a few). After a longer script, or when a request says others are in flight, the worker
-is unpinned, so the scheduler is free to spread long or concurrent scripts over the CPUs. The caller itself is
-never pinned.
-
 Before serving, the worker drops root (if it has it), asks to be SIGKILLed if its parent dies and lowers its
 rlimits (address space, no new processes or threads, no file writes, few fds, no core dumps). The CPU-time
 limit is re-armed per request a little beyond the request's time limit, as a backstop to the parent's
@@ -52,7 +44,6 @@ from ._javascript import JavaScriptError, JavaScriptLimits, run_javascript
 from ._restricted import CodeCache, describe, make_globals, run_main
 
 _NOBODY: Final = 65534
-_SHORT_S: Final = 0.001  # a request served in less may be followed by another soon: wait near the caller
 
 
 def main(config_json: str) -> None:
@@ -78,16 +69,11 @@ def main(config_json: str) -> None:
         if os.getpid() != worker.pid:
             os._exit(0)  # a child the script forked ("os" allow-listed where RLIMIT_NPROC cannot apply)
         _write_frame(out_fd, *reply)
-        worker.place()
 
 
 class _Worker:
     def __init__(self, config: dict[str, Any]) -> None:
         self.pid = os.getpid()
-        self.cpus = _allowed_cpus()
-        self.pinned = -1  # the CPU this process is pinned to, -1: none (any of ``cpus``)
-        self.caller_cpu = -1  # where the last request came from, -1: unknown or not alone
-        self.began = 0.0  # when the last request was received (time.perf_counter())
         self.cache = CodeCache(int(config.get("cache_size", 256)))
         allowed = frozenset(config.get("allowed_imports", ()))
         for name in sorted(allowed):
@@ -104,14 +90,10 @@ class _Worker:
     def handle(self, body: bytes) -> tuple[bytes, bytes]:
         """The reply to the request ``body``: its frame head and payload."""
         rid = 0
-        self.began = time.perf_counter()
         try:
-            op, rid, time_limit_s, memory_bytes, js_memory, js_stack, cpu, size = REQUEST.unpack_from(body)
+            op, rid, time_limit_s, memory_bytes, js_memory, js_stack, size = REQUEST.unpack_from(body)
             if op == STATS:
                 return _reply(STATS, rid, dump_json(self.cache.stats()))
-            self.caller_cpu = cpu
-            if cpu < 0 and self.pinned >= 0:
-                self._pin(-1)  # other requests are in flight: let the scheduler spread their workers
             view = memoryview(body)
             source = view[REQUEST.size : REQUEST.size + size]
             params = load_json(view[REQUEST.size + size :])
@@ -154,22 +136,6 @@ class _Worker:
             return _error(rid, f"output too large: {len(payload)} bytes (limit {self.max_output_bytes})")
         return _reply(OK, rid, payload)
 
-    def place(self) -> None:
-        """Between requests: pin this process to its caller's CPU, or unpin it (see "CPU" above)."""
-        short = time.perf_counter() - self.began < _SHORT_S
-        cpu = self.caller_cpu if short else -1
-        if cpu != self.pinned:
-            self._pin(cpu)
-
-    def _pin(self, cpu: int) -> None:
-        if cpu >= 0 and cpu not in self.cpus:
-            return
-        try:
-            os.sched_setaffinity(0, self.cpus if cpu < 0 else {cpu})
-        except OSError:
-            return
-        self.pinned = cpu
-
     def _arm_limits(self, memory_bytes: int, time_limit_s: float) -> None:
         self.memory = min(memory_bytes, self.hard_memory)
         if self.memory != self.armed_memory:
@@ -207,14 +173,6 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
-
-
-def _allowed_cpus() -> frozenset[int]:
-    """The CPUs this process may run on (none where affinity cannot be set: it is then never pinned)."""
-    try:
-        return frozenset(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        return frozenset()
 
 
 def _take_protocol_fds() -> tuple[int, int]:
