@@ -179,9 +179,28 @@ def test_nodes_lists_built_in_types() -> None:
         "code",
     } <= listed
     by_type = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip()}
-    assert by_type["start"].split()[1:3] == ["entry,", "lightweight"]
-    assert by_type["break"].split()[1:4] == ["terminal,", "lightweight,", "replayed"]
-    assert by_type["http"].split()[1] == "-"
+    assert by_type["start"].split()[1:4] == ["flowgram", "entry,", "lightweight"]
+    assert by_type["break"].split()[2:5] == ["terminal,", "lightweight,", "replayed"]
+    assert by_type["http"].split()[1:3] == ["flowgram", "-"]
+    assert "Sends one HTTP request" in by_type["http"]
+
+
+def test_nodes_json_lists_metadata_of_every_type() -> None:
+    result = flowloom("nodes", "--json")
+    assert result.returncode == 0, result.stderr
+    listed = {entry["type"]: entry for entry in json.loads(result.stdout)}
+    assert all(entry["description"] for entry in listed.values())  # none left empty
+    code = listed["code"]
+    assert code["category"] == "flowgram" and code["traits"]["lightweight"] is False
+    assert code["config"] == [
+        {
+            "name": "script",
+            "type": "object",
+            "description": "language (javascript or python) and content",
+            "required": True,
+        }
+    ]
+    assert (code["inputs"], code["outputs"]) == (["defaultInput"], ["defaultOutput"])
 
 
 def test_version() -> None:

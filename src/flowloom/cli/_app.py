@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,7 +12,7 @@ import typer
 
 from flowloom._runtime import Engine
 from flowloom._version import __version__
-from flowloom.engine import FlowloomError, InvalidWorkflowError, Run, traits_of
+from flowloom.engine import FlowloomError, InvalidWorkflowError, Run, metadata_of, traits_of
 from flowloom.ir import RunStore, StoreError
 
 from ._output import (
@@ -149,14 +150,27 @@ def validate(file: FileArgument, inputs: InputsOption = None, workflow_format: F
 
 
 @app.command()
-def nodes() -> None:
-    """List the node types this installation can run."""
+def nodes(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the node types as one JSON array.")] = False,
+) -> None:
+    """List the node types this installation can run: category, traits and description."""
+    executors = sorted(Engine().nodes, key=lambda e: (metadata_of(e).category, e.type))
+    if as_json:
+        listed = [
+            {"type": e.type, "traits": asdict(traits_of(e)), **metadata_of(e).to_json()} for e in executors
+        ]
+        typer.echo(json.dumps(listed, indent=2, default=str))
+        return
     out = console()
-    for executor in Engine().nodes:
-        doc = (type(executor).__doc__ or "").strip().splitlines()
+    for executor in executors:
+        metadata = metadata_of(executor)
         declared = [name for name, on in asdict(traits_of(executor)).items() if on]
         traits = ", ".join(declared) or "-"
-        out.print(f"[bold]{executor.type:<14}[/] {traits:<32} {doc[0] if doc else ''}", highlight=False)
+        out.print(
+            f"[bold]{executor.type:<14}[/] {metadata.category:<10} {traits:<32} {metadata.description}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command()

@@ -1,10 +1,11 @@
 """The engine: plans, the scheduler, value resolution, events, ``Engine`` and ``Run``.
 
 Node executors (``flowloom.nodes``, third-party node types) use only the executor seam below: what an
-executor is (``NodeExecutor``, ``Traits``, ``NodeResult``, ``NodeError``), what it sees while it runs
-(``NodeContext``, ``Iteration``), and flow values (``compile_flow_value`` and ``compile_strict_ref`` make a
-``Resolver`` once, ``NodeContext.resolve`` gives its ``TypedValue`` in the node's scope; ``infer_type``,
-``same_type``, ``UNDEFINED``). ``tests/test_layering.py`` pins that list.
+executor is (``NodeExecutor``, ``Traits``, ``NodeMetadata`` with its ``ConfigKey``s, ``NodeResult``,
+``NodeError``), what it sees while it runs (``NodeContext``, ``Iteration``), and flow values
+(``compile_flow_value`` and ``compile_strict_ref`` make a ``Resolver`` once, ``NodeContext.resolve`` gives
+its ``TypedValue`` in the node's scope; ``infer_type``, ``same_type``, ``UNDEFINED``).
+``tests/test_layering.py`` pins that list.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ._errors import BlockFailed, FlowloomError, InvalidWorkflowError, NodeError
 from ._gc import collector_paused
 from ._journal import Durability
 from ._leases import DEFAULT_LEASE_TTL_S
+from ._metadata import ConfigKey, NodeMetadata, metadata_of
 from ._plan import CompiledWorkflow, InputCheck, Plan
 from ._protocols import ExecutorLookup, NodeExecutor, NodeResult, Traits, traits_of
 from ._records import records_from_rows
@@ -41,6 +43,7 @@ __all__ = [
     "BlockFailed",
     "CodeLimits",
     "CompiledWorkflow",
+    "ConfigKey",
     "Durability",
     "Engine",
     "EventBus",
@@ -55,6 +58,7 @@ __all__ = [
     "NodeContext",
     "NodeError",
     "NodeExecutor",
+    "NodeMetadata",
     "NodeResult",
     "NodeTimeout",
     "NodeWorkers",
@@ -73,6 +77,7 @@ __all__ = [
     "infer_type",
     "js_json",
     "message_of",
+    "metadata_of",
     "records_from_rows",
     "same_type",
     "template_text",

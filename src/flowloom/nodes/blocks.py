@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from flowloom.engine import NodeContext, NodeResult, Traits
+from flowloom.engine import NodeContext, NodeMetadata, NodeResult, Traits
 from flowloom.ir import FlowgramNodeType
 from flowloom.nodes._ports import DefaultOutputPort
 
@@ -16,6 +16,12 @@ _EMPTY = NodeResult()
 
 class BlockStartExecutor(DefaultOutputPort):
     type: ClassVar[str] = FlowgramNodeType.BLOCK_START
+    metadata: ClassVar[NodeMetadata] = NodeMetadata(
+        category="flowgram",
+        description="Where a loop's block starts, once per iteration.",
+        inputs=(),
+        outputs=("defaultOutput",),
+    )
     traits: ClassVar[Traits] = Traits(entry=True, lightweight=True)
 
     async def execute(self, ctx: NodeContext) -> NodeResult:
@@ -24,6 +30,12 @@ class BlockStartExecutor(DefaultOutputPort):
 
 class BlockEndExecutor:
     type: ClassVar[str] = FlowgramNodeType.BLOCK_END
+    metadata: ClassVar[NodeMetadata] = NodeMetadata(
+        category="flowgram",
+        description="Where a loop's block ends.",
+        inputs=("defaultInput",),
+        outputs=(),
+    )
     traits: ClassVar[Traits] = Traits(terminal=True, lightweight=True)
 
     async def execute(self, ctx: NodeContext) -> NodeResult:
@@ -34,6 +46,12 @@ class BreakExecutor:
     """Ends the loop after this iteration; the iteration's outputs are not collected."""
 
     type: ClassVar[str] = FlowgramNodeType.BREAK
+    metadata: ClassVar[NodeMetadata] = NodeMetadata(
+        category="flowgram",
+        description="Ends the enclosing loop after this iteration.",
+        inputs=("defaultInput",),
+        outputs=(),
+    )
     # replayed: its signal lives in the iteration's scope
     traits: ClassVar[Traits] = Traits(terminal=True, lightweight=True, replayed=True)
 
@@ -46,6 +64,12 @@ class ContinueExecutor:
     """Skips collecting this iteration's outputs."""
 
     type: ClassVar[str] = FlowgramNodeType.CONTINUE
+    metadata: ClassVar[NodeMetadata] = NodeMetadata(
+        category="flowgram",
+        description="Ends this iteration of the enclosing loop; the next one starts.",
+        inputs=("defaultInput",),
+        outputs=(),
+    )
     # replayed: its signal lives in the iteration's scope
     traits: ClassVar[Traits] = Traits(terminal=True, lightweight=True, replayed=True)
 

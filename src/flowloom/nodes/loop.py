@@ -7,8 +7,10 @@ from typing import Any, ClassVar
 
 from flowloom.engine import (
     BlockFailed,
+    ConfigKey,
     NodeContext,
     NodeError,
+    NodeMetadata,
     NodeResult,
     Resolver,
     Traits,
@@ -39,6 +41,27 @@ class _LoopSpec:
 
 class LoopExecutor(DefaultOutputPort):
     type: ClassVar[str] = FlowgramNodeType.LOOP
+    metadata: ClassVar[NodeMetadata] = NodeMetadata(
+        category="flowgram",
+        description=(
+            "Runs its block once per item of loopFor, with <id>_locals.item and .index; collects "
+            "loopOutputs into arrays."
+        ),
+        config=(
+            ConfigKey(
+                name="loopFor", type="object", description="the array to iterate (a ref)", required=True
+            ),
+            ConfigKey(
+                name="loopOutputs",
+                type="object",
+                description="values collected from each iteration",
+                required=False,
+                default={},
+            ),
+        ),
+        inputs=("defaultInput",),
+        outputs=("defaultOutput",),
+    )
     traits: ClassVar[Traits] = Traits(lightweight=True)  # holds no slot itself: its body's nodes take theirs
 
     async def execute(self, ctx: NodeContext) -> NodeResult:

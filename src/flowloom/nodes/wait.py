@@ -13,7 +13,15 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from flowloom.engine import NodeContext, NodeError, NodeResult, Resolver, compile_flow_value
+from flowloom.engine import (
+    ConfigKey,
+    NodeContext,
+    NodeError,
+    NodeMetadata,
+    NodeResult,
+    Resolver,
+    compile_flow_value,
+)
 from flowloom.ir import Node, Wait, WaitReason
 
 
@@ -60,6 +68,31 @@ class WaitExecutor:
     """Waits for an answer (resume with a payload) or a time; its outputs are the answer's payload."""
 
     type: ClassVar[str] = "wait"
+    metadata: ClassVar[NodeMetadata] = NodeMetadata(
+        category="flowgram",
+        description=(
+            "Waits for an answer (a person, a time, an event): prompt (templates allowed), "
+            "choices, untilS or durationS; its outputs are the answer's payload."
+        ),
+        config=(
+            ConfigKey(name="prompt", type="string", description="what to ask", required=False, default=None),
+            ConfigKey(
+                name="choices", type="array", description="the answers offered", required=False, default=None
+            ),
+            ConfigKey(
+                name="untilS",
+                type="number",
+                description="epoch seconds to stop waiting at",
+                required=False,
+                default=None,
+            ),
+            ConfigKey(
+                name="durationS", type="number", description="seconds to wait", required=False, default=None
+            ),
+        ),
+        inputs=("defaultInput",),
+        outputs=("defaultOutput",),
+    )
     lightweight: ClassVar[bool] = True
 
     async def execute(self, ctx: NodeContext) -> NodeResult | Wait:

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from starlette.responses import Response, StreamingResponse
 
 from flowloom._runtime import Engine
-from flowloom.engine import FlowloomError, InvalidWorkflowError, NodeExecutor, Run, traits_of
+from flowloom.engine import FlowloomError, InvalidWorkflowError, NodeExecutor, Run, metadata_of, traits_of
 from flowloom.formats import read_document
 from flowloom.ir import RunRow, Status, WaitError, WaitKeyRequired, WaitRow
 
@@ -84,11 +84,13 @@ def _event_id(text: str | None) -> int:
 
 
 def _node_type(executor: NodeExecutor) -> dict[str, Any]:
-    """A node type as listed: its type, doc, declared traits (each one a key), and schemas if it has any."""
+    """A node type as listed: its type, doc, declared traits (each one a key), its metadata (category,
+    description, config keys, ports), and schemas if it has any."""
     cls = type(executor)
     doc = cls.__doc__ or getattr(sys.modules.get(cls.__module__), "__doc__", None) or ""
     found: dict[str, Any] = {"type": executor.type, "doc": inspect.cleandoc(doc)}
     found.update(asdict(traits_of(executor)))
+    found.update(metadata_of(executor).to_json())
     for key in ("input_schema", "output_schema"):
         schema = getattr(executor, key, None)
         if isinstance(schema, type) and issubclass(schema, BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from flowloom.engine import NodeContext, NodeError, NodeResult
+from flowloom.engine import ConfigKey, NodeContext, NodeError, NodeMetadata, NodeResult
 from flowloom.ir import CodeLanguage, FlowgramNodeType, SandboxError
 from flowloom.nodes._ports import DefaultOutputPort
 
@@ -14,6 +14,23 @@ _LANGUAGES = {language.value: language for language in CodeLanguage}
 
 class CodeExecutor(DefaultOutputPort):
     type: ClassVar[str] = FlowgramNodeType.CODE
+    metadata: ClassVar[NodeMetadata] = NodeMetadata(
+        category="flowgram",
+        description=(
+            "Runs a script's main(params): JavaScript on QuickJS, or Python under RestrictedPython "
+            "in a sandbox worker process, with time and memory limits."
+        ),
+        config=(
+            ConfigKey(
+                name="script",
+                type="object",
+                description="language (javascript or python) and content",
+                required=True,
+            ),
+        ),
+        inputs=("defaultInput",),
+        outputs=("defaultOutput",),
+    )
 
     async def execute(self, ctx: NodeContext) -> NodeResult:
         script = ctx.data.get("script")

@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from flowloom.engine import (
+    ConfigKey,
     NodeContext,
     NodeError,
+    NodeMetadata,
     NodeResult,
     Resolver,
     Traits,
@@ -62,6 +64,20 @@ def _compile(node: Node) -> list[_Condition] | None:
 
 class ConditionExecutor:
     type: ClassVar[str] = FlowgramNodeType.CONDITION
+    metadata: ClassVar[NodeMetadata] = NodeMetadata(
+        category="flowgram",
+        description='Takes the branch of the first condition that holds (14 operators), else "else".',
+        config=(
+            ConfigKey(
+                name="conditions",
+                type="array",
+                description="key and value {left, operator, right} of each branch",
+                required=True,
+            ),
+        ),
+        inputs=("defaultInput",),
+        outputs=("<condition key>", "else"),
+    )
     traits: ClassVar[Traits] = Traits(lightweight=True)
 
     def output_ports(self, node: Node) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import anyio
 
-from flowloom.engine import NodeContext, NodeError, NodeResult
+from flowloom.engine import ConfigKey, NodeContext, NodeError, NodeMetadata, NodeResult
 from flowloom.ir import FlowgramNodeType
 from flowloom.nodes._ports import DefaultOutputPort
 
@@ -20,6 +20,40 @@ _NO_BODY_METHODS = frozenset({"GET", "HEAD"})
 
 class HttpExecutor(DefaultOutputPort):
     type: ClassVar[str] = FlowgramNodeType.HTTP
+    metadata: ClassVar[NodeMetadata] = NodeMetadata(
+        category="flowgram",
+        description=(
+            "Sends one HTTP request (GET, POST, PUT, DELETE, PATCH, HEAD; six body types) with "
+            "retries on transport errors; outputs headers, statusCode and body."
+        ),
+        config=(
+            ConfigKey(
+                name="api", type="object", description="method, url (templates allowed)", required=True
+            ),
+            ConfigKey(
+                name="headersValues", type="object", description="request headers", required=False, default={}
+            ),
+            ConfigKey(
+                name="paramsValues", type="object", description="query parameters", required=False, default={}
+            ),
+            ConfigKey(
+                name="body",
+                type="object",
+                description="bodyType and its content",
+                required=False,
+                default=None,
+            ),
+            ConfigKey(
+                name="timeout",
+                type="object",
+                description="timeout and retryTimes",
+                required=False,
+                default=None,
+            ),
+        ),
+        inputs=("defaultInput",),
+        outputs=("defaultOutput",),
+    )
 
     async def execute(self, ctx: NodeContext) -> NodeResult:
         request = resolve_request(ctx.prepared(HttpSpec.from_node), ctx.resolve)

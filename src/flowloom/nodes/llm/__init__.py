@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from flowloom.engine import NodeContext, NodeError, NodeResult
+from flowloom.engine import NodeContext, NodeError, NodeMetadata, NodeResult
 from flowloom.ir import FlowgramNodeType, LLMDelta
 from flowloom.nodes._ports import DefaultOutputPort
 
@@ -20,6 +20,16 @@ REDACTED = "***"
 
 class LLMExecutor(DefaultOutputPort):
     type: ClassVar[str] = FlowgramNodeType.LLM
+    metadata: ClassVar[NodeMetadata] = NodeMetadata(
+        category="flowgram",
+        description=(
+            "Asks an OpenAI-compatible chat model (modelName, apiKey, apiHost, temperature, "
+            "systemPrompt, prompt); tokens stream as LLMDelta events; the API key is never "
+            "recorded."
+        ),
+        inputs=("defaultInput",),
+        outputs=("defaultOutput",),
+    )
 
     async def execute(self, ctx: NodeContext) -> NodeResult:
         inputs = ctx.inputs
