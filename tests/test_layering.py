@@ -86,18 +86,9 @@ class Allowed:
 ALLOWED = (
     Allowed(
         "flowloom.engine._engine",
-        "flowloom.nodes",
-        "the one Engine builds the default node registry when it is given none, on first use",
-    ),
-    Allowed(
-        "flowloom.engine._engine",
-        "flowloom.formats",
-        "the one Engine looks up the built-in workflow formats when it is given none, on first use",
-    ),
-    Allowed(
-        "flowloom.engine._engine",
-        "flowloom._runtime",
-        "the same defaults, when they are gathered in the composition-root module",
+        "flowloom._defaults",
+        "an Engine built without node types, formats or services takes the composition root's defaults, "
+        "imported on first need",
     ),
 )
 

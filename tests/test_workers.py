@@ -17,8 +17,7 @@ import pytest
 
 import flowloom
 from _workflows import chain, end, js, node, props, ref, start
-from flowloom import Lazy, NodeContext, NodeResult, Pipeline, Services, ThreadWorkers, WorkKey
-from flowloom.engine import Engine as BareEngine
+from flowloom import Engine, Lazy, NodeContext, NodeResult, Pipeline, Services, ThreadWorkers, WorkKey
 from flowloom.formats import flowgram
 from flowloom.ir import CodeLanguage, CodeLimits, SandboxError, Status
 from flowloom.nodes import NodeRegistry
@@ -222,13 +221,14 @@ async def test_a_custom_executor_runs_blocking_work_on_ctx_workers() -> None:
     assert await ended(threads)  # the engine closed its workers
 
 
-async def test_an_engine_without_workers_fails_the_node_with_a_clear_error() -> None:
+async def test_services_given_without_workers_get_the_default_thread_workers() -> None:
     registry = NodeRegistry.default()
     registry.register(DigestExecutor())
-    async with BareEngine(registry=registry) as engine:
+    async with Engine(registry=registry, services=Services(code_limits=CodeLimits(time_limit_s=5))) as engine:
+        assert isinstance(engine.services.workers, Lazy)
         run = await engine.run(engine.compile(flowgram.to_workflow(digest_workflow())), {"text": "a"})
-    assert run.status is Status.FAILED
-    assert "this engine has no workers: give it Services(workers=...)" in str(run.error)
+        assert run.status is Status.SUCCEEDED, run.error
+        assert isinstance(engine.services.workers.get(), ThreadWorkers)
 
 
 # -- an injected implementation --------------------------------------------------------------------------

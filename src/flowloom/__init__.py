@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._api import default_engine, register_executor, run, run_sync, set_default_engine, start, validate
-from ._runtime import Engine
 from ._version import __version__
 from .engine import (
     CodeLimits,
     Durability,
+    Engine,
     EventBus,
     FlowloomError,
     HttpLimits,

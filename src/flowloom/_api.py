@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._runtime import Engine, WorkflowSource
-from .engine import NodeExecutor, Run
+from .engine import Engine, NodeExecutor, Run, WorkflowSource
 from .ir import ValidationResult
 
 _default: Engine | None = None

@@ -10,9 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-from flowloom._runtime import Engine
 from flowloom._version import __version__
-from flowloom.engine import FlowloomError, InvalidWorkflowError, Run, metadata_of, traits_of
+from flowloom.engine import Engine, FlowloomError, InvalidWorkflowError, Run, metadata_of, traits_of
 from flowloom.ir import RunStore, StoreError
 
 from ._output import (

@@ -11,8 +11,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from flowloom._runtime import Engine
-from flowloom.engine import Run
+from flowloom.engine import Engine, Run
 from flowloom.ir import EventRow, RunStore
 
 from ._output import print_json

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import anyio
 import typer
 
-from flowloom._runtime import Engine
-from flowloom.engine import FlowloomError, Run
+from flowloom.engine import Engine, FlowloomError, Run
 from flowloom.ir import Status, js_plain
 
 if TYPE_CHECKING:

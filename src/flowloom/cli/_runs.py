@@ -10,8 +10,7 @@ from typing import Annotated, Any
 import anyio
 import typer
 
-from flowloom._runtime import Engine
-from flowloom.engine import NO_ANSWER, FlowloomError, Run, records_from_rows
+from flowloom.engine import NO_ANSWER, Engine, FlowloomError, Run, records_from_rows
 from flowloom.ir import NodeRow, RunRow, RunStore, Status, WaitRow
 
 from ._output import (

@@ -14,7 +14,7 @@ from flowloom.ir import UNDEFINED, CodeLimits, Sandbox, js_json, template_text
 
 from ._bus import EventBus
 from ._context import Iteration, NodeContext
-from ._engine import NO_ANSWER, Engine
+from ._engine import NO_ANSWER, Engine, WorkflowSource
 from ._errors import BlockFailed, FlowloomError, InvalidWorkflowError, NodeError, NodeTimeout, message_of
 from ._gc import collector_paused
 from ._journal import Durability
@@ -71,6 +71,7 @@ __all__ = [
     "Services",
     "Traits",
     "TypedValue",
+    "WorkflowSource",
     "collector_paused",
     "compile_flow_value",
     "compile_strict_ref",

@@ -1,32 +1,33 @@
-"""``Engine``: compiles workflows (cached), starts and resumes runs, records them in its store; ``Run``: the
-handle of one run."""
+"""``Engine``: the one engine. It reads workflows through its formats, checks and compiles them (cached),
+starts, cancels and resumes runs, and records them in its store (``RunRecorder``, ``Leases``). Each run is
+a ``Run`` handle that owns its life cycle."""
 
 from __future__ import annotations
 
 import logging
 import time
 import uuid
-import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from types import TracebackType
+from dataclasses import dataclass
+from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 
 from flowloom.ir import (
     TIMED_OUT_PAYLOAD,
+    Event,
     FlowloomError,
     InvalidWorkflowError,
     Report,
-    RunFinished,
-    RunResumed,
     RunRow,
     RunStarted,
     RunStore,
-    RunWaiting,
+    Source,
     Status,
     StoreError,
+    ValidationResult,
     WaitError,
     WaitRow,
     WaitStatus,
@@ -35,13 +36,15 @@ from flowloom.ir import (
 
 from ._bus import EventBus
 from ._cache import ResultCache
+from ._gc import collector_paused
 from ._journal import Durability, RunJournal
-from ._leases import DEFAULT_LEASE_TTL_S, new_owner, owner_gone
+from ._leases import DEFAULT_LEASE_TTL_S, Leases, new_owner, owner_gone
 from ._limits import Slots
 from ._plan import CompiledWorkflow, InputCheck, compile_workflow
-from ._protocols import ExecutorLookup
+from ._protocols import ExecutorLookup, ExecutorRegistry, FormatLookup, NodeExecutor
+from ._recorder import RunRecorder, run_finished, run_resumed, run_waiting
 from ._records import RunRecords, records_from_rows
-from ._resume import downstream_of, restorable_rows, workflow_document, workflow_from_document
+from ._resume import downstream_of, restorable_rows, workflow_from_document
 from ._run import Run, RunOwnedError, RunRecording
 from ._scheduler import Answers, Restored, RunDriver
 from ._scope import Globals, Scope
@@ -54,11 +57,13 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
 logger = logging.getLogger("flowloom.engine")
-CANCEL_POLL_S = 1.0  # how often a recorded run looks for a cancel request made by another process
-
 
 _PLAN_CACHE_SIZE = 256
 NO_ANSWER: Any = object()  # ``resume`` without a payload: not an answer to a wait
+
+WorkflowSource = Workflow | CompiledWorkflow | Source
+"""What the engine runs: a document of one of its formats (see ``ir.Source``), an ``ir.Workflow``, or a
+workflow it compiled already."""
 
 
 class Engine:
@@ -67,28 +72,31 @@ class Engine:
     def __init__(
         self,
         *,
-        registry: ExecutorLookup,
+        registry: ExecutorLookup | None = None,
+        formats: FormatLookup | None = None,
         services: Services | None = None,
         bus: EventBus | None = None,
         max_parallel: int = 64,
-        store: RunStore | None = None,
+        store: RunStore | str | None = None,
         durability: Durability | str = Durability.TRANSITION,
         lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
     ) -> None:
-        self.registry = registry
-        self.services = services or Services()
+        defaults = _defaults()
+        self.registry: ExecutorLookup = registry if registry is not None else defaults.registry()
+        self.formats: FormatLookup = formats if formats is not None else defaults.formats()
+        self.services: Services = defaults.services(services or Services())
         self.bus = bus or EventBus()
         self.max_parallel = max_parallel
-        self.store = store
+        self._owned_store: RunStore | None = defaults.open_store(store) if isinstance(store, str) else None
+        self.store: RunStore | None = self._owned_store or (store if not isinstance(store, str) else None)
         self.durability = Durability(durability)
         self.lease_ttl_s = lease_ttl_s
         self.owner = new_owner()
-        self.cache = ResultCache(store)
+        self.cache = ResultCache(self.store)
+        self.recorder = RunRecorder(self.store, self.owner, lease_ttl_s) if self.store is not None else None
+        self.leases = Leases(self.store, self.owner, lease_ttl_s) if self.store is not None else None
         self._plans: OrderedDict[object, CompiledWorkflow] = OrderedDict()
-        self._documents: weakref.WeakKeyDictionary[CompiledWorkflow, tuple[str, dict[str, Any]]] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._stored_hashes: set[str] = set()
+        self._loaded: dict[tuple[str | None, str], _Loaded] = {}
         self._active: dict[str, Run] = {}
         self._task_group: TaskGroup | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -114,10 +122,79 @@ class Engine:
             await self.aclose()
 
     async def aclose(self) -> None:
-        """Release what the engine made (HTTP client, sandbox processes). Runs started later make them
-        again on demand."""
+        """Release what the engine made: HTTP client, threads, sandbox processes, and a store it opened
+        from a URL. Runs started later make them again on demand."""
         with anyio.CancelScope(shield=True):
             await self.services.aclose()
+            if self._owned_store is not None:
+                await self._owned_store.close()
+
+    @property
+    def nodes(self) -> ExecutorRegistry:
+        """The node types this engine runs (``FlowloomError`` if its registry cannot list them)."""
+        if not isinstance(self.registry, ExecutorRegistry):
+            raise FlowloomError(f"this engine's node types ({type(self.registry).__name__}) are fixed")
+        return self.registry
+
+    def register_executor(self, executor: NodeExecutor, *, replace: bool = False) -> None:
+        """Add a node type. Plans compiled before keep the executors they had."""
+        self.nodes.register(executor, replace=replace)
+        self._loaded.clear()
+
+    # loading and checking ------------------------------------------------------------------------------
+
+    def load(self, source: WorkflowSource, *, format: str | None = None) -> CompiledWorkflow:
+        """Read, check and compile a workflow once, to start it many times: a document of any of the
+        engine's formats (a mapping, JSON text, a path, a file; ``format`` names its format, else it is
+        detected) or an ``ir.Workflow``. Raises ``InvalidWorkflowError`` listing every problem."""
+        if isinstance(source, CompiledWorkflow):
+            return source
+        if isinstance(source, Workflow):
+            return self.compile(source, check_inputs=_defaults().workflow_input_check(source))
+        loaded = self._load(source, format)
+        if loaded.compiled is None:
+            raise InvalidWorkflowError(loaded.errors)
+        return loaded.compiled
+
+    def validate(
+        self,
+        source: WorkflowSource,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        format: str | None = None,
+    ) -> ValidationResult:
+        """Check a workflow and inputs as flowgram's ``TaskValidate`` does. An unreadable source is an
+        invalid one."""
+        try:
+            compiled = self.load(source, format=format)
+            errors = compiled.check_inputs(inputs or {}) if compiled.check_inputs is not None else []
+        except InvalidWorkflowError as exc:
+            errors = exc.errors
+        # model_construct: the values are ours and well-typed, and validating them would first build
+        # pydantic's validator (most of a CLI run's validate step in a fresh process)
+        return ValidationResult.model_construct(valid=not errors, errors=errors or None)
+
+    def _load(self, source: Source, format: str | None) -> _Loaded:
+        document, digest = self.formats.read(source)
+        key = (format, digest)
+        loaded = self._loaded.get(key)
+        if loaded is None:
+            with collector_paused():
+                try:
+                    read = self.formats.load(document, format)
+                    compiled = self.compile(
+                        read.workflow,
+                        cache_key=key,
+                        check_inputs=read.check_inputs,
+                        lenient_node_types=read.lenient_node_types,
+                    )
+                    loaded = _Loaded([], compiled)
+                except InvalidWorkflowError as exc:
+                    loaded = _Loaded(exc.errors, None)
+            if len(self._loaded) >= _PLAN_CACHE_SIZE:
+                self._loaded.pop(next(iter(self._loaded)))
+            self._loaded[key] = loaded
+        return loaded
 
     def compile(
         self,
@@ -147,16 +224,25 @@ class Engine:
 
     def start(
         self,
-        workflow: Workflow | CompiledWorkflow,
+        workflow: WorkflowSource,
         inputs: Mapping[str, Any] | None = None,
         *,
         run_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        format: str | None = None,
     ) -> Run:
         """Start a run in the background and return its handle. Needs a running event loop; inside
         ``async with engine`` the run belongs to the engine's task group. With a store, the run is recorded
-        (``metadata`` with it)."""
-        compiled = workflow if isinstance(workflow, CompiledWorkflow) else self.compile(workflow)
+        (``metadata`` with it). A document that does not validate, or inputs that do not, give a run that
+        failed at once with the messages (flowgram's deviation D7); a source that is not even JSON, or an
+        ``ir.Workflow`` that does not validate, raises ``InvalidWorkflowError``."""
+        if isinstance(workflow, CompiledWorkflow | Workflow):
+            compiled = self.load(workflow)
+        else:
+            loaded = self._load(workflow, format)
+            if loaded.compiled is None:
+                return self.start_rejected(loaded.errors, inputs, run_id=run_id, metadata=metadata)
+            compiled = loaded.compiled
         if compiled.check_inputs is not None:
             errors = compiled.check_inputs(inputs or {})
             if errors:
@@ -177,27 +263,26 @@ class Engine:
         """A run of a workflow that failed validation: failed at once, its messages the validation
         errors, no node run (deviation D7). With a store and a running loop, it is recorded as such."""
         records = RunRecords(run_id or str(uuid.uuid4()), dict(inputs or {}))
+        run = Run(records)
         for message in errors:
             records.error(message)
-        records.status = Status.FAILED
-        records.start = records.end = time.time()
-        run = Run(records)
-        run._mark_finished()
-        if self.store is not None and _loop_running():
-            self._spawn(self._record_rejected, records, dict(metadata or {}))
-        if self.bus.active:
-            self.bus.emit(
-                RunFinished(
-                    run_id=records.run_id, at=time.time(), status=Status.FAILED, error=records.first_error
-                )
-            )
+        records.start = time.time()
+        run.settle(Status.FAILED)
+        run.finish()
+        if self.recorder is not None and _loop_running():
+            self._spawn(self.recorder.rejected, records, dict(metadata or {}))
+        self._emit_finished(records)
         return run
 
     async def run(
-        self, workflow: Workflow | CompiledWorkflow, inputs: Mapping[str, Any] | None = None
+        self,
+        workflow: WorkflowSource,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        format: str | None = None,
     ) -> Run:
-        """Run to the end and return the finished handle (whatever its status)."""
-        run = self.start(workflow, inputs)
+        """Run to the end (or until it waits) and return the handle, whatever its status."""
+        run = self.start(workflow, inputs, format=format)
         await run.join()
         return run
 
@@ -208,7 +293,7 @@ class Engine:
         run_id: str,
         *,
         from_nodes: Sequence[str] | None = None,
-        workflow: Workflow | CompiledWorkflow | None = None,
+        workflow: WorkflowSource | None = None,
         payload: Any = NO_ANSWER,
         key: str | None = None,
     ) -> Run:
@@ -249,8 +334,8 @@ class Engine:
                     f"{', '.join(missing)} (resume it where they are registered, e.g. its pipeline)"
                 )
             parking = self._active.get(run_id)
-            if parking is not None and parking._parking:  # recording its waits here: let it finish first
-                await parking.wait()
+            if parking is not None and parking.parking:  # recording its waits here: let it finish first
+                await parking.join()
             answered = await store.answer_wait(
                 run_id, key, payload, owner=self.owner, ttl_s=self.lease_ttl_s, now=time.time()
             )
@@ -267,7 +352,10 @@ class Engine:
             raise FlowloomError(
                 f"run {run_id} already succeeded: nothing to resume (from_nodes runs nodes of it again)"
             )
-        await self._take_lease(store, row)
+        if row.id in self._active:
+            raise RunOwnedError(f"run {row.id} is running in this engine")
+        assert self.leases is not None
+        await self.leases.take(row)
         return await self._continue(compiled, row, None, rows)
 
     async def _continue(
@@ -358,13 +446,9 @@ class Engine:
             raise FlowloomError("this engine has no store: runs are not recorded, so none can be resumed")
         return self.store
 
-    async def _compiled_for(
-        self, row: RunRow, workflow: Workflow | CompiledWorkflow | None
-    ) -> CompiledWorkflow:
-        if isinstance(workflow, CompiledWorkflow):
-            return workflow
+    async def _compiled_for(self, row: RunRow, workflow: WorkflowSource | None) -> CompiledWorkflow:
         if workflow is not None:
-            return self.compile(workflow)
+            return self.load(workflow)
         assert self.store is not None
         document = await self.store.get_workflow(row.workflow_hash)
         if document is None:
@@ -375,24 +459,6 @@ class Engine:
             cache_key=row.workflow_hash,
             lenient_node_types=True,
         )
-
-    async def _take_lease(self, store: RunStore, row: RunRow) -> None:
-        if row.id in self._active:
-            raise RunOwnedError(f"run {row.id} is running in this engine")
-        now = time.time()
-        if await store.acquire_lease(row.id, self.owner, self.lease_ttl_s, now):
-            return
-        current = await store.get_run(row.id)
-        holder = current.owner if current is not None else None
-        if (
-            holder is not None
-            and owner_gone(holder)
-            and await store.take_over_lease(row.id, self.owner, holder, self.lease_ttl_s, now)
-        ):
-            return
-        expires = current.lease_expires_at if current is not None else None
-        left = f"; its lease ends in {expires - now:.0f}s" if expires is not None else ""
-        raise RunOwnedError(f"run {row.id} is being executed by {holder} (a live process{left})")
 
     # executing -----------------------------------------------------------------------------------------
 
@@ -435,20 +501,17 @@ class Engine:
         restored: Restored | None,
         copy_restored: bool = False,
     ) -> None:
-        records = run._records
-        recording = run._recording
-        records.status = Status.PROCESSING
-        records.start = time.time()
+        records, recording = run.records, run.recording
+        scope = run.begin()
         self._active[records.run_id] = run
         if recording is not None:
+            assert self.recorder is not None
             try:
-                await self._record_start(compiled, records, recording)
+                await self.recorder.start(compiled, records, recording)
             except (StoreError, OSError) as exc:
                 self._active.pop(records.run_id, None)
-                records.error(f"cannot record the run: {exc}")
-                records.status = Status.FAILED
-                records.end = time.time()
-                run._mark_finished()
+                run.settle(Status.FAILED, f"cannot record the run: {exc}")
+                run.finish()
                 self._emit_finished(records)
                 return
         answers: Answers = {}
@@ -460,9 +523,9 @@ class Engine:
                 else:
                     open_waits[wait.key] = wait
             if recording.answered is not None:
-                self._publish_resumed(recording, recording.answered)
-        if self.bus.active:
-            self.bus.emit(RunStarted(run_id=records.run_id, at=records.start, inputs=records.inputs))
+                self._publish(run_resumed(recording.answered), recording)
+        started = RunStarted(run_id=records.run_id, at=records.start or time.time(), inputs=records.inputs)
+        self._publish(started, recording)
         driver = RunDriver(
             compiled=compiled,
             records=records,
@@ -477,22 +540,15 @@ class Engine:
             answers=answers,
             open_waits=open_waits,
         )
-        if recording is not None:
-            recording.journal.event(
-                RunStarted(run_id=records.run_id, at=records.start, inputs=records.inputs)
-            )
-        run._cancel_scope = anyio.CancelScope()
-        if run._cancel_requested:
-            run._cancel_scope.cancel()
         interrupted = False
         store_failure: str | None = None
         try:
-            with run._cancel_scope:
-                if recording is None:
+            with scope:
+                if self.leases is None or recording is None:
                     await driver.run()
                 else:
                     async with anyio.create_task_group() as tg:
-                        tg.start_soon(self._keep_lease, run)
+                        tg.start_soon(self.leases.keep, run)
                         await driver.run()
                         tg.cancel_scope.cancel()
         except (StoreError, OSError) as exc:  # the store failed under the run: it cannot go on durably
@@ -501,163 +557,48 @@ class Engine:
             interrupted = True
             raise
         finally:
-            if store_failure is not None:
-                records.error(store_failure)
-                records.status = Status.FAILED
-            elif interrupted or run._cancel_scope.cancelled_caught or run._cancel_requested:
-                records.status = Status.CANCELED
-            elif not driver.parked:
-                records.status = Status.FAILED if driver.failed else Status.SUCCEEDED
-            # a run that parks stays "processing" here until the store has its waits and status
-            waiting = records.status is Status.PROCESSING
-            records.end = None if waiting else time.time()
-            if recording is not None:
-                with anyio.CancelScope(shield=True):
-                    if waiting:
-                        run._parking = True
-                        await self._record_waiting(records, recording, driver.waits)
-                    else:
-                        await self._record_end(records, recording)
-            self._active.pop(records.run_id, None)
-            if records.status is Status.PROCESSING:  # parked (recording it may have failed the run)
-                records.status = Status.WAITING
-                run._mark_waiting(driver.waits)
-                if self.bus.active:
-                    self.bus.emit(_run_waiting(records, driver.waits))
+            with anyio.CancelScope(shield=True):
+                await self._conclude(run, driver, store_failure, interrupted)
+
+    async def _conclude(
+        self, run: Run, driver: RunDriver, store_failure: str | None, interrupted: bool
+    ) -> None:
+        """Settle a run whose execution ended: record its end, or park it when it waits."""
+        records, recording = run.records, run.recording
+        parked = store_failure is None and not interrupted and not run.cancel_requested and driver.parked
+        if store_failure is not None:
+            run.settle(Status.FAILED, store_failure)
+        elif interrupted or run.cancel_requested:
+            run.settle(Status.CANCELED)
+        elif not parked:
+            run.settle(Status.FAILED if driver.failed else Status.SUCCEEDED)
+        if recording is not None:
+            assert self.recorder is not None
+            if not parked:
+                await self.recorder.end(records, recording)
             else:
-                run._mark_finished()
-                self._emit_finished(records)
+                run.start_parking()
+                if not await self.recorder.waiting(records, recording, driver.waits):
+                    run.settle(Status.FAILED)
+                    parked = False
+        self._active.pop(records.run_id, None)
+        if parked:
+            run.park(driver.waits)
+            if self.bus.active:
+                self.bus.emit(run_waiting(records, driver.waits))
+        else:
+            run.finish()
+            self._emit_finished(records)
 
-    def _emit_finished(self, records: RunRecords) -> None:
-        if self.bus.active:
-            self.bus.emit(_run_finished(records))
-
-    async def _stored_workflow_hash(self, compiled: CompiledWorkflow) -> str:
-        assert self.store is not None
-        known = self._documents.get(compiled)
-        if known is None:
-            known = self._documents[compiled] = workflow_document(compiled.workflow)
-        workflow_hash, document = known
-        if workflow_hash not in self._stored_hashes:
-            await self.store.put_workflow(workflow_hash, document)
-            self._stored_hashes.add(workflow_hash)
-        return workflow_hash
-
-    async def _record_start(
-        self, compiled: CompiledWorkflow, records: RunRecords, recording: RunRecording
-    ) -> None:
-        assert self.store is not None
-        if recording.resumed:
-            await self.store.update_run(
-                records.run_id, status=Status.PROCESSING, error=None, ended_at=None, started_at=records.start
-            )
-            return
-        now = records.start or time.time()
-        await self.store.create_run(
-            RunRow(
-                id=records.run_id,
-                workflow_hash=await self._stored_workflow_hash(compiled),
-                status=Status.PROCESSING,
-                created_at=now,
-                started_at=now,
-                inputs=records.inputs,
-                metadata=recording.metadata,
-                parent_run_id=recording.parent_run_id,
-                owner=self.owner,
-                lease_expires_at=now + self.lease_ttl_s,
-            )
-        )
-
-    async def _record_end(self, records: RunRecords, recording: RunRecording) -> None:
-        """Write what is left and the run's final state, and let go of the lease. A store that fails now
-        leaves the run ``processing`` there (another engine resumes it later); the handle says why."""
-        assert self.store is not None
-        recording.journal.event(_run_finished(records))
-        try:
-            await recording.journal.flush()
-            await self.store.update_run(
-                records.run_id,
-                status=records.status,
-                outputs=records.outputs,
-                error=records.first_error,
-                ended_at=records.end,
-            )
-            await self.store.release_lease(records.run_id, self.owner)
-        except (StoreError, OSError) as exc:
-            logger.error("run %s: cannot record its end: %s", records.run_id, exc)
-            records.error(f"cannot record the run's end: {exc}")
-
-    async def _record_waiting(
-        self, records: RunRecords, recording: RunRecording, waits: list[WaitRow]
-    ) -> None:
-        """Park the run: its records and ``RunWaiting``, then its waits, then its status, then its lease
-        (in this order: an answer finds the run ``waiting`` only once its waits are there). A store that
-        fails now leaves the run ``processing`` there (resumed later as any orphan); the run failed here."""
-        assert self.store is not None
-        recording.journal.event(_run_waiting(records, waits))
-        try:
-            await recording.journal.flush()
-            await self.store.put_waits(waits)
-            await self.store.update_run(
-                records.run_id, status=Status.WAITING, outputs=records.outputs, error=records.first_error
-            )
-            await self.store.release_lease(records.run_id, self.owner)
-        except (StoreError, OSError) as exc:
-            logger.error("run %s: cannot record that it waits: %s", records.run_id, exc)
-            records.error(f"cannot record that the run waits: {exc}")
-            records.status = Status.FAILED
-            records.end = time.time()
-
-    def _publish_resumed(self, recording: RunRecording, answered: WaitRow) -> None:
-        event = RunResumed(
-            run_id=answered.run_id,
-            at=time.time(),
-            key=answered.key,
-            node_id=answered.node_id,
-            payload=answered.payload,
-        )
-        recording.journal.event(event)
+    def _publish(self, event: Event, recording: RunRecording | None) -> None:
+        if recording is not None:
+            recording.journal.event(event)
         if self.bus.active:
             self.bus.emit(event)
 
-    async def _record_rejected(self, records: RunRecords, metadata: dict[str, Any]) -> None:
-        assert self.store is not None
-        try:
-            await self.store.create_run(
-                RunRow(
-                    id=records.run_id,
-                    workflow_hash="",
-                    status=Status.FAILED,
-                    created_at=records.start or time.time(),
-                    started_at=records.start,
-                    ended_at=records.end,
-                    inputs=records.inputs,
-                    error=records.first_error,
-                    metadata=metadata,
-                )
-            )
-        except (StoreError, OSError) as exc:
-            logger.error("run %s: cannot record it: %s", records.run_id, exc)
-
-    async def _keep_lease(self, run: Run) -> None:
-        """While a recorded run goes on: renew its lease, and stop it when another process asked (through
-        the store) to cancel it or took the lease over."""
-        assert self.store is not None
-        run_id = run.id
-        renew_every = self.lease_ttl_s / 3
-        next_renewal = time.monotonic() + renew_every
-        while True:
-            await anyio.sleep(min(CANCEL_POLL_S, renew_every))
-            row = await self.store.get_run(run_id)
-            if row is not None and row.status is Status.CANCELED:
-                run.cancel()
-                return
-            if time.monotonic() >= next_renewal:
-                next_renewal = time.monotonic() + renew_every
-                if not await self.store.renew_lease(run_id, self.owner, self.lease_ttl_s, time.time()):
-                    run._records.error(f"run {run_id}: another engine took it over; stopped here")
-                    run.cancel()
-                    return
+    def _emit_finished(self, records: RunRecords) -> None:
+        if self.bus.active:
+            self.bus.emit(run_finished(records))
 
 
 def _loop_running() -> bool:
@@ -687,15 +628,17 @@ def _missing_types(compiled: CompiledWorkflow) -> list[str]:
     return sorted(missing)
 
 
-def _run_waiting(records: RunRecords, waits: list[WaitRow]) -> RunWaiting:
-    return RunWaiting(run_id=records.run_id, at=time.time(), waits=[wait.to_json() for wait in waits])
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    """A workflow document read and checked once (cached by format and content hash)."""
+
+    errors: list[str]
+    compiled: CompiledWorkflow | None
 
 
-def _run_finished(records: RunRecords) -> RunFinished:
-    return RunFinished(
-        run_id=records.run_id,
-        at=records.end or time.time(),
-        status=records.status,
-        outputs=records.outputs,
-        error=records.first_error,
-    )
+def _defaults() -> ModuleType:
+    """The composition root's defaults (node types, formats, services, stores by URL), imported on first
+    need: ``flowloom.engine`` itself depends on none of them."""
+    import flowloom._defaults
+
+    return flowloom._defaults

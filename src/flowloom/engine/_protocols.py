@@ -3,12 +3,12 @@ it returns."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from flowloom.ir import Node, Wait
+    from flowloom.ir import Node, Source, Wait, Workflow
 
     from ._context import NodeContext
 
@@ -92,3 +92,35 @@ class ExecutorLookup(Protocol):
     """A registry of executors by node type (``flowloom.nodes.NodeRegistry``)."""
 
     def get(self, node_type: str) -> NodeExecutor | None: ...
+
+
+@runtime_checkable
+class ExecutorRegistry(ExecutorLookup, Protocol):
+    """An ``ExecutorLookup`` that lists its executors and takes new ones (``flowloom.nodes.NodeRegistry``)."""
+
+    def register(self, executor: NodeExecutor, *, replace: bool = False) -> None: ...
+
+    def __iter__(self) -> Iterator[NodeExecutor]: ...
+
+
+class LoadedDocument(Protocol):
+    """A document read into the IR by its format (``flowloom.formats.LoadedWorkflow``)."""
+
+    @property
+    def workflow(self) -> Workflow: ...
+
+    @property
+    def check_inputs(self) -> Callable[[Mapping[str, Any]], list[str]] | None: ...
+
+    @property
+    def lenient_node_types(self) -> bool: ...
+
+
+class FormatLookup(Protocol):
+    """The workflow formats an engine reads (``flowloom.formats.FormatRegistry``)."""
+
+    def read(self, source: Source) -> tuple[Any, str]:
+        """The parsed document of ``source`` and a hash of its content."""
+
+    def load(self, document: Any, format: str | None = None) -> LoadedDocument:
+        """``document`` in ``format`` (default: detected); ``InvalidWorkflowError`` listing its problems."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -122,12 +123,68 @@ class Run:
             self._cancel_scope.cancel()
         return True
 
-    def _mark_waiting(self, waits: list[WaitRow]) -> None:
-        """The run parked on ``waits``: its task ends here, as a finished run's does."""
-        self._waits = waits
-        self._mark_finished()
+    # the life cycle, driven by the engine that executes the run ----------------------------------------
 
-    def _mark_finished(self) -> None:
+    @property
+    def records(self) -> RunRecords:
+        """What the run has done so far (for the engine executing it and for reports)."""
+        return self._records
+
+    @property
+    def recording(self) -> RunRecording | None:
+        """Its store side, when the engine records runs."""
+        return self._recording
+
+    @property
+    def parking(self) -> bool:
+        """Its waits are being recorded: it is about to be ``waiting`` (an answer waits for that)."""
+        return self._parking
+
+    def begin(self) -> anyio.CancelScope:
+        """The run starts: ``processing`` from now. Returns the scope its execution runs in, already
+        cancelled if ``cancel()`` came first."""
+        self._records.status = Status.PROCESSING
+        self._records.start = time.time()
+        self._cancel_scope = anyio.CancelScope()
+        if self._cancel_requested:
+            self._cancel_scope.cancel()
+        return self._cancel_scope
+
+    @property
+    def cancel_requested(self) -> bool:
+        """Whether the run was cancelled (by ``cancel()`` or from outside its scope)."""
+        scope = self._cancel_scope
+        return self._cancel_requested or (scope is not None and scope.cancelled_caught)
+
+    def stop(self, reason: str) -> None:
+        """Cancel the run for ``reason`` (recorded as an error): e.g. another engine took it over."""
+        self._records.error(reason)
+        self.cancel()
+
+    def settle(self, status: Status, error: str | None = None) -> None:
+        """The run's outcome is known (``status``, and ``error`` if something went wrong outside its
+        nodes): its end time is now. It is not done until ``finish()``."""
+        if error is not None:
+            self._records.error(error)
+        self._records.status = status
+        self._records.end = time.time()
+
+    def start_parking(self) -> None:
+        self._parking = True
+
+    def park(self, waits: list[WaitRow]) -> None:
+        """The run waits on ``waits``: its task ends here, as a finished run's does."""
+        self._records.status = Status.WAITING
+        self._records.end = None
+        self._waits = waits
+        self._parking = False
+        self._done()
+
+    def finish(self) -> None:
+        """The run has ended (its outcome recorded where it is recorded): ``join()`` returns."""
+        self._done()
+
+    def _done(self) -> None:
         self._finished = True
         if self._done_event is not None:
             self._done_event.set()

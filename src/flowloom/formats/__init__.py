@@ -3,8 +3,10 @@ built-in format; a ``WorkflowFormat`` is what a new one implements."""
 
 from __future__ import annotations
 
+from flowloom.ir import JsonText, Source
+
 from ._builtin import default_formats
-from ._document import JsonText, Source, read_document
+from ._document import read_document
 from ._format import FormatRegistry, InputCheck, LoadedWorkflow, WorkflowFormat
 
 __all__ = [

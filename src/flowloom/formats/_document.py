@@ -8,20 +8,9 @@ import json
 from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from flowloom.ir import InvalidWorkflowError
-
-Source = Mapping[str, Any] | str | bytes | PathLike[str] | IO[str] | IO[bytes]
-"""What a workflow may be given as: a mapping, JSON text, a path (``Path`` or a string that does not start
-with ``{`` or ``[``), or an open file."""
-
-
-class JsonText(str):
-    """A string that is JSON text, never a path: what a server passes on, so that a request cannot make it
-    read a file."""
-
-    __slots__ = ()
+from flowloom.ir import InvalidWorkflowError, JsonText, Source
 
 
 def read_document(source: Source) -> tuple[Any, str]:

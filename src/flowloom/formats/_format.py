@@ -7,7 +7,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
-from flowloom.ir import InvalidWorkflowError, Workflow
+from flowloom.ir import InvalidWorkflowError, Source, Workflow
+
+from ._document import read_document
 
 InputCheck = Callable[[Mapping[str, Any]], list[str]]
 """Everything wrong with a run's inputs, as messages (empty: the inputs are fine)."""
@@ -86,6 +88,10 @@ class FormatRegistry:
         raise InvalidWorkflowError(
             [f"not a workflow of a known format ({', '.join(self.names)}): {_shape(document)}"]
         )
+
+    def read(self, source: Source) -> tuple[Any, str]:
+        """The parsed document of ``source`` and a hash of its content (see ``read_document``)."""
+        return read_document(source)
 
     def load(self, document: Any, format: str | None = None) -> LoadedWorkflow:
         """Load ``document`` in ``format`` (a name), or in the format detected from its content."""

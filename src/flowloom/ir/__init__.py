@@ -51,6 +51,7 @@ from ._jsvalues import (
     to_double,
 )
 from ._report import Message, Messages, NodeReport, Report, Snapshot, StatusData, ValidationResult
+from ._source import JsonText, Source
 from ._store import (
     UNSET,
     CacheEntry,
@@ -115,6 +116,7 @@ __all__ = [
     "InvalidWorkflowError",
     "Json",
     "JsonSchema",
+    "JsonText",
     "Keep",
     "LLMDelta",
     "Message",
@@ -149,6 +151,7 @@ __all__ = [
     "Scope",
     "SkipReason",
     "Snapshot",
+    "Source",
     "Status",
     "StatusData",
     "StoreError",

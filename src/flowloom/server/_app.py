@@ -17,9 +17,8 @@ import uvicorn
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from flowloom._runtime import Engine
 from flowloom._version import __version__
-from flowloom.engine import FlowloomError
+from flowloom.engine import Engine, FlowloomError
 from flowloom.ir import DUE_CHECK_S
 
 from ._errors import CatchAllMiddleware, install_handlers

@@ -16,8 +16,7 @@ from typing import Any
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from flowloom._runtime import Engine
-from flowloom.engine import CompiledWorkflow, Run
+from flowloom.engine import CompiledWorkflow, Engine, Run
 from flowloom.formats import JsonText
 from flowloom.ir import Event, RunFinished, Status
 from flowloom.stores import RunEvents, Wakeup

@@ -15,8 +15,15 @@ from fastapi import APIRouter, Query, Request, WebSocket
 from pydantic import BaseModel
 from starlette.responses import Response, StreamingResponse
 
-from flowloom._runtime import Engine
-from flowloom.engine import FlowloomError, InvalidWorkflowError, NodeExecutor, Run, metadata_of, traits_of
+from flowloom.engine import (
+    Engine,
+    FlowloomError,
+    InvalidWorkflowError,
+    NodeExecutor,
+    Run,
+    metadata_of,
+    traits_of,
+)
 from flowloom.formats import read_document
 from flowloom.ir import RunRow, Status, WaitError, WaitKeyRequired, WaitRow
 

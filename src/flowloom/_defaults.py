@@ -1,0 +1,64 @@
+"""The composition root's defaults: what an ``Engine`` built without them uses. The engine imports this
+module on first need, so that ``flowloom.engine`` itself depends on no node type, format, store or worker."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import partial
+from typing import Any
+
+from .engine import Lazy, Services
+from .formats import FormatRegistry, default_formats
+from .formats.flowgram import workflow_input_check
+from .ir import RunStore, Sandbox, Workers
+from .nodes import NodeRegistry
+
+
+def registry() -> NodeRegistry:
+    """Every built-in node type, and those of installed packages (entry points ``flowloom.nodes``)."""
+    return NodeRegistry.default()
+
+
+def formats() -> FormatRegistry:
+    return default_formats()
+
+
+__all__ = ["formats", "open_store", "registry", "services", "workflow_input_check"]
+
+
+def open_store(url: str) -> RunStore:
+    """The store at a database URL (``sqlite:///…``, ``postgresql+psycopg://…``)."""
+    from .stores import SqlStore  # SQLAlchemy loads only for engines that record
+
+    return SqlStore(url)
+
+
+def services(given: Services) -> Services:
+    """``given`` with what it leaves out made on first use: a shared HTTP client, the code sandbox, and the
+    workers (threads, and that sandbox for code)."""
+    if given.http is None:
+        given = replace(given, http=Lazy(_http_client))
+    if given.sandbox is None:
+        memory = given.code_limits.python_memory_bytes
+        given = replace(given, sandbox=Lazy(partial(_sandbox, memory)))
+    if given.workers is None:
+        given = replace(given, workers=Lazy(partial(_workers, given.sandbox)))
+    return given
+
+
+def _sandbox(memory_bytes: int) -> Sandbox:
+    from .workers import SandboxPool  # worker processes start when a script first needs one
+
+    return SandboxPool(memory_bytes=memory_bytes)
+
+
+def _workers(sandbox: Lazy[Sandbox] | None) -> Workers:
+    from .workers import ThreadWorkers  # threads start when a call first needs one
+
+    return ThreadWorkers(sandbox=sandbox.get if sandbox is not None else None)
+
+
+def _http_client() -> Any:
+    import httpx  # imported on first use: runs without HTTP or LLM nodes never load it
+
+    return httpx.AsyncClient(follow_redirects=True, timeout=httpx.Timeout(60.0))
