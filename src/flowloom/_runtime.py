@@ -93,19 +93,36 @@ class Engine(_engine.Engine):
         inputs: Mapping[str, Any] | None = None,
         *,
         format: str | None = None,
+        strict: bool = False,
     ) -> ValidationResult:
         """Validate a workflow and inputs as upstream's ``TaskValidate`` does. An unreadable source is
-        an invalid one."""
+        an invalid one. ``strict`` also refuses what a run would only warn about or fail on when reached
+        (see ``strict_errors``)."""
         try:
             compiled = (
                 schema if isinstance(schema, _engine.CompiledWorkflow) else self.load(schema, format=format)
             )
-            errors = compiled.check_inputs(inputs or {}) if compiled.check_inputs is not None else []
+            errors = self.strict_errors(compiled) if strict else []
+            errors = errors or self.input_errors(compiled, inputs)
         except InvalidWorkflowError as exc:
             errors = exc.errors
         # model_construct: the values are ours and well-typed, and validating them would first build
         # pydantic's validator (most of a CLI run's validate step in a fresh process)
         return ValidationResult.model_construct(valid=not errors, errors=errors or None)
+
+    def strict_errors(self, compiled: _engine.CompiledWorkflow) -> list[str]:
+        """What a run of ``compiled`` would only warn about, or fail on when it reaches it: node types
+        without an executor, refs to nodes that do not exist or are not upstream (or to outputs they do not
+        declare), node settings (``retry``, ``timeoutS``, ``cache``) that are malformed. Each names node and
+        field."""
+        return _engine.strict_errors(compiled, self.registry)
+
+    def input_errors(self, compiled: _engine.CompiledWorkflow, inputs: Mapping[str, Any] | None) -> list[str]:
+        """What is wrong with a run's inputs: numbers JSON cannot carry, then the format's own check."""
+        errors = _engine.nonfinite_input_errors(inputs)
+        if not errors and compiled.check_inputs is not None:
+            errors = compiled.check_inputs(inputs or {})
+        return errors
 
     def start(
         self,
@@ -166,6 +183,8 @@ class Engine(_engine.Engine):
                         check_inputs=read.check_inputs,
                         lenient_node_types=read.lenient_node_types,
                     )
+                    if read.problems:
+                        compiled = replace(compiled, warnings=(*read.problems, *compiled.warnings))
                     loaded = _Loaded([], compiled)
                 except InvalidWorkflowError as exc:
                     loaded = _Loaded(exc.errors, None)

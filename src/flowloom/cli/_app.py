@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,6 +11,8 @@ import typer
 from flowloom import Engine, FlowloomError, InvalidWorkflowError, Run, __version__
 from flowloom.ir import StoreError
 
+from ._checks import Refused, check
+from ._inputs import UsageProblem, read_json_object
 from ._output import RunJsonOption, console, fail_usage, finish, print_json, run_in
 from ._runs import runs_app
 from ._store import NoStoreOption, StoreOption, store_url
@@ -40,36 +41,8 @@ FormatOption = Annotated[
 ]
 
 
-class UsageProblem(Exception):
-    """Bad command-line input: reported on one line, exit code 2."""
-
-
-def _invalid(file: Path, errors: list[str]) -> str:
-    text = "; ".join(errors)
-    return text if str(file) in text else f"invalid workflow {file}: {text}"
-
-
 def _read_inputs(option: str | None) -> dict[str, Any]:
-    if option is None:
-        return {}
-    where = "--inputs"
-    text = option
-    if option.startswith("@"):
-        path = Path(option[1:])
-        where = f"inputs file {path}"
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageProblem(f"cannot read {where}: {exc.strerror or exc}") from exc
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageProblem(
-            f"{where} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from exc
-    if not isinstance(value, dict):
-        raise UsageProblem(f"{where} must be a JSON object, got {type(value).__name__}")
-    return value
+    return read_json_object(option, name="--inputs")
 
 
 def _version(value: bool) -> None:
@@ -100,14 +73,13 @@ def run(
     try:
         values = _read_inputs(inputs)
         engine = Engine(store=store_url(store, no_store))
-        validation = engine.validate(file, values, format=workflow_format)
+        checked = check(engine, file, values, format=workflow_format)
     except (UsageProblem, InvalidWorkflowError, StoreError) as exc:
         raise fail_usage(str(exc)) from None
-    if not validation.valid:
-        errors = validation.errors or []
+    if isinstance(checked, Refused):
         if as_json:
-            print_json(engine.start_rejected(errors, values))
-        raise fail_usage(_invalid(file, errors))
+            print_json(engine.start_rejected(checked.errors, values))
+        raise fail_usage(checked.message)
 
     async def start() -> Run:
         return await engine.run(file, values, format=workflow_format)
@@ -117,13 +89,15 @@ def run(
 
 @app.command()
 def validate(file: FileArgument, inputs: InputsOption = None, workflow_format: FormatOption = None) -> None:
-    """Check a workflow (and inputs) without running it."""
+    """Check a workflow (and, given --inputs, its inputs) without running it: also node types without an
+    executor, malformed node settings and refs that cannot resolve, which a run only warns about."""
     try:
-        result = Engine().validate(file, _read_inputs(inputs), format=workflow_format)
+        values = None if inputs is None else _read_inputs(inputs)
+        checked = check(Engine(), file, values, format=workflow_format, strict=True)
     except (UsageProblem, InvalidWorkflowError) as exc:
         raise fail_usage(str(exc)) from None
-    if not result.valid:
-        raise fail_usage(_invalid(file, result.errors or []))
+    if isinstance(checked, Refused):
+        raise fail_usage(checked.message)
     console().print(f"[green]valid[/] {file}", highlight=False)
 
 

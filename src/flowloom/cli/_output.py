@@ -38,6 +38,12 @@ def error(message: str) -> None:
     sys.stderr.write(f"{prefix} {message}\n")
 
 
+def warning(message: str) -> None:
+    """One line on stderr, in yellow on a terminal."""
+    prefix = "\033[1;33mwarning:\033[0m" if sys.stderr.isatty() else "warning:"
+    sys.stderr.write(f"{prefix} {message}\n")
+
+
 def fail_usage(message: str) -> typer.Exit:
     error(message)
     return typer.Exit(EXIT_INVALID)
@@ -69,6 +75,8 @@ def print_outcome(finished: Run) -> None:
     out.print(f"[{style}]{finished.status}[/] run {finished.id}", highlight=False)
     if finished.error:
         error(finished.error)
+    for message in finished.report().messages.warning:
+        warning(message.message)
     out.print_json(json.dumps(js_plain(finished.outputs), ensure_ascii=False))
 
 

@@ -9,6 +9,7 @@ from ._context import NodeContext
 from ._engine import Engine
 from ._errors import BlockFailed, FlowloomError, InvalidWorkflowError, NodeTimeout, message_of
 from ._gc import collector_paused
+from ._inputs import nonfinite_input_errors
 from ._journal import Durability
 from ._leases import DEFAULT_LEASE_TTL_S
 from ._plan import CompiledWorkflow, InputCheck, Plan
@@ -17,6 +18,7 @@ from ._records import records_from_rows
 from ._run import Run, RunFailedError, RunOwnedError
 from ._scope import Scope
 from ._services import CodeLimits, HttpLimits, Lazy, Sandbox, Services
+from ._strict import strict_errors
 from ._values import (
     FlowValueError,
     Resolver,
@@ -63,7 +65,9 @@ __all__ = [
     "infer_type",
     "js_json",
     "message_of",
+    "nonfinite_input_errors",
     "records_from_rows",
     "same_type",
+    "strict_errors",
     "template_text",
 ]

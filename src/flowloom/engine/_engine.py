@@ -29,6 +29,7 @@ from flowloom.ir import (
 
 from ._bus import EventBus
 from ._cache import ResultCache
+from ._inputs import nonfinite_input_errors
 from ._journal import Durability, RunJournal
 from ._leases import DEFAULT_LEASE_TTL_S, new_owner, owner_gone
 from ._limits import Slots
@@ -150,11 +151,14 @@ class Engine:
         ``async with engine`` the run belongs to the engine's task group. With a store, the run is recorded
         (``metadata`` with it)."""
         compiled = workflow if isinstance(workflow, CompiledWorkflow) else self.compile(workflow)
-        if compiled.check_inputs is not None:
+        errors = nonfinite_input_errors(inputs)
+        if not errors and compiled.check_inputs is not None:
             errors = compiled.check_inputs(inputs or {})
-            if errors:
-                return self.start_rejected(errors, inputs, run_id=run_id, metadata=metadata)
+        if errors:
+            return self.start_rejected(errors, inputs, run_id=run_id, metadata=metadata)
         records = RunRecords(run_id or str(uuid.uuid4()), dict(inputs or {}))
+        for message, node_id in compiled.warnings:
+            records.warning(message, node_id)
         run = Run(records, self._recording(records.run_id, metadata))
         self._spawn(self._execute, compiled, run, None)
         return run

@@ -8,15 +8,15 @@ from typing import Any
 from flowloom.ir import (
     DEFAULT_INPUT_PORT,
     DEFAULT_OUTPUT_PORT,
-    CachePolicy,
     Edge,
     JsonSchema,
     Node,
-    RetryPolicy,
     Workflow,
     WorkflowSettings,
     construct,
 )
+
+from ._settings import cache_policy, retry_policy, timeout_s
 
 # Declarations split off a node's ``data``; the rest is what the node type reads (SPEC §A1).
 _DECLARATIONS = ("title", "inputs", "inputsValues", "outputs")
@@ -47,7 +47,6 @@ def to_workflow(raw: Mapping[str, Any]) -> Workflow:
 def to_node(raw: Mapping[str, Any]) -> Node:
     data = dict(raw.get("data") or {})
     declared = {key: data.pop(key) for key in _DECLARATIONS if key in data}
-    retry, cache, timeout = raw.get("retry"), raw.get("cache"), raw.get("timeoutS")
     title = declared.get("title")
     return construct(
         Node,
@@ -61,9 +60,10 @@ def to_node(raw: Mapping[str, Any]) -> Node:
             "outputs": _schema(declared.get("outputs")),
             "blocks": [to_node(b) for b in raw.get("blocks") or []],
             "block_edges": [to_edge(e) for e in raw.get("edges") or []],
-            "retry": RetryPolicy.model_validate(retry) if isinstance(retry, dict) else None,
-            "cache": CachePolicy.model_validate(cache) if isinstance(cache, dict) else None,
-            "timeout_s": timeout if isinstance(timeout, int | float) and timeout > 0 else None,
+            # malformed settings are left out here and reported by ``settings_problems``
+            "retry": retry_policy(raw),
+            "cache": cache_policy(raw),
+            "timeout_s": timeout_s(raw),
         },
     )
 
