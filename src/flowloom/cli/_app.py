@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import inspect
+import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,9 +15,10 @@ from flowloom.ir import StoreError
 
 from ._checks import Refused, check
 from ._inputs import UsageProblem, read_json_object
+from ._interrupt import interrupted
 from ._output import RunJsonOption, console, fail_usage, finish, print_json, run_in
 from ._runs import runs_app
-from ._store import NoStoreOption, StoreOption, store_url
+from ._store import NoStoreOption, StoreOption, check_store_opens, store_url
 
 app = typer.Typer(
     name="flowloom",
@@ -81,10 +84,18 @@ def run(
             print_json(engine.start_rejected(checked.errors, values))
         raise fail_usage(checked.message)
 
-    async def start() -> Run:
-        return await engine.run(file, values, format=workflow_format)
+    run_id = str(uuid.uuid4())  # known before the run starts, so that Ctrl-C can name it
 
-    raise finish(run_in(engine, start, as_json), as_json)
+    async def start() -> Run:
+        run = engine.start(file, values, format=workflow_format, run_id=run_id)
+        await run.join()
+        return run
+
+    try:
+        finished = run_in(engine, start, as_json)
+    except KeyboardInterrupt:
+        raise interrupted(run_id, recorded=engine.store is not None) from None
+    raise finish(finished, as_json)
 
 
 @app.command()
@@ -106,14 +117,14 @@ def nodes() -> None:
     """List the node types this installation can run."""
     out = console()
     for executor in Engine().nodes:
-        doc = (type(executor).__doc__ or "").strip().splitlines()
-        out.print(f"[bold]{executor.type:<14}[/] {doc[0] if doc else ''}", highlight=False)
+        summary = " ".join(inspect.cleandoc(type(executor).__doc__ or "").split("\n\n")[0].split())
+        out.print(f"[bold]{executor.type:<14}[/] {summary}", highlight=False, soft_wrap=True)
 
 
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 4000,
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).", min=0, max=65535)] = 4000,
     token: Annotated[
         str | None,
         typer.Option(
@@ -136,7 +147,9 @@ def serve(
     except ValueError as exc:
         raise fail_usage(f"--token: {exc}") from None
     try:
-        engine = Engine(store=store_url(store, no_store))
+        url = store_url(store, no_store, memory_ok=True)
+        check_store_opens(url)
+        engine = Engine(store=url)
     except FlowloomError as exc:
         raise fail_usage(str(exc)) from None
     server = FlowloomServer(create_app(engine, settings), host=host, port=port)

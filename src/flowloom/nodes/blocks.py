@@ -14,6 +14,8 @@ _EMPTY = NodeResult()
 
 
 class BlockStartExecutor:
+    """The entry of a loop body: where each iteration starts."""
+
     type: ClassVar[str] = FlowgramNodeType.BLOCK_START
     entry: ClassVar[bool] = True
     lightweight: ClassVar[bool] = True
@@ -23,6 +25,8 @@ class BlockStartExecutor:
 
 
 class BlockEndExecutor:
+    """The exit of a loop body: where each iteration ends."""
+
     type: ClassVar[str] = FlowgramNodeType.BLOCK_END
     terminal: ClassVar[bool] = True
     lightweight: ClassVar[bool] = True

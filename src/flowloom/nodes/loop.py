@@ -36,6 +36,8 @@ class _LoopSpec:
 
 
 class LoopExecutor:
+    """Runs its body once per item of an array (loopFor), collecting loopOutputs."""
+
     type: ClassVar[str] = FlowgramNodeType.LOOP
     lightweight: ClassVar[bool] = True  # holds no slot itself: its body's nodes take theirs
 

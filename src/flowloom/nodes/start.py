@@ -9,6 +9,8 @@ from flowloom.ir import FlowgramNodeType
 
 
 class StartExecutor:
+    """The workflow's inputs, checked against its outputs schema."""
+
     type: ClassVar[str] = FlowgramNodeType.START
     entry: ClassVar[bool] = True
     lightweight: ClassVar[bool] = True

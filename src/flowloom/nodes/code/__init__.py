@@ -13,6 +13,8 @@ PYTHON = "python"
 
 
 class CodeExecutor:
+    """Runs a script's main(args): JavaScript in QuickJS, Python in a sandbox process."""
+
     type: ClassVar[str] = FlowgramNodeType.CODE
 
     async def execute(self, ctx: NodeContext) -> NodeResult:

@@ -60,6 +60,8 @@ def _compile(node: Node) -> list[_Condition] | None:
 
 
 class ConditionExecutor:
+    """Takes the branch of the first condition that holds, else the else branch."""
+
     type: ClassVar[str] = FlowgramNodeType.CONDITION
     lightweight: ClassVar[bool] = True
 

@@ -18,6 +18,8 @@ _NO_BODY_METHODS = frozenset({"GET", "HEAD"})
 
 
 class HttpExecutor:
+    """Sends an HTTP request (retries, timeout, size limit); outputs body, headers, status."""
+
     type: ClassVar[str] = FlowgramNodeType.HTTP
 
     async def execute(self, ctx: NodeContext) -> NodeResult:

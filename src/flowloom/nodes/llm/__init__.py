@@ -18,6 +18,8 @@ REDACTED = "***"
 
 
 class LLMExecutor:
+    """Asks an OpenAI-compatible chat model; streams its answer as LLMDelta events."""
+
     type: ClassVar[str] = FlowgramNodeType.LLM
 
     async def execute(self, ctx: NodeContext) -> NodeResult:
