@@ -45,7 +45,7 @@ def to_workflow(raw: Mapping[str, Any]) -> Workflow:
 
 
 def to_node(raw: Mapping[str, Any]) -> Node:
-    data = dict(raw.get("data") or {})
+    data = _object(raw.get("data"))  # validation lets arrays through where objects belong, as upstream
     declared = {key: data.pop(key) for key in _DECLARATIONS if key in data}
     title = declared.get("title")
     return construct(
@@ -56,7 +56,7 @@ def to_node(raw: Mapping[str, Any]) -> Node:
             "title": title if isinstance(title, str) else None,
             "data": data,
             "inputs": _schema(declared.get("inputs")),
-            "inputs_values": dict(declared.get("inputsValues") or {}),
+            "inputs_values": _object(declared.get("inputsValues")),
             "outputs": _schema(declared.get("outputs")),
             "blocks": [to_node(b) for b in raw.get("blocks") or []],
             "block_edges": [to_edge(e) for e in raw.get("edges") or []],
@@ -66,6 +66,11 @@ def to_node(raw: Mapping[str, Any]) -> Node:
             "timeout_s": timeout_s(raw),
         },
     )
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """A copy of ``value`` if it is an object, else an empty one (what reading keys of it gives in JS)."""
+    return dict(value) if isinstance(value, dict) else {}
 
 
 def to_edge(raw: Mapping[str, Any]) -> Edge:
@@ -89,7 +94,7 @@ def _construct_schema(schema: dict[str, Any]) -> JsonSchema:
     keys kept as extras."""
     fields: dict[str, Any] = {}
     for key, value in schema.items():
-        if key == "properties":
+        if key == "properties" and isinstance(value, dict):
             value = {name: _construct_schema(prop) for name, prop in value.items()}
         elif key in ("items", "additionalProperties") and isinstance(value, dict):
             value = _construct_schema(value)
