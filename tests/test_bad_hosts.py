@@ -204,3 +204,18 @@ async def _finished_report(client: httpx.AsyncClient, task_id: str) -> dict[str,
             if report["workflowStatus"]["terminated"]:
                 return report  # type: ignore[no-any-return]
             await anyio.sleep(0.05)
+
+
+@pytest.mark.anyio
+async def test_a_schema_string_nested_100000_deep_is_a_400_not_a_500() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    async with live_server() as server, server.client() as client:
+        for path, body in (
+            ("/api/task/run", {"schema": deep, "inputs": {}}),
+            ("/api/v1/runs", {"workflow": deep, "inputs": {}}),
+        ):
+            response = await client.post(path, json=body)
+            assert response.status_code == 400, path
+            assert "nested too deeply" in response.json()["message"]
+        validated = await client.post("/api/task/validate", json={"schema": deep, "inputs": {}})
+        assert validated.json() == {"valid": False, "errors": ["schema is nested too deeply to read"]}

@@ -65,6 +65,10 @@ class NodeType(BaseModel):
     output_schema: dict[str, Any] | None = None
 
 
+class NodeList(BaseModel):
+    nodes: list[NodeType]
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
@@ -164,7 +168,9 @@ async def _pump(websocket: WebSocket, subscription: Subscription) -> tuple[int, 
 
 def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
     """The runs API, node types and event streams."""
-    router = APIRouter(prefix="/api/v1", tags=["runs"], responses={400: {"model": ErrorOutput}})
+    router = APIRouter(
+        prefix="/api/v1", tags=["runs"], responses={400: {"model": ErrorOutput}, 404: {"model": ErrorOutput}}
+    )
 
     def summary(run: Run) -> dict[str, Any]:
         entry = registry.get(run.id)
@@ -300,7 +306,7 @@ def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
 
-    @router.get("/nodes", response_model=None, responses={200: {"model": list[NodeType]}})
+    @router.get("/nodes", response_model=None, responses={200: {"model": NodeList}})
     async def node_types() -> Response:
         """The node types this server runs."""
         return json_response({"nodes": [_node_type(executor) for executor in engine.nodes]})
