@@ -33,7 +33,7 @@ def code_node(workflow: dict[str, Any]) -> dict[str, Any]:
 
 
 def end_values(workflow: dict[str, Any]) -> dict[str, Any]:
-    return next(n for n in workflow["nodes"] if n["id"] == "end_0")["data"]["inputsValues"]  # type: ignore[no-any-return]
+    return next(n for n in workflow["nodes"] if n["id"] == "end_0")["data"]["inputsValues"]
 
 
 def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:
@@ -103,7 +103,8 @@ def test_inputs_of_the_wrong_type_are_invalid_inputs_not_an_invalid_workflow(
     tmp_path: Path, command: str
 ) -> None:
     path = write(tmp_path, double_x())
-    result = cli(command, path, "--no-store" if command == "run" else "--inputs={}", "--inputs", '{"x": "a"}')
+    store = ["--no-store"] if command == "run" else []
+    result = cli(command, path, *store, "--inputs", '{"x": "a"}')
     assert_one_line_error(result, f"invalid inputs for {path}", 'Expected number at x, but got: "a"')
     assert "invalid workflow" not in result.stderr
 

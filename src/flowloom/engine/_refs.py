@@ -115,8 +115,8 @@ def _is_own_loop_locals(level: _Level, target: str) -> bool:
 
 def _find(level: _Level, reader: Node, target: str) -> tuple[Node, bool] | None:
     """The node ``target`` as ``reader`` (of ``level``) sees it, and whether it runs before the read."""
-    if any(node.id == target for node in _body_nodes(reader)):
-        body = next(node for node in _body_nodes(reader) if node.id == target)
+    body = next((node for node in _body_nodes(reader) if node.id == target), None)
+    if body is not None:  # a loop reads what its own body produced (loopOutputs)
         return body, True
     at: _Level | None = level
     from_id = reader.id
