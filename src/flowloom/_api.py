@@ -50,8 +50,11 @@ def run_sync(schema: WorkflowSource, inputs: Mapping[str, Any] | None = None) ->
     )
 
 
-def validate(schema: WorkflowSource, inputs: Mapping[str, Any] | None = None) -> ValidationResult:
-    return default_engine().validate(schema, inputs)
+def validate(
+    schema: WorkflowSource, inputs: Mapping[str, Any] | None = None, *, strict: bool = False
+) -> ValidationResult:
+    """``Engine.validate`` on the default engine (``strict``: as ``flowloom validate``)."""
+    return default_engine().validate(schema, inputs, strict=strict)
 
 
 def register_executor(executor: NodeExecutor, *, replace: bool = False) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,19 +15,12 @@ from flowloom._version import __version__
 from flowloom.engine import Engine, FlowloomError, InvalidWorkflowError, Run, metadata_of, traits_of
 from flowloom.ir import RunStore, StoreError
 
-from ._output import (
-    RunJsonOption,
-    UsageProblem,
-    console,
-    exit_code,
-    fail_usage,
-    finish,
-    print_json,
-    read_json_option,
-    run_in,
-)
+from ._checks import Refused, check
+from ._inputs import UsageProblem, read_json_object
+from ._interrupt import interrupted
+from ._output import RunJsonOption, console, exit_code, fail_usage, finish, print_json, run_in
 from ._runs import runs_app
-from ._store import NoStoreOption, StoreOption, store_url
+from ._store import NoStoreOption, StoreOption, check_store_opens, store_url
 
 app = typer.Typer(
     name="flowloom",
@@ -60,19 +54,8 @@ FormatOption = Annotated[
 ]
 
 
-def _invalid(file: Path, errors: list[str]) -> str:
-    text = "; ".join(errors)
-    return text if str(file) in text else f"invalid workflow {file}: {text}"
-
-
 def _read_inputs(option: str | None) -> dict[str, Any]:
-    if option is None:
-        return {}
-    value = read_json_option(option, "--inputs")
-    if not isinstance(value, dict):
-        where = f"inputs file {option[1:]}" if option.startswith("@") else "--inputs"
-        raise UsageProblem(f"{where} must be a JSON object, got {type(value).__name__}")
-    return value
+    return read_json_object(option, name="--inputs")
 
 
 def _version(value: bool) -> None:
@@ -108,23 +91,29 @@ def run(
         url = store_url(store, no_store)
         # --jsonl prints the events as recorded: without a store, in memory for the run's length
         engine = Engine(store=_memory_store() if url is None and jsonl else url)
-        validation = engine.validate(file, values, format=workflow_format)
+        checked = check(engine, file, values, format=workflow_format)
     except (UsageProblem, InvalidWorkflowError, StoreError) as exc:
         raise fail_usage(str(exc)) from None
-    if not validation.valid:
-        errors = validation.errors or []
+    if isinstance(checked, Refused):
         if as_json or jsonl:
-            print_json(engine.start_rejected(errors, values))
-        raise fail_usage(_invalid(file, errors))
+            print_json(engine.start_rejected(checked.errors, values))
+        raise fail_usage(checked.message)
+
+    run_id = str(uuid.uuid4())  # known before the run starts, so that Ctrl-C can name it
 
     async def start() -> Run:
         if jsonl:
             from ._events import run_jsonl
 
-            return await run_jsonl(engine, file, values, workflow_format)
-        return await engine.run(file, values, format=workflow_format)
+            return await run_jsonl(engine, file, values, workflow_format, run_id=run_id)
+        run = engine.start(file, values, format=workflow_format, run_id=run_id)
+        await run.join()
+        return run
 
-    finished = run_in(engine, start, as_json or jsonl)
+    try:
+        finished = run_in(engine, start, as_json or jsonl)
+    except KeyboardInterrupt:
+        raise interrupted(run_id, recorded=engine.store is not None) from None
     if jsonl:  # its --json object is printed already, after the events
         raise typer.Exit(exit_code(finished))
     raise finish(finished, as_json)
@@ -138,13 +127,15 @@ def _memory_store() -> RunStore:
 
 @app.command()
 def validate(file: FileArgument, inputs: InputsOption = None, workflow_format: FormatOption = None) -> None:
-    """Check a workflow (and inputs) without running it."""
+    """Check a workflow (and, given --inputs, its inputs) without running it: also node types without an
+    executor, malformed node settings and refs that cannot resolve, which a run only warns about."""
     try:
-        result = Engine().validate(file, _read_inputs(inputs), format=workflow_format)
+        values = None if inputs is None else _read_inputs(inputs)
+        checked = check(Engine(), file, values, format=workflow_format, strict=True)
     except (UsageProblem, InvalidWorkflowError) as exc:
         raise fail_usage(str(exc)) from None
-    if not result.valid:
-        raise fail_usage(_invalid(file, result.errors or []))
+    if isinstance(checked, Refused):
+        raise fail_usage(checked.message)
     console().print(f"[green]valid[/] {file}", highlight=False)
 
 
@@ -175,7 +166,7 @@ def nodes(
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 4000,
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).", min=0, max=65535)] = 4000,
     token: Annotated[
         str | None,
         typer.Option(
@@ -198,7 +189,9 @@ def serve(
     except ValueError as exc:
         raise fail_usage(f"--token: {exc}") from None
     try:
-        engine = Engine(store=store_url(store, no_store))
+        url = store_url(store, no_store, memory_ok=True)
+        check_store_opens(url)
+        engine = Engine(store=url)
     except FlowloomError as exc:
         raise fail_usage(str(exc)) from None
     server = FlowloomServer(create_app(engine, settings), host=host, port=port)

@@ -57,13 +57,18 @@ async def print_events(store: RunStore, run_id: str, after: int, *, follow: bool
 
 
 async def run_jsonl(
-    engine: Engine, workflow: Any, inputs: dict[str, Any], workflow_format: str | None = None
+    engine: Engine,
+    workflow: Any,
+    inputs: dict[str, Any],
+    workflow_format: str | None = None,
+    *,
+    run_id: str | None = None,
 ) -> Run:
     """Start the run, print its events as JSON lines as they are recorded, then its ``--json`` object."""
     from flowloom.stores import Wakeup, follow_events
 
     assert engine.store is not None
-    run = engine.start(workflow, inputs, format=workflow_format)
+    run = engine.start(workflow, inputs, format=workflow_format, run_id=run_id)
     wakeup = Wakeup()
     remove = engine.bus.add_listener(lambda event: wakeup.notify() if event.run_id == run.id else None)
     try:

@@ -6,8 +6,7 @@ import json
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import anyio
 import typer
@@ -30,30 +29,6 @@ RunJsonOption = Annotated[
 ]
 
 
-class UsageProblem(Exception):
-    """Bad command-line input: reported on one line, exit code 2."""
-
-
-def read_json_option(option: str, name: str) -> Any:
-    """A JSON option's value (``name``: ``--inputs``, ``--payload``): JSON text, or ``@path`` to a file
-    holding it. ``UsageProblem`` naming the option (or file) when it cannot be read or is not JSON."""
-    where = name
-    text = option
-    if option.startswith("@"):
-        path = Path(option[1:])
-        where = f"{name.lstrip('-')} file {path}"
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageProblem(f"cannot read {where}: {exc.strerror or exc}") from exc
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageProblem(
-            f"{where} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from exc
-
-
 def console() -> Console:
     # rich is imported on first use: `--json` runs and one-line errors never need it (a faster start).
     from rich.console import Console
@@ -64,6 +39,12 @@ def console() -> Console:
 def error(message: str) -> None:
     """One line on stderr, in red on a terminal."""
     prefix = "\033[1;31merror:\033[0m" if sys.stderr.isatty() else "error:"
+    sys.stderr.write(f"{prefix} {message}\n")
+
+
+def warning(message: str) -> None:
+    """One line on stderr, in yellow on a terminal."""
+    prefix = "\033[1;33mwarning:\033[0m" if sys.stderr.isatty() else "warning:"
     sys.stderr.write(f"{prefix} {message}\n")
 
 
@@ -116,6 +97,8 @@ def print_outcome(finished: Run) -> None:
     out.print(f"[{style}]{finished.status}[/] run {finished.id}", highlight=False)
     if finished.error:
         error(finished.error)
+    for message in finished.report().messages.warning:
+        warning(message.message)
     out.print_json(json.dumps(js_plain(finished.outputs), ensure_ascii=False))
 
 

@@ -13,16 +13,9 @@ import typer
 from flowloom.engine import NO_ANSWER, Engine, FlowloomError, Run, records_from_rows
 from flowloom.ir import NodeRow, RunRow, RunStore, Status, WaitRow
 
-from ._output import (
-    EXIT_FAILED,
-    RunJsonOption,
-    UsageProblem,
-    console,
-    fail_usage,
-    finish,
-    read_json_option,
-    run_in,
-)
+from ._inputs import UsageProblem, read_json_option
+from ._output import EXIT_FAILED, RunJsonOption, console, fail_usage, finish, run_in
+from ._run_ids import full_run_id
 from ._store import NoStoreOption, StoreOption, store_url
 
 runs_app = typer.Typer(
@@ -34,10 +27,10 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout a
 
 
 def _engine(store: str | None, no_store: bool) -> Engine:
-    url = store_url(store, no_store)
-    if url is None:
-        raise fail_usage("runs are kept in a store: drop --no-store (or give --store URL)")
     try:
+        url = store_url(store, no_store)
+        if url is None:
+            raise fail_usage("runs are kept in a store: drop --no-store (or give --store URL)")
         return Engine(store=url)
     except FlowloomError as exc:
         raise fail_usage(str(exc)) from None
@@ -129,7 +122,8 @@ def show(
     engine = _engine(store, no_store)
 
     async def read(s: RunStore) -> tuple[RunRow | None, list[NodeRow], list[WaitRow]]:
-        return await s.get_run(run_id), await s.get_nodes(run_id), await s.get_waits(run_id)
+        full = await full_run_id(s, run_id)
+        return await s.get_run(full), await s.get_nodes(full), await s.get_waits(full)
 
     row, nodes, waits = _read(engine, read)
     if row is None:
@@ -228,7 +222,12 @@ def events(
 def cancel(run_id: RunIdArgument, store: StoreOption = None, no_store: NoStoreOption = False) -> None:
     """Cancel a run: one running in another process stops within about a second."""
     engine = _engine(store, no_store)
-    before: Status = _read(engine, lambda _s: engine.cancel_recorded(run_id))
+
+    async def cancel_named(s: RunStore) -> tuple[str, Status]:
+        full = await full_run_id(s, run_id)
+        return full, await engine.cancel_recorded(full)
+
+    run_id, before = _read(engine, cancel_named)
     if before.terminated:
         console().print(f"run {run_id} had already ended: {before}", highlight=False)
         raise typer.Exit(EXIT_FAILED)
@@ -265,7 +264,8 @@ def resume(
     engine = _engine(store, no_store)
 
     async def start() -> Run:
-        run = await engine.resume(run_id, payload=answer, key=key)
+        assert engine.store is not None
+        run = await engine.resume(await full_run_id(engine.store, run_id), payload=answer, key=key)
         await run.join()
         return run
 

@@ -17,6 +17,7 @@ from ._context import Iteration, NodeContext
 from ._engine import NO_ANSWER, Engine, WorkflowSource
 from ._errors import BlockFailed, FlowloomError, InvalidWorkflowError, NodeError, NodeTimeout, message_of
 from ._gc import collector_paused
+from ._inputs import nonfinite_input_errors
 from ._journal import Durability
 from ._leases import DEFAULT_LEASE_TTL_S
 from ._metadata import ConfigKey, NodeMetadata, metadata_of
@@ -25,6 +26,7 @@ from ._protocols import ExecutorLookup, NodeExecutor, NodeResult, Traits, traits
 from ._records import records_from_rows
 from ._run import Run, RunFailedError, RunOwnedError
 from ._services import HttpLimits, Lazy, Services
+from ._strict import strict_errors
 from ._values import (
     FlowValueError,
     Resolver,
@@ -79,8 +81,10 @@ __all__ = [
     "js_json",
     "message_of",
     "metadata_of",
+    "nonfinite_input_errors",
     "records_from_rows",
     "same_type",
+    "strict_errors",
     "template_text",
     "traits_of",
 ]

@@ -9,7 +9,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -37,6 +37,7 @@ from flowloom.ir import (
 from ._bus import EventBus
 from ._cache import ResultCache
 from ._gc import collector_paused
+from ._inputs import nonfinite_input_errors
 from ._journal import Durability, RunJournal
 from ._leases import DEFAULT_LEASE_TTL_S, Leases, new_owner, owner_gone
 from ._limits import Slots
@@ -49,6 +50,7 @@ from ._run import Run, RunOwnedError, RunRecording
 from ._scheduler import Answers, Restored, RunDriver
 from ._scope import Globals, Scope
 from ._services import Services
+from ._strict import strict_errors
 from ._structure import structural_errors
 
 if TYPE_CHECKING:
@@ -162,17 +164,34 @@ class Engine:
         inputs: Mapping[str, Any] | None = None,
         *,
         format: str | None = None,
+        strict: bool = False,
     ) -> ValidationResult:
         """Check a workflow and inputs as flowgram's ``TaskValidate`` does. An unreadable source is an
-        invalid one."""
+        invalid one. ``strict`` also refuses what a run would only warn about or fail on when reached (see
+        ``strict_errors``)."""
         try:
             compiled = self.load(source, format=format)
-            errors = compiled.check_inputs(inputs or {}) if compiled.check_inputs is not None else []
+            errors = self.strict_errors(compiled) if strict else []
+            errors = errors or self.input_errors(compiled, inputs)
         except InvalidWorkflowError as exc:
             errors = exc.errors
         # model_construct: the values are ours and well-typed, and validating them would first build
         # pydantic's validator (most of a CLI run's validate step in a fresh process)
         return ValidationResult.model_construct(valid=not errors, errors=errors or None)
+
+    def strict_errors(self, compiled: CompiledWorkflow) -> list[str]:
+        """What a run of ``compiled`` would only warn about, or fail on when it reaches it: node types
+        without an executor, refs to nodes that do not exist or are not upstream (or to outputs they do not
+        declare), node settings (``retry``, ``timeoutS``, ``cache``) that are malformed. Each names node and
+        field."""
+        return strict_errors(compiled, self.registry)
+
+    def input_errors(self, compiled: CompiledWorkflow, inputs: Mapping[str, Any] | None) -> list[str]:
+        """What is wrong with a run's inputs: numbers JSON cannot carry, then the format's own check."""
+        errors = nonfinite_input_errors(inputs)
+        if not errors and compiled.check_inputs is not None:
+            errors = compiled.check_inputs(inputs or {})
+        return errors
 
     def _load(self, source: Source, format: str | None) -> _Loaded:
         document, digest = self.formats.read(source)
@@ -188,6 +207,8 @@ class Engine:
                         check_inputs=read.check_inputs,
                         lenient_node_types=read.lenient_node_types,
                     )
+                    if read.problems:
+                        compiled = replace(compiled, warnings=(*read.problems, *compiled.warnings))
                     loaded = _Loaded([], compiled)
                 except InvalidWorkflowError as exc:
                     loaded = _Loaded(exc.errors, None)
@@ -243,11 +264,12 @@ class Engine:
             if loaded.compiled is None:
                 return self.start_rejected(loaded.errors, inputs, run_id=run_id, metadata=metadata)
             compiled = loaded.compiled
-        if compiled.check_inputs is not None:
-            errors = compiled.check_inputs(inputs or {})
-            if errors:
-                return self.start_rejected(errors, inputs, run_id=run_id, metadata=metadata)
+        errors = self.input_errors(compiled, inputs)
+        if errors:
+            return self.start_rejected(errors, inputs, run_id=run_id, metadata=metadata)
         records = RunRecords(run_id or str(uuid.uuid4()), dict(inputs or {}))
+        for message, node_id in compiled.warnings:
+            records.warning(message, node_id)
         run = Run(records, self._recording(records.run_id, metadata))
         self._spawn(self._execute, compiled, run, None)
         return run

@@ -11,6 +11,7 @@ from typing import Any
 from flowloom.ir import UNDEFINED, Edge, Node, RetryPolicy, VariableType, Workflow, WorkflowSettings
 
 from ._protocols import NO_TRAITS, ExecutorLookup, NodeExecutor, Traits, traits_of
+from ._refs import reference_problems
 from ._scope import OutputSpec
 from ._values import Resolver, compile_flow_value, declared_type, items_type_of, parse_declared
 
@@ -74,13 +75,17 @@ class CompiledWorkflow:
     settings: WorkflowSettings
     check_inputs: InputCheck | None = None
     uses_cache: bool = False  # a node (or a node in a block) has a cache policy
+    # (message, node id) a run adds to messages.warning: refs that cannot resolve (see _refs.py), and what
+    # the front door read but could not use
+    warnings: tuple[tuple[str, str | None], ...] = ()
 
 
 def compile_workflow(
     workflow: Workflow, executors: ExecutorLookup, check_inputs: InputCheck | None = None
 ) -> CompiledWorkflow:
     root = _compile_graph(workflow.nodes, workflow.edges, executors)
-    return CompiledWorkflow(workflow, root, workflow.settings, check_inputs, _uses_cache(root))
+    warnings = tuple((str(problem), problem.node_id) for problem in reference_problems(workflow))
+    return CompiledWorkflow(workflow, root, workflow.settings, check_inputs, _uses_cache(root), warnings)
 
 
 def _uses_cache(root: Plan) -> bool:

@@ -115,6 +115,10 @@ class LoadedDocument(Protocol):
     @property
     def lenient_node_types(self) -> bool: ...
 
+    @property
+    def problems(self) -> tuple[tuple[str, str | None], ...]:
+        """(message, node id) of what the format read but could not use: warnings of each run."""
+
 
 class FormatLookup(Protocol):
     """The workflow formats an engine reads (``flowloom.formats.FormatRegistry``)."""

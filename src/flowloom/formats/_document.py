@@ -29,6 +29,8 @@ def read_document(source: Source) -> tuple[Any, str]:
             raise InvalidWorkflowError([f"cannot read workflow file {path}: {exc.strerror or exc}"]) from exc
         except UnicodeDecodeError as exc:
             raise InvalidWorkflowError([f"workflow file {path} is not UTF-8 text: {exc.reason}"]) from exc
+        except ValueError as exc:  # a path with a NUL character
+            raise InvalidWorkflowError([f"cannot read workflow file {str(path)!r}: {exc}"]) from exc
         return _parse(text, where=str(path)), _digest(text)
     if isinstance(source, bytes | str):
         text = source.decode("utf-8", errors="replace") if isinstance(source, bytes) else source

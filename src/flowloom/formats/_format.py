@@ -22,11 +22,14 @@ class LoadedWorkflow:
     ``check_inputs`` checks a run's inputs the way the format's own runtime does. ``lenient_node_types``:
     a node type nobody registered is not a validation error but fails the node when it is reached (what
     flowgram's runtime does, and its conformance corpus pins); every other format refuses it up front.
+    ``problems``: what the format read but could not use (a malformed node setting, left out), as
+    ``(message, node id)``; a run warns about them, strict validation refuses the workflow.
     """
 
     workflow: Workflow
     check_inputs: InputCheck | None = None
     lenient_node_types: bool = False
+    problems: tuple[tuple[str, str | None], ...] = ()
 
 
 class WorkflowFormat(Protocol):

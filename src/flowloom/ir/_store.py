@@ -183,6 +183,9 @@ class RunStore(Protocol):
     async def get_run(self, run_id: str) -> RunRow | None:
         """The run, or ``None``."""
 
+    async def run_ids_with_prefix(self, prefix: str, limit: int = 2) -> list[str]:
+        """Up to ``limit`` ids of runs that start with ``prefix`` (git-style short ids), in id order."""
+
     async def update_run(
         self,
         run_id: str,

@@ -15,6 +15,8 @@ _EMPTY = NodeResult()
 
 
 class BlockStartExecutor(DefaultOutputPort):
+    """The entry of a loop body: where each iteration starts."""
+
     type: ClassVar[str] = FlowgramNodeType.BLOCK_START
     metadata: ClassVar[NodeMetadata] = NodeMetadata(
         category="flowgram",
@@ -29,6 +31,8 @@ class BlockStartExecutor(DefaultOutputPort):
 
 
 class BlockEndExecutor:
+    """The exit of a loop body: where each iteration ends."""
+
     type: ClassVar[str] = FlowgramNodeType.BLOCK_END
     metadata: ClassVar[NodeMetadata] = NodeMetadata(
         category="flowgram",

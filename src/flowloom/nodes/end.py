@@ -9,6 +9,8 @@ from flowloom.ir import FlowgramNodeType
 
 
 class EndExecutor:
+    """The workflow's outputs: its inputs become the run's outputs."""
+
     type: ClassVar[str] = FlowgramNodeType.END
     metadata: ClassVar[NodeMetadata] = NodeMetadata(
         category="flowgram",

@@ -40,6 +40,8 @@ class _LoopSpec:
 
 
 class LoopExecutor(DefaultOutputPort):
+    """Runs its body once per item of an array (loopFor), collecting loopOutputs."""
+
     type: ClassVar[str] = FlowgramNodeType.LOOP
     metadata: ClassVar[NodeMetadata] = NodeMetadata(
         category="flowgram",

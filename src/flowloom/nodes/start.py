@@ -10,6 +10,8 @@ from flowloom.nodes._ports import DefaultOutputPort
 
 
 class StartExecutor(DefaultOutputPort):
+    """The workflow's inputs, checked against its outputs schema."""
+
     type: ClassVar[str] = FlowgramNodeType.START
     metadata: ClassVar[NodeMetadata] = NodeMetadata(
         category="flowgram",

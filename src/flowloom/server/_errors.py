@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -139,13 +140,20 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e999: valid JSON text, but no double holds it (it would become null)
+        raise ValueError(f"the number {text} is too large (beyond a double's range)")
+    return value
+
+
 def parse_json(raw: bytes | str, what: str) -> Any:
     """Strict JSON (no NaN or Infinity); ``UNDEFINED`` for empty text. Raises a 400 ``PARSE_ERROR``
     naming ``what`` and the problem."""
     if not raw.strip():
         return UNDEFINED
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
+        return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:
         raise ApiError(400, "PARSE_ERROR", f"{what} is nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
@@ -167,10 +175,10 @@ def install_handlers(app: FastAPI) -> None:
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         path = request.url.path
-        if exc.status_code == 405 and path.startswith("/api/v1/"):
+        if exc.status_code == 405:  # upstream answers 404 here, which hides that the path exists
             message = f"Method {request.method} is not allowed on {path}"
-            return json_response({"message": message, "code": "METHOD_NOT_ALLOWED"}, 405)
-        if exc.status_code in (404, 405):  # upstream: a known path with the wrong method is not found
+            return json_response({"message": message, "code": "METHOD_NOT_ALLOWED"}, 405, exc.headers)
+        if exc.status_code == 404:
             return json_response({"message": "Not found", "code": "NOT_FOUND"}, 404)
         return json_response({"message": str(exc.detail), "code": "HTTP_ERROR"}, exc.status_code, exc.headers)
 

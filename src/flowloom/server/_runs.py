@@ -76,6 +76,10 @@ class NodeType(BaseModel):
     output_schema: dict[str, Any] | None = None
 
 
+class NodeList(BaseModel):
+    nodes: list[NodeType]
+
+
 def _iso(at: float | None) -> str | None:
     if at is None:
         return None
@@ -110,7 +114,9 @@ def _node_type(executor: NodeExecutor) -> dict[str, Any]:
 def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
     """The runs API, node types and event streams. With a store, what a run is (status, times, error,
     report) is read from it: another process may have resumed or canceled a run this server started."""
-    router = APIRouter(prefix="/api/v1", tags=["runs"], responses={400: {"model": ErrorOutput}})
+    router = APIRouter(
+        prefix="/api/v1", tags=["runs"], responses={400: {"model": ErrorOutput}, 404: {"model": ErrorOutput}}
+    )
 
     def summary(run: Run) -> dict[str, Any]:
         """A run of the registry that the store does not hold (yet, or the engine has none)."""
@@ -293,7 +299,7 @@ def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
             sse_frames(registry, run_id, after), media_type="text/event-stream", headers=headers
         )
 
-    @router.get("/nodes", response_model=None, responses={200: {"model": list[NodeType]}})
+    @router.get("/nodes", response_model=None, responses={200: {"model": NodeList}})
     async def node_types() -> Response:
         """The node types this server runs."""
         return json_response({"nodes": [_node_type(executor) for executor in engine.nodes]})

@@ -76,6 +76,18 @@ async def _call(procedures: Procedures, name: str, kind: Kind, value: Any) -> _C
     return _Call({"result": {} if result is None else {"data": result}}, 200)
 
 
+# tRPC answers carry their own envelope ({"result"} or {"error"}, an array for a batch)
+_TRPC_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": description}
+    for status, description in (
+        (207, "A batch whose calls had different outcomes"),
+        (400, "Input that fails the procedure's schema"),
+        (404, "No such procedure (or a query called as a mutation)"),
+        (405, "A method tRPC does not use"),
+    )
+}
+
+
 def trpc_router(procedures: Procedures) -> APIRouter:
     router = APIRouter(tags=["flowgram tRPC"])
 
@@ -118,6 +130,7 @@ def trpc_router(procedures: Procedures) -> APIRouter:
             response_model=None,
             operation_id=f"trpc_{method.lower()}",
             include_in_schema=method in _KINDS,
+            responses=_TRPC_RESPONSES,
             summary=_SUMMARIES.get(method),
         )
     return router

@@ -60,6 +60,8 @@ def parse_url(url: str) -> StoreUrl:
     """A store URL: ``sqlite:///path`` or ``postgresql[+psycopg]://...``."""
     plain_sqlite = _SQLITE_URL.fullmatch(url)
     if plain_sqlite is not None:  # the common case, read without SQLAlchemy
+        if plain_sqlite["path"] == "":
+            raise StoreError(f"{url!r} names no file: use sqlite:///path/to/runs.db (sqlite:// is in memory)")
         return StoreUrl("sqlite", path=plain_sqlite["path"] or None)
     import sqlalchemy as sa
 
@@ -67,15 +69,20 @@ def parse_url(url: str) -> StoreUrl:
         parsed = sa.make_url(url)
     except sa.exc.ArgumentError as error:
         raise StoreError(f"not a database URL: {url!r}") from error
-    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    try:
+        backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    except sa.exc.NoSuchModuleError as error:  # a scheme SQLAlchemy has no dialect for
+        raise StoreError(
+            f"unsupported store URL {parsed.render_as_string(hide_password=True)!r}: {_USE}"
+        ) from error
     if backend == "sqlite" and driver == "pysqlite":
         return StoreUrl("sqlite", path=parsed.database or None, url=parsed)
     if backend == "postgresql" and (driver == "psycopg" or "+" not in parsed.drivername):
         return StoreUrl("postgresql", url=parsed.set(drivername="postgresql+psycopg"))
-    raise StoreError(
-        f"unsupported store URL {parsed.render_as_string(hide_password=True)!r}: "
-        "use sqlite:///path or postgresql+psycopg://user@host:port/db"
-    )
+    raise StoreError(f"unsupported store URL {parsed.render_as_string(hide_password=True)!r}: {_USE}")
+
+
+_USE = "use sqlite:///path or postgresql+psycopg://user@host:port/db"
 
 
 def describe(url: StoreUrl) -> str:

@@ -116,6 +116,9 @@ class MemoryStore:
                 changes[name] = dumps(changes[name])
         self._runs[run_id] = dataclasses.replace(run, **changes)
 
+    async def run_ids_with_prefix(self, prefix: str, limit: int = 2) -> list[str]:
+        return sorted(run_id for run_id in self._runs if run_id.startswith(prefix))[:limit]
+
     async def list_runs(self, status: Status | None = None, limit: int = 50, offset: int = 0) -> list[RunRow]:
         runs = [run for run in self._newest_first() if status is None or run.status == status]
         return [_decoded(run, *_RUN_JSON) for run in runs[offset : offset + limit]]

@@ -193,6 +193,10 @@ class Queries:
         row = c.execute(_SELECT_RUNS.where(t.runs.c.id == run_id)).first()
         return None if row is None else _run_row(row)
 
+    def run_ids_with_prefix(self, c: Connection, prefix: str, limit: int) -> list[str]:
+        query = sa.select(t.runs.c.id).where(t.runs.c.id.startswith(prefix, autoescape=True))
+        return [str(row[0]) for row in c.execute(query.order_by(t.runs.c.id).limit(limit))]
+
     def list_runs(self, c: Connection, status: Status | None, limit: int, offset: int) -> list[RunRow]:
         query = _SELECT_RUNS.order_by(*_NEWEST_FIRST).limit(limit).offset(offset)
         if status is not None:

@@ -183,6 +183,9 @@ class SqlStore:
     async def get_run(self, run_id: str) -> RunRow | None:
         return await self._call(lambda c: self._queries.get_run(c, run_id), small=True)
 
+    async def run_ids_with_prefix(self, prefix: str, limit: int = 2) -> list[str]:
+        return await self._call(lambda c: self._queries.run_ids_with_prefix(c, prefix, limit), small=True)
+
     async def update_run(
         self,
         run_id: str,

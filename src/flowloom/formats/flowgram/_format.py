@@ -11,6 +11,7 @@ from flowloom.ir import FlowgramNodeType, InvalidWorkflowError, Workflow, wire_j
 from .._format import InputCheck, LoadedWorkflow
 from ._inputs import validate_inputs
 from ._loader import start_node, to_workflow
+from ._settings import settings_problems
 from ._validation import validate_workflow_json
 
 
@@ -35,7 +36,12 @@ class FlowgramFormat:
         errors = validate_workflow_json(document)
         if errors:
             raise InvalidWorkflowError(errors)
-        return LoadedWorkflow(to_workflow(document), _input_check(document), lenient_node_types=True)
+        return LoadedWorkflow(
+            to_workflow(document),
+            _input_check(document),
+            lenient_node_types=True,
+            problems=tuple(settings_problems(document)),
+        )
 
 
 def _input_check(document: Mapping[str, Any]) -> InputCheck | None:

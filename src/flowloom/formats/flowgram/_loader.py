@@ -8,15 +8,15 @@ from typing import Any
 from flowloom.ir import (
     DEFAULT_INPUT_PORT,
     DEFAULT_OUTPUT_PORT,
-    CachePolicy,
     Edge,
     JsonSchema,
     Node,
-    RetryPolicy,
     Workflow,
     WorkflowSettings,
     construct,
 )
+
+from ._settings import cache_policy, retry_policy, timeout_s
 
 # Declarations split off a node's ``data``; the rest is what the node type reads (SPEC §A1).
 _DECLARATIONS = ("title", "inputs", "inputsValues", "outputs")
@@ -45,9 +45,8 @@ def to_workflow(raw: Mapping[str, Any]) -> Workflow:
 
 
 def to_node(raw: Mapping[str, Any]) -> Node:
-    data = dict(raw.get("data") or {})
+    data = _object(raw.get("data"))  # validation lets arrays through where objects belong, as upstream
     declared = {key: data.pop(key) for key in _DECLARATIONS if key in data}
-    retry, cache, timeout = raw.get("retry"), raw.get("cache"), raw.get("timeoutS")
     title = declared.get("title")
     return construct(
         Node,
@@ -57,15 +56,21 @@ def to_node(raw: Mapping[str, Any]) -> Node:
             "title": title if isinstance(title, str) else None,
             "data": data,
             "inputs": _schema(declared.get("inputs")),
-            "inputs_values": dict(declared.get("inputsValues") or {}),
+            "inputs_values": _object(declared.get("inputsValues")),
             "outputs": _schema(declared.get("outputs")),
             "blocks": [to_node(b) for b in raw.get("blocks") or []],
             "block_edges": [to_edge(e) for e in raw.get("edges") or []],
-            "retry": RetryPolicy.model_validate(retry) if isinstance(retry, dict) else None,
-            "cache": CachePolicy.model_validate(cache) if isinstance(cache, dict) else None,
-            "timeout_s": timeout if isinstance(timeout, int | float) and timeout > 0 else None,
+            # malformed settings are left out here and reported by ``settings_problems``
+            "retry": retry_policy(raw),
+            "cache": cache_policy(raw),
+            "timeout_s": timeout_s(raw),
         },
     )
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """A copy of ``value`` if it is an object, else an empty one (what reading keys of it gives in JS)."""
+    return dict(value) if isinstance(value, dict) else {}
 
 
 def to_edge(raw: Mapping[str, Any]) -> Edge:
@@ -89,7 +94,7 @@ def _construct_schema(schema: dict[str, Any]) -> JsonSchema:
     keys kept as extras."""
     fields: dict[str, Any] = {}
     for key, value in schema.items():
-        if key == "properties":
+        if key == "properties" and isinstance(value, dict):
             value = {name: _construct_schema(prop) for name, prop in value.items()}
         elif key in ("items", "additionalProperties") and isinstance(value, dict):
             value = _construct_schema(value)

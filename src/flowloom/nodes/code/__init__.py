@@ -13,6 +13,8 @@ _LANGUAGES = {language.value: language for language in CodeLanguage}
 
 
 class CodeExecutor(DefaultOutputPort):
+    """Runs a script's main(args): JavaScript in QuickJS, Python in a sandbox process."""
+
     type: ClassVar[str] = FlowgramNodeType.CODE
     metadata: ClassVar[NodeMetadata] = NodeMetadata(
         category="flowgram",

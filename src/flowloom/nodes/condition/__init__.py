@@ -63,6 +63,8 @@ def _compile(node: Node) -> list[_Condition] | None:
 
 
 class ConditionExecutor:
+    """Takes the branch of the first condition that holds, else the else branch."""
+
     type: ClassVar[str] = FlowgramNodeType.CONDITION
     metadata: ClassVar[NodeMetadata] = NodeMetadata(
         category="flowgram",

@@ -19,6 +19,8 @@ _NO_BODY_METHODS = frozenset({"GET", "HEAD"})
 
 
 class HttpExecutor(DefaultOutputPort):
+    """Sends an HTTP request (retries, timeout, size limit); outputs body, headers, status."""
+
     type: ClassVar[str] = FlowgramNodeType.HTTP
     metadata: ClassVar[NodeMetadata] = NodeMetadata(
         category="flowgram",

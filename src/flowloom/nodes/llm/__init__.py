@@ -19,6 +19,8 @@ REDACTED = "***"
 
 
 class LLMExecutor(DefaultOutputPort):
+    """Asks an OpenAI-compatible chat model; streams its answer as LLMDelta events."""
+
     type: ClassVar[str] = FlowgramNodeType.LLM
     metadata: ClassVar[NodeMetadata] = NodeMetadata(
         category="flowgram",
