@@ -32,7 +32,9 @@ class Engine(_engine.Engine):
     your own. ``store`` records
     runs (a ``RunStore``, or a database URL such as ``sqlite:///runs.db``, which the engine opens and closes);
     ``durability`` is ``"transition"`` (commit each node's completion before its successors start) or
-    ``"batched"``.
+    ``"batched"``. ``workers``: where node work runs (``flowloom.ir.Workers``, yours to close), or a Dask
+    scheduler address (``tcp://host:8786``: ``flowloom.workers.DaskWorkers``, closed with the engine);
+    default: threads and sandbox processes here, which also serve nodes with ``"workers": "local"``.
     """
 
     def __init__(
@@ -46,11 +48,17 @@ class Engine(_engine.Engine):
         store: RunStore | str | None = None,
         durability: _engine.Durability | str = _engine.Durability.TRANSITION,
         lease_ttl_s: float = _engine.DEFAULT_LEASE_TTL_S,
+        workers: Workers | str | None = None,
     ) -> None:
+        services = services or _engine.Services()
+        if workers is not None:
+            if services.workers is not None:
+                raise ValueError("give workers= or Services(workers=...), not both")
+            services = replace(services, workers=_given_workers(workers, services))
         self._owned_store = _open_store(store) if isinstance(store, str) else None
         super().__init__(
             registry=registry if registry is not None else NodeRegistry.default(),
-            services=with_defaults(services or _engine.Services()),
+            services=with_defaults(services),
             bus=bus,
             max_parallel=max_parallel,
             store=self._owned_store or (store if not isinstance(store, str) else None),
@@ -188,15 +196,30 @@ def _open_store(url: str) -> RunStore:
 
 def with_defaults(services: _engine.Services) -> _engine.Services:
     """``services`` with what it leaves out made on first use: a shared HTTP client, the code sandbox, and
-    the workers (threads, and that sandbox for code)."""
+    the workers (threads, and that sandbox for code; also the local workers beside a cluster's)."""
     if services.http is None:
         services = replace(services, http=_engine.Lazy(_http_client))
     if services.sandbox is None:
         memory = services.code_limits.python_memory_bytes
         services = replace(services, sandbox=_engine.Lazy(partial(_sandbox, memory)))
-    if services.workers is None:
-        services = replace(services, workers=_engine.Lazy(partial(_workers, services.sandbox)))
+    if services.local_workers is None:  # threads here: the default workers, and those of local nodes
+        threads = _engine.Lazy(partial(_workers, services.sandbox))
+        services = replace(services, local_workers=threads, workers=services.workers or threads)
     return services
+
+
+def _given_workers(workers: Workers | str, services: _engine.Services) -> _engine.Lazy[Workers]:
+    """The engine's workers: yours (``Lazy.of``: you close them), or made from a Dask address."""
+    if not isinstance(workers, str):
+        return _engine.Lazy.of(workers)
+    memory = services.code_limits.python_memory_bytes
+    return _engine.Lazy(partial(_dask_workers, workers, memory))
+
+
+def _dask_workers(address: str, memory_bytes: int) -> Workers:
+    from .workers import DaskWorkers  # distributed loads only for engines on a cluster
+
+    return DaskWorkers(address, memory_bytes=memory_bytes)
 
 
 def _sandbox(memory_bytes: int) -> Sandbox:
