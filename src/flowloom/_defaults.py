@@ -23,7 +23,7 @@ def formats() -> FormatRegistry:
     return default_formats()
 
 
-__all__ = ["formats", "open_store", "registry", "services", "workflow_input_check"]
+__all__ = ["formats", "given_workers", "open_store", "registry", "services", "workflow_input_check"]
 
 
 def open_store(url: str) -> RunStore:
@@ -35,15 +35,30 @@ def open_store(url: str) -> RunStore:
 
 def services(given: Services) -> Services:
     """``given`` with what it leaves out made on first use: a shared HTTP client, the code sandbox, and the
-    workers (threads, and that sandbox for code)."""
+    workers (threads, and that sandbox for code; also the local workers beside a cluster's)."""
     if given.http is None:
         given = replace(given, http=Lazy(_http_client))
     if given.sandbox is None:
         memory = given.code_limits.python_memory_bytes
         given = replace(given, sandbox=Lazy(partial(_sandbox, memory)))
-    if given.workers is None:
-        given = replace(given, workers=Lazy(partial(_workers, given.sandbox)))
+    if given.local_workers is None:  # threads here: the default workers, and those of local nodes
+        threads = Lazy(partial(_workers, given.sandbox))
+        given = replace(given, local_workers=threads, workers=given.workers or threads)
     return given
+
+
+def given_workers(workers: Workers | str, services: Services) -> Lazy[Workers]:
+    """The engine's workers: yours (``Lazy.of``: you close them), or made from a Dask address."""
+    if not isinstance(workers, str):
+        return Lazy.of(workers)
+    memory = services.code_limits.python_memory_bytes
+    return Lazy(partial(_dask_workers, workers, memory))
+
+
+def _dask_workers(address: str, memory_bytes: int) -> Workers:
+    from .workers import DaskWorkers  # distributed loads only for engines on a cluster
+
+    return DaskWorkers(address, memory_bytes=memory_bytes)
 
 
 def _sandbox(memory_bytes: int) -> Sandbox:

@@ -13,7 +13,7 @@ from flowloom.ir import LOOP_LOCALS_SUFFIX, Event, Node, NodeEvent, NodeLog, Wor
 from ._scope import Scope
 from ._services import Services
 from ._values import Resolver, TypedValue
-from ._workers import NodeWorkers
+from ._workers import LOCAL_WORKERS, WORKERS_KEY, NodeWorkers
 
 T = TypeVar("T")
 _NO_ANSWERS: Mapping[str, Any] = {}
@@ -115,9 +115,12 @@ class NodeContext:
     def workers(self) -> NodeWorkers:
         """Where this execution's blocking, CPU-bound or untrusted work runs; executors start no threads
         or processes of their own."""
-        port, node_id = self._port, self.node.id
-        key = WorkKey(port.run_id, node_id, self._scope.path, port.attempt(node_id))
-        return NodeWorkers(self.services.workers, key)
+        port, node = self._port, self.node
+        key = WorkKey(port.run_id, node.id, self._scope.path, port.attempt(node.id))
+        services = self.services
+        if services.local_workers is not None and node.data.get(WORKERS_KEY) == LOCAL_WORKERS:
+            return NodeWorkers(services.local_workers, key)
+        return NodeWorkers(services.workers, key)
 
     @property
     def run_inputs(self) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from flowloom.ir import (
     WaitError,
     WaitRow,
     WaitStatus,
+    Workers,
     Workflow,
 )
 
@@ -69,7 +70,15 @@ workflow it compiled already."""
 
 
 class Engine:
-    """Runs workflows. Build one per application (the composition root) and share it."""
+    """Runs workflows. Build one per application (the composition root) and share it.
+
+    ``registry`` (node types) and ``formats`` default to the built-in ones; ``services`` to an HTTP client,
+    the sandbox pool and threads, made on first use. ``store`` records runs (a ``RunStore``, or a database
+    URL such as ``sqlite:///runs.db``, which the engine opens and closes); ``durability`` is
+    ``"transition"`` (commit each node's completion before its successors start) or ``"batched"``.
+    ``workers``: where node work runs (``flowloom.ir.Workers``, yours to close), or a Dask scheduler address
+    (``tcp://host:8786``: ``flowloom.workers.DaskWorkers``, closed with the engine); default: threads and
+    sandbox processes here, which also serve nodes with ``"workers": "local"``."""
 
     def __init__(
         self,
@@ -82,11 +91,17 @@ class Engine:
         store: RunStore | str | None = None,
         durability: Durability | str = Durability.TRANSITION,
         lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
+        workers: Workers | str | None = None,
     ) -> None:
         defaults = _defaults()
+        services = services or Services()
+        if workers is not None:
+            if services.workers is not None:
+                raise ValueError("give workers= or Services(workers=...), not both")
+            services = replace(services, workers=defaults.given_workers(workers, services))
         self.registry: ExecutorLookup = registry if registry is not None else defaults.registry()
         self.formats: FormatLookup = formats if formats is not None else defaults.formats()
-        self.services: Services = defaults.services(services or Services())
+        self.services: Services = defaults.services(services)
         self.bus = bus or EventBus()
         self.max_parallel = max_parallel
         self._owned_store: RunStore | None = defaults.open_store(store) if isinstance(store, str) else None

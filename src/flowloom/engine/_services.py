@@ -72,7 +72,9 @@ class Services:
 
     ``http``: an ``httpx.AsyncClient`` shared by the engine's HTTP and LLM nodes (tests and users may
     pass one with their own transport). ``workers``: where blocking, CPU-bound or untrusted work runs
-    (``ctx.workers``; ``flowloom.ir.Workers``). ``sandbox``: where the default workers run untrusted code.
+    (``ctx.workers``; ``flowloom.ir.Workers``). ``local_workers``: where a node whose data says
+    ``"workers": "local"`` runs its work instead (the default threads, when ``workers`` is a cluster).
+    ``sandbox``: where the default workers run untrusted code.
     ``extra`` holds third-party services by name.
     """
 
@@ -80,6 +82,7 @@ class Services:
     http_limits: HttpLimits = field(default_factory=HttpLimits)
     http: Lazy[Any] | None = None
     workers: Lazy[Workers] | None = None
+    local_workers: Lazy[Workers] | None = None
     sandbox: Lazy[Sandbox] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from flowloom.ir import CodeLanguage, CodeLimits, Workers, WorkKey
 
@@ -11,6 +11,11 @@ from ._errors import NodeError
 from ._services import Lazy
 
 T = TypeVar("T")
+
+WORKERS_KEY: Final = "workers"
+"""A node's data key choosing where its work runs: ``LOCAL_WORKERS`` keeps it on this machine when the
+engine's workers are elsewhere (a cluster)."""
+LOCAL_WORKERS: Final = "local"
 
 
 class NodeWorkers:

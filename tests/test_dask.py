@@ -1,0 +1,216 @@
+"""Node work on a real Dask cluster (``DaskWorkers``; a ``LocalCluster`` of 2 worker processes): code nodes
+and a Pipeline's sync tasks run there with the outputs, records and events of a local run; a worker killed
+mid-task has its task rerun elsewhere and the node recorded once; cancel and timeout stop the remote work;
+a node with ``"workers": "local"`` stays here."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from distributed import Client, get_task_stream
+
+import flowloom
+from _dask import dask_cluster, executing, worker_pids  # noqa: F401  (the fixture ``dask_client``)
+from _workflows import chain, edge, end, node, props, ref, start
+from flowloom import Pipeline
+from flowloom.ir import CodeLimits, Status
+from flowloom.stores import MemoryStore
+from flowloom.workers import DaskWorkers
+
+pytestmark = pytest.mark.anyio
+
+_DEADLINE_S = 60.0  # how long a test waits for the cluster to do what it must (never reached when it works)
+
+
+def python(node_id: str, script: str, inputs: dict[str, Any], **data: Any) -> dict[str, Any]:
+    return node(
+        node_id,
+        "code",
+        inputs=props(**dict.fromkeys(inputs, "number")),
+        inputsValues=inputs,
+        outputs=props(y="number"),
+        script={"language": "python", "content": script},
+        **data,
+    )
+
+
+def fan_out() -> dict[str, Any]:
+    """start(x) -> {a: x*2 (Python), b: x+1 (JavaScript), c: x*10 (Python, kept local)} -> end."""
+    x = {"x": ref("start_0", "x")}
+    nodes = [
+        start(x="number"),
+        python("a", 'def main(args):\n    return {"y": args["params"]["x"] * 2}\n', x),
+        node(
+            "b",
+            "code",
+            inputs=props(x="number"),
+            inputsValues=x,
+            outputs=props(y="number"),
+            script={
+                "language": "javascript",
+                "content": "function main({ params }) { return { y: params.x + 1 }; }",
+            },
+        ),
+        python("c", 'def main(args):\n    return {"y": args["params"]["x"] * 10}\n', x, workers="local"),
+        end(a=ref("a", "y"), b=ref("b", "y"), c=ref("c", "y")),
+    ]
+    edges = [edge("start_0", n) for n in "abc"] + [edge(n, "end_0") for n in "abc"]
+    return {"nodes": nodes, "edges": edges}
+
+
+async def recorded(store: MemoryStore, run_id: str) -> tuple[dict[str, str], Counter[str]]:
+    nodes = {row.node_id: str(row.status) for row in await store.get_nodes(run_id)}
+    events = Counter(row.type for row in await store.get_events(run_id))
+    return nodes, events
+
+
+async def until(check: Callable[[], bool], what: str) -> None:
+    with anyio.fail_after(_DEADLINE_S):
+        while not check():  # noqa: ASYNC110 (the cluster's state is polled: there is no event to wait on)
+            await anyio.sleep(0.05)
+    assert check(), what
+
+
+async def test_code_nodes_run_on_the_cluster_as_they_run_here(dask_client: Client) -> None:
+    local_store, dask_store = MemoryStore(), MemoryStore()
+    async with flowloom.Engine(store=local_store) as engine:
+        local = await engine.run(fan_out(), {"x": 3})
+    with get_task_stream(dask_client) as stream:
+        async with (
+            DaskWorkers(dask_client) as workers,
+            flowloom.Engine(workers=workers, store=dask_store) as engine,
+        ):
+            remote = await engine.run(fan_out(), {"x": 3})
+    assert await remote.wait() == await local.wait() == {"a": 6, "b": 4, "c": 30}
+    assert await recorded(dask_store, remote.id) == await recorded(local_store, local.id)
+    # a and b ran on the cluster's workers, keyed by their node executions; c (local) did not
+    ran = {task["key"]: task["worker"] for task in stream.data}
+    executions = sorted(key.rsplit("-", 1)[0] for key in ran)  # the last part tells calls apart
+    assert executions == [f"flowloom-{remote.id}-{n}-0-1" for n in "ab"]  # run, node, scope, attempt
+    assert set(ran.values()) <= set(dask_client.scheduler_info()["workers"])
+
+
+async def test_a_pipeline_runs_its_sync_tasks_on_the_cluster(dask_client: Client) -> None:
+    pids = worker_pids(dask_client)
+    async with DaskWorkers(dask_client) as workers:
+        pipeline = Pipeline("on_dask", workers=workers, max_parallel=2)
+
+        @pipeline.task()
+        def left() -> int:
+            return os.getpid()
+
+        @pipeline.task()
+        def right() -> int:
+            return os.getpid()
+
+        @pipeline.task(deps=[left, right])
+        def both(left: int, right: int) -> list[int]:
+            return [left, right, os.getpid()]
+
+        async with pipeline:
+            report = pipeline.get_run_report(await pipeline.run_once())
+    assert report["status"] == "SUCCESS"
+    assert {name: entry["status"] for name, entry in report["tasks"].items()} == dict.fromkeys(
+        ("left", "right", "both"), "SUCCESS"
+    )
+    ran_on = report["tasks"]["both"]["result"]
+    assert ran_on[:2] == [report["tasks"]["left"]["result"], report["tasks"]["right"]["result"]]
+    assert set(ran_on) <= pids and os.getpid() not in ran_on
+
+
+async def test_a_worker_killed_mid_task_has_it_rerun_elsewhere_and_recorded_once(
+    dask_client: Client, tmp_path: Path
+) -> None:
+    worker_pids(dask_client)
+    started, go = tmp_path / "started", tmp_path / "go"
+    started.mkdir()
+    store = MemoryStore()
+    async with DaskWorkers(dask_client) as workers:
+        pipeline = Pipeline("killed", workers=workers, store=store)
+
+        @pipeline.task()
+        def slow() -> str:
+            (started / str(os.getpid())).touch()
+            deadline = time.monotonic() + 60
+            while not go.exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            return f"done in {os.getpid()}"
+
+        async with pipeline:
+            run = pipeline.start()
+            await until(lambda: any(started.iterdir()), "the task started on a worker")
+            (first,) = (int(path.name) for path in started.iterdir())
+            os.kill(first, signal.SIGKILL)
+            await until(lambda: len(list(started.iterdir())) == 2, "the task started again")
+            go.touch()
+            report = pipeline.get_run_report(await run.wait())
+    assert report["status"] == "SUCCESS"
+    (second,) = {int(path.name) for path in started.iterdir()} - {first}
+    assert report["tasks"]["slow"]["result"] == f"done in {second}"
+    nodes, events = await recorded(store, run.id)
+    assert nodes == {"slow": "succeeded"}
+    assert events["NodeStarted"] == events["NodeSucceeded"] == 1
+    assert events["NodeRetrying"] == events["NodeFailed"] == 0
+
+
+def endless(timeout_s: float | None = None) -> dict[str, Any]:
+    spin = python("spin", "def main(args):\n    while True:\n        pass\n", {"x": ref("start_0", "x")})
+    if timeout_s is not None:
+        spin["timeoutS"] = timeout_s
+    return chain(start(x="number"), spin, end(y=ref("spin", "y")))
+
+
+async def test_canceling_a_run_stops_its_script_on_the_worker(dask_client: Client) -> None:
+    worker_pids(dask_client)
+    async with DaskWorkers(dask_client) as workers, flowloom.Engine(workers=workers) as engine:
+        run = engine.start(endless(), {"x": 1})
+        await until(lambda: executing(dask_client) == 1, "the script runs on a worker")
+        assert run.cancel()
+        await run.join()
+        assert run.status == Status.CANCELED
+        await until(lambda: executing(dask_client) == 0, "the worker's thread is free again")
+
+
+async def test_a_node_timeout_stops_its_script_on_the_worker(dask_client: Client) -> None:
+    worker_pids(dask_client)
+    async with DaskWorkers(dask_client) as workers, flowloom.Engine(workers=workers) as engine:
+        run = await engine.run(endless(timeout_s=1), {"x": 1})
+        assert run.status == Status.FAILED
+        assert run.error is not None and 'Node "spin" timed out after 1s' in run.error
+        await until(lambda: executing(dask_client) == 0, "the worker's thread is free again")
+
+
+async def test_the_sandbox_time_limit_holds_on_the_worker(dask_client: Client) -> None:
+    services = flowloom.Services(code_limits=CodeLimits(time_limit_s=0.5))
+    async with (
+        DaskWorkers(dask_client) as workers,
+        flowloom.Engine(workers=workers, services=services) as engine,
+    ):
+        run = await engine.run(endless(), {"x": 1})
+    assert run.status == Status.FAILED
+    assert run.error is not None and "time limit of 0.5 s exceeded" in run.error
+
+
+async def test_the_sandbox_rules_hold_on_the_worker(dask_client: Client) -> None:
+    script = "import os\ndef main(args):\n    return {'y': os.getpid()}\n"
+    workflow = chain(start(x="number"), python("a", script, {"x": ref("start_0", "x")}), end(y=ref("a", "y")))
+    async with DaskWorkers(dask_client) as workers, flowloom.Engine(workers=workers) as engine:
+        run = await engine.run(workflow, {"x": 1})
+    assert run.status == Status.FAILED
+    assert run.error is not None and "os" in run.error and "import" in run.error.lower()
+
+
+async def test_an_unreachable_scheduler_fails_the_node_with_its_address() -> None:
+    workers = DaskWorkers("tcp://127.0.0.1:9")
+    async with workers, flowloom.Engine(workers=workers) as engine:
+        run = await engine.run(endless(), {"x": 1})
+    assert run.status == Status.FAILED
+    assert run.error is not None and "tcp://127.0.0.1:9" in run.error
