@@ -319,3 +319,21 @@ async def test_a_store_url_is_opened_and_closed_by_the_engine(tmp_path: Path) ->
     async with SqlStore(url) as reopened:
         row = await reopened.get_run(run.id)
     assert row is not None and row.outputs == {"y": 2}
+
+
+async def test_the_ledger_holds_what_the_bus_carried_in_the_same_order(store: MemoryStore | SqlStore) -> None:
+    """The journal is the bus's subscriber for the run: every event a listener saw (a retry, a failure, a
+    skip with on_error=continue among them) is in the ledger, in the order the bus carried it."""
+    counter = CountExecutor()
+    counter.fail.add("c2")
+    engine = engine_with(store, counter)
+    seen: list[tuple[str, str | None]] = []
+    engine.bus.add_listener(lambda e: seen.append((type(e).__name__, getattr(e, "node_id", None))))
+    workflow = count_chain(3)
+    workflow["nodes"][2]["retry"] = {"maxAttempts": 2}
+    workflow["settings"] = {"onError": "continue"}
+    run = await engine.run(workflow, {"x": 1})
+    assert run.status is Status.FAILED
+    ledger = [(e.type, e.data.get("node_id")) for e in await store.get_events(run.id)]
+    assert ("NodeRetrying", "c2") in seen and ("NodeSkipped", "c3") in seen
+    assert ledger == seen

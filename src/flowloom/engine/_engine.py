@@ -17,7 +17,6 @@ import anyio
 
 from flowloom.ir import (
     TIMED_OUT_PAYLOAD,
-    Event,
     FlowloomError,
     InvalidWorkflowError,
     Report,
@@ -35,7 +34,7 @@ from flowloom.ir import (
     Workflow,
 )
 
-from ._bus import EventBus
+from ._bus import EventBus, RunEvents
 from ._cache import ResultCache
 from ._gc import collector_paused
 from ._inputs import nonfinite_input_errors
@@ -559,10 +558,12 @@ class Engine:
                     answers.setdefault((wait.node_id, wait.scope), {})[wait.key] = wait.payload
                 else:
                     open_waits[wait.key] = wait
-            if recording.answered is not None:
-                self._publish(run_resumed(recording.answered), recording)
-        started = RunStarted(run_id=records.run_id, at=records.start or time.time(), inputs=records.inputs)
-        self._publish(started, recording)
+        events = RunEvents(self.bus, records.run_id, recording.journal if recording is not None else None)
+        if recording is not None and recording.answered is not None:
+            events.publish(run_resumed(recording.answered))
+        events.publish(
+            RunStarted(run_id=records.run_id, at=records.start or time.time(), inputs=records.inputs)
+        )
         driver = RunDriver(
             compiled=compiled,
             records=records,
@@ -570,7 +571,7 @@ class Engine:
             services=self.services,
             limiter=Slots(compiled.settings.max_parallel or self.max_parallel),
             root_scope=Scope(Globals(compiled.workflow.global_variables)),
-            journal=recording.journal if recording is not None else None,
+            events=events,
             cache=self.cache if compiled.uses_cache else None,
             restored=restored,
             copy_restored=copy_restored,
@@ -626,12 +627,6 @@ class Engine:
         else:
             run.finish()
             self._emit_finished(records)
-
-    def _publish(self, event: Event, recording: RunRecording | None) -> None:
-        if recording is not None:
-            recording.journal.event(event)
-        if self.bus.active:
-            self.bus.emit(event)
 
     def _emit_finished(self, records: RunRecords) -> None:
         if self.bus.active:

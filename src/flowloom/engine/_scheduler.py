@@ -17,15 +17,12 @@ import anyio
 from flowloom.ir import (
     UNDEFINED,
     Event,
-    Node,
     NodeCanceled,
     NodeEvent,
     NodeFailed,
     NodeRetrying,
     NodeRow,
     NodeSkipped,
-    NodeStarted,
-    NodeSucceeded,
     OnError,
     SkipReason,
     Status,
@@ -33,11 +30,10 @@ from flowloom.ir import (
     WaitRow,
 )
 
-from ._bus import EventBus
+from ._bus import EventBus, NodeRecordFields, RunEvents
 from ._cache import ResultCache, cache_key
 from ._context import NodeContext, NodeSlot
 from ._errors import BlockFailed, BlockWaiting, NodeError, NodeTimeout, message_of
-from ._journal import RunJournal
 from ._limits import Slots
 from ._plan import CompiledNode, CompiledWorkflow, Plan
 from ._protocols import NodeExecutor, NodeResult
@@ -197,7 +193,7 @@ class RunDriver:
         services: Services,
         limiter: Slots,
         root_scope: Scope,
-        journal: RunJournal | None = None,
+        events: RunEvents,
         cache: ResultCache | None = None,
         restored: Restored | None = None,
         copy_restored: bool = False,
@@ -211,7 +207,7 @@ class RunDriver:
         self.limiter = limiter
         self.parallel = limiter.total  # how many nodes may run at once
         self.root_scope = root_scope
-        self.journal = journal
+        self.events = events
         self.cache = cache
         self.restored = restored or None
         self.copy_restored = copy_restored  # a new run from an old one's records: its history is copied
@@ -256,7 +252,7 @@ class RunDriver:
     @property
     def observed(self) -> bool:
         """Whether events are wanted: someone listens on the bus, or the run is recorded."""
-        return self.journal is not None or self.bus.active
+        return self.events.observed
 
     @property
     def listened(self) -> bool:
@@ -264,20 +260,7 @@ class RunDriver:
         return self.bus.active
 
     def publish(self, event: Event) -> None:
-        if self.bus.active:
-            self.bus.emit(event)
-        if self.journal is not None:
-            self.journal.event(event)
-
-    def _emit(
-        self, event: type[NodeEvent], node: Node, scope: tuple[int, ...], at: float, **fields: Any
-    ) -> None:
-        self.publish(self._node_event(event, node, scope, at, **fields))
-
-    def _node_event(self, event: type[E], node: Node, scope: tuple[int, ...], at: float, **fields: Any) -> E:
-        return event(
-            run_id=self.records.run_id, at=at, node_id=node.id, node_type=node.type, scope=scope, **fields
-        )
+        self.events.publish(event)
 
     def attempt(self, node_id: str) -> int:
         return self.records.node(node_id).attempts
@@ -304,11 +287,8 @@ class RunDriver:
         record.status = Status.PROCESSING
         started = record.start = time.time()
         record.end = None
-        journal = self.journal
-        if journal is not None:
-            journal.node_started(node.id, node.type, path, started)
-        if self.bus.active:  # the journal has the event's text already: to the bus only
-            self.bus.emit(self._node_event(NodeStarted, node, path, started))
+        events = self.events
+        events.node_started(node, path, started)
         cached = False
         result: NodeResult | Wait
         try:
@@ -338,10 +318,12 @@ class RunDriver:
         except BaseException:  # cancellation (asyncio or trio): the node stops where it is
             record.status = Status.CANCELED
             record.end = time.time()
-            if journal is not None:
-                journal.node(node.id, path, Status.CANCELED, inputs=snapshot.inputs, started_at=started)
-            if journal is not None or self.bus.active:
-                self._emit(NodeCanceled, node, path, record.end)
+            canceled: NodeRecordFields = {
+                "status": Status.CANCELED,
+                "inputs": snapshot.inputs,
+                "started_at": started,
+            }
+            events.node_ended(NodeCanceled, node, path, record.end, canceled)
             raise
         if type(result) is Wait:  # (a type check: the cheapest test on the hot path)
             try:
@@ -357,32 +339,10 @@ class RunDriver:
             records.outputs = dict(result.workflow_outputs)
         record.status = Status.SUCCEEDED
         finished = record.end = time.time()
-        if self.bus.active:  # to the bus only, as at the start
-            self.bus.emit(
-                self._node_event(
-                    NodeSucceeded,
-                    node,
-                    path,
-                    finished,
-                    duration_s=finished - started,
-                    branch=branch,
-                    cached=cached,
-                )
-            )
-        if journal is not None:
-            journal.node_succeeded(
-                node.id,
-                node.type,
-                path,
-                record.attempts,
-                snapshot.inputs,
-                outputs,
-                branch,
-                started,
-                finished,
-                cached,
-            )
-            await journal.commit()  # durable before any successor starts
+        events.node_succeeded(
+            node, path, record.attempts, snapshot.inputs, outputs, branch, started, finished, cached
+        )
+        await events.commit()  # durable before any successor starts
         if not cnode.out_edges:
             if cnode.terminal:
                 return []
@@ -408,7 +368,7 @@ class RunDriver:
             key = wait.key or default_wait_key(node.id, path)
             if key in self.answers.get((node.id, path), ()):
                 raise NodeError(f'Node "{node.id}" waits again for "{key}", which was answered already')
-            if self.journal is None:
+            if not self.events.recorded:
                 raise NodeError(
                     f'Node "{node.id}" waits ({wait.reason}), but the run is not recorded: a waiting run '
                     "is resumed from its store, so give the engine a store"
@@ -430,17 +390,15 @@ class RunDriver:
             )
         graph.waiting = True
         record.status = Status.WAITING
-        if self.journal is not None:
-            snapshot = self.records.nodes[node.id].last_snapshot
-            assert snapshot is not None, "a waiting node has a snapshot"
-            self.journal.node(
-                node.id,
-                path,
-                Status.WAITING,
-                attempt=record.attempts,
-                inputs=snapshot.inputs,
-                started_at=record.start,
-            )
+        snapshot = self.records.nodes[node.id].last_snapshot
+        assert snapshot is not None, "a waiting node has a snapshot"
+        waiting: NodeRecordFields = {
+            "status": Status.WAITING,
+            "attempt": record.attempts,
+            "inputs": snapshot.inputs,
+            "started_at": record.start,
+        }
+        self.events.record(node.id, path, waiting)
         return []
 
     def _restore(self, graph: _GraphRun, cnode: CompiledNode, row: NodeRow) -> list[int]:
@@ -455,19 +413,18 @@ class RunDriver:
         record.status = Status.SUCCEEDED
         record.start, record.end, record.attempts = row.started_at, row.ended_at, row.attempt
         graph.scope.set_outputs(node.id, cnode.outputs, outputs)
-        if self.journal is not None and self.copy_restored:
-            self.journal.node(
-                node.id,
-                row.scope,
-                Status.SUCCEEDED,
-                attempt=row.attempt,
-                inputs=row.inputs,
-                outputs=row.outputs,
-                branch=row.branch,
-                started_at=row.started_at,
-                ended_at=row.ended_at,
-                cached=row.cached,
-            )
+        if self.copy_restored:
+            copied: NodeRecordFields = {
+                "status": Status.SUCCEEDED,
+                "attempt": row.attempt,
+                "inputs": row.inputs,
+                "outputs": row.outputs,
+                "branch": row.branch,
+                "started_at": row.started_at,
+                "ended_at": row.ended_at,
+                "cached": row.cached,
+            }
+            self.events.record(node.id, row.scope, copied)
         return graph.settle(cnode, row.branch)
 
     def _resolve_inputs(self, cnode: CompiledNode, scope: Scope) -> dict[str, Any]:
@@ -517,16 +474,15 @@ class RunDriver:
                 ):
                     raise
                 delay = policy.delay_before(attempt + 1)
-                if self.observed:
-                    self._emit(
-                        NodeRetrying,
-                        cnode.node,
-                        context.scope_path,
-                        time.time(),
-                        error=message_of(exc),
-                        attempt=attempt,
-                        delay_s=delay,
-                    )
+                self.events.node_event(
+                    NodeRetrying,
+                    cnode.node,
+                    context.scope_path,
+                    time.time(),
+                    error=message_of(exc),
+                    attempt=attempt,
+                    delay_s=delay,
+                )
                 await anyio.sleep(delay)
 
     async def _fail(
@@ -541,30 +497,26 @@ class RunDriver:
         record.status = Status.FAILED
         record.end = time.time()
         self.records.error(message, cnode.id)
-        journal = self.journal
-        if journal is not None:
-            journal.node(
-                cnode.id,
-                graph.scope.path,
-                Status.FAILED,
-                attempt=record.attempts,
-                inputs=snapshot.inputs,
-                outputs=snapshot.outputs,
-                branch=snapshot.branch,
-                error=message,
-                started_at=record.start,
-                ended_at=record.end,
-            )
-        if journal is not None or self.bus.active:
-            self._emit(
-                NodeFailed,
-                cnode.node,
-                graph.scope.path,
-                record.end,
-                error=message,
-                duration_s=record.end - (record.start or record.end),
-                attempt=record.attempts,
-            )
+        failed: NodeRecordFields = {
+            "status": Status.FAILED,
+            "attempt": record.attempts,
+            "inputs": snapshot.inputs,
+            "outputs": snapshot.outputs,
+            "branch": snapshot.branch,
+            "error": message,
+            "started_at": record.start,
+            "ended_at": record.end,
+        }
+        self.events.node_ended(
+            NodeFailed,
+            cnode.node,
+            graph.scope.path,
+            record.end,
+            failed,
+            error=message,
+            duration_s=record.end - (record.start or record.end),
+            attempt=record.attempts,
+        )
         return await self._abort(graph, cnode, message)
 
     async def _abort(self, graph: _GraphRun, cnode: CompiledNode, message: str) -> list[int]:
@@ -572,8 +524,7 @@ class RunDriver:
         self.failed = True
         if graph.failure is None:
             graph.failure = message
-        if self.journal is not None:
-            await self.journal.commit()
+        await self.events.commit()
         if self.on_error is OnError.STOP:
             raise _NodeFailure(message)
         return graph.settle(cnode, None, failed=True)
@@ -583,12 +534,11 @@ class RunDriver:
         record.status = Status.SKIPPED
         record.skip_reason = SkipReason.UPSTREAM_FAILED
         record.start = record.end = time.time()
-        journal = self.journal
-        if journal is not None:
-            journal.node(
-                cnode.id, graph.scope.path, Status.SKIPPED, started_at=record.start, ended_at=record.end
-            )
-        if journal is not None or self.bus.active:
-            self._emit(
-                NodeSkipped, cnode.node, graph.scope.path, record.end, reason=SkipReason.UPSTREAM_FAILED
-            )
+        skipped: NodeRecordFields = {
+            "status": Status.SKIPPED,
+            "started_at": record.start,
+            "ended_at": record.end,
+        }
+        self.events.node_ended(
+            NodeSkipped, cnode.node, graph.scope.path, record.end, skipped, reason=SkipReason.UPSTREAM_FAILED
+        )
