@@ -28,6 +28,7 @@ from ._output import (
 )
 from ._runs import runs_app
 from ._store import NoStoreOption, StoreOption, store_url
+from ._workers import DEFAULT_LEASE_TTL, LeaseTtlOption, WorkersOption, lease_ttl, workers_address
 
 app = typer.Typer(
     name="flowloom",
@@ -100,6 +101,7 @@ def run(
     store: StoreOption = None,
     no_store: NoStoreOption = False,
     workflow_format: FormatOption = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Run a workflow and print its outputs. The run is recorded in the store (see ``flowloom runs``)."""
     if as_json and jsonl:
@@ -108,7 +110,9 @@ def run(
         values = _read_inputs(inputs)
         url = store_url(store, no_store)
         # --jsonl prints the events as recorded: without a store, in memory for the run's length
-        engine = Engine(store=_memory_store() if url is None and jsonl else url)
+        engine = Engine(
+            store=_memory_store() if url is None and jsonl else url, workers=workers_address(workers)
+        )
         validation = engine.validate(file, values, format=workflow_format)
     except (UsageProblem, InvalidWorkflowError, StoreError) as exc:
         raise fail_usage(str(exc)) from None
@@ -187,6 +191,8 @@ def serve(
     ] = None,
     store: StoreOption = None,
     no_store: NoStoreOption = False,
+    workers: WorkersOption = None,
+    lease_ttl_s: LeaseTtlOption = DEFAULT_LEASE_TTL,
 ) -> None:
     """Serve the HTTP API: flowgram REST and tRPC, the runs API, live events. Runs are recorded in the
     store; runs a dead process left unfinished there are resumed. Ctrl-C stops it (running runs are
@@ -199,8 +205,12 @@ def serve(
     except ValueError as exc:
         raise fail_usage(f"--token: {exc}") from None
     try:
-        engine = Engine(store=store_url(store, no_store))
-    except FlowloomError as exc:
+        engine = Engine(
+            store=store_url(store, no_store),
+            workers=workers_address(workers),
+            lease_ttl_s=lease_ttl(lease_ttl_s),
+        )
+    except (FlowloomError, UsageProblem) as exc:
         raise fail_usage(str(exc)) from None
     server = FlowloomServer(create_app(engine, settings), host=host, port=port)
     try:
