@@ -451,6 +451,7 @@ class Engine:
                 run._mark_finished()
                 self._emit_finished(records)
                 return
+        run._mark_recorded()
         answers: Answers = {}
         open_waits: dict[str, WaitRow] = {}
         if recording is not None:
