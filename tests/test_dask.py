@@ -118,15 +118,26 @@ async def test_a_pipeline_runs_its_sync_tasks_on_the_cluster(dask_client: Client
         def both(left: int, right: int) -> list[int]:
             return [left, right, os.getpid()]
 
+        @pipeline.task(deps=[both], workers="local")
+        def here(both: list[int]) -> int:
+            return os.getpid()
+
         async with pipeline:
             report = pipeline.get_run_report(await pipeline.run_once())
     assert report["status"] == "SUCCESS"
     assert {name: entry["status"] for name, entry in report["tasks"].items()} == dict.fromkeys(
-        ("left", "right", "both"), "SUCCESS"
+        ("left", "right", "both", "here"), "SUCCESS"
     )
     ran_on = report["tasks"]["both"]["result"]
     assert ran_on[:2] == [report["tasks"]["left"]["result"], report["tasks"]["right"]["result"]]
     assert set(ran_on) <= pids and os.getpid() not in ran_on
+    assert report["tasks"]["here"]["result"] == os.getpid()  # workers="local": on the pipeline's threads
+
+
+def test_a_task_names_its_workers_local_or_none() -> None:
+    pipeline = Pipeline("bad")
+    with pytest.raises(ValueError, match='workers must be "local" or None'):
+        pipeline.task(workers="cluster")  # type: ignore[arg-type]
 
 
 async def test_a_worker_killed_mid_task_has_it_rerun_elsewhere_and_recorded_once(
