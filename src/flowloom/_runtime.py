@@ -217,8 +217,12 @@ def _given_workers(workers: Workers | str, services: _engine.Services) -> _engin
 
 
 def _dask_workers(address: str, memory_bytes: int) -> Workers:
-    from .workers import DaskWorkers  # distributed loads only for engines on a cluster
-
+    try:
+        from .workers import DaskWorkers  # distributed loads only for engines on a cluster
+    except ImportError as exc:
+        raise RuntimeError(
+            f"workers={address!r} needs Dask: install flowloom with its dask extra (flowloom[dask]) ({exc})"
+        ) from exc
     return DaskWorkers(address, memory_bytes=memory_bytes)
 
 
