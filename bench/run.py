@@ -28,6 +28,7 @@ from functools import partial
 from pathlib import Path
 
 import _quickjs as quickjs  # the binding's C module, as flowloom uses it (its package starts a thread)
+import cluster
 import pipelines
 import recording
 import threads
@@ -626,11 +627,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     processes = cold_start(repeats)
     print_processes(processes, repeats)
     record_runs(args.quick)
+    cluster_failed = False
+    if args.quick:  # three clusters take half a minute to start: bench/cluster.py --quick checks them
+        print("dask: n/a in quick mode (run bench/cluster.py)\n")
+    else:
+        cluster_failed = not cluster.report(quick=False)
     print_upstream_note()
 
     rows = [*results.all(), *services, *pipeline_rows]
     failed: list[object] = [r for r in rows if r.problem] + [p for p in processes if p.problem]
     failed += ["threads"] if threads_failed else []
+    failed += ["dask"] if cluster_failed else []
     if failed:
         print(f"\n{len(failed)} measurement(s) FAILED (a run did not succeed or gave wrong outputs)")
         return 1

@@ -5,8 +5,11 @@ a node with ``"workers": "local"`` stays here."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -115,15 +118,26 @@ async def test_a_pipeline_runs_its_sync_tasks_on_the_cluster(dask_client: Client
         def both(left: int, right: int) -> list[int]:
             return [left, right, os.getpid()]
 
+        @pipeline.task(deps=[both], workers="local")
+        def here(both: list[int]) -> int:
+            return os.getpid()
+
         async with pipeline:
             report = pipeline.get_run_report(await pipeline.run_once())
     assert report["status"] == "SUCCESS"
     assert {name: entry["status"] for name, entry in report["tasks"].items()} == dict.fromkeys(
-        ("left", "right", "both"), "SUCCESS"
+        ("left", "right", "both", "here"), "SUCCESS"
     )
     ran_on = report["tasks"]["both"]["result"]
     assert ran_on[:2] == [report["tasks"]["left"]["result"], report["tasks"]["right"]["result"]]
     assert set(ran_on) <= pids and os.getpid() not in ran_on
+    assert report["tasks"]["here"]["result"] == os.getpid()  # workers="local": on the pipeline's threads
+
+
+def test_a_task_names_its_workers_local_or_none() -> None:
+    pipeline = Pipeline("bad")
+    with pytest.raises(ValueError, match='workers must be "local" or None'):
+        pipeline.task(workers="cluster")  # type: ignore[arg-type]
 
 
 async def test_a_worker_killed_mid_task_has_it_rerun_elsewhere_and_recorded_once(
@@ -209,8 +223,52 @@ async def test_the_sandbox_rules_hold_on_the_worker(dask_client: Client) -> None
 
 
 async def test_an_unreachable_scheduler_fails_the_node_with_its_address() -> None:
-    workers = DaskWorkers("tcp://127.0.0.1:9")
+    workers = DaskWorkers("tcp://127.0.0.1:9", connect_timeout_s=0.5)
     async with workers, flowloom.Engine(workers=workers) as engine:
         run = await engine.run(endless(), {"x": 1})
     assert run.status == Status.FAILED
     assert run.error is not None and "tcp://127.0.0.1:9" in run.error
+
+
+def flowloom_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "flowloom"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_the_cli_runs_node_work_on_the_cluster_it_names(dask_client: Client, tmp_path: Path) -> None:
+    workflow = tmp_path / "fan_out.json"
+    workflow.write_text(json.dumps(fan_out()))
+    address = dask_client.scheduler.address
+    with get_task_stream(dask_client) as stream:
+        by_option = flowloom_cli("run", str(workflow), "--inputs", '{"x": 2}', "--json", "--workers", address)
+        by_env = flowloom_cli(
+            "run", str(workflow), "--inputs", '{"x": 2}', "--json", env={"FLOWLOOM_DASK_ADDRESS": address}
+        )
+    runs = []
+    for result in (by_option, by_env):
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert report["outputs"] == {"a": 4, "b": 3, "c": 20}
+        runs.append(report["run_id"])
+    ran = sorted(task["key"].rsplit("-", 1)[0] for task in stream.data)
+    assert ran == sorted(f"flowloom-{run}-{n}-0-1" for run in runs for n in "ab")
+
+
+def test_the_cli_refuses_a_workers_value_that_is_no_address(tmp_path: Path) -> None:
+    workflow = tmp_path / "fan_out.json"
+    workflow.write_text(json.dumps(fan_out()))
+    result = flowloom_cli("run", str(workflow), "--workers", "somewhere")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        "error: --workers: expected 'threads' or a Dask scheduler address such as tcp://host:8786, "
+        "got 'somewhere'"
+    )
+    bad_lease = flowloom_cli("serve", "--lease-ttl", "0", "--no-store")
+    assert bad_lease.returncode == 2
+    assert bad_lease.stderr.strip() == "error: --lease-ttl: expected a positive number of seconds, got 0"

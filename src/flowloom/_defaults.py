@@ -56,8 +56,12 @@ def given_workers(workers: Workers | str, services: Services) -> Lazy[Workers]:
 
 
 def _dask_workers(address: str, memory_bytes: int) -> Workers:
-    from .workers import DaskWorkers  # distributed loads only for engines on a cluster
-
+    try:
+        from .workers import DaskWorkers  # distributed loads only for engines on a cluster
+    except ImportError as exc:
+        raise RuntimeError(
+            f"workers={address!r} needs Dask: install flowloom with its dask extra (flowloom[dask]) ({exc})"
+        ) from exc
     return DaskWorkers(address, memory_bytes=memory_bytes)
 
 

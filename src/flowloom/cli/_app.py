@@ -21,6 +21,7 @@ from ._interrupt import interrupted
 from ._output import RunJsonOption, console, exit_code, fail_usage, finish, print_json, run_in
 from ._runs import runs_app
 from ._store import NoStoreOption, StoreOption, check_store_opens, store_url
+from ._workers import DEFAULT_LEASE_TTL, LeaseTtlOption, WorkersOption, lease_ttl, workers_address
 
 app = typer.Typer(
     name="flowloom",
@@ -82,6 +83,7 @@ def run(
     store: StoreOption = None,
     no_store: NoStoreOption = False,
     workflow_format: FormatOption = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Run a workflow and print its outputs. The run is recorded in the store (see ``flowloom runs``)."""
     if as_json and jsonl:
@@ -90,7 +92,9 @@ def run(
         values = _read_inputs(inputs)
         url = store_url(store, no_store)
         # --jsonl prints the events as recorded: without a store, in memory for the run's length
-        engine = Engine(store=_memory_store() if url is None and jsonl else url)
+        engine = Engine(
+            store=_memory_store() if url is None and jsonl else url, workers=workers_address(workers)
+        )
         checked = check(engine, file, values, format=workflow_format)
     except (UsageProblem, InvalidWorkflowError, StoreError) as exc:
         raise fail_usage(str(exc)) from None
@@ -177,6 +181,8 @@ def serve(
     ] = None,
     store: StoreOption = None,
     no_store: NoStoreOption = False,
+    workers: WorkersOption = None,
+    lease_ttl_s: LeaseTtlOption = DEFAULT_LEASE_TTL,
 ) -> None:
     """Serve the HTTP API: flowgram REST and tRPC, the runs API, live events. Runs are recorded in the
     store; runs a dead process left unfinished there are resumed. Ctrl-C stops it (running runs are
@@ -191,8 +197,8 @@ def serve(
     try:
         url = store_url(store, no_store, memory_ok=True)
         check_store_opens(url)
-        engine = Engine(store=url)
-    except FlowloomError as exc:
+        engine = Engine(store=url, workers=workers_address(workers), lease_ttl_s=lease_ttl(lease_ttl_s))
+    except (FlowloomError, UsageProblem) as exc:
         raise fail_usage(str(exc)) from None
     server = FlowloomServer(create_app(engine, settings), host=host, port=port)
     try:

@@ -36,12 +36,14 @@ from ._values import (
     infer_type,
     same_type,
 )
-from ._workers import NodeWorkers
+from ._workers import LOCAL_WORKERS, WORKERS_KEY, NodeWorkers
 
 __all__ = [
     "DEFAULT_LEASE_TTL_S",
+    "LOCAL_WORKERS",
     "NO_ANSWER",
     "UNDEFINED",
+    "WORKERS_KEY",
     "BlockFailed",
     "CodeLimits",
     "CompiledWorkflow",

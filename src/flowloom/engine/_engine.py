@@ -550,6 +550,7 @@ class Engine:
                 run.finish()
                 self._emit_finished(records)
                 return
+        run.mark_recorded()
         answers: Answers = {}
         open_waits: dict[str, WaitRow] = {}
         if recording is not None:

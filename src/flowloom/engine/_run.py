@@ -63,6 +63,8 @@ class Run:
         self._cancel_requested = False
         self._waits: list[WaitRow] = []
         self._parking = False  # its waits are being recorded: it is about to be waiting
+        self._recorded = False
+        self._recorded_event: anyio.Event | None = None
 
     @property
     def id(self) -> str:
@@ -112,6 +114,14 @@ class Run:
                 self._done_event = anyio.Event()
             with anyio.fail_after(timeout):
                 await self._done_event.wait()
+
+    async def recorded(self) -> None:
+        """Wait until the run's row is in the engine's store (so every engine sharing the store sees it),
+        or the run has ended (its recording failed, or there is no store)."""
+        if not self._recorded and not self._finished:
+            if self._recorded_event is None:
+                self._recorded_event = anyio.Event()
+            await self._recorded_event.wait()
 
     def cancel(self) -> bool:
         """Cancel the run: in-flight nodes stop and become ``canceled``. Idempotent; False if it had
@@ -180,6 +190,12 @@ class Run:
         self._parking = False
         self._done()
 
+    def mark_recorded(self) -> None:
+        """The run's row is in the store (or there is none): ``recorded()`` returns."""
+        self._recorded = True
+        if self._recorded_event is not None:
+            self._recorded_event.set()
+
     def finish(self) -> None:
         """The run has ended (its outcome recorded where it is recorded): ``join()`` returns."""
         self._done()
@@ -188,3 +204,5 @@ class Run:
         self._finished = True
         if self._done_event is not None:
             self._done_event.set()
+        if self._recorded_event is not None:
+            self._recorded_event.set()

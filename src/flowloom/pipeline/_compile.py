@@ -6,7 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, ClassVar
 
-from flowloom.engine import NodeContext, NodeError, NodeExecutor, NodeResult, Traits
+from flowloom.engine import (
+    LOCAL_WORKERS,
+    WORKERS_KEY,
+    NodeContext,
+    NodeError,
+    NodeExecutor,
+    NodeResult,
+    Traits,
+)
 from flowloom.ir import Edge, JsonSchema, Node, OnError, Wait, Workflow, WorkflowSettings
 
 from ._context import WaitingForInput
@@ -18,6 +26,7 @@ TASK_NODE_TYPE = "pipeline-task"
 RESULT_KEY = "result"
 _RESULT_SCHEMA = JsonSchema(type="object", properties={RESULT_KEY: JsonSchema()})
 _MISSING: Any = object()
+_LOCAL = {WORKERS_KEY: LOCAL_WORKERS}  # a task kept on the pipeline's threads
 
 
 class TaskError(NodeError):
@@ -49,7 +58,7 @@ def to_workflow(name: str, registry: TaskRegistry, include: Collection[str], max
                 id=task,
                 type=TASK_NODE_TYPE,
                 title=task,
-                data={"function": spec.function_name},
+                data={"function": spec.function_name, **(_LOCAL if spec.local else {})},
                 inputs=JsonSchema(type="object", properties={dep: JsonSchema() for dep in deps}),
                 inputs_values={dep: {"type": "ref", "content": [dep, RESULT_KEY]} for dep in deps},
                 outputs=_RESULT_SCHEMA,

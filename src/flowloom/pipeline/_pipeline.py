@@ -7,7 +7,7 @@ import weakref
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from types import TracebackType
-from typing import Any, NamedTuple, Self, TypeVar, overload
+from typing import Any, Literal, NamedTuple, Self, TypeVar, overload
 
 from flowloom.engine import NO_ANSWER
 from flowloom.ir import RetryPolicy, RunStore, Workers
@@ -61,11 +61,10 @@ class Pipeline:
         self._name = name
         self._config = SchedulerConfig(max_parallel=max_parallel, max_workers=max_workers)
         owns_workers = workers is None
-        if workers is None:  # no thread until a sync task runs
-            threads = ThreadWorkers(max_workers=max_workers, executor=executor, name=f"flowloom-{name}")
-            weakref.finalize(
-                self, threads.shutdown
-            )  # a pipeline dropped without aclose leaves no idle threads
+        # no thread until a sync task runs; with workers given, these serve tasks with workers="local"
+        threads = ThreadWorkers(max_workers=max_workers, executor=executor, name=f"flowloom-{name}")
+        weakref.finalize(self, threads.shutdown)  # a pipeline dropped without aclose leaves no idle threads
+        if workers is None:
             workers = threads
         # copies (override_tasks, subgraph) share the options, so the workers too
         self._options: dict[str, Any] = {
@@ -73,6 +72,7 @@ class Pipeline:
             "hooks": hook_list(hooks),
             "store": store,
             "workers": workers,
+            "local_workers": threads,
             "owns_workers": owns_workers,
         }
         self._registry = TaskRegistry()
@@ -134,6 +134,7 @@ class Pipeline:
         timeout_s: float | None = None,
         retries: int = 0,
         retry: RetryPolicy | None = None,
+        workers: Literal["local"] | None = None,
     ) -> Callable[[F], F]: ...
 
     def task(
@@ -144,16 +145,20 @@ class Pipeline:
         timeout_s: float | None = None,
         retries: int = 0,
         retry: RetryPolicy | None = None,
+        workers: Literal["local"] | None = None,
     ) -> Any:
         """Register a function as a task: ``@pipeline.task()``.
 
         ``name``: defaults to the function's name. ``deps``: task names or decorated functions; without it,
         the function's required parameters named like already registered tasks are its dependencies.
         ``timeout_s``: per attempt, async tasks only. ``retries``: attempts after the first failed one,
-        immediately; ``retry``: a ``RetryPolicy`` with delays and backoff instead.
+        immediately; ``retry``: a ``RetryPolicy`` with delays and backoff instead. ``workers="local"``:
+        a sync task runs on the pipeline's own threads even when the pipeline's ``workers`` are a cluster.
         """
         if callable(name):
             return self.task()(name)
+        if workers not in (None, "local"):
+            raise ValueError(f'workers must be "local" or None (the pipeline\'s workers), not {workers!r}')
         if name is not None:  # a named task's mistakes show at once, others' when the function comes
             if not isinstance(name, str) or not name:
                 raise ValueError(f"a task name must be a non-empty string, not {name!r}")
@@ -178,6 +183,7 @@ class Pipeline:
                 timeout_s=timeout_s,
                 retry=policy,
                 foreign=foreign,
+                local=workers == "local",
             )
             self._registry.add(spec)
             self._callables[id(fn)] = (fn, task_name)
@@ -402,4 +408,5 @@ def _override(spec: TaskSpec, value: Any) -> TaskSpec:
         timeout_s=spec.timeout_s if is_async_callable(fn) else None,
         retry=spec.retry,
         foreign=spec.foreign,
+        local=spec.local,
     )

@@ -69,6 +69,7 @@ class Runner:
         logger: logging.Logger | None,
         store: RunStore | None,
         workers: Workers,
+        local_workers: Workers,
         owns_workers: bool,
     ) -> None:
         self.name = name
@@ -78,6 +79,7 @@ class Runner:
         self.runs: OrderedDict[str, RunState] = OrderedDict()
         self._workers = workers  # shared with the pipeline's copies
         self._owns_workers = owns_workers
+        self._local_workers = local_workers  # the pipeline's threads (``workers`` too, unless given)
         self._plans: dict[frozenset[str] | None, tuple[int, _Plan]] = {}
         self._checked = -1
         self._open = False  # inside ``async with`` the pipeline
@@ -86,7 +88,8 @@ class Runner:
         tasks = TaskExecutor(self.runs, hooked.attempt_started if hooked else None)
         self.engine = Engine(
             registry=TaskLookup(tasks),
-            services=Services(workers=Lazy.of(workers)),  # the engine does not close them: the pipeline
+            # the engine does not close them: the pipeline
+            services=Services(workers=Lazy.of(workers), local_workers=Lazy.of(local_workers)),
             bus=EventBus(),
             max_parallel=config.max_parallel,
             store=store,
@@ -326,6 +329,8 @@ class Runner:
         await self.engine.aclose()
 
     async def _close_workers(self) -> None:
-        if self._owns_workers:  # workers given to the pipeline are their owner's to close
-            with anyio.CancelScope(shield=True):
+        with anyio.CancelScope(shield=True):
+            if self._owns_workers:  # workers given to the pipeline are their owner's to close
                 await self._workers.aclose()
+            else:
+                await self._local_workers.aclose()

@@ -27,7 +27,8 @@ class TaskSpec:
     given by keyword; ``takes_upstream``: it gets every dependency result in its ``upstream`` dict instead.
     ``context_param``: the parameter that gets the ``RunContext``. ``unprovided``: required parameters
     nothing provides, and ``foreign``: dependencies on callables of other pipelines (both reported by
-    ``Pipeline.validate()``).
+    ``Pipeline.validate()``). ``local``: a sync task that runs on the pipeline's own threads even when
+    the pipeline's workers are elsewhere (a cluster).
     """
 
     name: str
@@ -42,6 +43,7 @@ class TaskSpec:
     unprovided: tuple[str, ...] = ()
     foreign: tuple[str, ...] = ()
     inferred: bool = False
+    local: bool = False
 
     @property
     def retries(self) -> int:
@@ -71,6 +73,7 @@ def build_spec(
     timeout_s: float | None = None,
     retry: RetryPolicy | None = None,
     foreign: Sequence[str] = (),
+    local: bool = False,
 ) -> TaskSpec:
     """Read ``fn``'s signature. With ``deps=None`` the dependencies are its required parameters named like
     tasks in ``registered``; otherwise parameters named like a dependency get its result."""
@@ -102,6 +105,7 @@ def build_spec(
         unprovided=unprovided,
         foreign=tuple(foreign),
         inferred=deps is None,
+        local=local,
     )
 
 

@@ -201,6 +201,7 @@ def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
         except InvalidWorkflowError as exc:
             raise ApiError(400, "INVALID_WORKFLOW", f"invalid workflow: {'; '.join(exc.errors)}") from exc
         run = registry.start(compiled, body.get("inputs", {}))  # inputs that do not fit: a failed run
+        await run.recorded()  # in the store before the answer: any server sharing it then knows the run
         return json_response(summary(run), 201, {"Location": f"/api/v1/runs/{run.id}"})
 
     async def waits_of(run_id: str, run: Run | None = None) -> list[dict[str, Any]]:

@@ -11,8 +11,9 @@ run's events (the engine's bus), so new events are read at once; otherwise it po
 
 When does a run end? When the last event read is ``RunFinished`` and the run's row says it terminated
 (a resumed run goes on after its earlier ``RunFinished``), or when its row says it terminated and no
-``RunFinished`` follows (a run nobody executed any more, canceled through the store), or when its row is
-gone after it was seen (pruned).
+``RunFinished`` follows and no engine holds its lease (a run nobody executed any more, canceled through
+the store; a run canceled through the store while another engine executes it is followed until that
+engine has recorded its end), or when its row is gone after it was seen (pruned).
 """
 
 from __future__ import annotations
@@ -125,7 +126,9 @@ async def follow_events(
             run = await source.get_run(run_id)
             if run is not None:
                 seen_row = True
-            if (run is None and seen_row) or (run is not None and run.status.terminated):
+            if (run is None and seen_row) or (
+                run is not None and run.status.terminated and (at_finish or not _owned(run))
+            ):
                 # it ended: what it recorded before its row said so is read by now, or by this last read
                 for late in await source.get_events(run_id, last):
                     yield late
@@ -137,3 +140,8 @@ async def follow_events(
             delay = FAST_POLL_S
         else:
             delay = min(delay * 2, poll_s)
+
+
+def _owned(run: RunRow) -> bool:
+    """Whether an engine holds the run's lease (it still executes the run and will record its end)."""
+    return run.owner is not None and (run.lease_expires_at or 0.0) > time.time()

@@ -26,7 +26,6 @@ from ._sandbox import Isolation
 T = TypeVar("T")
 
 ADDRESS_ENV: Final = "FLOWLOOM_DASK_ADDRESS"
-_CONNECT_TIMEOUT_S: Final = 30.0
 
 
 class DaskWorkers:
@@ -37,7 +36,8 @@ class DaskWorkers:
     ``cluster``: a ``distributed.Client`` of yours (left open at ``aclose()``), or a scheduler address such
     as ``tcp://host:8786`` (connected on first use, closed at ``aclose()``). The workers need flowloom
     installed. ``memory_bytes``, ``allowed_imports``, ``isolation``: the sandboxes' settings on the workers
-    (``flowloom.workers.SandboxPool``), sent to the cluster once as a worker plugin.
+    (``flowloom.workers.SandboxPool``), sent to the cluster once as a worker plugin. ``connect_timeout_s``:
+    how long connecting to an address may take before the node fails (``ConnectionError``).
     """
 
     def __init__(
@@ -47,6 +47,7 @@ class DaskWorkers:
         memory_bytes: int = 512 * 1024 * 1024,
         allowed_imports: frozenset[str] = frozenset(),
         isolation: Isolation = "auto",
+        connect_timeout_s: float = 30.0,
     ) -> None:
         if isinstance(cluster, str):
             if not cluster.strip():
@@ -62,6 +63,7 @@ class DaskWorkers:
             memory_bytes=memory_bytes, allowed_imports=frozenset(allowed_imports), isolation=isolation
         )
         self._plugin_sent = False
+        self._connect_timeout_s = connect_timeout_s
         self._lock = threading.Lock()
         self._numbers = itertools.count()
         self._closed = False
@@ -75,7 +77,7 @@ class DaskWorkers:
             if self._client is None:
                 try:
                     self._client = Client(  # type: ignore[no-untyped-call]
-                        self.address, timeout=_CONNECT_TIMEOUT_S, set_as_default=False
+                        self.address, timeout=self._connect_timeout_s, set_as_default=False
                     )
                 except (OSError, TimeoutError) as exc:
                     raise ConnectionError(
