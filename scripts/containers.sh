@@ -35,6 +35,10 @@ install() {
     rm -f "$log"
 }
 
+libs_of() { # the shared libraries the given ELF files load
+    ldd "$@" 2>/dev/null | awk '/=> \//{print $3} /^\t\//{print $1}' | sort -u
+}
+
 podman_() {
     podman --runtime runc "$@"
 }
@@ -60,7 +64,7 @@ image() {
     cp "$py" "$root/usr/bin/$version"
     ln -s "$version" "$root/usr/bin/python3"
     local lib
-    for lib in $(ldd "$py" | grep -o '/[^ ]*'); do
+    for lib in $(libs_of "$py"); do
         mkdir -p "$root$(dirname "$lib")"
         cp -L "$lib" "$root$lib"
     done
@@ -68,7 +72,7 @@ image() {
     tar -C /usr/lib --exclude="$version/test" --exclude="$version/site-packages" \
         --exclude="$version/dist-packages" --exclude='__pycache__' -cf - "$version" | tar -C "$root/usr/lib" -xf -
     if [[ -d "/usr/lib/$version/lib-dynload" ]]; then
-        for lib in $(ldd "/usr/lib/$version"/lib-dynload/*.so 2>/dev/null | grep -o '/[^ ]*\.so[^ ]*' | sort -u); do
+        for lib in $(libs_of "/usr/lib/$version"/lib-dynload/*.so); do
             [[ -e "$root$lib" ]] && continue
             mkdir -p "$root$(dirname "$lib")"
             cp -L "$lib" "$root$lib"

@@ -187,8 +187,8 @@ def _open_store(url: str) -> RunStore:
 
 
 def with_defaults(services: _engine.Services) -> _engine.Services:
-    """``services`` with what it leaves out made on first use: a shared HTTP client, the code sandbox, and
-    the workers (threads, and that sandbox for code)."""
+    """``services`` with what it leaves out made on first use: a shared HTTP client, the code sandbox, the
+    workers (threads, and that sandbox for code), a headless browser and a Docker Engine API client."""
     if services.http is None:
         services = replace(services, http=_engine.Lazy(_http_client))
     if services.sandbox is None:
@@ -196,7 +196,23 @@ def with_defaults(services: _engine.Services) -> _engine.Services:
         services = replace(services, sandbox=_engine.Lazy(partial(_sandbox, memory)))
     if services.workers is None:
         services = replace(services, workers=_engine.Lazy(partial(_workers, services.sandbox)))
+    if services.browser is None:
+        services = replace(services, browser=_engine.Lazy(_browser))
+    if services.containers is None:
+        services = replace(services, containers=_engine.Lazy(_containers))
     return services
+
+
+def _browser() -> Any:
+    from .nodes.browser import Chromium  # Playwright loads when a browser.render node first runs
+
+    return Chromium()
+
+
+def _containers() -> Any:
+    from .nodes.containers import DockerClient  # connects when a docker.run node first runs
+
+    return DockerClient.from_env()
 
 
 def _sandbox(memory_bytes: int) -> Sandbox:

@@ -73,6 +73,8 @@ class Services:
     ``http``: an ``httpx.AsyncClient`` shared by the engine's HTTP and LLM nodes (tests and users may
     pass one with their own transport). ``workers``: where blocking, CPU-bound or untrusted work runs
     (``ctx.workers``; ``flowloom.ir.Workers``). ``sandbox``: where the default workers run untrusted code.
+    ``browser``: the headless Chromium of ``browser.render`` nodes; ``containers``: the Docker Engine API
+    client of ``docker.run`` nodes (both launched or connected on first use, closed with the engine).
     ``extra`` holds third-party services by name.
     """
 
@@ -81,6 +83,8 @@ class Services:
     http: Lazy[Any] | None = None
     workers: Lazy[Workers] | None = None
     sandbox: Lazy[Sandbox] | None = None
+    browser: Lazy[Any] | None = None
+    containers: Lazy[Any] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     async def aclose(self) -> None:
