@@ -3,6 +3,9 @@ variant of api.call against flowloom.testing's Zypi server."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -195,3 +198,44 @@ async def test_zypi_errors_name_what_went_wrong(engine: flowloom.Engine) -> None
         "Execution failed: Cannot connect to Zypi at http://127.0.0.1:1 — is it running? ("
     )
     assert errors["not201"] == "Execution failed: Zypi session create error (200): Unknown error"
+
+
+def test_the_cli_runs_them_and_lists_their_metadata(tmp_path: Path) -> None:
+    flowloom_bin = Path(sys.executable).parent / "flowloom"
+    document = workflow(
+        heavy_node("s", "sandbox.exec", {"command": ["sh", "-c", "echo $N"]}, n=7),
+        heavy_node("a", "api.call", {"script": "print('[1, 2]')"}),
+    )
+    path = tmp_path / "wf.json"
+    path.write_text(json.dumps(document))
+    done = subprocess.run(
+        [flowloom_bin, "run", path, "--json", "--no-store"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)["report"]["reports"]
+    assert report["s"]["snapshots"][-1]["outputs"]["output"] == 7
+    assert report["a"]["snapshots"][-1]["outputs"]["output"] == [1, 2]
+    listed = subprocess.run([flowloom_bin, "nodes", "--json"], capture_output=True, text=True, check=True)
+    types = {entry["type"]: entry for entry in json.loads(listed.stdout)}
+    wanted = {
+        "sandbox.exec": ("sandbox", {"image", "command", "env", "workdir", "timeout", "memory_mb", "vcpus"}),
+        "zypi.exec": ("zypi", {"url", "image", "command", "session_id", "env", "workdir", "timeout"}),
+        "zypi.session_create": ("zypi", {"url", "image", "agent_id", "vcpus", "memory_mb"}),
+        "api.call": (
+            "api",
+            {"script", "packages", "env", "timeout", "memory_mb", "name", "zypi_url", "image"},
+        ),
+        "browser.render": ("browser", {"url", "html", "mode", "wait_ms", "memory_mb", "timeout", "zypi_url"}),
+        "docker.run": ("docker", {"image", "command", "entrypoint", "stdin_mode", "io_mode", "auto_pull"}),
+    }
+    for node_type, (category, keys) in wanted.items():
+        entry = types[node_type]
+        assert entry["category"] == category and entry["description"]
+        assert keys <= {key["name"] for key in entry["config"]}
+    assert (
+        next(key for key in types["sandbox.exec"]["config"] if key["name"] == "command")["required"] is True
+    )
