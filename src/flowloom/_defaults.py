@@ -34,13 +34,18 @@ def open_store(url: str) -> RunStore:
 
 
 def services(given: Services) -> Services:
-    """``given`` with what it leaves out made on first use: a shared HTTP client, the code sandbox, and the
-    workers (threads, and that sandbox for code; also the local workers beside a cluster's)."""
+    """``given`` with what it leaves out made on first use: a shared HTTP client, the code sandbox, the
+    workers (threads, and that sandbox for code; also the local workers beside a cluster's), a headless
+    browser and a Docker Engine API client."""
     if given.http is None:
         given = replace(given, http=Lazy(_http_client))
     if given.sandbox is None:
         memory = given.code_limits.python_memory_bytes
         given = replace(given, sandbox=Lazy(partial(_sandbox, memory)))
+    if given.browser is None:
+        given = replace(given, browser=Lazy(_browser))
+    if given.containers is None:
+        given = replace(given, containers=Lazy(_containers))
     if given.local_workers is None:  # threads here: the default workers, and those of local nodes
         threads = Lazy(partial(_workers, given.sandbox))
         given = replace(given, local_workers=threads, workers=given.workers or threads)
@@ -63,6 +68,18 @@ def _dask_workers(address: str, memory_bytes: int) -> Workers:
             f"workers={address!r} needs Dask: install flowloom with its dask extra (flowloom[dask]) ({exc})"
         ) from exc
     return DaskWorkers(address, memory_bytes=memory_bytes)
+
+
+def _browser() -> Any:
+    from .nodes.browser import Chromium  # Playwright loads when a browser.render node first runs
+
+    return Chromium()
+
+
+def _containers() -> Any:
+    from .nodes.containers import DockerClient  # connects when a docker.run node first runs
+
+    return DockerClient.from_env()
 
 
 def _sandbox(memory_bytes: int) -> Sandbox:

@@ -75,6 +75,8 @@ class Services:
     (``ctx.workers``; ``flowloom.ir.Workers``). ``local_workers``: where a node whose data says
     ``"workers": "local"`` runs its work instead (the default threads, when ``workers`` is a cluster).
     ``sandbox``: where the default workers run untrusted code.
+    ``browser``: the headless Chromium of ``browser.render`` nodes; ``containers``: the Docker Engine API
+    client of ``docker.run`` nodes (both launched or connected on first use, closed with the engine).
     ``extra`` holds third-party services by name.
     """
 
@@ -84,6 +86,8 @@ class Services:
     workers: Lazy[Workers] | None = None
     local_workers: Lazy[Workers] | None = None
     sandbox: Lazy[Sandbox] | None = None
+    browser: Lazy[Any] | None = None
+    containers: Lazy[Any] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     async def aclose(self) -> None:

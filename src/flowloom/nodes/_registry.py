@@ -11,6 +11,10 @@ from dataclasses import fields
 from flowloom.engine import NodeExecutor, Traits, traits_of
 from flowloom.ir import FlowgramNodeType
 
+from .browser import BUILTINS as BROWSER
+from .containers import BUILTINS as CONTAINERS
+from .sandboxes import BUILTINS as SANDBOXES
+
 logger = logging.getLogger("flowloom.nodes")
 
 ENTRY_POINT_GROUP = "flowloom.nodes"
@@ -29,6 +33,9 @@ _BUILTINS: dict[str, tuple[str, str]] = {
     FlowgramNodeType.HTTP: ("flowloom.nodes.http", "HttpExecutor"),
     FlowgramNodeType.LLM: ("flowloom.nodes.llm", "LLMExecutor"),
     "wait": ("flowloom.nodes.wait", "WaitExecutor"),  # flowloom's own: a durable wait (see DESIGN)
+    **BROWSER,  # browser.render: headless Chromium
+    **CONTAINERS,  # docker.run: the Docker Engine API
+    **SANDBOXES,  # sandbox.exec, zypi.exec, zypi.session_create, api.call
 }
 
 
