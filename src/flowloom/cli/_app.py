@@ -8,6 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 import typer
 
 from flowloom._runtime import Engine
@@ -118,6 +119,12 @@ def run(
             print_json(engine.start_rejected(errors, values))
         raise fail_usage(_invalid(file, errors))
 
+    from ._flowengine import flowengine_document
+
+    document = flowengine_document(engine, file, workflow_format)
+    if document is not None:  # flowengine's result object and events
+        raise typer.Exit(_run_flowengine(engine, file, document, values, as_json, jsonl))
+
     async def start() -> Run:
         if jsonl:
             from ._events import run_jsonl
@@ -129,6 +136,28 @@ def run(
     if jsonl:  # its --json object is printed already, after the events
         raise typer.Exit(exit_code(finished))
     raise finish(finished, as_json)
+
+
+def _run_flowengine(
+    engine: Engine, file: Path, document: Any, values: dict[str, Any], as_json: bool, jsonl: bool
+) -> int:
+    from ._flowengine import print_result, run_flowengine
+
+    async def main() -> tuple[dict[str, Any], int]:
+        async with engine:
+            if engine.store is not None:
+                await engine.store.open()
+            return await run_flowengine(engine, file, document, values, jsonl=jsonl)
+
+    try:
+        result, code = anyio.run(main)
+    except FlowloomError as exc:
+        raise fail_usage(str(exc)) from None
+    if as_json or jsonl:
+        print_result(result)
+    else:
+        console().print_json(json.dumps(result, ensure_ascii=False))
+    return code
 
 
 def _memory_store() -> RunStore:

@@ -11,6 +11,8 @@ from dataclasses import fields
 from flowloom.engine import NodeExecutor, Traits, traits_of
 from flowloom.ir import FlowgramNodeType
 
+from .automation import BUILTINS as AUTOMATION
+
 logger = logging.getLogger("flowloom.nodes")
 
 ENTRY_POINT_GROUP = "flowloom.nodes"
@@ -29,6 +31,7 @@ _BUILTINS: dict[str, tuple[str, str]] = {
     FlowgramNodeType.HTTP: ("flowloom.nodes.http", "HttpExecutor"),
     FlowgramNodeType.LLM: ("flowloom.nodes.llm", "LLMExecutor"),
     "wait": ("flowloom.nodes.wait", "WaitExecutor"),  # flowloom's own: a durable wait (see DESIGN)
+    **AUTOMATION,  # flowengine's node library
 }
 
 
