@@ -15,6 +15,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,21 +28,33 @@ CASE_TIMEOUT_S = 30.0
 
 def corpus_dir() -> Path:
     configured = os.environ.get(ENV_VAR)
-    path = Path(configured) if configured else Path(__file__).resolve().parents[2] / "shared" / "conformance" / "flowengine"
+    path = (
+        Path(configured)
+        if configured
+        else Path(__file__).resolve().parents[2] / "shared" / "conformance" / "flowengine"
+    )
     if not (path / "cases").is_dir():
         raise FileNotFoundError(f"flowengine conformance cases not found: {path / 'cases'} (set ${ENV_VAR})")
     return path
 
 
 def load_cases() -> list[dict[str, Any]]:
-    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted((corpus_dir() / "cases").glob("*.json"))]
+    return [
+        json.loads(p.read_text(encoding="utf-8")) for p in sorted((corpus_dir() / "cases").glob("*.json"))
+    ]
 
 
 def node_types_of(case: dict[str, Any]) -> set[str]:
+    """The node types a case uses (or, for ``nodes --json``, expects listed)."""
+    listed = set(case.get("expect", {}).get("node_types", {}))
     workflow = case.get("workflow")
     if not isinstance(workflow, dict) or not isinstance(workflow.get("nodes"), list):
-        return set()
-    return {n["node_type"] for n in workflow["nodes"] if isinstance(n, dict) and isinstance(n.get("node_type"), str)}
+        return listed
+    return listed | {
+        n["node_type"]
+        for n in workflow["nodes"]
+        if isinstance(n, dict) and isinstance(n.get("node_type"), str)
+    }
 
 
 @dataclass
@@ -55,7 +68,9 @@ class Outcome:
     workdir: Path = Path()
 
 
-def run_case(case: dict[str, Any], names: dict[str, str], flowloom: list[str], env: dict[str, str]) -> Outcome:
+def run_case(
+    case: dict[str, Any], names: dict[str, str], flowloom: list[str], env: dict[str, str]
+) -> Outcome:
     """Run one case in a fresh directory as the README's "Running a case" says."""
     sys.path.insert(0, str(corpus_dir()))
     from servers import substitute  # type: ignore[import-not-found]
@@ -72,21 +87,39 @@ def run_case(case: dict[str, Any], names: dict[str, str], flowloom: list[str], e
         if "workflow_text" in case:
             (work / "wf.json").write_text(case["workflow_text"], encoding="utf-8")
         else:
-            (work / "wf.json").write_text(json.dumps(substitute(case.get("workflow"), names)), encoding="utf-8")
+            (work / "wf.json").write_text(
+                json.dumps(substitute(case.get("workflow"), names)), encoding="utf-8"
+            )
         if "inputs_text" in case:
             (work / "in.json").write_text(case["inputs_text"], encoding="utf-8")
         else:
-            (work / "in.json").write_text(json.dumps(substitute(case.get("inputs", {}), names)), encoding="utf-8")
+            (work / "in.json").write_text(
+                json.dumps(substitute(case.get("inputs", {}), names)), encoding="utf-8"
+            )
         if mode == "validate":
             argv = [*flowloom, "validate", "wf.json"]
         else:
-            argv = [*flowloom, "run", "wf.json", "--inputs", "@in.json", "--jsonl" if mode == "jsonl" else "--json"]
+            argv = [
+                *flowloom,
+                "run",
+                "wf.json",
+                "--inputs",
+                "@in.json",
+                "--jsonl" if mode == "jsonl" else "--json",
+            ]
     argv += case.get("args", [])
     started = time.monotonic()
     process = subprocess.Popen(
-        argv, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+        argv,
+        cwd=work,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
         env={**env, "FLOWENGINE_CASE_VAR": "from-parent"},
     )
+    watchdog = threading.Timer(CASE_TIMEOUT_S, process.kill)  # a hung CLI fails its case, not the suite
+    watchdog.start()
     lines: list[tuple[float, dict[str, Any]]] = []
     raw: list[str] = []
     cancel = case.get("cancel")
@@ -98,11 +131,12 @@ def run_case(case: dict[str, Any], names: dict[str, str], flowloom: list[str], e
         except ValueError:
             continue
         lines.append(((time.monotonic() - started) * 1000, event))
-        if cancel and matches(cancel["after_event"], event):
+        if cancel and matches(cancel["after_event"], event, exact=False):
             process.send_signal(getattr(signal, cancel.get("signal", "SIGINT")))
             cancel = None
     stderr = process.stderr.read()
-    code = process.wait(timeout=CASE_TIMEOUT_S)
+    code = process.wait()
+    watchdog.cancel()
     outcome = Outcome(code, "".join(raw), stderr, (time.monotonic() - started) * 1000, workdir=work)
     if mode in ("json", "jsonl") and lines:
         outcome.result = lines[-1][1]
@@ -153,7 +187,9 @@ def _matcher(expected: dict[str, Any], actual: Any) -> bool:
             kind = _json_type(actual)
             ok = kind == want or (want == "number" and kind == "integer")
         elif key == "$subset":
-            ok = isinstance(actual, dict) and all(k in actual and matches(v, actual[k]) for k, v in want.items())
+            ok = isinstance(actual, dict) and all(
+                k in actual and matches(v, actual[k]) for k, v in want.items()
+            )
         elif key == "$absent_keys":
             ok = isinstance(actual, dict) and not any(k in actual for k in want)
         elif key == "$json":
@@ -169,7 +205,11 @@ def _matcher(expected: dict[str, Any], actual: Any) -> bool:
             ok = _png_size(actual) == (want["width"], want["height"])
         elif key == "$range":
             lo, hi = want
-            ok = _json_type(actual) in ("integer", "number") and (lo is None or actual >= lo) and (hi is None or actual <= hi)
+            ok = (
+                _json_type(actual) in ("integer", "number")
+                and (lo is None or actual >= lo)
+                and (hi is None or actual <= hi)
+            )
         else:
             raise ValueError(f"unknown matcher {key}")
         if not ok:
@@ -194,8 +234,10 @@ def matches(expected: Any, actual: Any, *, exact: bool = True) -> bool:
             return False
         return all(k in actual and matches(v, actual[k]) for k, v in expected.items())
     if isinstance(expected, list):
-        return isinstance(actual, list) and len(expected) == len(actual) and all(
-            matches(e, a) for e, a in zip(expected, actual, strict=True)
+        return (
+            isinstance(actual, list)
+            and len(expected) == len(actual)
+            and all(matches(e, a) for e, a in zip(expected, actual, strict=True))
         )
     return type(expected) is type(actual) and expected == actual
 
@@ -232,10 +274,14 @@ def problems(case: dict[str, Any], outcome: Outcome) -> Iterator[str]:
     elif result.get("status") == "succeeded" and result.get("error") is not None:
         yield f"error {result.get('error')!r}, expected null"
     if "outputs" in expect and not matches(expect["outputs"], result.get("outputs")):
-        yield f"outputs {json.dumps(result.get('outputs'))[:800]}, expected {json.dumps(expect['outputs'])[:800]}"
+        yield f"outputs {_short(result.get('outputs'))}, expected {_short(expect['outputs'])}"
     yield from _nodes_problems(expect.get("nodes"), result.get("nodes") or {})
     yield from _event_problems(expect, outcome)
     yield from _file_problems(expect, outcome.workdir)
+
+
+def _short(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)[:600]
 
 
 def _nodes_problems(expected: dict[str, Any] | None, actual: dict[str, Any]) -> Iterator[str]:
@@ -247,7 +293,7 @@ def _nodes_problems(expected: dict[str, Any] | None, actual: dict[str, Any]) -> 
         got = actual.get(node_id, {})
         for key, want in fields.items():
             if not matches(want, got.get(key)):
-                yield f"node {node_id}: {key} {json.dumps(got.get(key))[:400]}, expected {json.dumps(want)[:400]}"
+                yield f"node {node_id}: {key} {_short(got.get(key))}, expected {_short(want)}"
         if fields.get("status") == "succeeded" and "error" not in fields and got.get("error") is not None:
             yield f"node {node_id}: error {got.get('error')!r}, expected null"
 
@@ -265,19 +311,28 @@ def _event_problems(expect: dict[str, Any], outcome: Outcome) -> Iterator[str]:
             position += 1
     for node_id, streams in (expect.get("logs") or {}).items():
         for stream, want in streams.items():
-            got = [e.get("line") for e in events if e.get("type") == "NodeLog" and e.get("node_id") == node_id and e.get("stream") == stream]
+            got = [
+                e.get("line")
+                for e in events
+                if e.get("type") == "NodeLog" and e.get("node_id") == node_id and e.get("stream") == stream
+            ]
             if got != want:
-                yield f"logs of {node_id} {stream}: {json.dumps(got)[:400]}, expected {json.dumps(want)[:400]}"
+                yield f"logs of {node_id} {stream}: {_short(got)}, expected {_short(want)}"
     for count in expect.get("event_counts", []):
         found = sum(1 for e in events if matches(count["match"], e, exact=False))
         if found != count["count"]:
             yield f"{found} events match {json.dumps(count['match'])}, expected {count['count']}"
     streamed = expect.get("streamed")
     if streamed:
-        stamps = [at for at, e in outcome.lines if e.get("type") == "NodeLog" and e.get("node_id") == streamed["node"]]
+        stamps = [
+            at
+            for at, e in outcome.lines
+            if e.get("type") == "NodeLog" and e.get("node_id") == streamed["node"]
+        ]
         spread = stamps[-1] - stamps[0] if stamps else 0.0
         if spread < streamed["min_spread_ms"]:
-            yield f"NodeLog lines of {streamed['node']} arrived {spread:.0f} ms apart, expected >= {streamed['min_spread_ms']}"
+            want = streamed["min_spread_ms"]
+            yield f"NodeLog lines of {streamed['node']} arrived {spread:.0f} ms apart, expected >= {want}"
 
 
 def _file_problems(expect: dict[str, Any], workdir: Path) -> Iterator[str]:

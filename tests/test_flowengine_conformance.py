@@ -16,8 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _flowengine_cases import Outcome, corpus_dir, flowloom_command, load_cases, node_types_of, problems, run_case
 
+from _flowengine_cases import (
+    Outcome,
+    corpus_dir,
+    flowloom_command,
+    load_cases,
+    node_types_of,
+    problems,
+    run_case,
+)
 from flowloom.nodes import NodeRegistry
 
 # Node types of the corpus that branch automation2 implements (nodes/browser, containers, sandboxes).
@@ -43,7 +51,9 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Out
 
     echo, zypi = start_servers()
     store = tmp_path_factory.mktemp("flowengine-store") / "runs.db"
-    env = {**os.environ, "FLOWLOOM_DATABASE_URL": f"sqlite:///{store}"}
+    # bytecode is cached (a CLI process otherwise compiles every module again: ~1 s each)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["FLOWLOOM_DATABASE_URL"] = f"sqlite:///{store}"
     names = {"HTTP_ECHO": echo.base_url, "ZYPI": zypi.base_url, "DOCKER_IMAGE": "flowloom-test:latest"}
     command = flowloom_command()
     found: dict[str, Outcome] = {}
@@ -52,7 +62,9 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Out
         first, rest = ordinary[0], ordinary[1:]  # the first creates the store alone
         found[first["id"]] = run_case(first, names, command, env)
         with ThreadPoolExecutor(max_workers=4) as pool:
-            for case, outcome in zip(rest, pool.map(lambda c: run_case(c, names, command, env), rest), strict=True):
+            for case, outcome in zip(
+                rest, pool.map(lambda c: run_case(c, names, command, env), rest), strict=True
+            ):
                 found[case["id"]] = outcome
         for case in CASES:
             if case.get("timing"):
@@ -72,8 +84,10 @@ def test_corpus_is_complete() -> None:
 def test_case(case: dict[str, Any], outcomes: dict[str, Outcome]) -> None:
     outcome = outcomes[case["id"]]
     found = list(problems(case, outcome))
-    assert not found, f"{case['id']}: {case['description']}\n  " + "\n  ".join(found) + (
-        f"\n  stderr: {outcome.stderr[-600:]}" if outcome.stderr else ""
+    assert not found, (
+        f"{case['id']}: {case['description']}\n  "
+        + "\n  ".join(found)
+        + (f"\n  stderr: {outcome.stderr[-600:]}" if outcome.stderr else "")
     )
 
 

@@ -16,6 +16,7 @@ from flowloom._version import __version__
 from flowloom.engine import FlowloomError, InvalidWorkflowError, Run, metadata_of, traits_of
 from flowloom.ir import RunStore, StoreError
 
+from ._init import init
 from ._output import (
     RunJsonOption,
     UsageProblem,
@@ -238,4 +239,5 @@ def serve(
         pass
 
 
+app.command()(init)
 app.add_typer(runs_app)
