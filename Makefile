@@ -29,3 +29,4 @@ fmt: uv
 bench: uv
 	$(UV) sync --frozen --quiet
 	$(PY_RUN) python bench/run.py
+	$(PY_RUN) python bench/automation.py
