@@ -49,6 +49,7 @@ EXECUTOR_SEAM = frozenset(
         "NodeExecutor",
         "NodeMetadata",
         "NodeResult",
+        "NodeTimeout",
         "Resolver",
         "Sandbox",
         "Services",

@@ -2,7 +2,8 @@
 
 Node executors (``flowloom.nodes``, third-party node types) use only the executor seam below: what an
 executor is (``NodeExecutor``, ``Traits``, ``NodeMetadata`` with its ``ConfigKey``s, ``NodeResult``,
-``NodeError``), what it sees while it runs (``NodeContext``, ``Iteration``), and flow values
+``NodeError``, and ``NodeTimeout`` for a time limit of its own, which ``retry_on_timeout`` governs), what
+it sees while it runs (``NodeContext``, ``Iteration``), and flow values
 (``compile_flow_value`` and ``compile_strict_ref`` make a ``Resolver`` once, ``NodeContext.resolve`` gives
 its ``TypedValue`` in the node's scope; ``infer_type``, ``same_type``, ``UNDEFINED``).
 ``tests/test_layering.py`` pins that list.
