@@ -16,6 +16,7 @@ from flowloom._version import __version__
 from flowloom.engine import FlowloomError, InvalidWorkflowError, Run, metadata_of, traits_of
 from flowloom.ir import RunStore, StoreError
 
+from ._flowengine import flowengine_document
 from ._init import init
 from ._output import (
     RunJsonOption,
@@ -109,8 +110,10 @@ def run(
     try:
         values = _read_inputs(inputs)
         url = store_url(store, no_store)
-        # --jsonl prints the events as recorded: without a store, in memory for the run's length
-        engine = Engine(store=_memory_store() if url is None and jsonl else url)
+        document = flowengine_document(file, workflow_format)
+        # --jsonl prints the events as recorded: without a store, in memory for the run's length (a
+        # flowengine run prints them from the engine's bus)
+        engine = Engine(store=_memory_store() if url is None and jsonl and document is None else url)
         validation = engine.validate(file, values, format=workflow_format)
     except (UsageProblem, InvalidWorkflowError, StoreError) as exc:
         raise fail_usage(str(exc)) from None
@@ -120,9 +123,6 @@ def run(
             print_json(engine.start_rejected(errors, values))
         raise fail_usage(_invalid(file, errors))
 
-    from ._flowengine import flowengine_document
-
-    document = flowengine_document(engine, file, workflow_format)
     if document is not None:  # flowengine's result object and events
         raise typer.Exit(_run_flowengine(engine, file, document, values, as_json, jsonl))
 

@@ -4,16 +4,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import sys
+from json.encoder import encode_basestring
 from typing import Any
 
 import anyio
 
 from flowloom._runtime import Engine
 from flowloom.engine import CompiledWorkflow, Run
-from flowloom.formats import Source, read_document
+from flowloom.formats import Source, default_formats, read_document
 from flowloom.formats.flowengine import FlowengineFormat, run_attempts
 from flowloom.ir import (
     Event,
@@ -33,13 +35,13 @@ from flowloom.ir import (
 _STATUS = {Status.SUCCEEDED: "succeeded", Status.FAILED: "failed", Status.CANCELED: "canceled"}
 
 
-def flowengine_document(engine: Engine, source: Source, workflow_format: str | None) -> Any | None:
+def flowengine_document(source: Source, workflow_format: str | None) -> Any | None:
     """The parsed document when ``source`` is a flowengine workflow (named or detected), else ``None``."""
     if workflow_format not in (None, FlowengineFormat.name):
         return None
     try:
         document, _digest = read_document(source)
-        detected = engine.formats.detect(document)
+        detected = default_formats().detect(document)
     except InvalidWorkflowError:
         return None
     if workflow_format == FlowengineFormat.name or detected.name == FlowengineFormat.name:
@@ -141,14 +143,42 @@ class _EventLines:
         self.outcome = outcome
         self.retries = {node.id: node.retry.max_attempts for node in compiled.workflow.nodes if node.retry}
         self.out = sys.stdout
+        self._flush_pending = False
+        self._log_heads: dict[tuple[str, str], str] = {}
 
     def write(self, line: dict[str, Any]) -> None:
-        self.out.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
+        self._text(json.dumps(line, ensure_ascii=False, separators=(",", ":")))
+
+    def _text(self, text: str) -> None:
+        """Buffered, and flushed once the loop has run what is ready: a burst of lines (a shell node
+        emits a whole chunk of output at once) costs one write, and nothing waits longer than that."""
+        self.out.write(text + "\n")
+        if not self._flush_pending:
+            self._flush_pending = True
+            try:
+                asyncio.get_running_loop().call_soon(self._flush)
+            except RuntimeError:  # no loop: at once
+                self._flush()
+
+    def _flush(self) -> None:
+        self._flush_pending = False
         self.out.flush()
 
     def __call__(self, event: Event) -> None:
         run = self.outcome.run
         if run is None or event.run_id != run.id:
+            return
+        if type(event) is NodeLog:  # the hot path: written field by field
+            head = self._log_heads.get((event.node_id, event.stream))
+            if head is None:
+                head = self._log_heads[(event.node_id, event.stream)] = (
+                    '{"type":"NodeLog","node_id":'
+                    + encode_basestring(event.node_id)
+                    + ',"stream":'
+                    + encode_basestring(event.stream)
+                    + ',"line":'
+                )
+            self._text(head + encode_basestring(event.line) + "}")
             return
         line = self._line(event, run)
         if line is not None:
