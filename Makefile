@@ -29,4 +29,5 @@ fmt: uv
 bench: uv
 	$(UV) sync --frozen --quiet
 	$(PY_RUN) python bench/run.py
+	$(PY_RUN) python bench/automation.py
 	$(PY_RUN) python bench/compare.py

@@ -59,3 +59,19 @@ def test_tricks_quick_compares_every_trick_with_its_library_alternative() -> Non
     # cold start: construct, statements; load: construct; per durability: statements, blocks
     expected = {"construct": 2, "statements": 3, "blocks": 2}
     assert {name: rows.count(name) for name in set(rows)} == expected, done.stdout
+
+
+def test_automation_bench_quick_checks_its_runs() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "automation.py"), "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    assert [line.split(":")[0] for line in done.stdout.splitlines()] == [
+        "shell chain x100",
+        "stream 10,000 lines to --jsonl",
+    ], done.stdout

@@ -9,6 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 import typer
 
 from flowloom._version import __version__
@@ -16,6 +17,8 @@ from flowloom.engine import Engine, FlowloomError, InvalidWorkflowError, Run, me
 from flowloom.ir import RunStore, StoreError
 
 from ._checks import Refused, check
+from ._flowengine import flowengine_document
+from ._init import init
 from ._inputs import UsageProblem, read_json_object
 from ._interrupt import interrupted
 from ._output import RunJsonOption, console, exit_code, fail_usage, finish, print_json, run_in
@@ -91,9 +94,12 @@ def run(
     try:
         values = _read_inputs(inputs)
         url = store_url(store, no_store)
-        # --jsonl prints the events as recorded: without a store, in memory for the run's length
+        document = flowengine_document(file, workflow_format)
+        # --jsonl prints the events as recorded: without a store, in memory for the run's length (a
+        # flowengine run prints them from the engine's bus)
         engine = Engine(
-            store=_memory_store() if url is None and jsonl else url, workers=workers_address(workers)
+            store=_memory_store() if url is None and jsonl and document is None else url,
+            workers=workers_address(workers),
         )
         checked = check(engine, file, values, format=workflow_format)
     except (UsageProblem, InvalidWorkflowError, StoreError) as exc:
@@ -104,6 +110,9 @@ def run(
         raise fail_usage(checked.message)
 
     run_id = str(uuid.uuid4())  # known before the run starts, so that Ctrl-C can name it
+
+    if document is not None:  # flowengine's result object and events
+        raise typer.Exit(_run_flowengine(engine, file, document, values, as_json, jsonl))
 
     async def start() -> Run:
         if jsonl:
@@ -121,6 +130,28 @@ def run(
     if jsonl:  # its --json object is printed already, after the events
         raise typer.Exit(exit_code(finished))
     raise finish(finished, as_json)
+
+
+def _run_flowengine(
+    engine: Engine, file: Path, document: Any, values: dict[str, Any], as_json: bool, jsonl: bool
+) -> int:
+    from ._flowengine import print_result, run_flowengine
+
+    async def main() -> tuple[dict[str, Any], int]:
+        async with engine:
+            if engine.store is not None:
+                await engine.store.open()
+            return await run_flowengine(engine, file, document, values, jsonl=jsonl)
+
+    try:
+        result, code = anyio.run(main)
+    except FlowloomError as exc:
+        raise fail_usage(str(exc)) from None
+    if as_json or jsonl:
+        print_result(result)
+    else:
+        console().print_json(json.dumps(result, ensure_ascii=False))
+    return code
 
 
 def _memory_store() -> RunStore:
@@ -207,4 +238,5 @@ def serve(
         pass
 
 
+app.command()(init)
 app.add_typer(runs_app)

@@ -137,7 +137,7 @@ def _compile_graph(nodes: Sequence[Node], edges: Sequence[Edge], executors: Exec
                 entry=traits.entry,
                 terminal=traits.terminal,
                 lightweight=executor is None or traits.lightweight,
-                direct=node.retry is None and node.timeout_s is None,
+                direct=node.retry is None and node.timeout_s is None and node.deadline_s is None,
                 restorable=executor is not None and block is None and not traits.replayed,
                 strict_join=traits.strict_join,
             )

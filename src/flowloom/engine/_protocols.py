@@ -88,6 +88,14 @@ class DeclaresPorts(Protocol):
     def output_ports(self, node: Node) -> Collection[str]: ...
 
 
+@runtime_checkable
+class ChecksConfig(Protocol):
+    """An executor that checks a node's configuration (``node.data``) before anything runs: every problem
+    as a message naming the node and the key. The workflow is refused when there is one."""
+
+    def config_errors(self, node: Node) -> list[str]: ...
+
+
 class ExecutorLookup(Protocol):
     """A registry of executors by node type (``flowloom.nodes.NodeRegistry``)."""
 

@@ -95,6 +95,16 @@ class Run:
     def report(self) -> Report:
         return self._records.report()
 
+    def node_state(self, node_id: str) -> tuple[Status, int, dict[str, Any] | None, str | None]:
+        """A node's status, attempts, outputs and error in this run so far (its last execution): cheap
+        enough to read on every event."""
+        record = self._records.nodes.get(node_id)
+        if record is None:
+            return Status.PENDING, 0, None, None
+        last = record.last_snapshot
+        outputs = last.outputs if last is not None else None
+        return record.status, record.attempts, outputs, last.error if last is not None else None
+
     async def wait(self, timeout: float | None = None) -> dict[str, Any]:  # noqa: ASYNC109 (the SDK contract)
         """Wait until the run has ended and return its outputs. Raises ``RunFailedError`` if it failed or
         was canceled, ``RunWaitingError`` if it is waiting (``waits`` says for what; ``Engine.resume``

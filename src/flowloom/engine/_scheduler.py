@@ -307,8 +307,10 @@ class RunDriver:
                 if cnode.direct and cnode.lightweight:
                     record.attempts = 1
                     result = await executor.execute(context)
-                else:
+                elif node.deadline_s is None:
                     result = await self._attempts(cnode, executor, context, record)
+                else:
+                    result = await self._bounded(cnode, executor, context, record, node.deadline_s)
                 if key is not None and isinstance(result, NodeResult):
                     await self.cache.put(key, result, node.cache.ttl_s)  # type: ignore[union-attr]
         except BlockWaiting:
@@ -485,6 +487,19 @@ class RunDriver:
                 )
                 await anyio.sleep(delay)
 
+    async def _bounded(
+        self,
+        cnode: CompiledNode,
+        executor: NodeExecutor,
+        context: NodeContext,
+        record: NodeRecord,
+        deadline_s: float,
+    ) -> NodeResult | Wait:
+        """``_attempts`` under the node's deadline: every attempt and retry delay together."""
+        with anyio.move_on_after(deadline_s):
+            return await self._attempts(cnode, executor, context, record)
+        raise NodeTimeout(f"Timeout after {deadline_s * 1000:g}ms")
+
     async def _fail(
         self,
         graph: _GraphRun,
@@ -520,7 +535,10 @@ class RunDriver:
         return await self._abort(graph, cnode, message)
 
     async def _abort(self, graph: _GraphRun, cnode: CompiledNode, message: str) -> list[int]:
-        """A recorded failure: end the graph (stop) or kill the node's outgoing paths (continue)."""
+        """A recorded failure: end the graph (stop), kill the node's outgoing paths (continue), or settle
+        them as if it had succeeded without outputs (proceed)."""
+        if self.on_error is OnError.PROCEED:
+            return graph.settle(cnode, None)
         self.failed = True
         if graph.failure is None:
             graph.failure = message

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from flowloom.ir import Edge, Node, Workflow
 
-from ._protocols import DeclaresPorts, ExecutorLookup
+from ._protocols import ChecksConfig, DeclaresPorts, ExecutorLookup
 
 _MAX_ERRORS = 20  # a thoroughly broken workflow gets the first problems, not thousands of lines
 
@@ -45,8 +45,11 @@ def _graph_errors(
         if node.id in index:
             errors.append(f'duplicate node id "{node.id}"{where}')
         index[node.id] = i
-        if not lenient_node_types and executors.get(node.type) is None:
+        executor = executors.get(node.type)
+        if executor is None and not lenient_node_types:
             errors.append(f'node "{node.id}"{where}: unknown node type "{node.type}"')
+        elif isinstance(executor, ChecksConfig):
+            errors.extend(executor.config_errors(node))
     successors: list[list[int]] = [[] for _ in nodes]
     ports: dict[int, frozenset[str] | None] = {}  # declared output ports, by node index
     for edge in edges:

@@ -33,6 +33,7 @@ class OnError(StrEnum):
 
     STOP = "stop"  # flowgram: the first failure fails the run and cancels siblings
     CONTINUE = "continue"  # Pipeline: dependents are skipped, independent branches finish
+    PROCEED = "proceed"  # flowengine ContinueOnError: a failed node counts as finished, dependents run
 
 
 class SkipReason(StrEnum):

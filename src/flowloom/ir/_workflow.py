@@ -90,6 +90,7 @@ class Node(BaseModel):
     block_edges: list[Edge] = Field(default_factory=list)
     retry: RetryPolicy | None = None
     timeout_s: float | None = Field(default=None, gt=0)
+    deadline_s: float | None = Field(default=None, gt=0)  # all attempts and retry delays together
     cache: CachePolicy | None = None
 
 

@@ -11,6 +11,7 @@ from dataclasses import fields
 from flowloom.engine import NodeExecutor, Traits, traits_of
 from flowloom.ir import FlowgramNodeType
 
+from .automation import BUILTINS as AUTOMATION
 from .browser import BUILTINS as BROWSER
 from .containers import BUILTINS as CONTAINERS
 from .sandboxes import BUILTINS as SANDBOXES
@@ -33,6 +34,7 @@ _BUILTINS: dict[str, tuple[str, str]] = {
     FlowgramNodeType.HTTP: ("flowloom.nodes.http", "HttpExecutor"),
     FlowgramNodeType.LLM: ("flowloom.nodes.llm", "LLMExecutor"),
     "wait": ("flowloom.nodes.wait", "WaitExecutor"),  # flowloom's own: a durable wait (see DESIGN)
+    **AUTOMATION,  # flowengine's node library
     **BROWSER,  # browser.render: headless Chromium
     **CONTAINERS,  # docker.run: the Docker Engine API
     **SANDBOXES,  # sandbox.exec, zypi.exec, zypi.session_create, api.call

@@ -1,0 +1,241 @@
+"""``flowloom run`` on a flowengine workflow: the result object and the events of flowengine's users
+(``../shared/conformance/flowengine/README.md``). The run goes through the engine as any other;
+``RetryWorkflow`` runs it again up to N times; SIGINT/SIGTERM cancel it and the result is still printed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from json.encoder import encode_basestring
+from typing import Any
+
+import anyio
+
+from flowloom.engine import CompiledWorkflow, Engine, Run
+from flowloom.formats import Source, default_formats, read_document
+from flowloom.formats.flowengine import FlowengineFormat, run_attempts
+from flowloom.ir import (
+    Event,
+    InvalidWorkflowError,
+    NodeCanceled,
+    NodeFailed,
+    NodeLog,
+    NodeProgress,
+    NodeRetrying,
+    NodeStarted,
+    NodeSucceeded,
+    RunFinished,
+    RunStarted,
+    Status,
+)
+
+_STATUS = {Status.SUCCEEDED: "succeeded", Status.FAILED: "failed", Status.CANCELED: "canceled"}
+
+
+def flowengine_document(source: Source, workflow_format: str | None) -> Any | None:
+    """The parsed document when ``source`` is a flowengine workflow (named or detected), else ``None``."""
+    if workflow_format not in (None, FlowengineFormat.name):
+        return None
+    try:
+        document, _digest = read_document(source)
+        detected = default_formats().detect(document)
+    except InvalidWorkflowError:
+        return None
+    if workflow_format == FlowengineFormat.name or detected.name == FlowengineFormat.name:
+        return document
+    return None
+
+
+class _Outcome:
+    def __init__(self) -> None:
+        self.run: Run | None = None
+        self.signal: str | None = None
+
+
+async def run_flowengine(
+    engine: Engine, source: Source, document: Any, inputs: dict[str, Any], *, jsonl: bool
+) -> tuple[dict[str, Any], int]:
+    """Run the workflow (again, under ``RetryWorkflow``); print its events with ``jsonl``. Returns the
+    result object and the exit code."""
+    compiled = engine.load(source, format=FlowengineFormat.name)
+    outcome = _Outcome()
+    printer = _EventLines(compiled, outcome) if jsonl else None
+    remove = engine.bus.add_listener(printer) if printer is not None else None
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_cancel_on_signal, outcome)
+            for _ in range(run_attempts(document)):
+                run = outcome.run = engine.start(compiled, inputs)
+                await run.join()
+                if run.status is not Status.FAILED or outcome.signal is not None:
+                    break
+            tg.cancel_scope.cancel()
+    finally:
+        if remove is not None:
+            remove()
+    assert outcome.run is not None
+    result = result_object(compiled, outcome.run, outcome.signal)
+    if printer is not None:
+        printer.write(
+            {
+                "type": "RunFinished",
+                "run_id": result["run_id"],
+                "status": result["status"],
+                "error": result["error"],
+            }
+        )
+    return result, 0 if result["status"] == "succeeded" else 1
+
+
+async def _cancel_on_signal(outcome: _Outcome) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            outcome.signal = signal.Signals(signum).name
+            if outcome.run is not None:
+                outcome.run.cancel()
+
+
+def result_object(compiled: CompiledWorkflow, run: Run, by_signal: str | None = None) -> dict[str, Any]:
+    """``{run_id, status, outputs (succeeded sinks), nodes, error}``: the contract's result object."""
+    workflow = compiled.workflow
+    sources = {edge.source for edge in workflow.edges}
+    nodes: dict[str, Any] = {}
+    outputs: dict[str, Any] = {}
+    for node in workflow.nodes:
+        status, attempts, produced, error = run.node_state(node.id)
+        name = _STATUS.get(status, "skipped")
+        nodes[node.id] = {
+            "status": name,
+            "attempts": attempts if name != "skipped" else 0,
+            "outputs": dict(produced or {}) if name == "succeeded" else {},
+            "error": error if name == "failed" else ("canceled" if name == "canceled" else None),
+        }
+        if name == "succeeded" and node.id not in sources:
+            outputs[node.id] = dict(produced or {})
+    ended = _STATUS.get(run.status, str(run.status))
+    failure: str | None = None
+    if ended == "failed":
+        failure = _run_error(run, nodes)
+    elif ended == "canceled":
+        failure = f"Run canceled ({by_signal})" if by_signal else "Run canceled"
+    return {"run_id": run.id, "status": ended, "outputs": outputs, "nodes": nodes, "error": failure}
+
+
+def _run_error(run: Run, nodes: dict[str, Any]) -> str:
+    for message in run.report().messages.error:
+        if message.node_id is not None and message.node_id in nodes:
+            return f"Node {message.node_id} failed: {message.message}"
+    return run.error or "Run failed"
+
+
+def print_result(result: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+class _EventLines:
+    """The engine's events of the current run as flowengine's users see them, one JSON line each."""
+
+    def __init__(self, compiled: CompiledWorkflow, outcome: _Outcome) -> None:
+        self.outcome = outcome
+        self.retries = {node.id: node.retry.max_attempts for node in compiled.workflow.nodes if node.retry}
+        self.out = sys.stdout
+        self._flush_pending = False
+        self._log_heads: dict[tuple[str, str], str] = {}
+
+    def write(self, line: dict[str, Any]) -> None:
+        self._text(json.dumps(line, ensure_ascii=False, separators=(",", ":")))
+
+    def _text(self, text: str) -> None:
+        """Buffered, and flushed once the loop has run what is ready: a burst of lines (a shell node
+        emits a whole chunk of output at once) costs one write, and nothing waits longer than that."""
+        self.out.write(text + "\n")
+        if not self._flush_pending:
+            self._flush_pending = True
+            try:
+                asyncio.get_running_loop().call_soon(self._flush)
+            except RuntimeError:  # no loop: at once
+                self._flush()
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        self.out.flush()
+
+    def __call__(self, event: Event) -> None:
+        run = self.outcome.run
+        if run is None or event.run_id != run.id:
+            return
+        if type(event) is NodeLog:  # the hot path: written field by field
+            head = self._log_heads.get((event.node_id, event.stream))
+            if head is None:
+                head = self._log_heads[(event.node_id, event.stream)] = (
+                    '{"type":"NodeLog","node_id":'
+                    + encode_basestring(event.node_id)
+                    + ',"stream":'
+                    + encode_basestring(event.stream)
+                    + ',"line":'
+                )
+            self._text(head + encode_basestring(event.line) + "}")
+            return
+        line = self._line(event, run)
+        if line is not None:
+            self.write(line)
+
+    def _line(self, event: Event, run: Run) -> dict[str, Any] | None:
+        match event:
+            case NodeLog():
+                return {
+                    "type": "NodeLog",
+                    "node_id": event.node_id,
+                    "stream": event.stream,
+                    "line": event.line,
+                }
+            case RunStarted():
+                return {"type": "RunStarted", "run_id": event.run_id}
+            case NodeStarted():
+                return {"type": "NodeStarted", "node_id": event.node_id, "node_type": event.node_type}
+            case NodeSucceeded():
+                _status, attempts, outputs, _error = run.node_state(event.node_id)
+                return {
+                    "type": "NodeSucceeded",
+                    "node_id": event.node_id,
+                    "outputs": outputs or {},
+                    "attempts": attempts,
+                }
+            case NodeFailed():
+                return {
+                    "type": "NodeFailed",
+                    "node_id": event.node_id,
+                    "error": event.error,
+                    "attempts": event.attempt,
+                }
+            case NodeCanceled():
+                _status, attempts, _outputs, _error = run.node_state(event.node_id)
+                return {
+                    "type": "NodeFailed",
+                    "node_id": event.node_id,
+                    "error": "canceled",
+                    "attempts": attempts,
+                }
+            case NodeRetrying():
+                return {
+                    "type": "NodeRetrying",
+                    "node_id": event.node_id,
+                    "attempt": event.attempt,
+                    "max_attempts": self.retries.get(event.node_id, 1),
+                    "delay_ms": round(event.delay_s * 1000, 3),
+                    "error": event.error,
+                }
+            case NodeProgress():
+                percent = event.done * 100 / event.total if event.total else event.done
+                return {
+                    "type": "NodeProgress",
+                    "node_id": event.node_id,
+                    "percent": percent,
+                    "message": event.message,
+                }
+            case RunFinished():
+                return None  # the last run's is written after the result is known
+        return None
