@@ -77,6 +77,7 @@ def bwrap_argv(bwrap: str, spec: Sandboxed, staging: Path) -> list[str]:
     """bubblewrap's arguments: system directories read-only, a private ``/tmp``, ``/proc`` and ``/dev``,
     every other top-level directory a file or the workdir needs made from ``staging`` (writable, private),
     no network unless asked, a new PID namespace, killed with its parent."""
+    staging.chmod(0o755)  # the sandbox's user may differ from ours
     argv = [bwrap, "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
     if not spec.network:
         argv.append("--unshare-net")
@@ -116,7 +117,6 @@ async def run_sandboxed(spec: Sandboxed, *, stdin: bytes | None, timeout_s: floa
     bwrap = bwrap_executable()
     async with anyio.TemporaryDirectory(prefix="flowloom-sandbox-") as staging_dir:
         staging = Path(staging_dir)
-        await anyio.to_thread.run_sync(os.chmod, staging, 0o755)
         argv = bwrap_argv(bwrap, spec, staging)
         return await run_process(argv, stdin=stdin, timeout_s=timeout_s)
 

@@ -5,7 +5,7 @@ host's: system directories read-only, a fresh working directory, memory and time
 
 from __future__ import annotations
 
-import json
+import shlex
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -103,9 +103,10 @@ def _with_packages(script: str, packages: list[Any]) -> str:
     """The script, preceded by a ``pip install`` of ``packages`` (its output on stderr) when there are any."""
     if not packages:
         return script
-    names = json.dumps([str(name) for name in packages])
+    names = " ".join(shlex.quote(str(name)) for name in packages)
     install = (
-        "import subprocess as _s, sys as _y\n"
-        f"_s.run([_y.executable, '-m', 'pip', 'install', '-q', *{names}], check=True, stdout=_y.stderr)\n"
+        "import os as _o, sys as _y\n"
+        f"if _o.system(_y.executable + ' -m pip install -q ' + {names!r} + ' 1>&2'):\n"
+        "    _y.exit('pip install failed')\n"
     )
     return install + script
