@@ -1,51 +1,60 @@
 """Every case of ``../shared/conformance/flowengine/`` through the CLI (``flowloom run|validate|nodes``), with
-the corpus's own reference servers. Cases are run up front, several at a time (``timing`` cases alone,
-after the others); each test then compares one case's outcome.
-
-Cases whose node types another branch brings (browser, containers, sandboxes, Zypi, api.call) are marked
-``xfail`` naming those types while this installation has no executor for them: they still run, and the
-mark disappears by itself once the types are registered (strict xfail: a pass meanwhile is an error)."""
+the corpus's own reference servers, a real headless Chromium (``scripts/chromium.sh``) and a Podman service
+serving the Docker Engine API with a local image (``tests/_containers.py``), each started for the session.
+Cases are run up front, several at a time (``timing`` cases alone, after the others); each test then
+compares one case's outcome."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from _containers import IMAGE, podman_service
 from _flowengine_cases import (
     Outcome,
     corpus_dir,
     flowloom_command,
     load_cases,
-    node_types_of,
     problems,
     run_case,
 )
-from flowloom.nodes import NodeRegistry
 
-# Node types of the corpus that branch automation2 implements (nodes/browser, containers, sandboxes).
-OTHER_BRANCH_TYPES = frozenset(
-    {"browser.render", "docker.run", "sandbox.exec", "zypi.exec", "zypi.session_create", "api.call"}
-)
 CASES = load_cases()
-_REGISTERED = {executor.type for executor in NodeRegistry.default()}
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
 def _param(case: dict[str, Any]) -> Any:
-    missing = sorted((node_types_of(case) & OTHER_BRANCH_TYPES) - _REGISTERED)
-    marks = []
-    if missing:
-        marks.append(pytest.mark.xfail(reason=f"needs node types {', '.join(missing)} (branch automation2)"))
-    return pytest.param(case, id=case["id"], marks=marks)
+    return pytest.param(case, id=case["id"])
+
+
+def _needed(need: str) -> bool:
+    return any(need in case.get("needs", ()) for case in CASES)
 
 
 @pytest.fixture(scope="session")
 def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[Outcome, float]]]:
     sys.path.insert(0, str(corpus_dir()))
+    if _needed("chromium"):
+        done = subprocess.run([SCRIPTS / "chromium.sh"], capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+    with ExitStack() as stack:
+        socket = None
+        if _needed("container-engine"):
+            socket = stack.enter_context(podman_service(tmp_path_factory.mktemp("podman")))
+        yield from _run_all(tmp_path_factory, socket)
+
+
+def _run_all(
+    tmp_path_factory: pytest.TempPathFactory, socket: str | None
+) -> Iterator[dict[str, tuple[Outcome, float]]]:
     from servers import start_servers  # type: ignore[import-not-found]
 
     echo, zypi = start_servers()
@@ -53,7 +62,9 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tup
     # bytecode is cached (a CLI process otherwise compiles every module again: ~1 s each)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["FLOWLOOM_DATABASE_URL"] = f"sqlite:///{store}"
-    names = {"HTTP_ECHO": echo.base_url, "ZYPI": zypi.base_url, "DOCKER_IMAGE": "flowloom-test:latest"}
+    if socket is not None:
+        env["DOCKER_HOST"] = f"unix://{socket}"
+    names = {"HTTP_ECHO": echo.base_url, "ZYPI": zypi.base_url, "DOCKER_IMAGE": IMAGE}
     command = flowloom_command()
     found: dict[str, tuple[Outcome, float]] = {}
     try:
