@@ -138,6 +138,8 @@ def run_case(
     stderr = process.stderr.read()
     code = process.wait()
     watchdog.cancel()
+    process.stdout.close()
+    process.stderr.close()
     outcome = Outcome(code, "".join(raw), stderr, (time.monotonic() - started) * 1000, workdir=work)
     if mode in ("json", "jsonl") and lines:
         outcome.result = lines[-1][1]

@@ -37,10 +37,17 @@ MISSING = ir_workflow([("start_0", "start"), ("end_0", "end")], [("start_0", "gh
 UNKNOWN_TYPE = ir_workflow(
     [("start_0", "start"), ("x", "teleport"), ("end_0", "end")], [("start_0", "x"), ("x", "end_0")]
 )
+UNKNOWN_PORT = ir_workflow([("start_0", "start"), ("end_0", "end")], [("start_0", "end_0")])
+UNKNOWN_PORT["edges"][0]["source_port"] = "sideways"
 BROKEN: dict[str, tuple[dict[str, Any], str]] = {
     "cycle": (CYCLE, 'the workflow has a cycle: "a" -> "b" -> "a"'),
     "missing node": (MISSING, 'edge "start_0" -> "ghost": target node "ghost" does not exist'),
     "unknown type": (UNKNOWN_TYPE, 'node "x": unknown node type "teleport"'),
+    "unknown port": (
+        UNKNOWN_PORT,
+        'edge "start_0" -> "end_0": node "start_0" has no output port "sideways" '
+        '(its ports: "defaultOutput")',
+    ),
 }
 
 
