@@ -24,8 +24,8 @@ def dask_cluster() -> Iterator[Client]:
             n_workers=WORKERS,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
-            worker_dashboard_address=None,
+            dashboard_address=":0",
+            worker_dashboard_address=":0",
         ) as cluster,
         Client(cluster, set_as_default=False) as client,
     ):
