@@ -182,9 +182,10 @@ class Engine:
         records.status = Status.FAILED
         records.start = records.end = time.time()
         run = Run(records)
-        run._mark_finished()
         if self.store is not None and _loop_running():
-            self._spawn(self._record_rejected, records, dict(metadata or {}))
+            run._recording_pending = True
+            self._spawn(self._record_rejected, run, dict(metadata or {}))
+        run._mark_finished()
         if self.bus.active:
             self.bus.emit(
                 RunFinished(
@@ -621,8 +622,9 @@ class Engine:
         if self.bus.active:
             self.bus.emit(event)
 
-    async def _record_rejected(self, records: RunRecords, metadata: dict[str, Any]) -> None:
+    async def _record_rejected(self, run: Run, metadata: dict[str, Any]) -> None:
         assert self.store is not None
+        records = run._records
         try:
             await self.store.create_run(
                 RunRow(
@@ -639,6 +641,8 @@ class Engine:
             )
         except (StoreError, OSError) as exc:
             logger.error("run %s: cannot record it: %s", records.run_id, exc)
+        finally:
+            run._mark_recorded()
 
     async def _keep_lease(self, run: Run) -> None:
         """While a recorded run goes on: renew its lease, and stop it when another process asked (through

@@ -63,6 +63,7 @@ class Run:
         self._waits: list[WaitRow] = []
         self._parking = False  # its waits are being recorded: it is about to be waiting
         self._recorded = False
+        self._recording_pending = False  # a run that ended at once, its row being written
         self._recorded_event: anyio.Event | None = None
 
     @property
@@ -117,7 +118,7 @@ class Run:
     async def recorded(self) -> None:
         """Wait until the run's row is in the engine's store (so every engine sharing the store sees it),
         or the run has ended (its recording failed, or there is no store)."""
-        if not self._recorded and not self._finished:
+        if not self._recorded and (not self._finished or self._recording_pending):
             if self._recorded_event is None:
                 self._recorded_event = anyio.Event()
             await self._recorded_event.wait()
@@ -146,5 +147,5 @@ class Run:
         self._finished = True
         if self._done_event is not None:
             self._done_event.set()
-        if self._recorded_event is not None:
+        if self._recorded_event is not None and not self._recording_pending:
             self._recorded_event.set()
