@@ -309,3 +309,47 @@ def test_a_server_runs_node_work_on_the_cluster_its_environment_names(dask_clien
     assert detail["report"]["outputs"] == {"a": 10, "b": 6, "c": 50}
     ran = sorted(task["key"].rsplit("-", 1)[0] for task in stream.data)
     assert ran == [f"flowloom-{run_id}-{n}-0-1" for n in "ab"]
+
+
+async def test_canceling_a_run_drops_its_calls_not_started(dask_client: Client, tmp_path: Path) -> None:
+    worker_pids(dask_client)
+    started, go = tmp_path / "started", tmp_path / "go"
+    started.mkdir()
+    async with DaskWorkers(dask_client) as workers:
+        pipeline = Pipeline("dropped", workers=workers, max_parallel=3)
+
+        def blocked(name: str) -> Callable[[], str]:
+            def task() -> str:
+                (started / name).touch()
+                deadline = time.monotonic() + 60
+                while not go.exists() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                return name
+
+            return task
+
+        for name in ("one", "two", "three"):
+            pipeline.task(name, deps=[])(blocked(name))
+        async with pipeline:
+            run = pipeline.start()
+            await until(lambda: len(list(started.iterdir())) == 2, "both workers run a task")
+            assert run.cancel()
+            await run.wait()
+            go.touch()
+            await until(lambda: executing(dask_client) == 0, "the workers' threads are free again")
+    assert len(list(started.iterdir())) == 2  # the third call never started
+
+
+async def test_an_engine_given_an_address_connects_and_closes_its_client(dask_client: Client) -> None:
+    address = dask_client.scheduler.address
+    async with flowloom.Engine(workers=address) as engine:
+        run = await engine.run(fan_out(), {"x": 1})
+        workers = engine.services.workers
+        assert workers is not None and isinstance(workers.get(), DaskWorkers)
+        client = workers.get().client
+    assert await run.wait() == {"a": 2, "b": 2, "c": 10}
+    assert client.status == "closed"
+    with pytest.raises(ValueError, match="not both"):
+        flowloom.Engine(
+            workers=address, services=flowloom.Services(workers=flowloom.Lazy.of(DaskWorkers(address)))
+        )
