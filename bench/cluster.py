@@ -91,26 +91,35 @@ def cluster(workers: int) -> LocalCluster:
         n_workers=workers,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
-        worker_dashboard_address=None,
+        dashboard_address=":0",
+        worker_dashboard_address=":0",
     )
 
 
 async def scale_out(nodes: int, node_s: float, repeats: int) -> tuple[float, float]:
-    """Median seconds of the parallel workflow on 1 worker and on 2 workers."""
+    """Median seconds of the parallel workflow on 1 worker and on 2 workers, the two measured in turn (the
+    machine's drift weighs on both alike)."""
     workflow = cpu_workflow(nodes)
-    medians = []
-    steps = 0
-    for workers in (1, 2):
-        with cluster(workers) as local, Client(local, set_as_default=False) as client:
-            async with DaskWorkers(client) as dask, flowloom.Engine(workers=dask) as engine:
-                if not steps:
-                    steps = await calibrate(engine, node_s)
-                for i in range(nodes):  # every worker's sandbox warm before timing
-                    await timed_run(engine, cpu_workflow(1), 1000 + i)
-                times = [await timed_run(engine, workflow, steps) for _ in range(repeats)]
-            medians.append(statistics.median(times))
-    return medians[0], medians[1]
+    with (
+        cluster(1) as one_cluster,
+        Client(one_cluster, set_as_default=False) as one_client,
+        cluster(2) as two_cluster,
+        Client(two_cluster, set_as_default=False) as two_client,
+    ):
+        async with (
+            DaskWorkers(one_client) as one_workers,
+            DaskWorkers(two_client) as two_workers,
+            flowloom.Engine(workers=one_workers) as one,
+            flowloom.Engine(workers=two_workers) as two,
+        ):
+            steps = await calibrate(one, node_s)
+            for engine in (one, two):  # every worker's sandbox warm before timing
+                await timed_run(engine, cpu_workflow(nodes), 1000)
+            times: dict[int, list[float]] = {1: [], 2: []}
+            for _ in range(repeats):
+                times[1].append(await timed_run(one, workflow, steps))
+                times[2].append(await timed_run(two, workflow, steps))
+    return statistics.median(times[1]), statistics.median(times[2])
 
 
 def _one() -> int:

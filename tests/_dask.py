@@ -25,7 +25,7 @@ def dask_cluster() -> Iterator[Client]:
             threads_per_worker=1,
             processes=True,
             dashboard_address=":0",  # never the fixed default port (another cluster may hold it)
-            worker_dashboard_address=None,
+            worker_dashboard_address=":0",
         ) as cluster,
         Client(cluster, set_as_default=False) as client,
     ):

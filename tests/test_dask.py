@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 from distributed import Client, get_task_stream
 
@@ -272,3 +274,82 @@ def test_the_cli_refuses_a_workers_value_that_is_no_address(tmp_path: Path) -> N
     bad_lease = flowloom_cli("serve", "--lease-ttl", "0", "--no-store")
     assert bad_lease.returncode == 2
     assert bad_lease.stderr.strip() == "error: --lease-ttl: expected a positive number of seconds, got 0"
+
+
+def test_a_server_runs_node_work_on_the_cluster_its_environment_names(dask_client: Client) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    env = {**os.environ, "FLOWLOOM_DASK_ADDRESS": dask_client.scheduler.address}
+    command = [str(Path(sys.executable).parent / "flowloom"), "serve", "--port", str(port), "--no-store"]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            deadline = time.monotonic() + _DEADLINE_S
+            while True:
+                assert server.poll() is None, server.communicate()[1]
+                try:
+                    if client.get("/info").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline, "the server did not start"
+                    time.sleep(0.05)
+            with get_task_stream(dask_client) as stream:
+                started = client.post("/api/v1/runs", json={"workflow": fan_out(), "inputs": {"x": 5}})
+                assert started.status_code == 201, started.text
+                run_id = started.json()["id"]
+                deadline = time.monotonic() + _DEADLINE_S
+                while (detail := client.get(f"/api/v1/runs/{run_id}").json())["status"] == "processing":
+                    assert time.monotonic() < deadline, "the run did not end"
+                    time.sleep(0.05)
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+    assert detail["status"] == "succeeded", detail
+    assert detail["report"]["outputs"] == {"a": 10, "b": 6, "c": 50}
+    ran = sorted(task["key"].rsplit("-", 1)[0] for task in stream.data)
+    assert ran == [f"flowloom-{run_id}-{n}-0-1" for n in "ab"]
+
+
+async def test_canceling_a_run_drops_its_calls_not_started(dask_client: Client, tmp_path: Path) -> None:
+    worker_pids(dask_client)
+    started, go = tmp_path / "started", tmp_path / "go"
+    started.mkdir()
+    async with DaskWorkers(dask_client) as workers:
+        pipeline = Pipeline("dropped", workers=workers, max_parallel=3)
+
+        def blocked(name: str) -> Callable[[], str]:
+            def task() -> str:
+                (started / name).touch()
+                deadline = time.monotonic() + 60
+                while not go.exists() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                return name
+
+            return task
+
+        for name in ("one", "two", "three"):
+            pipeline.task(name, deps=[])(blocked(name))
+        async with pipeline:
+            run = pipeline.start()
+            await until(lambda: len(list(started.iterdir())) == 2, "both workers run a task")
+            assert run.cancel()
+            await run.wait()
+            go.touch()
+            await until(lambda: executing(dask_client) == 0, "the workers' threads are free again")
+    assert len(list(started.iterdir())) == 2  # the third call never started
+
+
+async def test_an_engine_given_an_address_connects_and_closes_its_client(dask_client: Client) -> None:
+    address = dask_client.scheduler.address
+    async with flowloom.Engine(workers=address) as engine:
+        run = await engine.run(fan_out(), {"x": 1})
+        workers = engine.services.workers
+        assert workers is not None and isinstance(workers.get(), DaskWorkers)
+        client = workers.get().client
+    assert await run.wait() == {"a": 2, "b": 2, "c": 10}
+    assert client.status == "closed"
+    with pytest.raises(ValueError, match="not both"):
+        flowloom.Engine(
+            workers=address, services=flowloom.Services(workers=flowloom.Lazy.of(DaskWorkers(address)))
+        )

@@ -186,6 +186,10 @@ def test_a_run_started_through_one_server_is_listed_followed_and_canceled_throug
         detail = a.client.get(f"/api/v1/runs/{other}").json()
         assert detail["status"] == "succeeded" and detail["report"]["outputs"] == {"code": 200}
 
+        # a run refused at once (inputs that do not fit) is known to the other server when POST answers
+        refused = start_run(b, approval(), {"who": 5})
+        assert status(a, refused) == "failed"
+
 
 def test_a_waiting_run_is_answered_through_either_server(store_url: str) -> None:
     with serve(store_url) as a, serve(store_url) as b:

@@ -304,9 +304,10 @@ class Engine:
             records.error(message)
         records.start = time.time()
         run.settle(Status.FAILED)
-        run.finish()
         if self.recorder is not None and _loop_running():
-            self._spawn(self.recorder.rejected, records, dict(metadata or {}))
+            run.expect_record()  # recorded() waits for its row, written in the background
+            self._spawn(self._record_rejected, run, dict(metadata or {}))
+        run.finish()
         self._emit_finished(records)
         return run
 
@@ -632,6 +633,13 @@ class Engine:
     def _emit_finished(self, records: RunRecords) -> None:
         if self.bus.active:
             self.bus.emit(run_finished(records))
+
+    async def _record_rejected(self, run: Run, metadata: dict[str, Any]) -> None:
+        assert self.recorder is not None
+        try:
+            await self.recorder.rejected(run.records, metadata)
+        finally:
+            run.mark_recorded()
 
 
 def _loop_running() -> bool:

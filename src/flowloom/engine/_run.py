@@ -64,6 +64,7 @@ class Run:
         self._waits: list[WaitRow] = []
         self._parking = False  # its waits are being recorded: it is about to be waiting
         self._recorded = False
+        self._recording_pending = False  # a run that ended at once, its row being written
         self._recorded_event: anyio.Event | None = None
 
     @property
@@ -128,7 +129,7 @@ class Run:
     async def recorded(self) -> None:
         """Wait until the run's row is in the engine's store (so every engine sharing the store sees it),
         or the run has ended (its recording failed, or there is no store)."""
-        if not self._recorded and not self._finished:
+        if not self._recorded and (not self._finished or self._recording_pending):
             if self._recorded_event is None:
                 self._recorded_event = anyio.Event()
             await self._recorded_event.wait()
@@ -200,6 +201,10 @@ class Run:
         self._parking = False
         self._done()
 
+    def expect_record(self) -> None:
+        """Its row is being written after it ended (a rejected run): ``recorded()`` waits for that."""
+        self._recording_pending = True
+
     def mark_recorded(self) -> None:
         """The run's row is in the store (or there is none): ``recorded()`` returns."""
         self._recorded = True
@@ -214,5 +219,5 @@ class Run:
         self._finished = True
         if self._done_event is not None:
             self._done_event.set()
-        if self._recorded_event is not None:
+        if self._recorded_event is not None and not self._recording_pending:
             self._recorded_event.set()
