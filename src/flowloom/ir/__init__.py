@@ -51,6 +51,7 @@ from ._jsvalues import (
     to_double,
 )
 from ._report import Message, Messages, NodeReport, Report, Snapshot, StatusData, ValidationResult
+from ._runquery import RunCursor, RunQuery
 from ._store import (
     UNSET,
     CacheEntry,
@@ -65,6 +66,7 @@ from ._store import (
     Scope,
     StoreError,
     Unset,
+    WorkflowSeen,
 )
 from ._waits import (
     DUE_CHECK_S,
@@ -137,7 +139,9 @@ __all__ = [
     "RawJson",
     "Report",
     "RetryPolicy",
+    "RunCursor",
     "RunFinished",
+    "RunQuery",
     "RunResumed",
     "RunRow",
     "RunStarted",
@@ -164,6 +168,7 @@ __all__ = [
     "WorkKey",
     "Workers",
     "Workflow",
+    "WorkflowSeen",
     "WorkflowSettings",
     "construct",
     "event_json",
