@@ -82,7 +82,7 @@ def ui_router(app: FastAPI, token: str | None) -> APIRouter:
     async def login_form(next: str = "/ui/runs") -> Response:
         if token is None:
             return RedirectResponse("/ui/runs", 303)
-        return page("login.html", title="Sign in", next=_local(next), problem=None)
+        return page("login.html", title="Sign in", next=_local(next), problem=None, auth=False)
 
     @router.post("/login")
     async def login(request: Request) -> Response:
@@ -92,7 +92,14 @@ def ui_router(app: FastAPI, token: str | None) -> APIRouter:
         if token is None:
             return RedirectResponse(target, 303)
         if not hmac.compare_digest(given.encode("utf-8"), token.encode("utf-8")):
-            return page("login.html", 401, title="Sign in", next=target, problem="That token is not right.")
+            return page(
+                "login.html",
+                401,
+                title="Sign in",
+                next=target,
+                problem="That token is not right.",
+                auth=False,
+            )
         response = RedirectResponse(target, 303)
         response.set_cookie(SESSION_COOKIE, session_value(token), httponly=True, samesite="strict", path="/")
         return response

@@ -81,6 +81,9 @@ function state(id) {
 function onEvent(type, data, seq) {
   lastSeq = Math.max(lastSeq, seq);
   if (type === "RunStarted") { if (runStart === null) runStart = data.at; return; }
+  if (type === "RunFinished") {  // the engine records no event for a node on a dead path: it did not run
+    for (const id of boxes.keys()) if (state(id).status === "pending") { state(id).status = "skipped"; paintNode(id); }
+  }
   if (type === "RunFinished" || type === "RunWaiting") { refreshHeader(); return; }
   if (type === "RunResumed") return;
   const id = data.node_id;
@@ -121,12 +124,15 @@ function follow() {
   const source = new EventSource(`/api/v1/runs/${encodeURIComponent(runId)}/events`);
   const types = ["RunStarted", "RunFinished", "RunWaiting", "RunResumed", "NodeStarted", "NodeSucceeded", "NodeFailed",
     "NodeRetrying", "NodeSkipped", "NodeCanceled", "NodeLog", "NodeProgress", "LLMDelta"];
+  let ended = false;  // the last event ended the run (a resumed run's events come after one that ended it)
   for (const type of types) {
     source.addEventListener(type, (message) => {
       onEvent(type, JSON.parse(message.data), Number(message.lastEventId));
-      if (type === "RunFinished" || type === "RunWaiting") source.close();  // the stream ends with the run
+      ended = type === "RunFinished" || type === "RunWaiting";
     });
   }
+  // the stream ends with the run; EventSource would come back (after its last id) for ever
+  source.addEventListener("error", () => { if (ended) source.close(); });
 }
 
 // header: the server renders it again when the run ends or waits -----------------------------------------
