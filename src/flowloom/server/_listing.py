@@ -24,7 +24,10 @@ def _seconds(value: str | None, name: str) -> float | None:
         at = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise ApiError(
-            400, "BAD_REQUEST", f"{name} must be an ISO 8601 time or seconds since the epoch, got {value!r}"
+            400,
+            "BAD_REQUEST",
+            f"Invalid request: query.{name}: {name} must be an ISO 8601 time or seconds since the epoch,"
+            f" got {value!r}",
         ) from None
     return (at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)).timestamp()
 
@@ -47,13 +50,17 @@ def run_query(
                 chosen.append(Status(name))
             except ValueError:
                 known = ", ".join(status.value for status in Status)
-                raise ApiError(400, "BAD_REQUEST", f"unknown status {name!r}; one of: {known}") from None
+                raise ApiError(
+                    400,
+                    "BAD_REQUEST",
+                    f"Invalid request: query.status: unknown status {name!r}; one of: {known}",
+                ) from None
     cursor = None
     if before:
         try:
             cursor = RunCursor.from_text(before)
         except ValueError as exc:
-            raise ApiError(400, "BAD_REQUEST", f"before: {exc}") from None
+            raise ApiError(400, "BAD_REQUEST", f"Invalid request: query.before: {exc}") from None
     return RunQuery(
         statuses=tuple(dict.fromkeys(chosen)),
         workflow_hash=workflow or None,

@@ -259,7 +259,7 @@ def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
         answer won, it ended), the key is stale, or there is nothing to resume; 400: a bad body, or a key
         is needed."""
         body = await read_json(request)
-        if not isinstance(body, dict):
+        if not isinstance(body, dict) or ("key" in body and "payload" not in body):
             raise ApiError(
                 400, "BAD_REQUEST", 'the body must be a JSON object {"payload": ..., "key": "..."}'
             )
