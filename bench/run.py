@@ -31,6 +31,7 @@ import _quickjs as quickjs  # the binding's C module, as flowloom uses it (its p
 import pipelines
 import recording
 import threads
+import ui
 import workflows
 from workflows import Json, PassExecutor
 
@@ -626,11 +627,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     processes = cold_start(repeats)
     print_processes(processes, repeats)
     record_runs(args.quick)
+    ui_failed = not asyncio.run(ui.run(args.quick))  # the dashboard's page times and event -> DOM delay
     print_upstream_note()
 
     rows = [*results.all(), *services, *pipeline_rows]
     failed: list[object] = [r for r in rows if r.problem] + [p for p in processes if p.problem]
     failed += ["threads"] if threads_failed else []
+    failed += ["ui"] if ui_failed else []
     if failed:
         print(f"\n{len(failed)} measurement(s) FAILED (a run did not succeed or gave wrong outputs)")
         return 1

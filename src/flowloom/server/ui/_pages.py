@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import time
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode
@@ -24,6 +25,7 @@ from ._graph import graph_of
 _HERE = Path(__file__).parent
 _PAGE_SIZES = (25, 50, 100, 200)
 _FILTERS = ("workflow", "from", "to", "q")
+_TITLES_TTL_S = 10.0
 _TERMINATED = {str(s) for s in Status if s.terminated}
 
 
@@ -112,6 +114,18 @@ def ui_router(app: FastAPI, token: str | None) -> APIRouter:
 
     # runs ------------------------------------------------------------------------------------------------
 
+    titles: dict[str, str] = {}
+    titles_at = -_TITLES_TTL_S
+
+    async def workflow_titles() -> dict[str, str]:
+        """The workflows' titles for the filter and the rows: their listing counts every run, so the
+        runs page (refreshed every few seconds) reads it at most every ``_TITLES_TTL_S``."""
+        nonlocal titles, titles_at
+        if time.monotonic() - titles_at >= _TITLES_TTL_S:
+            titles = {w["hash"]: w["title"] for w in (await api.get("/workflows"))["workflows"]}
+            titles_at = time.monotonic()
+        return titles
+
     async def runs_context(request: Request) -> dict[str, Any]:
         params = request.query_params
         statuses = [s for given in params.getlist("status") for s in given.split(",") if s]
@@ -122,7 +136,7 @@ def ui_router(app: FastAPI, token: str | None) -> APIRouter:
         query += [("limit", limit)]
         before = params.get("before")
         found = await api.get("/runs", [*query, *([("before", before)] if before else [])])
-        workflows = {w["hash"]: w["title"] for w in (await api.get("/workflows"))["workflows"]}
+        workflows = await workflow_titles()
 
         def toggled(status: str) -> str:
             chosen = [s for s in statuses if s != status] if status in statuses else [*statuses, status]
