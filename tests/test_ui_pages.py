@@ -174,3 +174,12 @@ async def test_login_cookie_and_redirects(tmp_path: Path) -> None:
         assert logout.status_code == 303
         assert (await client.get("/api/v1/runs")).status_code == 401
         assert (await client.get("/api/v1/runs", headers={"Authorization": "Bearer tok"})).status_code == 200
+
+
+async def test_without_a_store_the_runs_page_lists_what_this_server_ran(anyio_backend: str) -> None:
+    async with live_server(ServerSettings(), flowloom.Engine()) as server, server.client() as client:
+        created = await client.post("/api/v1/runs", json={"workflow": count_chain(0), "inputs": {"x": 1}})
+        page = await client.get("/ui/runs")
+        assert page.status_code == 200 and f'id="run-{created.json()["id"]}"' in page.text
+        workflows = await client.get("/ui/workflows")
+        assert workflows.status_code == 409 and "has no store" in workflows.text

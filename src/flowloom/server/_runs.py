@@ -177,15 +177,14 @@ def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
         store = engine.store
         if store is not None:  # the history: what this server ran, before a restart too, and other processes
             return json_response(await run_page(store, query, limit, offset, stored_summary))
-        entries = [
-            e
-            for e in registry.runs()
-            if (not query.statuses or e.run.status in query.statuses) and (not q or q in e.run.id)
-        ]
+        kept = [e for e in registry.runs() if not q or q in e.run.id]  # no store: what this server ran
+        counts: dict[str, int] = {}
+        for e in kept:
+            counts[str(e.run.status)] = counts.get(str(e.run.status), 0) + 1
+        entries = [e for e in kept if not query.statuses or e.run.status in query.statuses]
         page = [summary(e.run) for e in entries[offset : offset + limit]]
-        return json_response(
-            {"runs": page, "total": len(entries), "limit": limit, "offset": offset, "next": None}
-        )
+        found = {"runs": page, "total": len(entries), "counts": counts, "next": None}
+        return json_response({**found, "limit": limit, "offset": offset})
 
     @router.post(
         "/runs",

@@ -122,7 +122,13 @@ def ui_router(app: FastAPI, token: str | None) -> APIRouter:
         runs page (refreshed every few seconds) reads it at most every ``_TITLES_TTL_S``."""
         nonlocal titles, titles_at
         if time.monotonic() - titles_at >= _TITLES_TTL_S:
-            titles = {w["hash"]: w["title"] for w in (await api.get("/workflows"))["workflows"]}
+            try:
+                found = (await api.get("/workflows"))["workflows"]
+            except ApiCallError as exc:
+                if exc.status != 409:  # 409: a server without a store keeps no workflows
+                    raise
+                found = []
+            titles = {w["hash"]: w["title"] for w in found}
             titles_at = time.monotonic()
         return titles
 

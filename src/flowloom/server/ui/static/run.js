@@ -198,7 +198,10 @@ function showStatus() {
   if (node.attempts > 1) badges.push(`${node.attempts} attempts`);
   text("node-badges", badges.join(" · "));
 }
-function showTokens() { text("node-tokens", tokens.get(selected) || ""); }
+function showTokens() {
+  text("node-tokens", tokens.get(selected) || "");
+  document.getElementById("node-tokens-section").hidden = !tokens.get(selected);
+}
 function showProgress() {
   const bar = document.getElementById("node-progress");
   const progress = state(selected).progress;
