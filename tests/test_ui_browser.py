@@ -9,6 +9,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import ClassVar
 
 import anyio
 import pytest
@@ -19,6 +20,9 @@ from _browser import browser_page, browser_path  # noqa: F401
 from _durable import CountExecutor, count_chain, count_loop
 from _server import LiveServer, live_server
 from _waits import approval
+from _workflows import chain as chain_of
+from _workflows import end, start
+from _workflows import node as wf_node
 from flowloom.ir import Status
 from flowloom.nodes import NodeRegistry
 from flowloom.server import ServerSettings
@@ -38,18 +42,42 @@ def counter() -> CountExecutor:
     return CountExecutor()
 
 
+class Chatty:
+    """``chatty``: logs ``data.lines`` lines, waits for ``release``, then logs ``done``."""
+
+    type: ClassVar[str] = "chatty"
+
+    def __init__(self) -> None:
+        self.release = anyio.Event()
+
+    async def execute(self, ctx: flowloom.NodeContext) -> flowloom.NodeResult:
+        for i in range(ctx.data["lines"]):
+            ctx.log(f"line {i}", "stderr" if i % 50 == 49 else "stdout")
+        await self.release.wait()
+        ctx.log("done")
+        return flowloom.NodeResult(outputs={})
+
+
 @pytest.fixture
-async def server(tmp_path: Path, counter: CountExecutor, anyio_backend: str) -> AsyncIterator[LiveServer]:
+def chatty() -> Chatty:
+    return Chatty()
+
+
+@pytest.fixture
+async def server(
+    tmp_path: Path, counter: CountExecutor, chatty: Chatty, anyio_backend: str
+) -> AsyncIterator[LiveServer]:
     registry = NodeRegistry.default()
     registry.register(counter)
+    registry.register(chatty)
     engine = flowloom.Engine(registry=registry, store=SqlStore(f"sqlite:///{tmp_path / 'ui.db'}"))
     async with live_server(ServerSettings(), engine) as live:
         yield live
 
 
-async def start(server: LiveServer, workflow: object, inputs: dict[str, object]) -> str:
+async def start_run(server: LiveServer, workflow: object, inputs: dict[str, object] | None = None) -> str:
     async with server.client() as client:
-        response = await client.post("/api/v1/runs", json={"workflow": workflow, "inputs": inputs})
+        response = await client.post("/api/v1/runs", json={"workflow": workflow, "inputs": inputs or {}})
         assert response.status_code == 201, response.text
         return str(response.json()["id"])
 
@@ -100,7 +128,7 @@ async def test_a_failing_node_shows_its_error_and_resume_keeps_what_succeeded(
     server: LiveServer, page: Page, counter: CountExecutor
 ) -> None:
     counter.fail.add("c2")
-    run_id = await start(server, count_chain(3), {"x": 1})
+    run_id = await start_run(server, count_chain(3), {"x": 1})
     await page.goto(f"{server.base_url}/ui/runs/{run_id}")
     await expect(node(page, "c1")).to_have_attribute("data-status", "succeeded")
     await expect(node(page, "c2")).to_have_attribute("data-status", "failed")
@@ -119,10 +147,10 @@ async def test_cancel_from_the_ui_stops_a_running_loop(
     server: LiveServer, page: Page, counter: CountExecutor
 ) -> None:
     counter.block.add("inner")
-    run_id = await start(server, count_loop(3), {})
+    run_id = await start_run(server, count_loop(3), {})
     await counter.blocked.wait()
     await page.goto(f"{server.base_url}/ui/runs/{run_id}")
-    # (a node in flight is in the store's ledger only from the next commit: its container shows it)
+    await expect(node(page, "inner")).to_have_attribute("data-status", "processing")
     await expect(node(page, "loop_0")).to_have_attribute("data-status", "processing")
     await page.click("#cancel-run")
     await expect(page.locator("#run-status")).to_have_text("canceled")
@@ -131,7 +159,7 @@ async def test_cancel_from_the_ui_stops_a_running_loop(
 
 
 async def test_answering_a_waiting_run_from_the_ui_completes_it(server: LiveServer, page: Page) -> None:
-    run_id = await start(server, approval(), {"who": "Ada"})
+    run_id = await start_run(server, approval(), {"who": "Ada"})
     await wait_until_status(server, run_id, Status.WAITING)
     await page.goto(f"{server.base_url}/ui/runs/{run_id}")
     form = page.locator("form.wait")
@@ -161,11 +189,11 @@ async def test_filters_live_in_the_url_rows_update_live_and_bulk_rerun(
     server: LiveServer, page: Page, counter: CountExecutor
 ) -> None:
     counter.fail.add("c1")
-    failed = [await start(server, count_chain(1), {"x": i}) for i in range(2)]
+    failed = [await start_run(server, count_chain(1), {"x": i}) for i in range(2)]
     for run_id in failed:
         await wait_until_status(server, run_id, Status.FAILED)
     counter.fail.clear()
-    await start(server, count_chain(1), {"x": 5})
+    await start_run(server, count_chain(1), {"x": 5})
 
     await page.goto(f"{server.base_url}/ui/runs")
     await page.click('.chips a[data-status="failed"]')
@@ -183,7 +211,7 @@ async def test_filters_live_in_the_url_rows_update_live_and_bulk_rerun(
     await page.goto(f"{server.base_url}/ui/runs")
     await page.screenshot(path=str(DOCS / "ui-runs.png"), full_page=True)
     counter.block.add("c1")
-    blocked = await start(server, count_chain(1), {"x": 9})
+    blocked = await start_run(server, count_chain(1), {"x": 9})
     row = page.locator(f"#run-{blocked}")
     await expect(row).to_have_attribute("data-status", "processing")
     counter.release.set()
@@ -217,3 +245,28 @@ async def test_token_auth_login_form_sets_a_cookie(tmp_path: Path, page: Page) -
         assert await page.evaluate("fetch('/api/v1/runs').then(r => r.status)") == 200
         await page.context.clear_cookies()
         assert await page.evaluate("fetch('/api/v1/runs').then(r => r.status)") == 401
+
+
+async def test_a_running_node_streams_its_log_tail_first(
+    server: LiveServer, page: Page, chatty: Chatty
+) -> None:
+    workflow = chain_of(start(), wf_node("talk", "chatty", lines=250), end())
+    run_id = await start_run(server, workflow)
+    await page.goto(f"{server.base_url}/ui/runs/{run_id}")
+    await expect(node(page, "talk")).to_have_attribute("data-status", "processing")  # in flight, in the store
+    await node(page, "talk").click()
+    log = page.locator("#node-log")
+    await expect(log).to_contain_text("line 249")
+    assert await log.locator("span").count() == 200  # the tail first
+    await page.click("#load-earlier")
+    await expect(log.locator("span")).to_have_count(250)
+    assert (await log.locator("span").first.text_content() or "").strip() == "line 0"
+    await expect(log.locator("span.stderr")).to_have_count(5)
+    chatty.release.set()
+    await expect(log.locator("span").last).to_have_text("done\n")  # live, without a reload
+    await expect(page.locator("#run-status")).to_have_text("succeeded")
+    async with server.client() as client:
+        text = (await client.get(f"/api/v1/runs/{run_id}/logs?node=talk&download=true")).text
+    assert (
+        text.splitlines()[0] == "line 0" and text.splitlines()[-1] == "done" and len(text.splitlines()) == 251
+    )

@@ -35,7 +35,7 @@ from flowloom.ir import (
 
 from ._bus import EventBus
 from ._cache import ResultCache
-from ._journal import Durability, RunJournal
+from ._journal import TRAIL_S, Durability, RunJournal
 from ._leases import DEFAULT_LEASE_TTL_S, new_owner, owner_gone
 from ._limits import Slots
 from ._plan import CompiledWorkflow, InputCheck, compile_workflow
@@ -493,6 +493,7 @@ class Engine:
                 else:
                     async with anyio.create_task_group() as tg:
                         tg.start_soon(self._keep_lease, run)
+                        tg.start_soon(_flush_trailing, recording.journal)
                         await driver.run()
                         tg.cancel_scope.cancel()
         except (StoreError, OSError) as exc:  # the store failed under the run: it cannot go on durably
@@ -658,6 +659,14 @@ class Engine:
                     run._records.error(f"run {run_id}: another engine took it over; stopped here")
                     run.cancel()
                     return
+
+
+async def _flush_trailing(journal: RunJournal) -> None:
+    """While a recorded run goes on: write what waited unwritten for ``TRAIL_S`` (see ``RunJournal``)."""
+    while True:
+        await anyio.sleep(TRAIL_S)
+        if journal.trailing():
+            await journal.flush()
 
 
 def _loop_running() -> bool:
