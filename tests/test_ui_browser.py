@@ -270,3 +270,20 @@ async def test_a_running_node_streams_its_log_tail_first(
     assert (
         text.splitlines()[0] == "line 0" and text.splitlines()[-1] == "done" and len(text.splitlines()) == 251
     )
+
+
+async def test_phone_width_and_dark_mode(server: LiveServer, page: Page, counter: CountExecutor) -> None:
+    run_id = await start_run(server, count_chain(2), {"x": 1})
+    await page.set_viewport_size({"width": 375, "height": 740})
+    await page.emulate_media(color_scheme="dark")
+    for path in ("/ui/runs", f"/ui/runs/{run_id}", "/ui/workflows", "/ui/nodes"):
+        await page.goto(f"{server.base_url}{path}")
+        # nothing wider than the screen but the tables' and the graph's own scrolling boxes
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 375, path
+        background = await page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert background == "rgb(17, 21, 27)", (path, background)
+    await expect(page.locator("#node-type-count")).to_be_visible()
+    await page.goto(f"{server.base_url}/ui/runs/{run_id}")
+    await expect(node(page, "c2")).to_have_attribute("data-status", "succeeded")
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.tagName") == "A"  # controls take the focus in order
