@@ -63,6 +63,21 @@ def chatty() -> Chatty:
     return Chatty()
 
 
+class Flaky:
+    """``flaky``: fails its first ``data.failures`` calls, then succeeds."""
+
+    type: ClassVar[str] = "flaky"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def execute(self, ctx: flowloom.NodeContext) -> flowloom.NodeResult:
+        self.calls += 1
+        if self.calls <= ctx.data["failures"]:
+            raise flowloom.NodeError(f"flaky call {self.calls} failed")
+        return flowloom.NodeResult(outputs={})
+
+
 @pytest.fixture
 async def server(
     tmp_path: Path, counter: CountExecutor, chatty: Chatty, anyio_backend: str
@@ -70,6 +85,7 @@ async def server(
     registry = NodeRegistry.default()
     registry.register(counter)
     registry.register(chatty)
+    registry.register(Flaky())
     engine = flowloom.Engine(registry=registry, store=SqlStore(f"sqlite:///{tmp_path / 'ui.db'}"))
     async with live_server(ServerSettings(), engine) as live:
         yield live
@@ -287,3 +303,16 @@ async def test_phone_width_and_dark_mode(server: LiveServer, page: Page, counter
     await expect(node(page, "c2")).to_have_attribute("data-status", "succeeded")
     await page.keyboard.press("Tab")
     assert await page.evaluate("document.activeElement.tagName") == "A"  # controls take the focus in order
+
+
+async def test_retries_show_as_attempts_and_backoff(server: LiveServer, page: Page) -> None:
+    flaky = wf_node("shaky", "flaky", failures=2)
+    flaky["retry"] = {"max_attempts": 3, "delay_s": 0.2, "backoff": 1}
+    run_id = await start_run(server, chain_of(start(), flaky, end()))
+    await page.goto(f"{server.base_url}/ui/runs/{run_id}")
+    await expect(node(page, "shaky")).to_have_attribute("data-status", "succeeded")
+    await expect(node(page, "shaky")).to_contain_text("attempt 3")
+    await expect(page.locator('#gantt .lane[data-node="shaky"] .bar.backoff')).to_have_count(2)
+    await node(page, "shaky").click()
+    await expect(page.locator("#node-executions")).to_contain_text("attempt 1 failed")
+    await expect(page.locator("#node-executions")).to_contain_text("flaky call 2 failed")

@@ -105,6 +105,7 @@ function onEvent(type, data, seq) {
     execution.attempt = data.attempt || 1; execution.status = "processing"; execution.end = null;
     if (!known) executions.set(key, execution);
   } else if (type === "NodeRetrying") {
+    node.attempts = Math.max(node.attempts, data.attempt + 1);  // the attempt that failed, and the next
     const execution = executions.get(key);
     if (execution) execution.backoff.push([data.at, data.at + data.delay_s]);
     if (!retries.has(id)) retries.set(id, []);
