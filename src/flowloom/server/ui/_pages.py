@@ -158,7 +158,7 @@ def ui_router(app: FastAPI, token: str | None) -> APIRouter:
             else None,
             "first_url": "/ui/runs?" + urlencode(query) if before else None,
             "statuses": statuses,
-            "all_statuses": [str(s) for s in Status],
+            "all_statuses": [str(s) for s in Status if s is not Status.SKIPPED],  # a node status only
             "toggled": toggled,
             "filters": filters,
             "limit": limit,
