@@ -86,9 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], check=False)
     mode = "full" if args.full else "quick"
-    print(
-        f"before = {args.base}, after = this checkout; {args.rounds} interleaved rounds ({mode}), medians"
-    )
+    print(f"before = {args.base}, after = this checkout; {args.rounds} interleaved rounds ({mode}), medians")
     print(f"{'workload':<42} {'before':>9} {'after':>9} {'after/before':>13}")
     slower = 0
     for name, before in samples["before"].items():

@@ -32,6 +32,7 @@ import cluster
 import pipelines
 import recording
 import threads
+import ui
 import workflows
 from workflows import Json, PassExecutor
 
@@ -632,12 +633,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("dask: n/a in quick mode (run bench/cluster.py)\n")
     else:
         cluster_failed = not cluster.report(quick=False)
+    ui_failed = not asyncio.run(ui.run(args.quick))  # the dashboard's page times and event -> DOM delay
     print_upstream_note()
 
     rows = [*results.all(), *services, *pipeline_rows]
     failed: list[object] = [r for r in rows if r.problem] + [p for p in processes if p.problem]
     failed += ["threads"] if threads_failed else []
     failed += ["dask"] if cluster_failed else []
+    failed += ["ui"] if ui_failed else []
     if failed:
         print(f"\n{len(failed)} measurement(s) FAILED (a run did not succeed or gave wrong outputs)")
         return 1

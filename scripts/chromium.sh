@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The headless Chromium browser.render drives through Playwright: Debian's `chromium` package, installed
-# with apt-get when missing (never a browser download). Prints the browser's path.
+# The headless Chromium that browser.render and the dashboard's browser tests drive through Playwright:
+# Debian's `chromium` package, installed with apt-get when missing (never a browser download). Prints the
+# browser's path.
 set -euo pipefail
 
 die() {

@@ -38,7 +38,7 @@ from ._bus import EventBus, RunEvents
 from ._cache import ResultCache
 from ._gc import collector_paused
 from ._inputs import nonfinite_input_errors
-from ._journal import Durability, RunJournal
+from ._journal import TRAIL_S, Durability, RunJournal
 from ._leases import DEFAULT_LEASE_TTL_S, Leases, new_owner, owner_gone
 from ._limits import Slots
 from ._plan import CompiledWorkflow, InputCheck, compile_workflow
@@ -589,6 +589,7 @@ class Engine:
                 else:
                     async with anyio.create_task_group() as tg:
                         tg.start_soon(self.leases.keep, run)
+                        tg.start_soon(_flush_trailing, recording.journal)
                         await driver.run()
                         tg.cancel_scope.cancel()
         except (StoreError, OSError) as exc:  # the store failed under the run: it cannot go on durably
@@ -640,6 +641,14 @@ class Engine:
             await self.recorder.rejected(run.records, metadata)
         finally:
             run.mark_recorded()
+
+
+async def _flush_trailing(journal: RunJournal) -> None:
+    """While a recorded run goes on: write what waited unwritten for ``TRAIL_S`` (see ``RunJournal``)."""
+    while True:
+        await anyio.sleep(TRAIL_S)
+        if journal.trailing():
+            await journal.flush()
 
 
 def _loop_running() -> bool:

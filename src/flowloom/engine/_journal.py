@@ -7,6 +7,9 @@ flush. What ``commit()`` promises depends on the durability:
   scheduler commits after each node's completion and before starting its successors, so a crash loses no
   completed node; a node's *start* rides along with the next commit (a node in flight is not yet visible to
   other processes, and runs again on resume either way).
+- either way, what waits unwritten for ``TRAIL_S`` while no write happens (a long node's start and log
+  lines) is written by the run's trailing flush (``Engine`` runs one per recorded run), so the streams show
+  a node in flight within about that time.
 - ``batched``: ``commit()`` writes only when ``BATCH_ROWS`` rows are buffered or ``BATCH_INTERVAL_S`` has
   passed since the last write. A crash can lose the transitions of that window: those nodes run again on
   resume (at-least-once execution stays; the record is still exactly-once per node and scope).
@@ -40,6 +43,7 @@ from flowloom.ir import (
 
 BATCH_ROWS = 64
 BATCH_INTERVAL_S = 0.25
+TRAIL_S = 0.25  # what waited this long unwritten (a long node's start, its log lines) is written anyway
 _NOT_LEDGERED = (LLMDelta, NodeProgress)  # token streams and progress ticks are live-only
 
 
@@ -163,6 +167,15 @@ class RunJournal:
     def _processing(self, node_id: str, scope: Scope, started_at: float) -> NodeRow:
         return NodeRow(
             self.run_id, node_id, Status.PROCESSING, scope, 1, None, None, None, None, started_at, None, False
+        )
+
+    def trailing(self) -> bool:
+        """Whether something waits unwritten while no write happened for ``TRAIL_S``: a node in flight for
+        long, whose start and log lines the streams (and other processes) should see before it ends."""
+        return (
+            bool(self._events or self._started or self._nodes)
+            and not self._writing
+            and time.monotonic() - self._last_write >= TRAIL_S
         )
 
     async def commit(self) -> None:

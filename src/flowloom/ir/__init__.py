@@ -51,6 +51,7 @@ from ._jsvalues import (
     to_double,
 )
 from ._report import Message, Messages, NodeReport, Report, Snapshot, StatusData, ValidationResult
+from ._runquery import RunCursor, RunQuery
 from ._source import JsonText, Source
 from ._store import (
     UNSET,
@@ -66,6 +67,7 @@ from ._store import (
     Scope,
     StoreError,
     Unset,
+    WorkflowSeen,
 )
 from ._waits import (
     DUE_CHECK_S,
@@ -139,7 +141,9 @@ __all__ = [
     "RawJson",
     "Report",
     "RetryPolicy",
+    "RunCursor",
     "RunFinished",
+    "RunQuery",
     "RunResumed",
     "RunRow",
     "RunStarted",
@@ -167,6 +171,7 @@ __all__ = [
     "WorkKey",
     "Workers",
     "Workflow",
+    "WorkflowSeen",
     "WorkflowSettings",
     "construct",
     "event_json",

@@ -15,6 +15,7 @@ from typing import Any, Literal, NamedTuple, Protocol, Self, TypeAlias, overload
 from ._constants import Status
 from ._errors import FlowloomError
 from ._jsontext import RawJson
+from ._runquery import RunQuery
 from ._waits import WaitRow
 
 Json: TypeAlias = Any
@@ -119,6 +120,15 @@ class EventRow:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class WorkflowSeen:
+    """A workflow the store holds runs of: its content hash, how many runs, when the last one was created."""
+
+    hash: str
+    runs: int
+    last_run_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CacheEntry:
     """A result-cache entry. ``key`` is a sha256 hex digest; ``expires_at`` ``None`` never expires."""
 
@@ -204,6 +214,15 @@ class RunStore(Protocol):
 
     async def count_runs(self, status: Status | None = None) -> int:
         """How many runs there are (with ``status``, if given)."""
+
+    async def query_runs(self, query: RunQuery, limit: int = 50) -> list[RunRow]:
+        """Runs matching ``query``, newest first by ``(created_at, id)``, at most ``limit`` of them."""
+
+    async def count_runs_by_status(self, query: RunQuery) -> dict[Status, int]:
+        """How many runs match ``query`` without its statuses and cursor, per status (absent: none)."""
+
+    async def list_workflows(self, limit: int = 100) -> list[WorkflowSeen]:
+        """The workflows runs were started with, the most recently run first."""
 
     async def prune_runs(self, *, older_than: float, keep_last: int = 0) -> int:
         """Delete terminated runs created before ``older_than`` with their node records and events, except

@@ -27,6 +27,8 @@ from ._runs import runs_router
 from ._security import SecurityMiddleware
 from ._trpc import trpc_router
 from ._upstream import Procedures, upstream_router
+from ._workflows import workflows_router
+from .ui._pages import mount_ui
 
 logger = logging.getLogger("flowloom.server")
 TOKEN_ENV_VAR = "FLOWLOOM_API_TOKEN"
@@ -135,6 +137,8 @@ def create_app(engine: Engine | None = None, settings: ServerSettings | None = N
     app.include_router(upstream_router(procedures))
     app.include_router(trpc_router(procedures))
     app.include_router(runs_router(registry, engine))
+    app.include_router(workflows_router(registry, engine))
+    mount_ui(app, settings.token)
     # Added innermost first: CORS (outermost) also covers refusals and 500s.
     app.add_middleware(SecurityMiddleware, token=settings.token, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(CatchAllMiddleware)

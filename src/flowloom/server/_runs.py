@@ -28,6 +28,7 @@ from flowloom.formats import read_document
 from flowloom.ir import RunRow, Status, WaitError, WaitKeyRequired, WaitRow
 
 from ._errors import ApiError, InputInvalid, json_response, not_found, read_json, zod_issues
+from ._listing import run_page, run_query
 from ._registry import RunRegistry, request_document
 from ._streams import every_run, one_run, serve_socket, sse_frames
 from ._upstream import CANCEL_WAIT_S, ErrorOutput, invalid_json_error
@@ -42,11 +43,15 @@ class RunSummary(BaseModel):
     started_at: str | None
     ended_at: str | None
     error: str | None
+    workflow_hash: str | None = None
+    parent_run_id: str | None = None
 
 
 class RunList(BaseModel):
     runs: list[RunSummary]
     total: int
+    counts: dict[str, int] = {}
+    next: str | None = None
     limit: int
     offset: int
 
@@ -56,8 +61,9 @@ class RunDetail(RunSummary):
 
 
 class ResumeRunInput(BaseModel):
-    payload: Any
+    payload: Any = None
     key: str | None = None
+    from_nodes: list[str] | None = None
 
 
 class StartRunInput(BaseModel):
@@ -139,6 +145,8 @@ def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
             "started_at": _iso(row.started_at),
             "ended_at": _iso(row.ended_at),
             "error": row.error,
+            "workflow_hash": row.workflow_hash,
+            "parent_run_id": row.parent_run_id,
         }
 
     async def stored_row(run_id: str) -> RunRow | None:
@@ -158,18 +166,38 @@ def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
         "/runs", response_model=None, responses={200: {"model": RunList}}, summary="Runs, newest first."
     )
     async def list_runs(
-        status: Annotated[Status | None, Query(description="Only runs with this status.")] = None,
+        status: Annotated[
+            list[str] | None, Query(description="Only runs with one of these statuses (repeat, or commas).")
+        ] = None,
+        workflow: Annotated[str | None, Query(description="Only runs of this workflow (its hash).")] = None,
+        created_from: Annotated[
+            str | None, Query(alias="from", description="Created at or after (ISO 8601 or epoch seconds).")
+        ] = None,
+        created_to: Annotated[str | None, Query(alias="to", description="Created before this time.")] = None,
+        q: Annotated[str | None, Query(description="Text in the run's id or inputs.")] = None,
+        before: Annotated[str | None, Query(description="A page's `next` cursor: the runs after it.")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
     ) -> Response:
+        query = run_query(
+            statuses=status,
+            workflow=workflow,
+            created_from=created_from,
+            created_to=created_to,
+            text=q,
+            before=before,
+        )
         store = engine.store
         if store is not None:  # the history: what this server ran, before a restart too, and other processes
-            page = [stored_summary(row) for row in await store.list_runs(status, limit, offset)]
-            total = await store.count_runs(status)
-            return json_response({"runs": page, "total": total, "limit": limit, "offset": offset})
-        entries = registry.runs(status)
+            return json_response(await run_page(store, query, limit, offset, stored_summary))
+        kept = [e for e in registry.runs() if not q or q in e.run.id]  # no store: what this server ran
+        counts: dict[str, int] = {}
+        for e in kept:
+            counts[str(e.run.status)] = counts.get(str(e.run.status), 0) + 1
+        entries = [e for e in kept if not query.statuses or e.run.status in query.statuses]
         page = [summary(e.run) for e in entries[offset : offset + limit]]
-        return json_response({"runs": page, "total": len(entries), "limit": limit, "offset": offset})
+        found = {"runs": page, "total": len(entries), "counts": counts, "next": None}
+        return json_response({**found, "limit": limit, "offset": offset})
 
     @router.post(
         "/runs",
@@ -234,17 +262,22 @@ def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
                 "content": {"application/json": {"schema": ResumeRunInput.model_json_schema()}},
             }
         },
-        summary="Answer a waiting run's wait with a payload; the run goes on here.",
+        summary="Answer a waiting run's wait, resume a failed run, or run it again from nodes.",
     )
     async def resume_run(request: Request, run_id: str) -> Response:
         """``{"payload": <any JSON>, "key": "<wait key>"}`` (``key`` may be left out when the run waits on
-        one key). 404: no such run; 409: the run is not waiting (another answer won, it ended) or the key
-        is stale; 400: a bad body, or a key is needed."""
+        one key). Without a payload: ``{}`` resumes a failed, canceled or interrupted run in place (its
+        succeeded nodes kept); ``{"from_nodes": [ids]}`` starts a new run (its parent: this one) that runs
+        those nodes and everything downstream again. 404: no such run; 409: the run is not waiting (another
+        answer won, it ended), the key is stale, or there is nothing to resume; 400: a bad body, or a key
+        is needed."""
         body = await read_json(request)
-        if not isinstance(body, dict) or "payload" not in body:
+        if not isinstance(body, dict) or ("key" in body and "payload" not in body):
             raise ApiError(
                 400, "BAD_REQUEST", 'the body must be a JSON object {"payload": ..., "key": "..."}'
             )
+        if "payload" not in body:  # a failed or interrupted run goes on in place; from_nodes: a new run
+            return json_response(await resume_without_answer(run_id, body))
         key = body.get("key")
         if key is not None and not isinstance(key, str):
             raise ApiError(400, "BAD_REQUEST", f'"key" must be a string, got {type(key).__name__}')
@@ -261,6 +294,26 @@ def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
             raise ApiError(409, "CONFLICT", str(exc)) from exc
         registry.adopt(run)
         return json_response(summary(run))
+
+    async def resume_without_answer(run_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        from_nodes = body.get("from_nodes")
+        if from_nodes is not None and (
+            not isinstance(from_nodes, list)
+            or not all(isinstance(n, str) for n in from_nodes)
+            or not from_nodes
+        ):
+            raise ApiError(400, "BAD_REQUEST", '"from_nodes" must be a non-empty list of node ids')
+        if engine.store is None:
+            raise ApiError(409, "CONFLICT", "this server has no store: no run can be resumed here")
+        await current(run_id)  # 404 first
+        try:
+            run = await engine.resume(run_id, from_nodes=from_nodes)
+        except InvalidWorkflowError as exc:
+            raise ApiError(400, "BAD_REQUEST", "; ".join(exc.errors)) from exc
+        except FlowloomError as exc:
+            raise ApiError(409, "CONFLICT", str(exc)) from exc
+        registry.adopt(run)
+        return summary(run)
 
     @router.post("/runs/{run_id}/cancel", response_model=None, responses={200: {"model": RunSummary}})
     async def cancel_run(run_id: str) -> Response:

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
+from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._errors import error_body, json_response
 
-# Reachable without a token: the server's identity, so a client can tell it is talking to flowloom.
-OPEN_PATHS = frozenset({"/info"})
+# Reachable without a token: the server's identity, so a client can tell it is talking to flowloom; the
+# dashboard's login form and its static files (no data in them).
+OPEN_PATHS = frozenset({"/info", "/ui/login"})
+_OPEN_PREFIXES = ("/ui/static/",)
+_UI_PREFIX = "/ui"
+SESSION_COOKIE = "flowloom_session"
+
+
+def session_value(token: str) -> str:
+    """The dashboard's session cookie for ``token``: derived from it (the token itself never sits in a
+    cookie), so changing the token ends every session."""
+    return hmac.new(token.encode("utf-8"), b"flowloom dashboard session", hashlib.sha256).hexdigest()
+
+
 # Browsers cannot set headers on EventSource and WebSocket requests: these take ``?token=`` too.
 _STREAM_PATH_SUFFIX = "/events"
 
@@ -26,6 +40,7 @@ class SecurityMiddleware:
     def __init__(self, app: ASGIApp, *, token: str | None, max_body_bytes: int) -> None:
         self.app = app
         self._token = token.encode("utf-8") if token else None
+        self._session = session_value(token).encode("ascii") if token else None
         self._max = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -33,8 +48,11 @@ class SecurityMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        if self._token is not None and path not in OPEN_PATHS:
+        if self._token is not None and path not in OPEN_PATHS and not path.startswith(_OPEN_PREFIXES):
             problem = self._auth_problem(scope)
+            if problem is not None and _is_page(scope):
+                await _to_login(scope, receive, send)
+                return
             if problem is not None:
                 await _refuse(scope, receive, send, 401, "UNAUTHORIZED", problem)
                 return
@@ -49,13 +67,17 @@ class SecurityMiddleware:
         await self._guarded(scope, receive, send)
 
     def _auth_problem(self, scope: Scope) -> str | None:
-        assert self._token is not None
+        assert self._token is not None and self._session is not None
         given: bytes | None = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 scheme, _, credentials = value.partition(b" ")
                 if scheme.lower() == b"bearer":
                     given = credentials.strip()
+            elif name == b"cookie" and given is None:  # the dashboard's session (see session_value)
+                session = _cookie(value, SESSION_COOKIE)
+                if session is not None and hmac.compare_digest(session, self._session):
+                    return None
         if given is None and scope["path"].endswith(_STREAM_PATH_SUFFIX):
             tokens = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
             given = tokens[-1].encode("utf-8") if tokens else None
@@ -90,6 +112,31 @@ class SecurityMiddleware:
                 raise
             message = f"Request body too large: more than {self._max} bytes"
             await _refuse(scope, receive, send, 413, "PAYLOAD_TOO_LARGE", message)
+
+
+def _cookie(header: bytes, name: str) -> bytes | None:
+    for part in header.split(b";"):
+        key, _, value = part.strip().partition(b"=")
+        if key.decode("latin-1") == name:
+            return value
+    return None
+
+
+def _is_page(scope: Scope) -> bool:
+    """A dashboard page asked for by a browser: sent to the login form rather than refused."""
+    path: str = scope["path"]
+    return (
+        scope["type"] == "http"
+        and scope["method"] == "GET"
+        and (path == _UI_PREFIX or path.startswith("/ui/"))
+    )
+
+
+async def _to_login(scope: Scope, receive: Receive, send: Send) -> None:
+    target = quote(
+        scope["path"] + ("?" + scope["query_string"].decode("latin-1") if scope["query_string"] else "")
+    )
+    await RedirectResponse(f"/ui/login?next={target}", 303)(scope, receive, send)
 
 
 def _content_length(scope: Scope) -> int | None:

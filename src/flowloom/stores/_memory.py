@@ -19,16 +19,19 @@ from flowloom.ir import (
     Keep,
     NewEvent,
     NodeRow,
+    RunQuery,
     RunRow,
     Scope,
     Status,
     StoreError,
     WaitRow,
     WaitStatus,
+    WorkflowSeen,
 )
 
 from ._codec import dumps, loads
 from ._records import TERMINAL_STATUSES, node_order
+from ._runmatch import matches, workflows_seen
 from ._waits import chosen_wait, not_waiting
 
 
@@ -125,6 +128,26 @@ class MemoryStore:
 
     async def count_runs(self, status: Status | None = None) -> int:
         return sum(1 for run in self._runs.values() if status is None or run.status == status)
+
+    async def query_runs(self, query: RunQuery, limit: int = 50) -> list[RunRow]:
+        found: list[RunRow] = []
+        for run in self._newest_first():
+            if len(found) == limit:
+                break
+            if matches(run, run.inputs, query):
+                found.append(_decoded(run, *_RUN_JSON))
+        return found
+
+    async def count_runs_by_status(self, query: RunQuery) -> dict[Status, int]:
+        query = query.without_statuses()
+        counts: dict[Status, int] = {}
+        for run in self._runs.values():
+            if matches(run, run.inputs, query):
+                counts[run.status] = counts.get(run.status, 0) + 1
+        return counts
+
+    async def list_workflows(self, limit: int = 100) -> list[WorkflowSeen]:
+        return workflows_seen(self._runs.values(), limit)
 
     async def prune_runs(self, *, older_than: float, keep_last: int = 0) -> int:
         kept = {run.id for run in self._newest_first()[:keep_last]}

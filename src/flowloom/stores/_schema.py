@@ -37,8 +37,9 @@ runs = sa.Table(
     sa.Column("parent_run_id", sa.String(128), sa.ForeignKey("runs.id", ondelete="SET NULL")),
     sa.Column("owner", sa.String(256)),
     sa.Column("lease_expires_at", sa.Double),
-    sa.Index("ix_runs_created_at", "created_at"),
-    sa.Index("ix_runs_status_created_at", "status", "created_at"),
+    sa.Index("ix_runs_created_at_id", "created_at", "id"),
+    sa.Index("ix_runs_workflow_hash_created_at", "workflow_hash", "created_at"),
+    sa.Index("ix_runs_status_created_at_id", "status", "created_at", "id"),
     sa.Index("ix_runs_parent_run_id", "parent_run_id"),
 )
 

@@ -48,10 +48,12 @@ from flowloom.ir import (
     Keep,
     NewEvent,
     NodeRow,
+    RunQuery,
     RunRow,
     Status,
     StoreError,
     WaitRow,
+    WorkflowSeen,
 )
 
 from ._codec import dumps
@@ -217,6 +219,21 @@ class SqlStore:
 
     async def count_runs(self, status: Status | None = None) -> int:
         return await self._call(lambda c: self._queries.count_runs(c, status))
+
+    async def query_runs(self, query: RunQuery, limit: int = 50) -> list[RunRow]:
+        from ._runquery import sql_query_runs  # the reads load on first use (see _queries)
+
+        return await self._call(lambda c: sql_query_runs(c, query, limit))
+
+    async def count_runs_by_status(self, query: RunQuery) -> dict[Status, int]:
+        from ._runquery import sql_count_by_status
+
+        return await self._call(lambda c: sql_count_by_status(c, query))
+
+    async def list_workflows(self, limit: int = 100) -> list[WorkflowSeen]:
+        from ._runquery import sql_list_workflows
+
+        return await self._call(lambda c: sql_list_workflows(c, limit))
 
     async def prune_runs(self, *, older_than: float, keep_last: int = 0) -> int:
         return await self._call_write(lambda c: self._queries.prune_runs(c, older_than, keep_last))
