@@ -57,3 +57,8 @@ async def run_nodes(engine: flowloom.Engine, document: dict[str, Any]) -> dict[s
             "error": snapshot.get("error"),
         }
     return found
+
+
+def refusal(engine: flowloom.Engine, node: dict[str, Any]) -> list[str]:
+    """What checking a workflow of ``node`` alone says before anything runs (its config errors)."""
+    return engine.validate(workflow(node)).errors or []

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import flowloom
-from _heavy import heavy_node, run_nodes, workflow
+from _heavy import heavy_node, refusal, run_nodes, workflow
 from flowloom.testing import HttpEchoServer, ZypiMockServer
 
 pytestmark = pytest.mark.anyio
@@ -80,15 +80,14 @@ async def test_modes_inputs_and_one_warm_browser(engine: flowloom.Engine) -> Non
 async def test_bad_inputs_fail_the_node_naming_them(engine: flowloom.Engine) -> None:
     document = workflow(
         heavy_node("nothing", "browser.render", {"mode": "text"}),
-        heavy_node("mode", "browser.render", {"html": "<p/>", "mode": "pdf"}),
         heavy_node("number", "browser.render", {"mode": "text"}, html=5),
         heavy_node("slow", "browser.render", {"html": "<p/>", "wait_ms": 5000, "timeout": 0.5}),
     )
     found = await run_nodes(engine, document)
     assert "url" in found["nothing"]["error"] and "html" in found["nothing"]["error"]
-    assert found["mode"]["error"] == (
-        'Configuration error: node "mode": config key "mode" is "pdf", expected one of dom, text, screenshot'
-    )
+    assert refusal(engine, heavy_node("mode", "browser.render", {"html": "<p/>", "mode": "pdf"})) == [
+        'node "mode": config key "mode" is "pdf", expected one of dom, text, screenshot'
+    ]
     assert found["number"]["error"] == "Invalid input type for 'html': expected string, got number"
     assert found["slow"]["error"] == "Timeout after 0.5s"
 

@@ -10,7 +10,7 @@ import pytest
 
 import flowloom
 from _containers import IMAGE, podman_service
-from _heavy import heavy_node, run_nodes, workflow
+from _heavy import heavy_node, refusal, run_nodes, workflow
 from flowloom.nodes.containers import DockerClient
 
 pytestmark = pytest.mark.anyio
@@ -101,7 +101,6 @@ async def test_limits_timeout_detached_and_errors(engine: flowloom.Engine) -> No
         docker("notjson", "echo notjson", output_mode="json"),
         docker("nodata", "cat", stdin_mode="raw"),
         docker("noimage", "true", image="localhost/no-such-image:1"),
-        docker("badsize", "true", memory_limit="lots"),
     )
     found = await run_nodes(engine, document)
     assert found["greedy"]["outputs"]["success"] is False
@@ -114,10 +113,9 @@ async def test_limits_timeout_detached_and_errors(engine: flowloom.Engine) -> No
         'Execution failed: Docker error: no such image "localhost/no-such-image:1" (config key "image"; '
         "auto_pull is off)"
     )
-    assert (
-        found["badsize"]["error"]
-        == 'Configuration error: node "badsize": config key "memory_limit" is "lots", not a size'
-    )
+    assert refusal(engine, docker("badsize", "true", memory_limit="lots")) == [
+        'node "badsize": config key "memory_limit" is "lots", not a size'
+    ]
 
 
 async def test_an_unreachable_engine_is_a_clear_error(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import flowloom
-from _heavy import heavy_node, run_nodes, workflow
+from _heavy import heavy_node, refusal, run_nodes, workflow
 from flowloom.testing import HttpEchoServer, ZypiMockServer
 
 pytestmark = pytest.mark.anyio
@@ -74,16 +74,16 @@ async def test_sandbox_exec_timeout_memory_limit_and_bad_paths(engine: flowloom.
         ),
         heavy_node("bad", "sandbox.exec", {"command": ["true"]}, **{"file:/usr/evil": "x"}),
         heavy_node("missing", "sandbox.exec", {"command": ["no-such-program-here"]}),
-        heavy_node("unconfigured", "sandbox.exec", {"command": 5}),
     )
     found = await run_nodes(engine, document)
     assert found["slow"] == {"status": "failed", "outputs": None, "error": "Timeout after 0.5s"}
     assert found["greedy"]["outputs"]["exit_code"] != 0
     assert found["bad"]["error"] == "Execution failed: file /usr/evil is in a read-only system directory"
     assert found["missing"]["outputs"]["exit_code"] != 0  # bwrap reports the missing program: a result
-    assert found["unconfigured"]["error"] == (
-        'Configuration error: node "unconfigured": config key "command" must be array or string, got number'
-    )
+    # a config of the wrong type is refused before anything runs, naming node and key
+    assert refusal(engine, heavy_node("unconfigured", "sandbox.exec", {"command": 5})) == [
+        'node "unconfigured": config key "command" must be array or string, got number'
+    ]
 
 
 async def test_api_call_runs_a_script_with_inputs_as_env_and_the_network(engine: flowloom.Engine) -> None:
@@ -106,14 +106,14 @@ async def test_api_call_runs_a_script_with_inputs_as_env_and_the_network(engine:
             ),
             heavy_node("boom", "api.call", {"script": "raise ValueError('boom')", "name": "my-integration"}),
             heavy_node("greedy", "api.call", {"script": "x = bytearray(1024 ** 3)", "memory_mb": 128}),
-            heavy_node("pkgs", "api.call", {"script": "pass", "packages": ["requests"]}),
         )
         found = await run_nodes(engine, document)
     assert found["a"]["outputs"]["output"] == {"n": 4, "sum": 6, "token": "t0k", "leak": None}
     assert found["boom"]["error"].startswith("Execution failed: my-integration failed (exit 1): Traceback")
     assert "ValueError: boom" in found["boom"]["error"]
     assert found["greedy"]["error"].startswith("Execution failed: api.call failed (exit 1)")
-    assert 'config key "packages" needs "zypi_url"' in found["pkgs"]["error"]
+    [refused] = refusal(engine, heavy_node("pkgs", "api.call", {"script": "pass", "packages": ["requests"]}))
+    assert 'config key "packages" needs "zypi_url"' in refused
 
 
 async def test_zypi_exec_sessions_and_requests(engine: flowloom.Engine) -> None:

@@ -14,6 +14,7 @@ from flowloom.ir import Json, RunStore
 
 from ._errors import ApiError, json_response, not_found, read_json
 from ._registry import RunRegistry
+from ._upstream import ErrorOutput
 
 _LOG_EVENT = "NodeLog"
 
@@ -35,7 +36,12 @@ def _title(document: Json, digest: str) -> str:
 
 
 def workflows_router(registry: RunRegistry, engine: Engine) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", tags=["workflows"])
+    router = APIRouter(
+        prefix="/api/v1",
+        tags=["workflows"],
+        # 409: a server without a store keeps no workflows or history
+        responses={400: {"model": ErrorOutput}, 404: {"model": ErrorOutput}, 409: {"model": ErrorOutput}},
+    )
 
     def store() -> RunStore:
         if engine.store is None:
