@@ -23,7 +23,7 @@ from _waits import approval
 from _workflows import chain as chain_of
 from _workflows import end, start
 from _workflows import node as wf_node
-from flowloom.ir import Status
+from flowloom.ir import LLMDelta, NodeProgress, Status
 from flowloom.nodes import NodeRegistry
 from flowloom.server import ServerSettings
 from flowloom.stores import SqlStore
@@ -43,17 +43,23 @@ def counter() -> CountExecutor:
 
 
 class Chatty:
-    """``chatty``: logs ``data.lines`` lines, waits for ``release``, then logs ``done``."""
+    """``chatty``: logs ``data.lines`` lines, waits for ``release``, streams tokens and progress, waits
+    for ``finish``, then logs ``done``."""
 
     type: ClassVar[str] = "chatty"
 
     def __init__(self) -> None:
         self.release = anyio.Event()
+        self.finish = anyio.Event()
 
     async def execute(self, ctx: flowloom.NodeContext) -> flowloom.NodeResult:
         for i in range(ctx.data["lines"]):
             ctx.log(f"line {i}", "stderr" if i % 50 == 49 else "stdout")
         await self.release.wait()
+        for piece in ("Hel", "lo!"):  # tokens and progress: live-only, not in the store
+            ctx.emit_node_event(LLMDelta, text=piece)
+        ctx.emit_node_event(NodeProgress, done=1, total=2, message="half")
+        await self.finish.wait()
         ctx.log("done")
         return flowloom.NodeResult(outputs={})
 
@@ -279,6 +285,9 @@ async def test_a_running_node_streams_its_log_tail_first(
     assert (await log.locator("span").first.text_content() or "").strip() == "line 0"
     await expect(log.locator("span.stderr")).to_have_count(5)
     chatty.release.set()
+    await expect(page.locator("#node-tokens")).to_have_text("Hello!")
+    await expect(page.locator("#node-progress")).to_have_attribute("value", "1")
+    chatty.finish.set()
     await expect(log.locator("span").last).to_have_text("done\n")  # live, without a reload
     await expect(page.locator("#run-status")).to_have_text("succeeded")
     async with server.client() as client:

@@ -122,6 +122,8 @@ async def test_rerun_resume_from_nodes_workflows_and_logs(server: LiveServer, co
         download = await client.get(f"/api/v1/runs/{run_id}/logs", params={"download": "true"})
         assert download.headers["content-disposition"] == f'attachment; filename="{run_id}.log"'
         assert (await client.get("/api/v1/runs/nope/logs")).status_code == 404
+        ended = await client.get(f"/api/v1/runs/{run_id}/live")
+        assert ended.status_code == 404 and "is not running on this server" in ended.json()["message"]
 
 
 async def test_pages_render_what_the_api_says(server: LiveServer, counter: CountExecutor) -> None:

@@ -22,6 +22,7 @@ from flowloom.ir import Event, RunFinished, Status
 from flowloom.stores import RunEvents, Wakeup
 
 from ._ledger import MemoryLedger
+from ._live import LiveEvents
 
 logger = logging.getLogger("flowloom.server")
 
@@ -89,6 +90,7 @@ class RunRegistry:
         self._watches: set[RunWatch] = set()
         self._remove_listener: Callable[[], None] | None = None
         self._closing = False
+        self.live = LiveEvents()  # tokens and progress, which the ledger does not keep
 
     @property
     def events(self) -> RunEvents:
@@ -113,6 +115,7 @@ class RunRegistry:
     def close_streams(self) -> None:
         """End every event stream, now and for later subscribers: the server is shutting down."""
         self._closing = True
+        self.live.close()
         for wakeups in self._wakeups.values():
             for wakeup in wakeups:
                 wakeup.close()
@@ -205,6 +208,7 @@ class RunRegistry:
         if wakeups:
             for wakeup in wakeups:
                 wakeup.notify()
+        self.live.offer(event)
         if self._watches:
             for watch in tuple(self._watches):
                 if run_id not in watch.seen:

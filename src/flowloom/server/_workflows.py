@@ -7,12 +7,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from flowloom.engine import Engine, InvalidWorkflowError
 from flowloom.ir import Json, RunStore
 
 from ._errors import ApiError, json_response, not_found, read_json
+from ._live import live_frames
 from ._registry import RunRegistry
 from ._upstream import ErrorOutput
 
@@ -141,5 +142,17 @@ def workflows_router(registry: RunRegistry, engine: Engine) -> APIRouter:
         page = lines[-limit:]
         earlier = page[0]["seq"] if len(lines) > len(page) else None
         return json_response({"lines": page, "earlier": earlier})
+
+    @router.get("/runs/{run_id}/live", response_model=None)
+    async def live(run_id: str) -> Response:
+        """Server-Sent Events of a run's live-only events (``LLMDelta`` tokens, ``NodeProgress``), which the
+        ledger does not keep, from now on while this server executes the run; 404 when it does not."""
+        entry = registry.get(run_id)
+        if entry is None or entry.run.done:
+            raise not_found(f"Run {run_id!r} is not running on this server")
+        run = entry.run
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        frames = live_frames(registry.live, run_id, lambda: not run.done)
+        return StreamingResponse(frames, media_type="text/event-stream", headers=headers)
 
     return router

@@ -134,6 +134,15 @@ function follow() {
   }
   // the stream ends with the run; EventSource would come back (after its last id) for ever
   source.addEventListener("error", () => { if (ended) source.close(); });
+  // tokens and progress are not in the store: this server hands them over while it runs the run
+  const status = document.getElementById("run-status").textContent.trim();
+  if (["pending", "processing"].includes(status)) {
+    const live = new EventSource(`/api/v1/runs/${encodeURIComponent(runId)}/live`);
+    for (const type of ["LLMDelta", "NodeProgress"]) {
+      live.addEventListener(type, (message) => onEvent(type, JSON.parse(message.data), 0));
+    }
+    live.addEventListener("error", () => live.close());  // ended, or the run is not running here
+  }
 }
 
 // header: the server renders it again when the run ends or waits -----------------------------------------
