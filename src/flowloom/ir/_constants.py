@@ -35,6 +35,17 @@ class OnError(StrEnum):
     CONTINUE = "continue"  # Pipeline: dependents are skipped, independent branches finish
 
 
+class Activation(StrEnum):
+    """How a node becomes ready. ``all``: a join that runs once, when all its incoming edges have settled
+    (dead-path elimination). ``any``: re-entrant, each taken incoming edge activates it once more (cycles
+    may pass through such nodes). ``pull``: never scheduled; a consumer pulls it while resolving its inputs
+    (a data-only node)."""
+
+    ALL = "all"
+    ANY = "any"
+    PULL = "pull"
+
+
 class SkipReason(StrEnum):
     UPSTREAM_FAILED = "upstream_failed"
 
