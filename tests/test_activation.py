@@ -65,7 +65,9 @@ def engine(**kwargs: Any) -> Engine:
     return Engine(registry=registry, **kwargs)
 
 
-def loop(limit: int, *, max_activations: int | None = None, ask: bool = False, pull: bool = False) -> Workflow:
+def loop(
+    limit: int, *, max_activations: int | None = None, ask: bool = False, pull: bool = False
+) -> Workflow:
     nodes = [
         Node(id="seed", type="seed"),
         Node(
