@@ -5,9 +5,10 @@ from __future__ import annotations
 from ._format import FormatRegistry
 from ._ir import IrFormat
 from .flowgram import FlowgramFormat
+from .visualflow import VisualFlowFormat
 
 
 def default_formats() -> FormatRegistry:
-    """Every built-in format, flowloom's own JSON first; flowgram JSON reads documents no other format
-    recognises (its validation then says what is wrong)."""
-    return FormatRegistry([IrFormat(), FlowgramFormat()], fallback=FlowgramFormat.name)
+    """Every built-in format, VisualFlow (the most specific shape) and flowloom's own JSON first; flowgram
+    JSON reads documents no other format recognises (its validation then says what is wrong)."""
+    return FormatRegistry([VisualFlowFormat(), IrFormat(), FlowgramFormat()], fallback=FlowgramFormat.name)
