@@ -35,21 +35,25 @@ from ._types import (
 )
 
 RETURN_PORT = "return"
+MAX_ACTIVATIONS = 10_000
+"""How often one node of a flow may run in a run: a loop past this fails instead of running on."""
 
 
 def compile_flow(flow: VFlow) -> Workflow:
     remove_reroutes(flow)
     entry = find_entry(flow)
     compiled = reachable(flow, entry)
-    check_graph(flow, compiled)
-    regions = find_regions(flow, compiled)
+    inside = set(compiled)
     wires: dict[str, dict[str, list[str]]] = {}
     incoming: dict[str, list[VEdge]] = {}
     for edge in flow.edges:
         if edge.is_data:
             wires.setdefault(edge.target, {})[edge.target_handle] = [edge.source, edge.source_handle]
-        elif edge.is_exec and edge.source in set(compiled):
+        elif edge.is_exec and edge.source in inside:
             incoming.setdefault(edge.target, []).append(edge)
+    routed = {nid: entry_routes(flow, flow.nodes[nid], incoming.get(nid, [])) for nid in compiled}
+    check_graph(flow, compiled)
+    regions = find_regions(flow, compiled)
     nodes = [Node(id=BEGIN_ID, type=BEGIN, data={"entry": entry})]
     edges = [Edge(source=BEGIN_ID, target=entry, target_port=EXEC_IN)]
     pulled: set[str] = set()
@@ -64,15 +68,23 @@ def compile_flow(flow: VFlow) -> Workflow:
             "wires": wires.get(nid, {}),
             "ports": body_ports(node),
         }
-        routes = entry_routes(flow, node, incoming.get(nid, []))
+        routes = routed[nid]
         if routes is not None:
             data.update(routes)
         if node.type in CONTROL_BODIES:
             data["body"] = sorted(regions.members.get(nid, ()))
         if flow.functions:
             data["functions"] = flow.functions
+        ir_type = IR_PREFIX + node.type
         nodes.append(
-            Node(id=nid, type=IR_PREFIX + node.type, title=node.label, data=data, activation=Activation.ANY)
+            Node(
+                id=nid,
+                type=ir_type,
+                title=node.label,
+                data=data,
+                activation=Activation.ANY,
+                max_activations=MAX_ACTIVATIONS,
+            )
         )
         edges.extend(_exec_edges(flow, nid, regions))
         pulled.update(_sources(data))

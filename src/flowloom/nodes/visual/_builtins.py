@@ -109,7 +109,7 @@ def _template(i: dict[str, Any], c: dict[str, Any], v: dict[str, Any]) -> Any:
     scope.update({k: x for k, x in i.items() if k not in ("template", "vars")})
 
     def render(match: re.Match[str]) -> str:
-        found, value = lookup(scope, match.group(1))
+        found, value = lookup(scope, re.sub(r"\[(-?\d+)\]", r".\1", match.group(1)))
         filters = [f.strip() for f in match.group(2).split("|") if f.strip()]
         if not found or value is None:
             value = None

@@ -61,7 +61,8 @@ async def wait_event(ctx: NodeContext, inputs: dict[str, Any], state: State) -> 
     elif isinstance(inputs.get("timeout_s"), int | float) and inputs["timeout_s"] > 0:
         until = time.time() + float(inputs["timeout_s"])
     prompt = inputs.get("prompt") if isinstance(inputs.get("prompt"), str) else None
-    choices = inputs.get("choices") if isinstance(inputs.get("choices"), list) else None
+    raw = inputs.get("choices")
+    choices = [c for c in raw if c not in ("", None)] if isinstance(raw, list) else None
     return Wait(key=key, reason=EVENT, prompt=prompt, choices=choices, until=until)
 
 

@@ -27,6 +27,14 @@ def token_of(ctx: NodeContext) -> dict[str, Any]:
     return dict(outputs)
 
 
+def pure_value(outputs: Any) -> Any:
+    """A pure node's value as a pin reads it: a builtin with the single output ``result`` is its value
+    (so reading ``result`` of a dict that has that key gives the key, ``data-merge-result-key-quirk``)."""
+    if isinstance(outputs, dict) and len(outputs) == 1 and "result" in outputs:
+        return outputs["result"]
+    return outputs
+
+
 def read_pin(output: Any, handle: str) -> Any:
     """A source pin's value: the output's key, else the whole output for ``result``/``output``."""
     if isinstance(output, Mapping) and handle in output:
@@ -45,7 +53,7 @@ class Pins:
 
     async def source(self, src: str, handle: str) -> Any:
         if self.ctx.pulled_node(src) is not None:
-            return read_pin(await self.pure(src), handle)
+            return read_pin(pure_value(await self.pure(src)), handle)
         return read_pin(self.token["outs"].get(src), handle)
 
     async def pure(self, root: str) -> Any:
@@ -72,7 +80,7 @@ class Pins:
                 continue
             inputs: dict[str, Any] = dict.fromkeys(p for p in node.data.get("inputs") or () if p in wires)
             for pin, (src, handle) in wires.items():
-                inputs[pin] = read_pin(memo[src] if src in memo else outs.get(src), handle)
+                inputs[pin] = read_pin(pure_value(memo[src]) if src in memo else outs.get(src), handle)
             defaults = node.data.get("config", {}).get("pinDefaults") or {}
             inputs.update({pin: value for pin, value in defaults.items() if pin not in wires})
             order = node.data.get("inputs")
@@ -89,6 +97,8 @@ class Pins:
         same-named key of the pipeline value, an undeclared default."""
         data = self.ctx.data
         config = data.get("config", {})
+        if config.get("pinExpressions"):
+            raise NodeError(f"Node '{self.ctx.node.id}': pin expressions are not supported yet")
         declared = data.get("inputs")
         wires: dict[str, list[str]] = data.get("wires", {})
         defaults: dict[str, Any] = config.get("pinDefaults") or {}
