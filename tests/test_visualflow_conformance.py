@@ -53,15 +53,9 @@ EXPECTED_FAILURES: dict[str, str] = {
     "ctl-wire-loop-limit": "an exec edge's data.loopLimit is not lowered yet",
     **dict.fromkeys(
         (
-            "data-add-message",
             "data-agent-trace-report",
-            "data-edit-json-schema",
-            "data-format-tool-results",
-            "data-make-context",
             "data-make-meta",
             "data-make-scratchpad",
-            "data-tool-parameters",
-            "data-tools-allowlist",
         ),
         "builtin not built yet",
     ),

@@ -7,6 +7,7 @@ import ast
 import json
 import random
 import re
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -313,6 +314,73 @@ def _system_datetime(i: dict[str, Any], c: dict[str, Any], v: dict[str, Any]) ->
     }
 
 
+def _make_context(i: dict[str, Any], c: dict[str, Any], v: dict[str, Any]) -> Any:
+    extra = i.get("context_extra")
+    messages = i.get("messages")
+    messages = [] if messages is None else (messages if isinstance(messages, list) else [messages])
+    base = dict(extra) if isinstance(extra, Mapping) else {}
+    return {"context": {**base, "task": py_text(i.get("task")), "messages": messages}}
+
+
+def _tools_allowlist(i: dict[str, Any], c: dict[str, Any], v: dict[str, Any]) -> Any:
+    raw = c.get("literalValue")
+    names = [x.strip() for x in (raw if isinstance(raw, list) else []) if isinstance(x, str) and x.strip()]
+    return {"tools": list(dict.fromkeys(names))}
+
+
+def _tool_parameters(i: dict[str, Any], c: dict[str, Any], v: dict[str, Any]) -> Any:
+    tool = (c.get("toolParametersConfig") or {}).get("tool")
+    arguments = {k: x for k, x in i.items() if x is not None}
+    return {"tool_call": {"name": tool, "arguments": arguments}, **i}
+
+
+def _edit_json_schema(i: dict[str, Any], c: dict[str, Any], v: dict[str, Any]) -> Any:
+    given = i.get("schema")
+    schema: dict[str, Any] = dict(given) if isinstance(given, Mapping) else {"type": "object"}
+    raw = c.get("literalValue")
+    extra: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    properties = dict(schema.get("properties") or {})
+    for name, prop in (extra.get("properties") or {}).items():
+        properties.setdefault(name, prop)
+    schema["properties"] = properties
+    required = list(schema.get("required") or [])
+    required += [r for r in extra.get("required") or [] if r not in required]
+    if required:
+        schema["required"] = required
+    return {"schema": schema}
+
+
+def _format_tool_results(i: dict[str, Any], c: dict[str, Any], v: dict[str, Any]) -> Any:
+    lines = []
+    for result in _array(i.get("tool_results")):
+        if not isinstance(result, Mapping):
+            continue
+        args = result.get("arguments")
+        primary = py_text(next(iter(args.values()), "")) if isinstance(args, Mapping) and args else ""
+        ok = bool(result.get("success"))
+        output = result.get("output")
+        observation = (
+            (output.get("rendered", output) if isinstance(output, Mapping) else output)
+            if ok
+            else result.get("error")
+        )
+        status = "SUCCESS" if ok else "FAILURE"
+        lines.append(f"- {py_text(result.get('name'))}({primary}) [{status}] : {py_text(observation)}")
+    return {"result": "\n".join(lines)}
+
+
+def _add_message(i: dict[str, Any], c: dict[str, Any], v: dict[str, Any]) -> Any:
+    now = datetime.now().astimezone().isoformat()
+    return {
+        "message": {
+            "role": py_text(i.get("role")),
+            "content": py_text(i.get("content")),
+            "timestamp": now,
+            "metadata": {"message_id": f"msg_{uuid.uuid4().hex}"},
+        }
+    }
+
+
 def _truthy(name: str) -> Fn:
     return lambda i, c, v: (
         {"result": bool(i.get("a")) and bool(i.get("b"))}
@@ -428,6 +496,22 @@ BUILTINS: dict[str, tuple[Fn, str, tuple[str, ...], tuple[str, ...]]] = {
     "parse_json": (_parse_json, "JSON (or a Python literal) from text.", ("text",), ("result",)),
     "stringify_json": (_stringify, "JSON text.", ("value", "mode"), ("result",)),
     "break_object": (_break_object, "Selected paths as pins.", ("object",), ()),
+    "make_context": (
+        _make_context,
+        "{task, messages, ...context_extra}.",
+        ("task", "messages", "context_extra"),
+        ("context",),
+    ),
+    "tools_allowlist": (_tools_allowlist, "Tool names, trimmed and unique.", (), ("tools",)),
+    "tool_parameters": (_tool_parameters, "A tool call from its pins.", (), ("tool_call",)),
+    "edit_json_schema": (_edit_json_schema, "Adds missing properties.", ("schema",), ("schema",)),
+    "format_tool_results": (
+        _format_tool_results,
+        "One line per tool result.",
+        ("tool_results",),
+        ("result",),
+    ),
+    "add_message": (_add_message, "A chat message.", ("role", "content"), ("message",)),
     "system_datetime": (
         _system_datetime,
         "The local date and time.",
