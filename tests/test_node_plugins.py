@@ -126,7 +126,7 @@ print(len(registry), all(registry.get(e.type) is e for e in registry))
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["False http True", "92 True"]  # 12 + 80 VisualFlow (vf.*)
+    assert result.stdout.splitlines() == ["False http True", "98 True"]  # 12 + 86 VisualFlow (vf.*)
 
     class Shout:
         type: ClassVar[str] = "llm"
