@@ -50,7 +50,8 @@ def test_run_json_prints_exactly_one_object() -> None:
     result = flowloom("run", QUICKSTART, "--inputs", QUICKSTART_INPUTS.read_text(), "--json")
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)  # the whole of stdout is one JSON document
-    assert set(payload) == {"run_id", "status", "outputs", "waiting", "waits", "report"}
+    assert set(payload) == {"run_id", "status", "outputs", "waiting", "waits", "error", "report"}
+    assert payload["error"] is None
     assert payload["waiting"] is None and payload["waits"] == []
     assert payload["status"] == "succeeded"
     assert payload["outputs"]["subtotal"] == 160

@@ -134,7 +134,9 @@ def test_detection_by_content_and_forcing_a_format(tmp_path: Path) -> None:
     assert forced.returncode == 2 and "Workflow schema" in forced.stderr  # flowgram's own messages
     unknown = flowloom_cli("validate", path, "--format", "bpmn")
     assert unknown.returncode == 2
-    assert "unknown workflow format 'bpmn'; known: flowloom, flowengine, flowgram" in unknown.stderr
+    assert (
+        "unknown workflow format 'bpmn'; known: visualflow, flowloom, flowengine, flowgram" in unknown.stderr
+    )
 
 
 def test_a_bad_field_of_flowloom_json_is_named() -> None:

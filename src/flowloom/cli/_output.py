@@ -6,6 +6,7 @@ import json
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
 
 import anyio
@@ -68,12 +69,16 @@ def print_json(finished: Run) -> None:
     ``null``."""
     report = finished.report().to_json()
     waits = [wait.to_json() for wait in finished.waits]
+    waiting = {name: waits[0][name] for name in _WAITING_FIELDS} if waits else None
+    if waiting is not None and isinstance(waiting["until"], int | float):  # ISO-8601 in UTC for people
+        waiting["until"] = datetime.fromtimestamp(waiting["until"], UTC).isoformat()
     payload = {
         "run_id": finished.id,
         "status": str(finished.status),
         "outputs": report["outputs"],
-        "waiting": {name: waits[0][name] for name in _WAITING_FIELDS} if waits else None,
+        "waiting": waiting,
         "waits": waits,
+        "error": finished.error if finished.status in (Status.FAILED, Status.CANCELED) else None,
         "report": report,
     }
     sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")

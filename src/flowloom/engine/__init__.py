@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from flowloom.ir import UNDEFINED, CodeLimits, Sandbox, js_json, template_text
 
+from ._activation import Trigger
 from ._bus import EventBus
 from ._context import Iteration, NodeContext
 from ._engine import NO_ANSWER, Engine, WorkflowSource
@@ -75,6 +76,7 @@ __all__ = [
     "Sandbox",
     "Services",
     "Traits",
+    "Trigger",
     "TypedValue",
     "WorkflowSource",
     "collector_paused",

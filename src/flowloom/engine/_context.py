@@ -10,6 +10,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 from flowloom.ir import LOOP_LOCALS_SUFFIX, Event, Node, NodeEvent, NodeLog, WorkKey
 
+from ._activation import Trigger
 from ._scope import Scope
 from ._services import Services
 from ._values import Resolver, TypedValue
@@ -25,6 +26,19 @@ class NodeSlot(Protocol):
 
     node: Node
     prepared: Any
+
+
+class GraphSlots(Protocol):
+    """The graph level an execution runs in, as its context sees it: its nodes by id (for pulls)."""
+
+    def slot(self, node_id: str) -> PulledSlot | None: ...
+
+
+class PulledSlot(NodeSlot, Protocol):
+    """A node that is pulled rather than scheduled (activation ``pull``), and its executor."""
+
+    @property
+    def puller(self) -> Any: ...
 
 
 class RunPort(Protocol):
@@ -86,15 +100,27 @@ class NodeContext:
     engine's ``services``, events and logs, flow values resolved in the node's scope, and, for container
     nodes, ``run_block``. Nothing of the scheduler."""
 
-    __slots__ = ("_port", "_scope", "_slot", "inputs", "node", "services")
+    __slots__ = ("_graph", "_path", "_port", "_scope", "_slot", "inputs", "node", "services", "trigger")
 
-    def __init__(self, *, port: RunPort, slot: NodeSlot, inputs: dict[str, Any], scope: Scope) -> None:
+    def __init__(
+        self,
+        *,
+        port: RunPort,
+        slot: NodeSlot,
+        inputs: dict[str, Any],
+        scope: Scope,
+        trigger: Trigger | None = None,
+        graph: GraphSlots | None = None,
+    ) -> None:
         self._port = port
         self._slot = slot
         self._scope = scope
         self.node: Node = slot.node
         self.inputs = inputs
         self.services = port.services
+        self.trigger = trigger  # a re-entrant node's activation: the edge it came along, and its count
+        self._graph = graph
+        self._path = scope.path if trigger is None else (*scope.path, trigger.count)
 
     @property
     def data(self) -> dict[str, Any]:
@@ -109,14 +135,14 @@ class NodeContext:
     def answers(self) -> Mapping[str, Any]:
         """The payloads of this execution's answered waits, by key (empty until one is answered): an
         executor that returned a ``Wait`` runs again with its answer here."""
-        return self._port.answers.get((self.node.id, self._scope.path), _NO_ANSWERS)
+        return self._port.answers.get((self.node.id, self._path), _NO_ANSWERS)
 
     @property
     def workers(self) -> NodeWorkers:
         """Where this execution's blocking, CPU-bound or untrusted work runs; executors start no threads
         or processes of their own."""
         port, node = self._port, self.node
-        key = WorkKey(port.run_id, node.id, self._scope.path, port.attempt(node.id))
+        key = WorkKey(port.run_id, node.id, self._path, port.attempt(node.id))
         services = self.services
         if services.local_workers is not None and node.data.get(WORKERS_KEY) == LOCAL_WORKERS:
             return NodeWorkers(services.local_workers, key)
@@ -130,8 +156,27 @@ class NodeContext:
     @property
     def scope_path(self) -> tuple[int, ...]:
         """Where this execution is: ``()`` at the workflow's level, ``(i,)`` in a loop's iteration ``i``,
-        ``(i, j)`` in a nested loop's, ..."""
-        return self._scope.path
+        ``(i, j)`` in a nested loop's, ...; a re-entrant node's activation count is appended."""
+        return self._path
+
+    def pulled_node(self, node_id: str) -> Node | None:
+        """The node ``node_id`` of this graph level if it is pulled rather than scheduled (activation
+        ``pull``: a data-only node), else ``None``."""
+        slot = self._graph.slot(node_id) if self._graph is not None else None
+        return slot.node if slot is not None else None
+
+    async def pull(self, node_id: str, inputs: dict[str, Any]) -> Mapping[str, Any]:
+        """Run the pulled node ``node_id`` with ``inputs`` (resolved by the caller) and return its outputs.
+        A pulled node is computed again at every pull and is not recorded; its error is the caller's."""
+        slot = self._graph.slot(node_id) if self._graph is not None else None
+        if slot is None:
+            raise LookupError(f'node "{node_id}" is not a pulled node of this graph')
+        executor = slot.puller
+        if executor is None:
+            raise LookupError(f"No executor found for node type {slot.node.type}")
+        context = NodeContext(port=self._port, slot=slot, inputs=inputs, scope=self._scope, graph=self._graph)
+        result = await executor.execute(context)
+        return cast(Mapping[str, Any], result.outputs)
 
     def prepared(self, build: Callable[[Node], T]) -> T:
         """What ``build`` derives from this node (compiled operands, parsed settings), computed on the
@@ -181,7 +226,7 @@ class NodeContext:
                     at=time.time(),
                     node_id=node.id,
                     node_type=node.type,
-                    scope=self._scope.path,
+                    scope=self._path,
                     **fields,
                 )
             )

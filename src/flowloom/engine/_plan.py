@@ -8,7 +8,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flowloom.ir import UNDEFINED, Edge, Node, RetryPolicy, VariableType, Workflow, WorkflowSettings
+from flowloom.ir import (
+    UNDEFINED,
+    Activation,
+    Edge,
+    Node,
+    RetryPolicy,
+    VariableType,
+    Workflow,
+    WorkflowSettings,
+)
 
 from ._protocols import NO_TRAITS, ExecutorLookup, NodeExecutor, Traits, traits_of
 from ._refs import reference_problems
@@ -46,11 +55,18 @@ class CompiledNode:
     direct: bool  # no timeout and no retry policy: the executor is awaited as it is
     restorable: bool  # on resume, a succeeded execution is restored rather than run again
     strict_join: bool = False  # a failure upstream skips the node even when other inputs arrived
+    reentrant: bool = False  # activation ``any``: each taken incoming edge runs it once more
+    max_activations: int = 0  # reentrant nodes: a further activation fails the node
     prepared: Any = None  # what the executor derived from the node once (see NodeContext.prepared)
 
     @property
     def id(self) -> str:
         return self.node.id
+
+    @property
+    def puller(self) -> NodeExecutor | None:
+        """The executor a pull runs (see ``NodeContext.pull``)."""
+        return self.executor
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +76,19 @@ class Plan:
     nodes: tuple[CompiledNode, ...]
     entries: tuple[int, ...]
     by_id: dict[str, int]
+    reentrant: bool = False  # some node has activation ``any``: edges settle through ``settle_any``
 
+    def slot(self, node_id: str) -> CompiledNode | None:
+        """The node ``node_id`` if it is pulled (activation ``pull``), else ``None``."""
+        index = self.by_id.get(node_id)
+        if index is None:
+            return None
+        cnode = self.nodes[index]
+        return cnode if cnode.node.activation is Activation.PULL else None
+
+
+DEFAULT_MAX_ACTIVATIONS = 100_000
+"""How often a re-entrant node may run in one scope unless its ``max_activations`` says otherwise."""
 
 InputCheck = Callable[[Mapping[str, Any]], list[str]]
 
@@ -140,10 +168,15 @@ def _compile_graph(nodes: Sequence[Node], edges: Sequence[Edge], executors: Exec
                 direct=node.retry is None and node.timeout_s is None and node.deadline_s is None,
                 restorable=executor is not None and block is None and not traits.replayed,
                 strict_join=traits.strict_join,
+                reentrant=node.activation is Activation.ANY,
+                max_activations=node.max_activations or DEFAULT_MAX_ACTIVATIONS,
             )
         )
-    entries = tuple(c.index for c in compiled if c.in_degree == 0 and c.entry)
-    return Plan(nodes=tuple(compiled), entries=entries, by_id=by_id)
+    entries = tuple(
+        c.index for c in compiled if c.in_degree == 0 and c.entry and c.node.activation is not Activation.PULL
+    )
+    reentrant = any(c.reentrant for c in compiled)
+    return Plan(nodes=tuple(compiled), entries=entries, by_id=by_id, reentrant=reentrant)
 
 
 def _compile_outputs(node: Node) -> dict[str, OutputSpec]:

@@ -30,6 +30,7 @@ from flowloom.ir import (
     WaitRow,
 )
 
+from ._activation import Trigger
 from ._bus import EventBus, NodeRecordFields, RunEvents
 from ._cache import ResultCache, cache_key
 from ._context import NodeContext, NodeSlot
@@ -68,9 +69,11 @@ class _GraphRun:
     """One execution of a plan in one scope: the workflow, or one loop iteration."""
 
     __slots__ = (
+        "activations",
         "driver",
         "drivers",
         "failure",
+        "inbox",
         "pending",
         "plan",
         "poisoned",
@@ -93,6 +96,9 @@ class _GraphRun:
         self.queue: deque[int] = deque()  # ready nodes waiting for a driver task
         self.drivers = 1  # tasks running _drive, this one included
         self.waiting = False  # a node of this graph waits: its outgoing edges never settle
+        # Re-entrant nodes only: activations so far, and the triggers of those not yet run, by node index.
+        self.activations = [0] * len(plan.nodes) if plan.reentrant else None
+        self.inbox: dict[int, deque[tuple[str, str, Any]]] = {}
 
     async def run(self) -> None:
         entries = self.plan.entries
@@ -143,6 +149,62 @@ class _GraphRun:
             self.tg.start_soon(self._drive, index)
         else:
             self.queue.append(index)
+
+    def activate(self, index: int) -> Trigger:
+        """Count an activation of the re-entrant node ``index`` and take the trigger it came with."""
+        activations = self.activations
+        assert activations is not None, "a plan with a re-entrant node counts activations"
+        count = activations[index]
+        activations[index] = count + 1
+        box = self.inbox.get(index)
+        source, port, outputs = box.popleft() if box else ("", "", {})
+        return Trigger(source, port, outputs, count)
+
+    def settle_any(
+        self, node: CompiledNode, branch: str | None, outputs: Any, failed: bool = False
+    ) -> list[int]:
+        """``settle`` for a plan with re-entrant nodes: a taken edge into one activates it once more
+        (carrying ``outputs``); one that never got a taken edge is skipped once all its edges died."""
+        nodes, pending, taken, inbox = self.plan.nodes, self.pending, self.taken, self.inbox
+        ready: list[int] = []
+        dead: list[int] = []
+        if failed and self.poisoned is None:
+            self.poisoned = bytearray(len(pending))
+        for port, target in node.out_edges:
+            live = not failed and (branch is None or port == branch)
+            if failed:
+                self.poisoned[target] = 1  # type: ignore[index]
+            if nodes[target].reentrant:
+                if live:
+                    taken[target] = 1
+                    inbox.setdefault(target, deque()).append((node.id, port, outputs))
+                    ready.append(target)
+                else:
+                    pending[target] -= 1
+                    if pending[target] == 0 and not taken[target]:
+                        dead.append(target)
+                continue
+            if live:
+                taken[target] = 1
+            pending[target] -= 1
+            if pending[target] == 0:
+                (ready if self.live(target) else dead).append(target)
+        while dead:
+            skipped = nodes[dead.pop()]
+            poisoned = self.poisoned is not None and self.poisoned[skipped.index]
+            if poisoned:
+                self.driver.record_skip(self, skipped)
+            for _port, target in skipped.out_edges:
+                if poisoned:
+                    self.poisoned[target] = 1  # type: ignore[index]
+                pending[target] -= 1
+                if pending[target] == 0:
+                    if nodes[target].reentrant:
+                        if not taken[target]:
+                            dead.append(target)
+                    else:
+                        (ready if self.live(target) else dead).append(target)
+        return ready
 
     def live(self, target: int) -> bool:
         """Whether a node whose incoming edges have all settled runs: one taken edge is enough, unless
@@ -275,6 +337,10 @@ class RunDriver:
         cnode = graph.plan.nodes[index]
         node = cnode.node
         path = graph.scope.path
+        trigger = None
+        if cnode.reentrant:  # each activation is an execution of its own, its count ending its path
+            trigger = graph.activate(index)
+            path = (*path, trigger.count)
         if self.restored is not None and cnode.restorable:
             row = self.restored.pop((node.id, path), None)
             if row is not None:
@@ -293,6 +359,11 @@ class RunDriver:
         result: NodeResult | Wait
         try:
             snapshot.inputs = inputs = self._resolve_inputs(cnode, graph.scope)
+            if trigger is not None and trigger.count >= cnode.max_activations:
+                raise NodeError(
+                    f'Node "{node.id}" was activated more than {cnode.max_activations} times '
+                    "(a loop that does not end?)"
+                )
             executor = cnode.executor
             if executor is None:
                 raise NodeError(f"No executor found for node type {node.type}")
@@ -303,7 +374,18 @@ class RunDriver:
                 if hit is not None:
                     result, cached, key = hit, True, None
             if not cached:
-                context = NodeContext(port=self, slot=cnode, inputs=inputs, scope=graph.scope)
+                context = (
+                    NodeContext(port=self, slot=cnode, inputs=inputs, scope=graph.scope)
+                    if trigger is None
+                    else NodeContext(
+                        port=self,
+                        slot=cnode,
+                        inputs=inputs,
+                        scope=graph.scope,
+                        trigger=trigger,
+                        graph=graph.plan,
+                    )
+                )
                 if cnode.direct and cnode.lightweight:
                     record.attempts = 1
                     result = await executor.execute(context)
@@ -314,9 +396,9 @@ class RunDriver:
                 if key is not None and isinstance(result, NodeResult):
                     await self.cache.put(key, result, node.cache.ttl_s)  # type: ignore[union-attr]
         except BlockWaiting:
-            return self._wait(graph, cnode, record, None)
+            return self._wait(graph, cnode, record, None, path)
         except Exception as exc:
-            return await self._fail(graph, cnode, snapshot, record, message_of(exc))
+            return await self._fail(graph, cnode, snapshot, record, message_of(exc), path)
         except BaseException:  # cancellation (asyncio or trio): the node stops where it is
             record.status = Status.CANCELED
             record.end = time.time()
@@ -329,9 +411,9 @@ class RunDriver:
             raise
         if type(result) is Wait:  # (a type check: the cheapest test on the hot path)
             try:
-                return self._wait(graph, cnode, record, result)
+                return self._wait(graph, cnode, record, result, path)
             except NodeError as exc:
-                return await self._fail(graph, cnode, snapshot, record, str(exc))
+                return await self._fail(graph, cnode, snapshot, record, str(exc), path)
         assert isinstance(result, NodeResult)
         outputs = result.outputs if type(result.outputs) is dict else dict(result.outputs)
         snapshot.outputs = outputs
@@ -349,23 +431,31 @@ class RunDriver:
             if cnode.terminal:
                 return []
             # Deviation D3: a dead end fails where it is, with a message.
-            return await self._fail(graph, cnode, snapshot, record, f'Node "{node.id}" has no next nodes')
+            return await self._fail(
+                graph, cnode, snapshot, record, f'Node "{node.id}" has no next nodes', path
+            )
         if branch is not None and branch not in cnode.ports:
             # Upstream keeps the node succeeded and fails the workflow with this message.
             message = f'Branch "{branch}" not found'
             snapshot.error = message
             records.error(message, node.id)
             return await self._abort(graph, cnode, message)
+        if graph.activations is not None:
+            return graph.settle_any(cnode, branch, outputs)
         return graph.settle(cnode, branch)
 
     def _wait(
-        self, graph: _GraphRun, cnode: CompiledNode, record: NodeRecord, wait: Wait | None
+        self,
+        graph: _GraphRun,
+        cnode: CompiledNode,
+        record: NodeRecord,
+        wait: Wait | None,
+        path: tuple[int, ...],
     ) -> list[int]:
         """The node waits (``wait``; ``None``: a node inside its block does): recorded ``waiting``, its
         outgoing edges left unsettled, so nothing after it runs; the rest of the run goes on. A wait asked
         again while it is open keeps when it was made and its ``until`` (a ``durationS`` counts once)."""
         node = cnode.node
-        path = graph.scope.path
         if wait is not None:
             key = wait.key or default_wait_key(node.id, path)
             if key in self.answers.get((node.id, path), ()):
@@ -427,6 +517,8 @@ class RunDriver:
                 "cached": row.cached,
             }
             self.events.record(node.id, row.scope, copied)
+        if graph.activations is not None:
+            return graph.settle_any(cnode, row.branch, outputs)
         return graph.settle(cnode, row.branch)
 
     def _resolve_inputs(self, cnode: CompiledNode, scope: Scope) -> dict[str, Any]:
@@ -507,7 +599,10 @@ class RunDriver:
         snapshot: SnapshotRecord,
         record: NodeRecord,
         message: str,
+        path: tuple[int, ...] | None = None,
     ) -> list[int]:
+        if path is None:
+            path = graph.scope.path
         snapshot.error = message
         record.status = Status.FAILED
         record.end = time.time()
@@ -525,7 +620,7 @@ class RunDriver:
         self.events.node_ended(
             NodeFailed,
             cnode.node,
-            graph.scope.path,
+            path,
             record.end,
             failed,
             error=message,
@@ -545,6 +640,8 @@ class RunDriver:
         await self.events.commit()
         if self.on_error is OnError.STOP:
             raise _NodeFailure(message)
+        if graph.activations is not None:
+            return graph.settle_any(cnode, None, None, failed=True)
         return graph.settle(cnode, None, failed=True)
 
     def record_skip(self, graph: _GraphRun, cnode: CompiledNode) -> None:

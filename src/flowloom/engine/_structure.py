@@ -1,13 +1,14 @@
 """Structural validation of an ``ir.Workflow``, whatever front door it came through: node ids unique, edges
-between nodes that exist and from ports they have, node types the engine can run, and no cycle (a node on
-a cycle would never become ready, so the run would end without it). Linear in nodes and edges, and
+between nodes that exist and from ports they have, node types the engine can run, and no cycle (a join on
+a cycle would never become ready, so the run would end without it; a cycle through a re-entrant node,
+activation ``any``, is a loop and allowed). Linear in nodes and edges, and
 iterative: a 100,000-node chain is checked without recursion."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from flowloom.ir import Edge, Node, Workflow
+from flowloom.ir import Activation, Edge, Node, Workflow
 
 from ._protocols import ChecksConfig, DeclaresPorts, ExecutorLookup
 
@@ -70,8 +71,8 @@ def _graph_errors(
                     f'edge "{edge.source}" -> "{edge.target}"{where}: {end} node '
                     f'"{edge.source if end == "source" else edge.target}" does not exist'
                 )
-        if source is not None and target is not None:
-            successors[source].append(target)
+        if source is not None and target is not None and nodes[target].activation is not Activation.ANY:
+            successors[source].append(target)  # a cycle through a re-entrant node is a loop, not an error
     cycle = find_cycle(successors)
     if cycle:
         names = " -> ".join(f'"{nodes[i].id}"' for i in [*cycle, cycle[0]])

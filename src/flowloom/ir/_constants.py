@@ -36,6 +36,17 @@ class OnError(StrEnum):
     PROCEED = "proceed"  # flowengine ContinueOnError: a failed node counts as finished, dependents run
 
 
+class Activation(StrEnum):
+    """How a node becomes ready. ``all``: a join that runs once, when all its incoming edges have settled
+    (dead-path elimination). ``any``: re-entrant, each taken incoming edge activates it once more (cycles
+    may pass through such nodes). ``pull``: never scheduled; a consumer pulls it while resolving its inputs
+    (a data-only node)."""
+
+    ALL = "all"
+    ANY = "any"
+    PULL = "pull"
+
+
 class SkipReason(StrEnum):
     UPSTREAM_FAILED = "upstream_failed"
 

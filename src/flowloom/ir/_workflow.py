@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from ._constants import DEFAULT_INPUT_PORT, DEFAULT_OUTPUT_PORT, OnError
+from ._constants import DEFAULT_INPUT_PORT, DEFAULT_OUTPUT_PORT, Activation, OnError
 
 # Every model defers building its validators to first use: a CLI run that only loads flowgram JSON (built
 # with model_construct) never pays for them.
@@ -92,6 +92,8 @@ class Node(BaseModel):
     timeout_s: float | None = Field(default=None, gt=0)
     deadline_s: float | None = Field(default=None, gt=0)  # all attempts and retry delays together
     cache: CachePolicy | None = None
+    activation: Activation = Activation.ALL
+    max_activations: int | None = Field(default=None, ge=1)  # ``any`` nodes: more activations fail
 
 
 class WorkflowSettings(BaseModel):

@@ -40,6 +40,10 @@ _BUILTINS: dict[str, tuple[str, str]] = {
     **SANDBOXES,  # sandbox.exec, zypi.exec, zypi.session_create, api.call
 }
 
+# Families of built-in node types sharing a prefix: prefix -> (module, function listing the executors),
+# imported when a type of the family is first needed.
+_FAMILIES: dict[str, tuple[str, str]] = {"vf.": ("flowloom.nodes.visual", "visual_executors")}
+
 
 def _import_builtin(module: str, name: str) -> NodeExecutor:
     executor: NodeExecutor = getattr(importlib.import_module(module), name)()
@@ -68,6 +72,7 @@ class NodeRegistry:
         self._executors: dict[str, NodeExecutor] = {}
         self._builtins: dict[str, tuple[str, str]] = {}  # not imported yet: node type -> (module, class)
         self._entry_points_pending = False
+        self._families: dict[str, tuple[str, str]] = {}
 
     @classmethod
     def default(cls, *, load_entry_points: bool = True) -> NodeRegistry:
@@ -78,6 +83,7 @@ class NodeRegistry:
         packages."""
         registry = cls()
         registry._builtins = dict(_BUILTINS)
+        registry._families = dict(_FAMILIES)
         registry._entry_points_pending = load_entry_points
         return registry
 
@@ -115,16 +121,28 @@ class NodeRegistry:
         """Every executor imported: built-ins and entry points."""
         for node_type in list(self._builtins):
             self.get(node_type)
+        for prefix in list(self._families):
+            self._load_family(prefix)
         self._settle_entry_points()
 
     def get(self, node_type: str) -> NodeExecutor | None:
         executor = self._executors.get(node_type)
         if executor is None and node_type in self._builtins:
             executor = self._executors[node_type] = _import_builtin(*self._builtins.pop(node_type))
+        if executor is None and self._families:
+            prefix = next((p for p in self._families if node_type.startswith(p)), None)
+            if prefix is not None:
+                self._load_family(prefix)
+                executor = self._executors.get(node_type)
         if executor is None and self._entry_points_pending:
             self.load_entry_points()
             executor = self._executors.get(node_type)
         return executor
+
+    def _load_family(self, prefix: str) -> None:
+        module, name = self._families.pop(prefix)
+        for executor in getattr(importlib.import_module(module), name)():
+            self._executors.setdefault(executor.type, executor)  # a type registered before wins
 
     def __contains__(self, node_type: object) -> bool:
         return isinstance(node_type, str) and self.get(node_type) is not None
