@@ -50,7 +50,6 @@ _CODE = (
 )
 EXPECTED_FAILURES: dict[str, str] = {
     "core-missing-flow-id": "a flow with no nodes, no edges and no id has no VisualFlow shape to detect",
-    "ctl-wire-loop-limit": "an exec edge's data.loopLimit is not lowered yet",
     **dict.fromkeys(
         (
             "data-agent-trace-report",

@@ -18,6 +18,7 @@ from ._lower import (
     exec_ports,
     find_entry,
     find_regions,
+    lower_loop_limits,
     reachable,
     remove_reroutes,
 )
@@ -41,6 +42,7 @@ MAX_ACTIVATIONS = 10_000
 
 def compile_flow(flow: VFlow) -> Workflow:
     remove_reroutes(flow)
+    lower_loop_limits(flow)
     entry = find_entry(flow)
     compiled = reachable(flow, entry)
     inside = set(compiled)

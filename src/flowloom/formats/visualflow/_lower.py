@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._parse import VEdge, VFlow, VNode
-from ._types import CONTROL_BODIES, EXEC_OUT, KNOWN, LISTENERS, SEQUENCES
+from ._types import CONTROL_BODIES, EXEC_IN, EXEC_OUT, KNOWN, LISTENERS, SEQUENCES
 
 
 class LoweringError(Exception):
@@ -49,6 +49,41 @@ def remove_reroutes(flow: VFlow) -> None:
     flow.edges = kept
     for nid in reroutes:
         del flow.nodes[nid]
+
+
+def lower_loop_limits(flow: VFlow) -> None:
+    """An exec edge with ``data.loopLimit: {max: N}`` gets a loop_limit node on it: ``again`` goes on along
+    the wire; ``limit_reached`` takes an if's other branch (else the path ends there)."""
+    edges: list[VEdge] = []
+    for edge in flow.edges:
+        limit = edge.data.get("loopLimit") if edge.is_exec else None
+        if not isinstance(limit, dict) or "max" not in limit:
+            edges.append(edge)
+            continue
+        limiter = f"__limit_{edge.source}_{edge.source_handle}"
+        flow.nodes[limiter] = VNode(
+            limiter,
+            "loop_limit",
+            {"label": f"Loop Limit ({edge.source})", "pinDefaults": {"max": limit["max"]}},
+            None,
+            None,
+        )
+        edges.append(VEdge(edge.source, edge.source_handle, limiter, EXEC_IN))
+        edges.append(VEdge(limiter, "again", edge.target, EXEC_IN))
+        source = flow.nodes[edge.source]
+        if source.type == "if" and edge.source_handle in ("true", "false"):
+            other = "false" if edge.source_handle == "true" else "true"
+            exit_to = next(
+                (
+                    e.target
+                    for e in flow.edges
+                    if e.is_exec and e.source == edge.source and e.source_handle == other
+                ),
+                None,
+            )
+            if exit_to is not None:
+                edges.append(VEdge(limiter, "limit_reached", exit_to, EXEC_IN))
+    flow.edges = edges
 
 
 def find_entry(flow: VFlow) -> str:
