@@ -17,6 +17,7 @@ from ._constants import (
     VariableType,
 )
 from ._construct import construct
+from ._definitions import WorkflowDefinition
 from ._dump import wire_json
 from ._errors import FlowloomError, InvalidWorkflowError, SandboxError
 from ._events import (
@@ -173,6 +174,7 @@ __all__ = [
     "WorkKey",
     "Workers",
     "Workflow",
+    "WorkflowDefinition",
     "WorkflowSeen",
     "WorkflowSettings",
     "construct",
