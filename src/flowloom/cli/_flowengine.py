@@ -15,23 +15,9 @@ import anyio
 
 from flowloom.engine import CompiledWorkflow, Engine, Run
 from flowloom.formats import Source, default_formats, read_document
-from flowloom.formats.flowengine import FlowengineFormat, run_attempts
-from flowloom.ir import (
-    Event,
-    InvalidWorkflowError,
-    NodeCanceled,
-    NodeFailed,
-    NodeLog,
-    NodeProgress,
-    NodeRetrying,
-    NodeStarted,
-    NodeSucceeded,
-    RunFinished,
-    RunStarted,
-    Status,
-)
-
-_STATUS = {Status.SUCCEEDED: "succeeded", Status.FAILED: "failed", Status.CANCELED: "canceled"}
+from flowloom.formats.flowengine import EventLines, FlowengineFormat, max_attempts_of, run_attempts
+from flowloom.formats.flowengine import result_object as flowengine_result
+from flowloom.ir import Event, InvalidWorkflowError, NodeLog, RunFinished, Status, event_json
 
 
 def flowengine_document(source: Source, workflow_format: str | None) -> Any | None:
@@ -99,35 +85,7 @@ async def _cancel_on_signal(outcome: _Outcome) -> None:
 
 def result_object(compiled: CompiledWorkflow, run: Run, by_signal: str | None = None) -> dict[str, Any]:
     """``{run_id, status, outputs (succeeded sinks), nodes, error}``: the contract's result object."""
-    workflow = compiled.workflow
-    sources = {edge.source for edge in workflow.edges}
-    nodes: dict[str, Any] = {}
-    outputs: dict[str, Any] = {}
-    for node in workflow.nodes:
-        status, attempts, produced, error = run.node_state(node.id)
-        name = _STATUS.get(status, "skipped")
-        nodes[node.id] = {
-            "status": name,
-            "attempts": attempts if name != "skipped" else 0,
-            "outputs": dict(produced or {}) if name == "succeeded" else {},
-            "error": error if name == "failed" else ("canceled" if name == "canceled" else None),
-        }
-        if name == "succeeded" and node.id not in sources:
-            outputs[node.id] = dict(produced or {})
-    ended = _STATUS.get(run.status, str(run.status))
-    failure: str | None = None
-    if ended == "failed":
-        failure = _run_error(run, nodes)
-    elif ended == "canceled":
-        failure = f"Run canceled ({by_signal})" if by_signal else "Run canceled"
-    return {"run_id": run.id, "status": ended, "outputs": outputs, "nodes": nodes, "error": failure}
-
-
-def _run_error(run: Run, nodes: dict[str, Any]) -> str:
-    for message in run.report().messages.error:
-        if message.node_id is not None and message.node_id in nodes:
-            return f"Node {message.node_id} failed: {message.message}"
-    return run.error or "Run failed"
+    return flowengine_result(compiled.workflow, run, by_signal)
 
 
 def print_result(result: dict[str, Any]) -> None:
@@ -140,7 +98,8 @@ class _EventLines:
 
     def __init__(self, compiled: CompiledWorkflow, outcome: _Outcome) -> None:
         self.outcome = outcome
-        self.retries = {node.id: node.retry.max_attempts for node in compiled.workflow.nodes if node.retry}
+        self.retries = max_attempts_of(compiled.workflow)
+        self._lines: tuple[str, EventLines] | None = None
         self.out = sys.stdout
         self._flush_pending = False
         self._log_heads: dict[tuple[str, str], str] = {}
@@ -184,58 +143,8 @@ class _EventLines:
             self.write(line)
 
     def _line(self, event: Event, run: Run) -> dict[str, Any] | None:
-        match event:
-            case NodeLog():
-                return {
-                    "type": "NodeLog",
-                    "node_id": event.node_id,
-                    "stream": event.stream,
-                    "line": event.line,
-                }
-            case RunStarted():
-                return {"type": "RunStarted", "run_id": event.run_id}
-            case NodeStarted():
-                return {"type": "NodeStarted", "node_id": event.node_id, "node_type": event.node_type}
-            case NodeSucceeded():
-                _status, attempts, outputs, _error = run.node_state(event.node_id)
-                return {
-                    "type": "NodeSucceeded",
-                    "node_id": event.node_id,
-                    "outputs": outputs or {},
-                    "attempts": attempts,
-                }
-            case NodeFailed():
-                return {
-                    "type": "NodeFailed",
-                    "node_id": event.node_id,
-                    "error": event.error,
-                    "attempts": event.attempt,
-                }
-            case NodeCanceled():
-                _status, attempts, _outputs, _error = run.node_state(event.node_id)
-                return {
-                    "type": "NodeFailed",
-                    "node_id": event.node_id,
-                    "error": "canceled",
-                    "attempts": attempts,
-                }
-            case NodeRetrying():
-                return {
-                    "type": "NodeRetrying",
-                    "node_id": event.node_id,
-                    "attempt": event.attempt,
-                    "max_attempts": self.retries.get(event.node_id, 1),
-                    "delay_ms": round(event.delay_s * 1000, 3),
-                    "error": event.error,
-                }
-            case NodeProgress():
-                percent = event.done * 100 / event.total if event.total else event.done
-                return {
-                    "type": "NodeProgress",
-                    "node_id": event.node_id,
-                    "percent": percent,
-                    "message": event.message,
-                }
-            case RunFinished():
-                return None  # the last run's is written after the result is known
-        return None
+        if type(event) is RunFinished:
+            return None  # the last run's is written after the result is known
+        if self._lines is None or self._lines[0] != run.id:  # a new run (RetryWorkflow): its own lines
+            self._lines = (run.id, EventLines(self.retries, run.node_state))
+        return self._lines[1].line(type(event).__name__, event_json(event))
