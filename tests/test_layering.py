@@ -33,6 +33,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "server": frozenset({"ir", "formats", "engine", "nodes", "stores", "workers", "pipeline", ROOT}),
     "cli": frozenset({"ir", "formats", "engine", "nodes", "stores", "workers", "pipeline", "server", ROOT}),
     "testing": frozenset({"ir"}),
+    "flowengine": frozenset({"ir"}),  # flowengine's SDK; FlowClient talks HTTP to a server
 }
 
 # What node executors may take from ``flowloom.engine``: the seam its docstring describes.
