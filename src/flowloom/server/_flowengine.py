@@ -26,6 +26,21 @@ from flowloom.stores import MemoryStore
 
 from ._errors import json_response
 from ._flowengine_events import FlowengineDialect
+from ._flowengine_models import (
+    ANY_OBJECT,
+    EXECUTE_BODY,
+    EXECUTE_UNSAVED_BODY,
+    WAIT_PARAMETER,
+    CreatedOutput,
+    FlowengineErrorOutput,
+    HealthOutput,
+    MessageOutput,
+    NodeTypeInfo,
+    ResultObject,
+    StartedOutput,
+    WorkflowSummary,
+    json_body,
+)
 from ._registry import RunRegistry
 from ._streams import every_run, one_run, serve_socket
 
@@ -107,6 +122,13 @@ def _summary(definition: WorkflowDefinition) -> dict[str, Any]:
 def flowengine_router(registry: RunRegistry, engine: Engine, dialect: FlowengineDialect) -> APIRouter:
     """flowengine's routes (see the module)."""
     router = APIRouter(tags=["flowengine"])
+    refused: dict[int | str, dict[str, Any]] = {400: {"model": FlowengineErrorOutput}}
+    missing: dict[int | str, dict[str, Any]] = {404: {"model": FlowengineErrorOutput}}
+    executed: dict[int | str, dict[str, Any]] = {
+        200: {"model": ResultObject},
+        202: {"model": StartedOutput},
+        **refused,
+    }
     memory: list[RunStore] = []  # a store-less server's saved workflows
     retrying: set[asyncio.Task[Run]] = set()  # RetryWorkflow loops of runs answered at once
 
@@ -169,11 +191,21 @@ def flowengine_router(registry: RunRegistry, engine: Engine, dialect: Flowengine
             await run.join()
         return run
 
-    @router.get("/health", summary="flowengine's health check (never needs a token).")
+    @router.get(
+        "/health",
+        response_model=None,
+        responses={200: {"model": HealthOutput}},
+        summary="flowengine's health check (never needs a token).",
+    )
     async def health() -> Response:
         return json_response({"status": "healthy", "version": __version__, "service": "flowloom"})
 
-    @router.get("/api/nodes", summary="Every node type: type, category, description.")
+    @router.get(
+        "/api/nodes",
+        response_model=None,
+        responses={200: {"model": list[NodeTypeInfo]}},
+        summary="Every node type: type, category, description.",
+    )
     async def nodes() -> Response:
         found = []
         for executor in engine.nodes:
@@ -183,11 +215,23 @@ def flowengine_router(registry: RunRegistry, engine: Engine, dialect: Flowengine
             )
         return json_response(sorted(found, key=lambda node: node["type"]))
 
-    @router.get("/api/workflows", summary="Saved workflows (summaries), oldest first.")
+    @router.get(
+        "/api/workflows",
+        response_model=None,
+        responses={200: {"model": list[WorkflowSummary]}},
+        summary="Saved workflows (summaries), oldest first.",
+    )
     async def list_workflows() -> Response:
         return json_response([_summary(d) for d in await definitions().list_definitions()])
 
-    @router.post("/api/workflows", status_code=201, summary="Save a workflow (any format the engine reads).")
+    @router.post(
+        "/api/workflows",
+        status_code=201,
+        response_model=None,
+        responses={201: {"model": CreatedOutput}, **refused},
+        openapi_extra=json_body(ANY_OBJECT),
+        summary="Save a workflow (any format the engine reads) under its id, or a new one.",
+    )
     async def create_workflow(request: Request) -> Response:
         try:
             document = await _body(request)
@@ -212,14 +256,24 @@ def flowengine_router(registry: RunRegistry, engine: Engine, dialect: Flowengine
         )
         return json_response({"id": workflow_id, "message": "Workflow created successfully"}, 201)
 
-    @router.get("/api/workflows/{workflow_id}", summary="A saved workflow, as it was given.")
+    @router.get(
+        "/api/workflows/{workflow_id}",
+        response_model=None,
+        responses={200: {"content": {"application/json": {"schema": ANY_OBJECT}}}, **missing},
+        summary="A saved workflow, as it was given.",
+    )
     async def get_workflow(workflow_id: str) -> Response:
         found = await definitions().get_definition(workflow_id)
         if found is None:
             return _refusal(_not_found(workflow_id))
         return json_response(found.document)
 
-    @router.delete("/api/workflows/{workflow_id}", summary="Forget a saved workflow (its runs are kept).")
+    @router.delete(
+        "/api/workflows/{workflow_id}",
+        response_model=None,
+        responses={200: {"model": MessageOutput}, **missing},
+        summary="Forget a saved workflow (its runs are kept).",
+    )
     async def delete_workflow(workflow_id: str) -> Response:
         if not await definitions().delete_definition(workflow_id):
             return _refusal(_not_found(workflow_id))
@@ -227,6 +281,9 @@ def flowengine_router(registry: RunRegistry, engine: Engine, dialect: Flowengine
 
     @router.post(
         "/api/workflows/{workflow_id}/execute",
+        response_model=None,
+        responses={**executed, **missing},
+        openapi_extra={**json_body(EXECUTE_BODY, required=False), "parameters": [WAIT_PARAMETER]},
         summary="Run a saved workflow: 200 the result object; ?wait=false: 202 with the run id at once.",
     )
     async def execute_saved(request: Request, workflow_id: str) -> Response:
@@ -241,6 +298,9 @@ def flowengine_router(registry: RunRegistry, engine: Engine, dialect: Flowengine
 
     @router.post(
         "/api/execute",
+        response_model=None,
+        responses=executed,
+        openapi_extra={**json_body(EXECUTE_UNSAVED_BODY), "parameters": [WAIT_PARAMETER]},
         summary='Run a workflow without saving it: {"workflow": {...}, "inputs": {...}}, as execute does.',
     )
     async def execute_unsaved(request: Request) -> Response:
