@@ -173,6 +173,22 @@ async def test_a_failed_run_is_still_a_result(client: httpx.AsyncClient) -> None
     assert result["error"].startswith("Node bad failed: ")
     assert result["nodes"]["after"] == {"status": "skipped", "attempts": 0, "outputs": {}, "error": None}
     assert result["outputs"] == {}
+    sse = await client.get(f"/api/v1/runs/{result['run_id']}/events", params={"dialect": "flowengine"})
+    *_, failed, finished = [
+        json.loads(f.split("data: ", 1)[1]) for f in sse.text.split("\n\n") if "data: " in f
+    ]
+    assert failed == {
+        "type": "NodeFailed",
+        "node_id": "bad",
+        "error": result["nodes"]["bad"]["error"],
+        "attempts": 1,
+    }
+    assert finished == {
+        "type": "RunFinished",
+        "run_id": result["run_id"],
+        "status": "failed",
+        "error": result["error"],
+    }
 
 
 @pytest.mark.parametrize(
@@ -336,6 +352,26 @@ async def test_the_result_and_events_match_the_cli(client: httpx.AsyncClient, tm
 
     assert without_ids(served) == without_ids(cli_result)
     assert [without_ids(e) for e in events] == [without_ids(e) for e in cli_events]
+
+
+async def test_a_run_of_the_cli_streams_from_the_store_as_the_cli_printed_it(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """A run this server never saw (a ``flowloom run`` process on its store): its flowengine lines are
+    read back from the ledger, the node records and the stored workflow, and are the lines the CLI
+    printed."""
+    workflow = flaky_workflow(tmp_path / "n")
+    workflow["nodes"][0]["config"]["stream_output"] = True
+    (tmp_path / "wf.json").write_text(json.dumps(workflow))
+    store = f"sqlite:///{tmp_path / 'runs.db'}"  # the server's
+    done = await anyio.run_process([FLOWLOOM, "run", tmp_path / "wf.json", "--jsonl", "--store", store])
+    *printed, result = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    assert result["nodes"]["flaky"]["attempts"] == 2
+    assert "NodeRetrying" in {line["type"] for line in printed}
+    assert {"type": "NodeLog", "node_id": "flaky", "stream": "stdout", "line": "try 2"} in printed
+    sse = await client.get(f"/api/v1/runs/{result['run_id']}/events", params={"dialect": "flowengine"})
+    frames = [frame for frame in sse.text.split("\n\n") if "data: " in frame]
+    assert [json.loads(frame.split("data: ", 1)[1]) for frame in frames] == printed
 
 
 async def test_token_auth(tmp_path: Path) -> None:
