@@ -123,8 +123,10 @@ async def test_save_get_list_delete_then_execute_is_404(client: httpx.AsyncClien
     workflow_id = body["id"]
     saved = (await client.get(f"/api/workflows/{workflow_id}")).json()
     assert saved["name"] == "echo" and saved["id"] == workflow_id and saved["nodes"][0]["id"] == "say"
-    named = await client.post("/api/workflows", json=echo_workflow("named", id="my-flow"))
+    named = await client.post("/api/workflows", json=echo_workflow("first name", id="my-flow"))
     assert named.json()["id"] == "my-flow"
+    renamed = await client.post("/api/workflows", json=echo_workflow("named", id="my-flow"))  # replaces it
+    assert renamed.status_code == 201 and renamed.json()["id"] == "my-flow"
     listed = {w["id"]: w for w in (await client.get("/api/workflows")).json()}
     assert listed["my-flow"]["name"] == "named" and listed["my-flow"]["nodes"] == 1
     assert listed[workflow_id]["connections"] == 0
@@ -257,6 +259,46 @@ async def test_wait_false_answers_at_once_with_a_run_the_runs_api_lists(
     with anyio.fail_after(10):
         while (await client.get(f"/api/v1/runs/{run_id}")).json()["status"] != "succeeded":  # noqa: ASYNC110
             await anyio.sleep(0.02)  # (another client's view: polling is what it can do)
+
+
+def retried_workflow(counter: Path) -> dict[str, Any]:
+    """Fails its first run and succeeds on its second, under ``RetryWorkflow`` (3 runs at most)."""
+    count = f'n=$(cat "{counter}" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "{counter}"; echo $n'
+    return {
+        "nodes": [
+            {"id": "count", "node_type": "shell.exec", "config": {"command": "sh", "args": ["-c", count]}},
+            {
+                "id": "check",
+                "node_type": "shell.exec",
+                "config": {"command": "sh", "args": ["-c", 'read n; [ "$n" -ge 2 ] && echo "ok on run $n"']},
+            },
+        ],
+        "connections": [
+            {"from_node": "count", "from_port": "stdout", "to_node": "check", "to_port": "stdin"}
+        ],
+        "settings": {"on_error": {"RetryWorkflow": {"max_attempts": 3}}},
+    }
+
+
+async def test_retry_workflow_runs_the_workflow_again_on_the_server(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    result = (await client.post("/api/execute", json={"workflow": retried_workflow(tmp_path / "a")})).json()
+    assert result["status"] == "succeeded"
+    assert result["outputs"]["check"]["stdout"] == "ok on run 2"
+    failed_first = (await client.get("/api/v1/runs", params={"status": "failed"})).json()["runs"]
+    assert len(failed_first) == 1 and failed_first[0]["id"] != result["run_id"]
+
+    body = {"workflow": retried_workflow(tmp_path / "b")}
+    started = (await client.post("/api/execute?wait=false", json=body)).json()
+    with anyio.fail_after(15):  # the first run fails, then a second one, started by the server, succeeds
+        while True:
+            runs = (await client.get("/api/v1/runs", params={"status": "succeeded"})).json()["runs"]
+            if len(runs) == 2:
+                break
+            await anyio.sleep(0.02)  # (another client's view: polling is what it can do)
+    assert started["run_id"] not in {run["id"] for run in runs}
+    assert (tmp_path / "b").read_text() == "2\n"
 
 
 async def _messages_until(socket: Any, done: Any) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from collections.abc import Mapping
@@ -18,7 +19,7 @@ from fastapi import APIRouter, Request, WebSocket
 from starlette.responses import Response
 
 from flowloom._version import __version__
-from flowloom.engine import CompiledWorkflow, Engine, InvalidWorkflowError, Run, metadata_of
+from flowloom.engine import CompiledWorkflow, Engine, FlowloomError, InvalidWorkflowError, Run, metadata_of
 from flowloom.formats import default_formats
 from flowloom.formats.flowengine import FlowengineFormat, result_object, run_attempts
 from flowloom.ir import RunStore, Status, WorkflowDefinition
@@ -44,6 +45,7 @@ from ._flowengine_models import (
 from ._registry import RunRegistry
 from ._streams import every_run, one_run, serve_socket
 
+logger = logging.getLogger("flowloom.server")
 _EXECUTE_SHAPE = '{"inputs": {...}}'
 _EXECUTE_UNSAVED_SHAPE = '{"workflow": {...}, "inputs": {...}}'
 
@@ -130,7 +132,7 @@ def flowengine_router(registry: RunRegistry, engine: Engine, dialect: Flowengine
         **refused,
     }
     memory: list[RunStore] = []  # a store-less server's saved workflows
-    retrying: set[asyncio.Task[Run]] = set()  # RetryWorkflow loops of runs answered at once
+    retrying: set[asyncio.Task[None]] = set()  # RetryWorkflow loops of runs answered at once
 
     def definitions() -> RunStore:
         if engine.store is not None:
@@ -165,7 +167,7 @@ def flowengine_router(registry: RunRegistry, engine: Engine, dialect: Flowengine
         if not wait:
             await run.recorded()  # in the store before the answer: /api/v1/runs lists it
             if attempts > 1:
-                task = asyncio.get_running_loop().create_task(finish(compiled, inputs, run, attempts))
+                task = asyncio.get_running_loop().create_task(retry_later(compiled, inputs, run, attempts))
                 retrying.add(task)
                 task.add_done_callback(retrying.discard)
             return json_response(
@@ -190,6 +192,14 @@ def flowengine_router(registry: RunRegistry, engine: Engine, dialect: Flowengine
             run = start(compiled, inputs)
             await run.join()
         return run
+
+    async def retry_later(
+        compiled: CompiledWorkflow, inputs: dict[str, Any], run: Run, attempts: int
+    ) -> None:
+        try:
+            await finish(compiled, inputs, run, attempts)
+        except (FlowloomError, RuntimeError) as exc:  # e.g. the engine closed between two runs (shutdown): say why
+            logger.error("RetryWorkflow of run %s stopped: %s", run.id, exc)
 
     @router.get(
         "/health",
