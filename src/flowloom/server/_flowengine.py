@@ -198,7 +198,7 @@ def flowengine_router(registry: RunRegistry, engine: Engine, dialect: Flowengine
     ) -> None:
         try:
             await finish(compiled, inputs, run, attempts)
-        except (FlowloomError, RuntimeError) as exc:  # e.g. the engine closed between two runs (shutdown): say why
+        except (FlowloomError, RuntimeError) as exc:  # e.g. the engine closed between two runs (shutdown)
             logger.error("RetryWorkflow of run %s stopped: %s", run.id, exc)
 
     @router.get(
