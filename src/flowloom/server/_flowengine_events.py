@@ -76,7 +76,9 @@ class _RunRows:
                 return outputs or {}
         store = self.dialect.engine.store
         key = (node_id, tuple(scope or ()))
-        if store is not None and key not in self._stored:  # records come before their events are read
-            self._stored = {(n.node_id, tuple(n.scope)): n for n in await store.get_nodes(self.run_id)}
         found = self._stored.get(key)
+        if store is not None and (found is None or found.status is not Status.SUCCEEDED):
+            # read again: a node's record is written before (or with) its event, not after
+            self._stored = {(n.node_id, tuple(n.scope)): n for n in await store.get_nodes(self.run_id)}
+            found = self._stored.get(key)
         return found.outputs if found is not None and found.outputs is not None else {}
