@@ -437,7 +437,7 @@ async def test_token_auth(tmp_path: Path) -> None:
             assert socket.protocol.state.name == "OPEN"
 
 
-async def test_flow_client(server: LiveServer) -> None:
+async def test_flow_client(server: LiveServer, tmp_path: Path) -> None:
     client = FlowClient(server.base_url)
 
     def session() -> None:
@@ -462,6 +462,12 @@ async def test_flow_client(server: LiveServer) -> None:
             assert invalid.value.status == 400 and "nope" in str(invalid.value)
 
     await anyio.to_thread.run_sync(session)
+    (tmp_path / "wf.json").write_text(json.dumps(echo_workflow()))
+    with FlowClient(server.base_url) as other:
+        from_async = await other.execute_async(echo_workflow(), {"word": "async"})
+        from_file = await anyio.to_thread.run_sync(other.execute_file, tmp_path / "wf.json", {"word": "file"})
+    assert from_async["outputs"]["say"]["stdout"] == "hi async"
+    assert from_file["outputs"]["say"]["stdout"] == "hi file"
     with FlowClient(f"http://127.0.0.1:{free_port()}") as nowhere:
         with pytest.raises(FlowClientError, match="Cannot connect"):
             await anyio.to_thread.run_sync(nowhere.health)
