@@ -150,3 +150,34 @@ def test_init_writes_an_example_that_runs(tmp_path: Path, fmt: str) -> None:
     )
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout)["status"] == "succeeded"
+
+
+def test_result_cache_fingerprints_type_config_and_inputs_across_engines(tmp_path: Path) -> None:
+    """flowpersist's promise: a node with ``cache`` reuses an earlier result of the same type, config and
+    inputs (for a root node, the run's inputs), from the store, so another engine on it reuses it too."""
+    counter = tmp_path / "count"
+    node = shell("a", f"echo ran >> {counter}; cat", cache={"ttl_secs": 3600})
+    node["cache"] = node["config"].pop("cache")
+    document = {"nodes": [node], "connections": []}
+    store = f"sqlite:///{tmp_path / 'runs.db'}"
+
+    async def once(stdin: str) -> tuple[str, bool]:
+        async with flowloom.Engine(store=store) as engine:
+            finished = await engine.run(engine.load(document), {"stdin": stdin})
+            records = await engine.store.get_nodes(finished.id)  # type: ignore[union-attr]
+        return finished.node_state("a")[2]["stdout"], records[0].cached  # type: ignore[index]
+
+    assert anyio.run(once, "hello") == ("hello", False)
+    assert anyio.run(once, "hello") == ("hello", True)  # another engine, same store: a hit
+    assert anyio.run(once, "other") == ("other", False)  # the run's inputs are a root node's inputs
+    assert counter.read_text().count("ran") == 2
+
+
+@pytest.mark.parametrize(
+    "cache", [{"ttl_secs": -1}, {"ttl": 5}, "yes", {"ttl_secs": "1h"}], ids=["negative", "key", "str", "type"]
+)
+def test_a_bad_cache_setting_names_the_node(cache: Any) -> None:
+    node = shell("a", "true")
+    node["cache"] = cache
+    with pytest.raises(InvalidWorkflowError, match=r'node "a": "cache" must be true, false or'):
+        flowloom.Engine().load({"nodes": [node], "connections": []})

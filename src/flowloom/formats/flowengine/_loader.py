@@ -9,7 +9,17 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from flowloom.ir import Edge, FlowValue, JsonSchema, Node, OnError, RetryPolicy, Workflow, WorkflowSettings
+from flowloom.ir import (
+    CachePolicy,
+    Edge,
+    FlowValue,
+    JsonSchema,
+    Node,
+    OnError,
+    RetryPolicy,
+    Workflow,
+    WorkflowSettings,
+)
 
 from ._values import plain
 
@@ -99,7 +109,27 @@ def _node(index: int, raw: Any, deadline_s: float | None, problems: _Problems) -
         data=data,
         retry=retry,
         deadline_s=deadline_s,
+        cache=_cache(raw.get("cache"), where, problems),
     )
+
+
+def _cache(raw: Any, where: str, problems: _Problems) -> CachePolicy | None:
+    """flowpersist's result cache, per node: ``true`` (kept until pruned) or ``{"ttl_secs": N}``."""
+    if raw is None or raw is False:
+        return None
+    if raw is True:
+        return CachePolicy()
+    ttl = raw.get("ttl_secs") if isinstance(raw, Mapping) else None
+    if (
+        not isinstance(raw, Mapping)
+        or set(raw) - {"ttl_secs"}
+        or (ttl is not None and (not _is_number(ttl) or ttl <= 0))
+    ):
+        problems.add(
+            f'{where}: "cache" must be true, false or {{"ttl_secs": <positive number>}}, got {raw!r}'
+        )
+        return None
+    return CachePolicy(ttl_s=None if ttl is None else float(ttl))
 
 
 def _retry(raw: Any, where: str, problems: _Problems) -> RetryPolicy | None:
