@@ -1,6 +1,6 @@
 """``flowloom run`` on a flowengine workflow: the result object and the events of flowengine's users
-(``../shared/conformance/flowengine/README.md``). The run goes through the engine as any other;
-``RetryWorkflow`` runs it again up to N times; SIGINT/SIGTERM cancel it and the result is still printed."""
+(``../shared/conformance/flowengine/README.md``). The run goes through the engine as any other (which also
+starts it over under ``RetryWorkflow``); SIGINT/SIGTERM cancel it and the result is still printed."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import anyio
 
 from flowloom.engine import CompiledWorkflow, Engine, Run
 from flowloom.formats import Source, default_formats, read_document
-from flowloom.formats.flowengine import FlowengineFormat, run_attempts
+from flowloom.formats.flowengine import FlowengineFormat
 from flowloom.ir import (
     Event,
     InvalidWorkflowError,
@@ -27,6 +27,7 @@ from flowloom.ir import (
     NodeStarted,
     NodeSucceeded,
     RunFinished,
+    RunRetrying,
     RunStarted,
     Status,
 )
@@ -55,10 +56,9 @@ class _Outcome:
 
 
 async def run_flowengine(
-    engine: Engine, source: Source, document: Any, inputs: dict[str, Any], *, jsonl: bool
+    engine: Engine, source: Source, inputs: dict[str, Any], *, jsonl: bool
 ) -> tuple[dict[str, Any], int]:
-    """Run the workflow (again, under ``RetryWorkflow``); print its events with ``jsonl``. Returns the
-    result object and the exit code."""
+    """Run the workflow; print its events with ``jsonl``. Returns the result object and the exit code."""
     compiled = engine.load(source, format=FlowengineFormat.name)
     outcome = _Outcome()
     printer = _EventLines(compiled, outcome) if jsonl else None
@@ -66,11 +66,8 @@ async def run_flowengine(
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(_cancel_on_signal, outcome)
-            for _ in range(run_attempts(document)):
-                run = outcome.run = engine.start(compiled, inputs)
-                await run.join()
-                if run.status is not Status.FAILED or outcome.signal is not None:
-                    break
+            run = outcome.run = engine.start(compiled, inputs)  # RetryWorkflow: the engine starts it over
+            await run.join()
             tg.cancel_scope.cancel()
     finally:
         if remove is not None:
@@ -194,6 +191,8 @@ class _EventLines:
                 }
             case RunStarted():
                 return {"type": "RunStarted", "run_id": event.run_id}
+            case RunRetrying():  # not flowengine's (its RetryWorkflow was a TODO): the run starts over
+                return {"type": "RunRetrying", "attempt": event.attempt, "error": event.error}
             case NodeStarted():
                 return {"type": "NodeStarted", "node_id": event.node_id, "node_type": event.node_type}
             case NodeSucceeded():
