@@ -4,10 +4,13 @@ server through a client (``run``/``execute``)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+import anyio.to_thread
 
 from ._document import Link, flow_document, python_calls
 from ._run import execute_here, sink_result, sync
@@ -132,8 +135,6 @@ class Flow:
         )
 
     def to_json(self, indent: int | None = 2) -> str:
-        import json
-
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
     def save(self, path: str | Path) -> None:
@@ -146,8 +147,8 @@ class Flow:
         """``execute`` for async code."""
         if not self._nodes:
             raise FlowDefinitionError(f"flow {self.name!r} has no task to run")
-        if self.client is not None:
-            return self.client.execute(self.to_dict(), dict(inputs))
+        if self.client is not None:  # the client's call blocks: on a thread
+            return await anyio.to_thread.run_sync(self._execute_on_client, inputs)
         document = self._document(strict=False)
         return await execute_here(document, python_calls(self._nodes, self._links), inputs)
 
@@ -158,8 +159,16 @@ class Flow:
     def execute(self, **inputs: Any) -> dict[str, Any]:
         """Run the flow and return its result object (``{run_id, status, outputs, nodes, error}``, node
         ids = task names). A failed node does not raise."""
+        if self.client is not None:
+            return self._execute_on_client(inputs)
         result: dict[str, Any] = sync(self.execute_async, inputs)
         return result
+
+    def _execute_on_client(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        if not self._nodes:
+            raise FlowDefinitionError(f"flow {self.name!r} has no task to run")
+        assert self.client is not None
+        return self.client.execute(self.to_dict(), dict(inputs))
 
     def run(self, **inputs: Any) -> Any:
         """Run the flow and return its sink's result. Raises ``FlowRunError`` if the run failed."""
