@@ -9,12 +9,13 @@ import json
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from _flowengine_cases import flowloom_command
+from _flowengine_cases import corpus_dir, flowloom_command
 from flowloom.flowengine import (
     Flow,
     FlowBuilder,
@@ -269,3 +270,39 @@ def test_a_sandbox_without_its_zypi_server_says_so() -> None:
 def test_a_sandbox_command_must_be_a_list_of_strings() -> None:
     with pytest.raises(SandboxError, match="a command is a non-empty list of strings"):
         Sandbox().exec("echo hi")  # type: ignore[arg-type]
+
+
+@task(node_type="sandbox.exec")
+def square_boxed(n: int) -> int:
+    return n * n
+
+
+@pytest.fixture(scope="module")
+def zypi_url() -> Iterator[str]:
+    sys.path.insert(0, str(corpus_dir()))
+    from servers import start_zypi  # type: ignore[import-not-found]
+
+    zypi = start_zypi()
+    try:
+        yield zypi.base_url
+    finally:
+        zypi.shutdown()
+
+
+def test_a_python_task_of_sandbox_exec_runs_its_script_in_the_sandbox() -> None:
+    flow = Flow("boxed")
+    flow >> parse >> square_boxed
+    assert flow.run(raw="7") == 49
+    document = flow.to_dict()
+    command = document["nodes"][1]["config"]["command"]["value"]
+    assert [word["value"] for word in command[:2]] == ["python3", "-c"]
+    assert "def square_boxed(n: int) -> int:" in command[2]["value"]
+
+
+def test_a_python_task_of_zypi_exec_runs_its_script_through_zypi(zypi_url: str) -> None:
+    def cube(n: int) -> int:
+        return n**3
+
+    flow = Flow("zypi")
+    flow >> parse >> task(node_type="zypi.exec", url=zypi_url)(cube)
+    assert flow.run(raw="3") == 27
