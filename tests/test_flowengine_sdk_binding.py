@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from _flowengine_cases import corpus_dir, flowloom_command
@@ -306,3 +307,31 @@ def test_a_python_task_of_zypi_exec_runs_its_script_through_zypi(zypi_url: str) 
     flow = Flow("zypi")
     flow >> parse >> task(node_type="zypi.exec", url=zypi_url)(cube)
     assert flow.run(raw="3") == 27
+
+
+def test_a_handle_of_another_builder_is_refused() -> None:
+    first, second = FlowBuilder("first"), FlowBuilder("second")
+    theirs, ours = first.add(greet), second.add(parse)
+    with pytest.raises(FlowDefinitionError, match="'greet' was not added to this builder"):
+        second.connect(ours, "output", theirs, "name")
+
+
+def test_run_works_from_code_that_already_runs_an_event_loop() -> None:
+    flow = Flow("from-async")
+    flow >> greet
+
+    async def main() -> Any:
+        return flow.run(name="loop")
+
+    assert anyio.run(main) == "hello loop!"
+
+
+def test_to_json_is_the_same_each_time_and_keeps_the_settings() -> None:
+    flow = Flow("settings", "what it does", max_parallel_nodes=2, on_error="ContinueOnError")
+    flow >> greet
+    document = json.loads(flow.to_json())
+    assert flow.to_json() == flow.to_json()
+    assert (document["description"], document["settings"]) == (
+        "what it does",
+        {"max_execution_time_ms": None, "max_parallel_nodes": 2, "on_error": "ContinueOnError"},
+    )

@@ -194,10 +194,15 @@ class FlowBuilder:
     def connect(
         self, from_task: NodeHandle, from_port: str, to_task: NodeHandle, to_port: str
     ) -> FlowBuilder:
+        placed = self._flow.tasks
         for handle in (from_task, to_task):
             if not isinstance(handle, NodeHandle):
                 raise FlowDefinitionError(
                     f"connect takes the handles add() returned, not {type(handle).__name__}"
+                )
+            if placed.get(handle.node_id) is not handle.task:
+                raise FlowDefinitionError(
+                    f"{handle.node_id!r} was not added to this builder ({self._flow.name!r})"
                 )
         self._flow.link(from_task.node_id, from_port, to_task.node_id, to_port)
         return self
