@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import anyio
 
-from flowloom.engine import Engine
+from flowloom.engine import Engine, NodeExecutor
 from flowloom.formats.flowengine import FlowengineFormat, run_attempts
 from flowloom.ir import InvalidWorkflowError
 from flowloom.nodes import NodeRegistry
@@ -43,11 +43,7 @@ async def execute_here(
             json.dumps(value, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise FlowDefinitionError(f"input {name!r} is not a JSON value ({exc})") from exc
-    registry = NodeRegistry.default()
-    builtin = registry.get("shell.exec")
-    assert builtin is not None
-    registry.register(PythonTasks(builtin, calls), replace=True)
-    async with Engine(registry=registry) as engine:
+    async with Engine(registry=_WithPythonTasks(NodeRegistry.default(), calls)) as engine:
         try:
             compiled = engine.load(document, format=FlowengineFormat.name)
         except InvalidWorkflowError as exc:
@@ -55,6 +51,22 @@ async def execute_here(
             raise FlowDefinitionError(f"flow {document.get('name')!r} is not valid: {problems}") from exc
         run = await run_to_end(engine, compiled, inputs, attempts=run_attempts(document))
         return result_object(compiled, run)
+
+
+class _WithPythonTasks:
+    """The built-in node types, ``shell.exec`` knowing the flow's functions (a lookup over the registry
+    rather than a registration, which would scan the installed packages' entry points on every run)."""
+
+    def __init__(self, registry: NodeRegistry, calls: Mapping[str, PythonCall]) -> None:
+        self._registry = registry
+        builtin = registry.get(PythonTasks.type)
+        assert builtin is not None
+        self._python_tasks = PythonTasks(builtin, calls)
+
+    def get(self, node_type: str) -> NodeExecutor | None:
+        if node_type == PythonTasks.type:
+            return self._python_tasks
+        return self._registry.get(node_type)
 
 
 def sink_result(tasks: Mapping[str, Task], sinks: Sequence[str], result: Mapping[str, Any]) -> Any:
