@@ -27,6 +27,7 @@ from flowloom.flowengine import (
     SandboxError,
     task,
 )
+from flowloom.formats.flowengine import plain, tagged
 
 
 @task()
@@ -335,3 +336,15 @@ def test_to_json_is_the_same_each_time_and_keeps_the_settings() -> None:
         "what it does",
         {"max_execution_time_ms": None, "max_parallel_nodes": 2, "on_error": "ContinueOnError"},
     )
+
+
+def test_a_zypi_command_over_its_timeout_raises(zypi_url: str) -> None:
+    with Sandbox(zypi_url=zypi_url) as sandbox:
+        assert sandbox.exec(["sh", "-c", "exit 3"], timeout=5)[0] == 3  # a failure in time is a result
+        with pytest.raises(SandboxError, match=r"Command timed out after 1s"):
+            sandbox.exec(["sleep", "5"], timeout=1)
+
+
+def test_tagged_config_values_read_back_as_they_were() -> None:
+    value = {"n": 1, "x": 2.5, "ok": True, "none": None, "words": ["a", {"b": []}]}
+    assert plain(tagged(value)) == value

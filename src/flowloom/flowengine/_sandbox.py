@@ -167,9 +167,12 @@ class Sandbox:
             error = answer.get("error") if isinstance(answer, dict) else None
             raise SandboxError(f"Zypi error ({response.status_code}): {error or 'Unknown error'}")
         try:
-            return int(answer["exit_code"]), str(answer.get("stdout") or ""), str(answer.get("stderr") or "")
+            code = int(answer["exit_code"])
         except (KeyError, TypeError, ValueError) as exc:
             raise SandboxError(f"Zypi's answer has no valid exit_code: {answer!r}") from exc
+        if code != 0 and response.elapsed.total_seconds() >= timeout:  # Zypi killed it at its timeout
+            raise SandboxError(f"Command timed out after {timeout}s: {' '.join(argv)}")
+        return code, str(answer.get("stdout") or ""), str(answer.get("stderr") or "")
 
 
 def _argv(cmd: Sequence[str]) -> list[str]:
