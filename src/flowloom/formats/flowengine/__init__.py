@@ -11,7 +11,7 @@ from flowloom.ir import InvalidWorkflowError
 
 from .._format import LoadedWorkflow
 from ._loader import CONFIG_KEY, ROOT_KEY, load_flowengine
-from ._values import plain
+from ._values import plain, tagged
 
 
 class FlowengineFormat:
@@ -40,4 +40,4 @@ def _check_inputs(inputs: Mapping[str, Any]) -> list[str]:
     return [] if isinstance(inputs, Mapping) else ["inputs must be a JSON object"]
 
 
-__all__ = ["CONFIG_KEY", "ROOT_KEY", "FlowengineFormat", "plain"]
+__all__ = ["CONFIG_KEY", "ROOT_KEY", "FlowengineFormat", "plain", "tagged"]
