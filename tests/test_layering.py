@@ -30,10 +30,15 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "stores": frozenset({"ir"}),
     "workers": frozenset({"ir"}),
     "pipeline": frozenset({"ir", "engine", "workers"}),  # its own composition root: makes ThreadWorkers
-    "server": frozenset({"ir", "formats", "engine", "nodes", "stores", "workers", "pipeline", ROOT}),
-    "cli": frozenset({"ir", "formats", "engine", "nodes", "stores", "workers", "pipeline", "server", ROOT}),
+    # flowengine's Python SDK: a host-level package (it builds engines with its own shell.exec executor)
+    "flowengine": frozenset({"ir", "formats", "engine", "nodes", "workers"}),
+    "server": frozenset(
+        {"ir", "formats", "engine", "nodes", "stores", "workers", "pipeline", "flowengine", ROOT}
+    ),
+    "cli": frozenset(
+        {"ir", "formats", "engine", "nodes", "stores", "workers", "pipeline", "flowengine", "server", ROOT}
+    ),
     "testing": frozenset({"ir"}),
-    "flowengine": frozenset({"ir"}),  # flowengine's SDK; FlowClient talks HTTP to a server
 }
 
 # What node executors may take from ``flowloom.engine``: the seam its docstring describes.

@@ -1,6 +1,6 @@
 """``flowloom run`` on a flowengine workflow: the result object and the events of flowengine's users
-(``../shared/conformance/flowengine/README.md``). The run goes through the engine as any other;
-``RetryWorkflow`` runs it again up to N times; SIGINT/SIGTERM cancel it and the result is still printed."""
+(``../shared/conformance/flowengine/README.md``). The run goes through the engine as any other (which also
+starts it over under ``RetryWorkflow``); SIGINT/SIGTERM cancel it and the result is still printed."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from typing import Any
 import anyio
 
 from flowloom.engine import CompiledWorkflow, Engine, Run
+from flowloom.flowengine._result import result_object
 from flowloom.formats import Source, default_formats, read_document
-from flowloom.formats.flowengine import EventLines, FlowengineFormat, max_attempts_of, run_attempts
-from flowloom.formats.flowengine import result_object as flowengine_result
-from flowloom.ir import Event, InvalidWorkflowError, NodeLog, RunFinished, Status, event_json
+from flowloom.formats.flowengine import EventLines, FlowengineFormat, max_attempts_of
+from flowloom.ir import Event, InvalidWorkflowError, NodeLog, RunFinished, event_json
 
 
 def flowengine_document(source: Source, workflow_format: str | None) -> Any | None:
@@ -41,10 +41,9 @@ class _Outcome:
 
 
 async def run_flowengine(
-    engine: Engine, source: Source, document: Any, inputs: dict[str, Any], *, jsonl: bool
+    engine: Engine, source: Source, inputs: dict[str, Any], *, jsonl: bool
 ) -> tuple[dict[str, Any], int]:
-    """Run the workflow (again, under ``RetryWorkflow``); print its events with ``jsonl``. Returns the
-    result object and the exit code."""
+    """Run the workflow; print its events with ``jsonl``. Returns the result object and the exit code."""
     compiled = engine.load(source, format=FlowengineFormat.name)
     outcome = _Outcome()
     printer = _EventLines(compiled, outcome) if jsonl else None
@@ -52,11 +51,8 @@ async def run_flowengine(
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(_cancel_on_signal, outcome)
-            for _ in range(run_attempts(document)):
-                run = outcome.run = engine.start(compiled, inputs)
-                await run.join()
-                if run.status is not Status.FAILED or outcome.signal is not None:
-                    break
+            run = outcome.run = engine.start(compiled, inputs)  # RetryWorkflow: the engine starts it over
+            await run.join()
             tg.cancel_scope.cancel()
     finally:
         if remove is not None:
@@ -81,11 +77,6 @@ async def _cancel_on_signal(outcome: _Outcome) -> None:
             outcome.signal = signal.Signals(signum).name
             if outcome.run is not None:
                 outcome.run.cancel()
-
-
-def result_object(compiled: CompiledWorkflow, run: Run, by_signal: str | None = None) -> dict[str, Any]:
-    """``{run_id, status, outputs (succeeded sinks), nodes, error}``: the contract's result object."""
-    return flowengine_result(compiled.workflow, run, by_signal)
 
 
 def print_result(result: dict[str, Any]) -> None:
@@ -144,7 +135,7 @@ class _EventLines:
 
     def _line(self, event: Event, run: Run) -> dict[str, Any] | None:
         if type(event) is RunFinished:
-            return None  # the last run's is written after the result is known
-        if self._lines is None or self._lines[0] != run.id:  # a new run (RetryWorkflow): its own lines
+            return None  # written after the result is known
+        if self._lines is None or self._lines[0] != run.id:
             self._lines = (run.id, EventLines(self.retries, run.node_state))
         return self._lines[1].line(type(event).__name__, event_json(event))

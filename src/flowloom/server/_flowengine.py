@@ -7,9 +7,7 @@ any other: they are listed by ``/api/v1/runs`` and stream on its event routes.""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 import time
 import uuid
 from collections.abc import Mapping
@@ -19,10 +17,10 @@ from fastapi import APIRouter, Request, WebSocket
 from starlette.responses import Response
 
 from flowloom._version import __version__
-from flowloom.engine import CompiledWorkflow, Engine, FlowloomError, InvalidWorkflowError, Run, metadata_of
+from flowloom.engine import CompiledWorkflow, Engine, InvalidWorkflowError, Run, metadata_of
 from flowloom.formats import default_formats
-from flowloom.formats.flowengine import FlowengineFormat, result_object, run_attempts
-from flowloom.ir import RunStore, Status, WorkflowDefinition
+from flowloom.formats.flowengine import FlowengineFormat, result_object
+from flowloom.ir import RunStore, WorkflowDefinition
 from flowloom.stores import MemoryStore
 
 from ._errors import json_response
@@ -45,7 +43,6 @@ from ._flowengine_models import (
 from ._registry import RunRegistry
 from ._streams import every_run, one_run, serve_socket
 
-logger = logging.getLogger("flowloom.server")
 _EXECUTE_SHAPE = '{"inputs": {...}}'
 _EXECUTE_UNSAVED_SHAPE = '{"workflow": {...}, "inputs": {...}}'
 
@@ -132,7 +129,6 @@ def flowengine_router(registry: RunRegistry, engine: Engine, dialect: Flowengine
         **refused,
     }
     memory: list[RunStore] = []  # a store-less server's saved workflows
-    retrying: set[asyncio.Task[None]] = set()  # RetryWorkflow loops of runs answered at once
 
     def definitions() -> RunStore:
         if engine.store is not None:
@@ -158,48 +154,25 @@ def flowengine_router(registry: RunRegistry, engine: Engine, dialect: Flowengine
     async def execute(request: Request, document: Any, workflow_format: str | None, body: Any) -> Response:
         inputs = _inputs(body)
         wait = _wait(request)
-        compiled, format_name = checked(document, workflow_format)
+        compiled, _format = checked(document, workflow_format)
         problems = engine.input_errors(compiled, inputs)
         if problems:
             raise FlowengineError(400, f"Invalid inputs: {'; '.join(problems)}")
-        attempts = run_attempts(document) if format_name == FlowengineFormat.name else 1
-        run = start(compiled, inputs)
+        run = start(compiled, inputs)  # under RetryWorkflow, the engine starts a failed run over
         if not wait:
             await run.recorded()  # in the store before the answer: /api/v1/runs lists it
-            if attempts > 1:
-                task = asyncio.get_running_loop().create_task(retry_later(compiled, inputs, run, attempts))
-                retrying.add(task)
-                task.add_done_callback(retrying.discard)
             return json_response(
                 {"execution_id": run.id, "run_id": run.id, "status": str(run.status)},
                 202,
                 {"Location": f"/api/v1/runs/{run.id}"},
             )
-        run = await finish(compiled, inputs, run, attempts)
+        await run.join()
         return json_response(result_object(compiled.workflow, run))
 
     def start(compiled: CompiledWorkflow, inputs: dict[str, Any]) -> Run:
         run = registry.start(compiled, inputs)
         dialect.remember(run.id, compiled.workflow)
         return run
-
-    async def finish(compiled: CompiledWorkflow, inputs: dict[str, Any], run: Run, attempts: int) -> Run:
-        """Wait for ``run``; under ``RetryWorkflow``, run the workflow again while it fails."""
-        await run.join()
-        for _ in range(attempts - 1):
-            if run.status is not Status.FAILED:
-                break
-            run = start(compiled, inputs)
-            await run.join()
-        return run
-
-    async def retry_later(
-        compiled: CompiledWorkflow, inputs: dict[str, Any], run: Run, attempts: int
-    ) -> None:
-        try:
-            await finish(compiled, inputs, run, attempts)
-        except (FlowloomError, RuntimeError) as exc:  # e.g. the engine closed between two runs (shutdown)
-            logger.error("RetryWorkflow of run %s stopped: %s", run.id, exc)
 
     @router.get(
         "/health",

@@ -12,9 +12,7 @@ from flowloom.ir import InvalidWorkflowError
 from .._format import LoadedWorkflow
 from ._loader import CONFIG_KEY, ROOT_KEY, load_flowengine
 from ._report import EventLines, NodeState, RunState, max_attempts_of, result_object
-from ._values import plain
-
-RUN_ATTEMPTS_KEY = "flowengine_run_attempts"
+from ._values import plain, tagged
 
 
 class FlowengineFormat:
@@ -33,15 +31,10 @@ class FlowengineFormat:
         )
 
     def load(self, document: Any) -> LoadedWorkflow:
-        workflow, _attempts, problems = load_flowengine(document)
+        workflow, problems = load_flowengine(document)
         if problems:
             raise InvalidWorkflowError(problems)
         return LoadedWorkflow(workflow, _check_inputs)
-
-
-def run_attempts(document: Any) -> int:
-    """How many times a run of this (valid) document may be tried as a whole (``RetryWorkflow``)."""
-    return load_flowengine(document)[1]
 
 
 def _check_inputs(inputs: Mapping[str, Any]) -> list[str]:
@@ -58,5 +51,5 @@ __all__ = [
     "max_attempts_of",
     "plain",
     "result_object",
-    "run_attempts",
+    "tagged",
 ]

@@ -75,7 +75,8 @@ def max_attempts_of(workflow: Workflow) -> dict[str, int]:
 class EventLines:
     """One run's events as flowengine's users see them (``line``): ``RunStarted``, ``NodeStarted``,
     ``NodeLog``, ``NodeRetrying``, ``NodeProgress``, ``NodeSucceeded``, ``NodeFailed`` (also for a node
-    canceled while it ran), ``RunFinished``; flowloom's other events (skips, waits) have no line.
+    canceled while it ran), ``RunFinished``, and flowloom's ``RunRetrying`` (``RetryWorkflow`` starts the
+    run over); flowloom's other events (skips, waits) have no line.
     ``node_state`` (when the host has the run at hand) gives a node's outputs and attempts; else attempts
     are counted from the retries seen and outputs come with the event's ``outputs`` field, if any."""
 
@@ -102,6 +103,10 @@ class EventLines:
                 return {"type": "NodeLog", "node_id": node_id, "stream": data["stream"], "line": data["line"]}
             case "RunStarted":
                 return {"type": "RunStarted", "run_id": data["run_id"]}
+            case "RunRetrying":  # not flowengine's (its RetryWorkflow was a TODO): the run starts over
+                self._retries.clear()
+                self._first_failure = None
+                return {"type": "RunRetrying", "attempt": data["attempt"], "error": data.get("error")}
             case "NodeStarted":
                 self._retries.pop(str(node_id), None)
                 return {"type": "NodeStarted", "node_id": node_id, "node_type": data["node_type"]}
