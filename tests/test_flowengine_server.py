@@ -21,11 +21,12 @@ import httpx
 import pytest
 import websockets
 
-from _postgres import free_port
+from _postgres import PG_TIMEOUT, create_database, drop_database, free_port, postgres_server  # noqa: F401
 from _server import LiveServer, live_server
 from flowloom import Engine
 from flowloom.flowengine import FlowClient, FlowClientError
 from flowloom.server import ServerSettings
+from flowloom.stores import SqlStore
 from test_cli import FLOWLOOM
 
 pytestmark = pytest.mark.anyio
@@ -478,6 +479,27 @@ async def test_flow_client(server: LiveServer, tmp_path: Path) -> None:
     with FlowClient(f"http://127.0.0.1:{free_port()}") as nowhere:
         with pytest.raises(FlowClientError, match="Cannot connect"):
             await anyio.to_thread.run_sync(nowhere.health)
+
+
+@PG_TIMEOUT
+async def test_servers_on_one_postgresql_share_saved_workflows(postgres_url: str) -> None:
+    url = create_database(postgres_url)
+    try:
+        async with (
+            live_server(ServerSettings(), Engine(store=SqlStore(url))) as one,
+            live_server(ServerSettings(), Engine(store=SqlStore(url))) as other,
+            one.client() as first,
+            other.client() as second,
+        ):
+            workflow_id = (await first.post("/api/workflows", json=echo_workflow("shared"))).json()["id"]
+            assert (await second.get(f"/api/workflows/{workflow_id}")).json()["name"] == "shared"
+            ran = await second.post(f"/api/workflows/{workflow_id}/execute", json={"inputs": {"word": "pg"}})
+            assert ran.json()["outputs"]["say"]["stdout"] == "hi pg"
+            assert (await second.delete(f"/api/workflows/{workflow_id}")).status_code == 200
+            gone = await first.post(f"/api/workflows/{workflow_id}/execute", json={})
+            assert gone.status_code == 404
+    finally:
+        drop_database(url)
 
 
 def _serve(port: int, database: Path) -> subprocess.Popen[bytes]:
