@@ -2,8 +2,8 @@
 ``/health``, ``/api/nodes``, ``/api/workflows`` (saved in the store: they survive a restart; a deleted one
 cannot run), ``/api/workflows/{id}/execute`` (the result object; ``?wait=false``), ``/api/execute``, the
 WebSocket ``/api/events`` and its ``execution_id`` filter, flowengine's names on the runs API's streams
-(``?dialect=flowengine``), token auth; and ``FlowClient`` against it, in process and against a ``flowloom
-serve`` process restarted on its SQLite file."""
+(``?dialect=flowengine``), token auth, two servers on one PostgreSQL; and ``FlowClient`` against it, in
+process and against a ``flowloom serve`` process restarted on its SQLite file."""
 
 from __future__ import annotations
 
@@ -349,6 +349,24 @@ async def test_events_socket_every_run_and_filtered_by_execution_id(
     assert kinds == ["RunStarted", *["NodeStarted", "NodeSucceeded"] * 2, "RunFinished"]
     done = next(m for m in seen_a if m["type"] == "NodeSucceeded" and m["node_id"] == "a_done")
     assert done["outputs"]["stdout"] == "a" and done["attempts"] == 1
+
+
+async def test_events_of_a_run_not_started_yet_come_once_it_starts(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    """``?execution_id=`` of a run this server does not know yet: its events from when it starts, no other's
+    (the run ids are chosen here: runs started on the server's engine directly)."""
+    gate = tmp_path / "gate"
+    async with websockets.connect(f"{server.ws_url}/api/events?execution_id=chosen") as socket:
+        server.engine.start(gated_workflow("other", gate), run_id="other")
+        server.engine.start(gated_workflow("mine", gate), run_id="chosen")
+        first = json.loads(await socket.recv())  # once it is seen (its waiting lines), from then on
+        gate.touch()
+        rest = await _messages_until(socket, lambda found: found and found[-1]["type"] == "RunFinished")
+        seen = [first, *rest]
+    assert all(m.get("run_id", "chosen") == "chosen" for m in seen)
+    assert {m["node_id"] for m in seen if "node_id" in m} <= {"mine_wait", "mine_done"}
+    assert seen[-1] == {"type": "RunFinished", "run_id": "chosen", "status": "succeeded", "error": None}
 
 
 async def test_runs_api_streams_speak_flowengine_on_request(
