@@ -15,13 +15,9 @@ import pytest
 from _flowengine_cases import corpus_dir, flowloom_command
 
 PROGRAMS = sorted((corpus_dir() / "sdk").glob("*.py"))
-NEEDS_SERVER_API = "10_client_server.py"
 
 
 def _param(program: Path) -> object:
-    if program.name == NEEDS_SERVER_API:
-        mark = pytest.mark.xfail(strict=True, reason="FlowClient lands with the flowengine REST API")
-        return pytest.param(program, id=program.stem, marks=mark)
     return pytest.param(program, id=program.stem)
 
 

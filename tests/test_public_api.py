@@ -65,12 +65,14 @@ def test_public_names_are_pinned_and_sorted() -> None:
         assert hasattr(flowloom, name), name
 
 
-# flowloom.flowengine (flowengine's Python SDK); FlowClient joins with the flowengine REST API
+# flowloom.flowengine (flowengine's Python SDK)
 FLOWENGINE_NAMES = [
     "Connection",
     "ExecutingClient",
     "Flow",
     "FlowBuilder",
+    "FlowClient",
+    "FlowClientError",
     "FlowDefinitionError",
     "FlowRunError",
     "NodeHandle",

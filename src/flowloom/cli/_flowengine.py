@@ -16,21 +16,8 @@ import anyio
 from flowloom.engine import CompiledWorkflow, Engine, Run
 from flowloom.flowengine._result import result_object
 from flowloom.formats import Source, default_formats, read_document
-from flowloom.formats.flowengine import FlowengineFormat
-from flowloom.ir import (
-    Event,
-    InvalidWorkflowError,
-    NodeCanceled,
-    NodeFailed,
-    NodeLog,
-    NodeProgress,
-    NodeRetrying,
-    NodeStarted,
-    NodeSucceeded,
-    RunFinished,
-    RunRetrying,
-    RunStarted,
-)
+from flowloom.formats.flowengine import EventLines, FlowengineFormat, max_attempts_of
+from flowloom.ir import Event, InvalidWorkflowError, NodeLog, RunFinished, event_json
 
 
 def flowengine_document(source: Source, workflow_format: str | None) -> Any | None:
@@ -102,7 +89,8 @@ class _EventLines:
 
     def __init__(self, compiled: CompiledWorkflow, outcome: _Outcome) -> None:
         self.outcome = outcome
-        self.retries = {node.id: node.retry.max_attempts for node in compiled.workflow.nodes if node.retry}
+        self.retries = max_attempts_of(compiled.workflow)
+        self._lines: tuple[str, EventLines] | None = None
         self.out = sys.stdout
         self._flush_pending = False
         self._log_heads: dict[tuple[str, str], str] = {}
@@ -146,60 +134,8 @@ class _EventLines:
             self.write(line)
 
     def _line(self, event: Event, run: Run) -> dict[str, Any] | None:
-        match event:
-            case NodeLog():
-                return {
-                    "type": "NodeLog",
-                    "node_id": event.node_id,
-                    "stream": event.stream,
-                    "line": event.line,
-                }
-            case RunStarted():
-                return {"type": "RunStarted", "run_id": event.run_id}
-            case RunRetrying():  # not flowengine's (its RetryWorkflow was a TODO): the run starts over
-                return {"type": "RunRetrying", "attempt": event.attempt, "error": event.error}
-            case NodeStarted():
-                return {"type": "NodeStarted", "node_id": event.node_id, "node_type": event.node_type}
-            case NodeSucceeded():
-                _status, attempts, outputs, _error = run.node_state(event.node_id)
-                return {
-                    "type": "NodeSucceeded",
-                    "node_id": event.node_id,
-                    "outputs": outputs or {},
-                    "attempts": attempts,
-                }
-            case NodeFailed():
-                return {
-                    "type": "NodeFailed",
-                    "node_id": event.node_id,
-                    "error": event.error,
-                    "attempts": event.attempt,
-                }
-            case NodeCanceled():
-                _status, attempts, _outputs, _error = run.node_state(event.node_id)
-                return {
-                    "type": "NodeFailed",
-                    "node_id": event.node_id,
-                    "error": "canceled",
-                    "attempts": attempts,
-                }
-            case NodeRetrying():
-                return {
-                    "type": "NodeRetrying",
-                    "node_id": event.node_id,
-                    "attempt": event.attempt,
-                    "max_attempts": self.retries.get(event.node_id, 1),
-                    "delay_ms": round(event.delay_s * 1000, 3),
-                    "error": event.error,
-                }
-            case NodeProgress():
-                percent = event.done * 100 / event.total if event.total else event.done
-                return {
-                    "type": "NodeProgress",
-                    "node_id": event.node_id,
-                    "percent": percent,
-                    "message": event.message,
-                }
-            case RunFinished():
-                return None  # the last run's is written after the result is known
-        return None
+        if type(event) is RunFinished:
+            return None  # written after the result is known
+        if self._lines is None or self._lines[0] != run.id:
+            self._lines = (run.id, EventLines(self.retries, run.node_state))
+        return self._lines[1].line(type(event).__name__, event_json(event))

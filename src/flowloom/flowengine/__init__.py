@@ -16,6 +16,7 @@ sandbox or through Zypi. The contract: ``../shared/conformance/flowengine/README
 
 from __future__ import annotations
 
+from ._client import FlowClient, FlowClientError
 from ._flow import ExecutingClient, Flow, FlowBuilder, NodeHandle
 from ._run import FlowRunError
 from ._sandbox import Sandbox, SandboxConfig, SandboxError
@@ -27,6 +28,8 @@ __all__ = [
     "ExecutingClient",
     "Flow",
     "FlowBuilder",
+    "FlowClient",
+    "FlowClientError",
     "FlowDefinitionError",
     "FlowRunError",
     "NodeHandle",

@@ -22,6 +22,8 @@ from flowloom.engine import Engine, FlowloomError
 from flowloom.ir import DUE_CHECK_S
 
 from ._errors import CatchAllMiddleware, install_handlers
+from ._flowengine import flowengine_router
+from ._flowengine_events import FlowengineDialect
 from ._registry import RunRegistry
 from ._runs import runs_router
 from ._security import SecurityMiddleware
@@ -136,8 +138,10 @@ def create_app(engine: Engine | None = None, settings: ServerSettings | None = N
     install_handlers(app)
     app.include_router(upstream_router(procedures))
     app.include_router(trpc_router(procedures))
-    app.include_router(runs_router(registry, engine))
+    flowengine_events = FlowengineDialect(registry, engine)
+    app.include_router(runs_router(registry, engine, dialects={"flowengine": flowengine_events}))
     app.include_router(workflows_router(registry, engine))
+    app.include_router(flowengine_router(registry, engine, flowengine_events))
     mount_ui(app, settings.token)
     # Added innermost first: CORS (outermost) also covers refusals and 500s.
     app.add_middleware(SecurityMiddleware, token=settings.token, max_body_bytes=settings.max_body_bytes)

@@ -30,7 +30,7 @@ from flowloom.ir import RunRow, Status, WaitError, WaitKeyRequired, WaitRow
 from ._errors import ApiError, InputInvalid, json_response, not_found, read_json, zod_issues
 from ._listing import run_page, run_query
 from ._registry import RunRegistry, request_document
-from ._streams import every_run, one_run, serve_socket, sse_frames
+from ._streams import Dialect, every_run, one_run, serve_socket, sse_frames
 from ._upstream import CANCEL_WAIT_S, ErrorOutput, invalid_json_error
 
 _START_SHAPE = {"workflow": "object | string", "inputs": "object"}
@@ -117,9 +117,23 @@ def _node_type(executor: NodeExecutor) -> dict[str, Any]:
     return found
 
 
-def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
+def runs_router(
+    registry: RunRegistry, engine: Engine, dialects: Mapping[str, Dialect] | None = None
+) -> APIRouter:
     """The runs API, node types and event streams. With a store, what a run is (status, times, error,
-    report) is read from it: another process may have resumed or canceled a run this server started."""
+    report) is read from it: another process may have resumed or canceled a run this server started.
+    ``dialects``: the other languages the streams speak (``?dialect=<name>``; default flowloom's)."""
+    spoken: Mapping[str, Dialect] = dialects or {}
+
+    def dialect_of(name: str | None) -> Dialect | None:
+        if name is None or name in ("", "flowloom"):
+            return None
+        found = spoken.get(name)
+        if found is None:
+            known = ", ".join(["flowloom", *sorted(spoken)])
+            raise ApiError(400, "BAD_REQUEST", f"unknown dialect {name!r}: one of {known}")
+        return found
+
     router = APIRouter(
         prefix="/api/v1", tags=["runs"], responses={400: {"model": ErrorOutput}, 404: {"model": ErrorOutput}}
     )
@@ -341,16 +355,21 @@ def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
         request: Request,
         run_id: str,
         last_event_id: Annotated[str | None, Query(description="Resume after this event.")] = None,
+        dialect: Annotated[
+            str | None, Query(description="`flowengine`: flowengine's event names and fields.")
+        ] = None,
     ) -> Response:
         """Server-Sent Events of a run, from its first recorded event (or after ``Last-Event-ID``) until it
         ends; a run executed by another process or before a restart too. Event ids are the ledger's
-        sequence numbers."""
+        sequence numbers. ``?dialect=flowengine``: each event as ``flowloom run --jsonl`` prints it for a
+        flowengine workflow (events it has no name for are left out)."""
         after = _event_id(request.headers.get("last-event-id", last_event_id))
+        speaking = dialect_of(dialect)
         if not await exists(run_id):
             raise not_found(f"Run {run_id!r} not found")
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         return StreamingResponse(
-            sse_frames(registry, run_id, after), media_type="text/event-stream", headers=headers
+            sse_frames(registry, run_id, after, speaking), media_type="text/event-stream", headers=headers
         )
 
     @router.get("/nodes", response_model=None, responses={200: {"model": NodeList}})
@@ -362,20 +381,22 @@ def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
     async def events(websocket: WebSocket) -> None:
         """Events as JSON messages ``{seq, run_id, type, data}`` (``seq``: the ledger's): with ``?run_id=``,
         of one run from its first recorded event (or after ``?last_event_id=``) until it ends, wherever it
-        runs; without, of every run this server executes, from now on."""
+        runs; without, of every run this server executes, from now on. ``?dialect=flowengine``: flowengine's
+        event JSON instead (as ``flowloom run --jsonl`` prints it)."""
         await websocket.accept()
         run_id = websocket.query_params.get("run_id") or None
         try:
             after = _event_id(websocket.query_params.get("last_event_id"))
+            speaking = dialect_of(websocket.query_params.get("dialect"))
         except ApiError as exc:
             await websocket.close(1008, exc.message)
             return
         if run_id is None:
-            await serve_socket(websocket, lambda: every_run(websocket, registry))
+            await serve_socket(websocket, lambda: every_run(websocket, registry, speaking))
             return
         if not await exists(run_id):
             await websocket.close(4404, f"Run {run_id!r} not found")
             return
-        await serve_socket(websocket, lambda: one_run(websocket, registry, run_id, after))
+        await serve_socket(websocket, lambda: one_run(websocket, registry, run_id, after, speaking))
 
     return router

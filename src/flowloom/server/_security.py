@@ -11,9 +11,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._errors import error_body, json_response
 
-# Reachable without a token: the server's identity, so a client can tell it is talking to flowloom; the
-# dashboard's login form and its static files (no data in them).
-OPEN_PATHS = frozenset({"/info", "/ui/login"})
+# Reachable without a token: the server's identity, so a client can tell it is talking to flowloom (and
+# flowengine's health check, for probes); the dashboard's login form and its static files (no data in them).
+OPEN_PATHS = frozenset({"/info", "/health", "/ui/login"})
 _OPEN_PREFIXES = ("/ui/static/",)
 _UI_PREFIX = "/ui"
 SESSION_COOKIE = "flowloom_session"

@@ -9,7 +9,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 import anyio
 from anyio.abc import ObjectSendStream
@@ -28,6 +28,13 @@ _CLOSE_SHUTDOWN = (1001, "server shutting down")
 _CLOSE_BEHIND = (1013, "too slow: events were dropped; reconnect with last_event_id")
 
 
+RowMessage: TypeAlias = Callable[[EventRow], Awaitable[dict[str, Any] | None]]
+"""How one run's events are said in a dialect (see ``_flowengine_events.py``): a row's message, with a
+``type``, or ``None`` for an event the dialect has no word for."""
+Dialect: TypeAlias = Callable[[str], RowMessage]
+"""A dialect: for a run id, its ``RowMessage``; ``None`` where one is expected: flowloom's own messages."""
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
@@ -41,30 +48,52 @@ def event_message(row: EventRow) -> dict[str, Any]:
     return {"seq": row.seq, "run_id": row.run_id, "type": row.type, "data": row.data}
 
 
-async def sse_frames(registry: RunRegistry, run_id: str, after: int) -> AsyncIterator[bytes]:
+async def sse_frames(
+    registry: RunRegistry, run_id: str, after: int, dialect: Dialect | None = None
+) -> AsyncIterator[bytes]:
     """A run's events after ``after`` as SSE frames, until it ends; keep-alive comments while it is quiet.
     Ends early when the server shuts down or the events are no longer kept (the client may come back with
-    ``Last-Event-ID``)."""
+    ``Last-Event-ID``). With a ``dialect``, each event is its message (the SSE ``event:`` its ``type``)."""
+    message = dialect(run_id) if dialect is not None else None
     with registry.wakeup(run_id) as wakeup:
         try:
             async for row in follow_events(
                 registry.events, run_id, after, wakeup=wakeup, heartbeat_s=KEEPALIVE_S
             ):
-                yield _KEEPALIVE if row is None else sse_frame(row)
+                if row is None:
+                    yield _KEEPALIVE
+                elif message is None:
+                    yield sse_frame(row)
+                else:
+                    said = await message(row)
+                    if said is not None:
+                        yield f"id: {row.seq}\nevent: {said['type']}\ndata: {_dumps(said)}\n\n".encode()
         except EventsLost:
             return
         except FlowloomError as exc:  # the store failed under the stream: end it, say why in the log
             logger.error("event stream of run %s ended: %s", run_id, exc)
 
 
-async def one_run(websocket: WebSocket, registry: RunRegistry, run_id: str, after: int) -> tuple[int, str]:
-    """Send a run's events after ``after``; the close code and reason: 1000 when it ended, 1001 when the
-    server shuts down, 1013 when its events are no longer kept."""
+async def _ws_text(row: EventRow, message: RowMessage | None) -> str | None:
+    if message is None:
+        return _dumps(event_message(row))
+    said = await message(row)
+    return None if said is None else _dumps(said)
+
+
+async def one_run(
+    websocket: WebSocket, registry: RunRegistry, run_id: str, after: int, dialect: Dialect | None = None
+) -> tuple[int, str]:
+    """Send a run's events after ``after`` (in ``dialect``, if given); the close code and reason: 1000
+    when it ended, 1001 when the server shuts down, 1013 when its events are no longer kept."""
+    message = dialect(run_id) if dialect is not None else None
     with registry.wakeup(run_id) as wakeup:
         try:
             async for row in follow_events(registry.events, run_id, after, wakeup=wakeup):
                 assert row is not None
-                await websocket.send_text(_dumps(event_message(row)))
+                text = await _ws_text(row, message)
+                if text is not None:
+                    await websocket.send_text(text)
         except EventsLost:
             return _CLOSE_BEHIND
         except FlowloomError as exc:
@@ -73,16 +102,20 @@ async def one_run(websocket: WebSocket, registry: RunRegistry, run_id: str, afte
         return _CLOSE_SHUTDOWN if wakeup.closed else _CLOSE_FINISHED
 
 
-async def every_run(websocket: WebSocket, registry: RunRegistry) -> tuple[int, str] | None:
-    """Send the events, recorded from now on, of every run this server executes, each run's in order;
-    one follower per run, their messages sent in turn. Closes 1001 when the server shuts down, 1013 when
-    the client fell behind; ``None`` when the client left."""
+async def every_run(
+    websocket: WebSocket, registry: RunRegistry, dialect: Dialect | None = None, only: str | None = None
+) -> tuple[int, str] | None:
+    """Send the events, recorded from now on, of every run this server executes (``only``: of that run),
+    each run's in order (in ``dialect``, if given); one follower per run, their messages sent in turn.
+    Closes 1001 when the server shuts down, 1013 when the client fell behind; ``None`` when the client
+    left."""
     since = time.time()
     left = False
     sent: dict[str, int] = {}  # run id -> the last seq sent: a run seen again (resumed) goes on from there
     send, receive = anyio.create_memory_object_stream[str](64)
 
     async def follow(run_id: str, out: ObjectSendStream[str]) -> None:
+        message = dialect(run_id) if dialect is not None else None
         async with out:
             with registry.wakeup(run_id) as wakeup:
                 rows = follow_events(registry.events, run_id, sent.get(run_id, 0), wakeup=wakeup)
@@ -90,8 +123,9 @@ async def every_run(websocket: WebSocket, registry: RunRegistry) -> tuple[int, s
                     async for row in rows:
                         assert row is not None
                         sent[run_id] = row.seq
-                        if row.at >= since:
-                            await out.send(_dumps(event_message(row)))
+                        text = await _ws_text(row, message)  # before the time check: dialects keep state
+                        if row.at >= since and text is not None:
+                            await out.send(text)
                 except EventsLost:
                     pass
                 except FlowloomError as exc:
@@ -114,7 +148,8 @@ async def every_run(websocket: WebSocket, registry: RunRegistry) -> tuple[int, s
             group.start_soon(sender)
             async with send:
                 async for run_id in watch.runs:
-                    group.start_soon(follow, run_id, send.clone())
+                    if only is None or run_id == only:
+                        group.start_soon(follow, run_id, send.clone())
             # the watch ended: the server is shutting down, or the client fell behind
             group.cancel_scope.cancel()
     if left:

@@ -11,6 +11,7 @@ from flowloom.ir import InvalidWorkflowError
 
 from .._format import LoadedWorkflow
 from ._loader import CONFIG_KEY, ROOT_KEY, load_flowengine
+from ._report import EventLines, NodeState, RunState, max_attempts_of, result_object
 from ._values import plain, tagged
 
 
@@ -40,4 +41,15 @@ def _check_inputs(inputs: Mapping[str, Any]) -> list[str]:
     return [] if isinstance(inputs, Mapping) else ["inputs must be a JSON object"]
 
 
-__all__ = ["CONFIG_KEY", "ROOT_KEY", "FlowengineFormat", "plain", "tagged"]
+__all__ = [
+    "CONFIG_KEY",
+    "ROOT_KEY",
+    "EventLines",
+    "FlowengineFormat",
+    "NodeState",
+    "RunState",
+    "max_attempts_of",
+    "plain",
+    "result_object",
+    "tagged",
+]
