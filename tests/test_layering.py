@@ -25,13 +25,18 @@ ROOT = "<root>"
 MAY_IMPORT: dict[str, frozenset[str]] = {
     "ir": frozenset(),
     "formats": frozenset({"ir"}),
+    "bundles": frozenset({"ir", "formats"}),  # a front-door helper: reads bundles, finds subflows
     "engine": frozenset({"ir"}),
     "nodes": frozenset({"ir", "engine"}),  # the engine's executor seam only: EXECUTOR_SEAM
     "stores": frozenset({"ir"}),
     "workers": frozenset({"ir"}),
     "pipeline": frozenset({"ir", "engine", "workers"}),  # its own composition root: makes ThreadWorkers
-    "server": frozenset({"ir", "formats", "engine", "nodes", "stores", "workers", "pipeline", ROOT}),
-    "cli": frozenset({"ir", "formats", "engine", "nodes", "stores", "workers", "pipeline", "server", ROOT}),
+    "server": frozenset(
+        {"ir", "formats", "bundles", "engine", "nodes", "stores", "workers", "pipeline", ROOT}
+    ),
+    "cli": frozenset(
+        {"ir", "formats", "bundles", "engine", "nodes", "stores", "workers", "pipeline", "server", ROOT}
+    ),
     "testing": frozenset({"ir"}),
 }
 
@@ -66,6 +71,7 @@ EXECUTOR_SEAM = frozenset(
 # Libraries beside the standard library, for the layers DESIGN.md restricts.
 MAY_USE: dict[str, frozenset[str]] = {
     "ir": frozenset({"pydantic", "pydantic_core"}),
+    "bundles": frozenset({"packaging"}),  # version order of installed bundles
     "formats": frozenset({"pydantic"}),  # formats build ir's models and report their validation errors
     "testing": frozenset({"anyio", "fastapi", "httpx", "starlette", "uvicorn"}),
 }

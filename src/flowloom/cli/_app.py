@@ -13,15 +13,27 @@ import anyio
 import typer
 
 from flowloom._version import __version__
+from flowloom.bundles import BundleError
 from flowloom.engine import Engine, FlowloomError, InvalidWorkflowError, Run, metadata_of, traits_of
 from flowloom.ir import RunStore, StoreError
 
+from ._bundle import bundle_app
+from ._bundle_run import BundlesDirOption, BundleTarget, bundle_target
 from ._checks import Refused, check
 from ._flowengine import flowengine_document
 from ._init import init
 from ._inputs import UsageProblem, read_json_object
 from ._interrupt import interrupted
-from ._output import RunJsonOption, console, exit_code, fail_usage, finish, print_json, run_in
+from ._output import (
+    RunJsonOption,
+    console,
+    exit_code,
+    fail_usage,
+    finish,
+    print_json,
+    print_outcome,
+    run_in,
+)
 from ._runs import runs_app
 from ._store import NoStoreOption, StoreOption, check_store_opens, store_url
 from ._workers import DEFAULT_LEASE_TTL, LeaseTtlOption, WorkersOption, lease_ttl, workers_address
@@ -48,6 +60,14 @@ JsonlOption = Annotated[
     ),
 ]
 FileArgument = Annotated[Path, typer.Argument(help="The workflow JSON file.", show_default=False)]
+TargetArgument = Annotated[
+    Path,
+    typer.Argument(
+        help="The workflow JSON file, a .flow bundle (or bundle folder), or an installed bundle's "
+        "entrypoint: ID[@VERSION][:FLOW] or its name.",
+        show_default=False,
+    ),
+]
 FormatOption = Annotated[
     str | None,
     typer.Option(
@@ -79,7 +99,7 @@ def _root(
 
 @app.command()
 def run(
-    file: FileArgument,
+    file: TargetArgument,
     inputs: InputsOption = None,
     as_json: RunJsonOption = False,
     jsonl: JsonlOption = False,
@@ -87,13 +107,18 @@ def run(
     no_store: NoStoreOption = False,
     workflow_format: FormatOption = None,
     workers: WorkersOption = None,
+    bundles_dir: BundlesDirOption = None,
 ) -> None:
-    """Run a workflow and print its outputs. The run is recorded in the store (see ``flowloom runs``)."""
+    """Run a workflow, a bundle's default entrypoint or an installed entrypoint, and print its outputs.
+    The run is recorded in the store (see ``flowloom runs``)."""
     if as_json and jsonl:
         raise fail_usage("--json and --jsonl print different things: choose one")
     try:
         values = _read_inputs(inputs)
         url = store_url(store, no_store)
+        bundle = bundle_target(file, bundles_dir)
+        if bundle is not None:  # a bundle's flows are VisualFlow unless told otherwise
+            raise typer.Exit(_run_bundle(bundle, values, url, as_json, jsonl, workflow_format, workers))
         document = flowengine_document(file, workflow_format)
         # --jsonl prints the events as recorded: without a store, in memory for the run's length (a
         # flowengine run prints them from the engine's bus)
@@ -102,7 +127,7 @@ def run(
             workers=workers_address(workers),
         )
         checked = check(engine, file, values, format=workflow_format)
-    except (UsageProblem, InvalidWorkflowError, StoreError) as exc:
+    except (UsageProblem, InvalidWorkflowError, StoreError, BundleError) as exc:
         raise fail_usage(str(exc)) from None
     if isinstance(checked, Refused):
         if as_json or jsonl:
@@ -130,6 +155,56 @@ def run(
     if jsonl:  # its --json object is printed already, after the events
         raise typer.Exit(exit_code(finished))
     raise finish(finished, as_json)
+
+
+def _run_bundle(
+    target: BundleTarget,
+    values: dict[str, Any],
+    url: str | None,
+    as_json: bool,
+    jsonl: bool,
+    workflow_format: str | None,
+    workers: str | None,
+) -> int:
+    """Run a bundle's entrypoint (as ``run`` runs a file); the exit code."""
+    label = Path(target.label)
+    workflow_format = workflow_format or "visualflow"
+    try:
+        document = target.document()
+        engine = Engine(
+            store=_memory_store() if url is None and jsonl else url, workers=workers_address(workers)
+        )
+        checked = check(engine, label, values, format=workflow_format, source=document)
+    except (InvalidWorkflowError, StoreError, BundleError) as exc:
+        raise fail_usage(str(exc)) from None
+    if isinstance(checked, Refused):
+        if as_json or jsonl:
+            print_json(engine.start_rejected(checked.errors, values))
+        raise fail_usage(checked.message)
+    run_id = str(uuid.uuid4())
+    metadata = target.metadata()
+    # TODO(lead, merge with vfcode): hand target.flows() (flow id -> document) to the subflow executor.
+
+    async def start() -> Run:
+        if jsonl:
+            from ._events import run_jsonl
+
+            return await run_jsonl(engine, checked, values, run_id=run_id, metadata=metadata)
+        run = engine.start(checked, values, run_id=run_id, metadata=metadata)
+        await run.join()
+        return run
+
+    try:
+        finished = run_in(engine, start, as_json or jsonl)
+    except KeyboardInterrupt:
+        raise interrupted(run_id, recorded=engine.store is not None) from None
+    if jsonl:
+        return exit_code(finished)
+    if as_json:
+        print_json(finished)
+    else:
+        print_outcome(finished)
+    return exit_code(finished)
 
 
 def _run_flowengine(
@@ -240,3 +315,4 @@ def serve(
 
 app.command()(init)
 app.add_typer(runs_app)
+app.add_typer(bundle_app)
