@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._archive import BundleLimits, WorkflowBundle, open_workflow_bundle, unpack_workflow_bundle
-from ._errors import BundleError, BundleRegistryError
+from ._errors import BundleError, BundleInstalledError, BundleNotFoundError, BundleRegistryError
 from ._flows import BundleFlows
 from ._manifest import BUNDLE_FORMAT_VERSION, BundleEntrypoint, BundleManifest, read_manifest
 from ._pack import PackedWorkflowBundle, pack_workflow_bundle
@@ -26,8 +26,10 @@ __all__ = [
     "BundleEntrypoint",
     "BundleError",
     "BundleFlows",
+    "BundleInstalledError",
     "BundleLimits",
     "BundleManifest",
+    "BundleNotFoundError",
     "BundleRegistryError",
     "EntrypointRef",
     "InstalledBundle",

@@ -13,3 +13,11 @@ class BundleError(FlowloomError, ValueError):
 class BundleRegistryError(BundleError):
     """A registry operation that cannot be done: an unknown or ambiguous reference, an id or version with
     unsafe characters, a version installed already."""
+
+
+class BundleNotFoundError(BundleRegistryError):
+    """A reference that names no installed bundle, version or entrypoint."""
+
+
+class BundleInstalledError(BundleRegistryError):
+    """An install of a bundle version that is installed already (without ``overwrite``)."""

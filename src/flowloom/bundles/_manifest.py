@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._errors import BundleError
+from ._errors import BundleError, BundleNotFoundError
 
 BUNDLE_FORMAT_VERSION = "1"
 MANIFEST = "manifest.json"
@@ -61,7 +61,7 @@ class BundleManifest:
                 return entry
         if flow_id is not None:
             listed = ", ".join(sorted(e.flow_id for e in self.entrypoints))
-            raise BundleError(
+            raise BundleNotFoundError(
                 f"entrypoint '{flow_id}' not found in bundle {self.ref} (entrypoints: {listed})"
             )
         return self.entrypoints[0]

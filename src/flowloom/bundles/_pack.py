@@ -55,6 +55,10 @@ def pack_workflow_bundle(
     (default: the root), ``default_entrypoint`` one of them (default: the root if listed, else the first).
     ``assets`` maps a logical name to a file, packed as ``assets/<name>``. ``BundleError`` names a missing
     subflow, an unreadable flow, an unsafe asset name."""
+    for name in assets or {}:
+        reason = unsafe_path_reason(name)
+        if reason is not None:
+            raise BundleError(f"asset name {name!r} is unsafe ({reason})")
     root_path = Path(root_flow_json).expanduser()
     base = Path(flows_dir).expanduser() if flows_dir is not None else root_path.parent
     root = _read_flow(root_path)
@@ -162,9 +166,6 @@ def _entrypoint(flow_id: str, document: Mapping[str, Any]) -> BundleEntrypoint:
 
 
 def _read_asset(name: str, file: Path) -> bytes:
-    reason = unsafe_path_reason(name)
-    if reason is not None:
-        raise BundleError(f"asset name {name!r} is unsafe ({reason})")
     try:
         return file.read_bytes()
     except OSError as exc:

@@ -19,7 +19,7 @@ from pathlib import Path
 from packaging.version import Version
 
 from ._archive import DEFAULT_LIMITS, BundleLimits, WorkflowBundle, open_workflow_bundle
-from ._errors import BundleError, BundleRegistryError
+from ._errors import BundleError, BundleInstalledError, BundleNotFoundError, BundleRegistryError
 from ._manifest import BundleEntrypoint, BundleManifest
 
 logger = logging.getLogger("flowloom.bundles")
@@ -181,14 +181,14 @@ class WorkflowBundleRegistry:
             )
         target = self.bundles_dir / f"{bundle_id}@{version}.flow"
         if target.exists() and not overwrite:
-            raise BundleRegistryError(f"bundle {manifest.ref} is already installed ({target})")
+            raise BundleInstalledError(f"bundle {manifest.ref} is already installed ({target})")
         if overwrite:
             os.replace(staged, target)
         else:
             try:  # a link fails when another install placed the same version in the meantime
                 os.link(staged, target)
             except FileExistsError:
-                raise BundleRegistryError(f"bundle {manifest.ref} is already installed ({target})") from None
+                raise BundleInstalledError(f"bundle {manifest.ref} is already installed ({target})") from None
             except OSError:  # a file system without hard links
                 shutil.copyfile(staged, target)
         return InstalledBundle(target, manifest)
@@ -225,12 +225,12 @@ class WorkflowBundleRegistry:
             raise BundleRegistryError(f"bundle reference {ref!r} must be 'bundle_id' or 'bundle_id@version'")
         versions = self.versions(bundle_id)
         if not versions:
-            raise BundleRegistryError(f"bundle '{bundle_id}' not found in {self.bundles_dir}")
+            raise BundleNotFoundError(f"bundle '{bundle_id}' not found in {self.bundles_dir}")
         if version is None:
             return latest_of(list(versions.values()))
         if version not in versions:
             listed = ", ".join(sorted(versions))
-            raise BundleRegistryError(
+            raise BundleNotFoundError(
                 f"bundle '{bundle_id}@{version}' not found (installed versions: {listed})"
             )
         return versions[version]
@@ -255,7 +255,7 @@ class WorkflowBundleRegistry:
             by_name = self._by_name(text)
             if by_name is not None:
                 return by_name
-        raise BundleRegistryError(f"workflow '{ref.strip()}' not found in {self.bundles_dir}")
+        raise BundleNotFoundError(f"workflow '{ref.strip()}' not found in {self.bundles_dir}")
 
     def _by_name(self, name: str) -> EntrypointRef | None:
         needle = name.casefold()

@@ -289,6 +289,7 @@ def serve(
     no_store: NoStoreOption = False,
     workers: WorkersOption = None,
     lease_ttl_s: LeaseTtlOption = DEFAULT_LEASE_TTL,
+    bundles_dir: BundlesDirOption = None,
 ) -> None:
     """Serve the HTTP API: flowgram REST and tRPC, the runs API, live events. Runs are recorded in the
     store; runs a dead process left unfinished there are resumed. Ctrl-C stops it (running runs are
@@ -297,7 +298,7 @@ def serve(
     from flowloom.server import FlowloomServer, ServerSettings, create_app
 
     try:
-        settings = ServerSettings(token=token)
+        settings = ServerSettings(token=token, bundles_dir=bundles_dir)
     except ValueError as exc:
         raise fail_usage(f"--token: {exc}") from None
     try:
