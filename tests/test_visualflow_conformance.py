@@ -88,12 +88,20 @@ def _expected(case_id: str, area: str) -> str | None:
 
 
 @pytest.fixture(scope="module")
-def verdicts() -> dict[str, tuple[str, list[str]]]:
-    """Every case, run once through the CLI (a few at a time), by id."""
+def verdicts(request: pytest.FixtureRequest) -> dict[str, tuple[str, list[str]]]:
+    """Every selected case (``-k bundle`` runs only those), run once through the CLI (a few at a time),
+    by id."""
+    selected = {
+        item.callspec.params["case_id"]
+        for item in request.session.items
+        if item.module is request.module
+        and "case_id" in getattr(getattr(item, "callspec", None), "params", {})
+    }
     runner = load_runner()
     run_case: Callable[[dict[str, Any], str], tuple[str, list[str]]] = runner._safe_run_case
+    chosen = [case for case in CASES if case["id"] in selected]
     with ThreadPoolExecutor(max_workers=JOBS) as pool:
-        results = list(pool.map(lambda case: (case["id"], run_case(case, str(FLOWLOOM))), CASES))
+        results = list(pool.map(lambda case: (case["id"], run_case(case, str(FLOWLOOM))), chosen))
     return dict(results)
 
 
