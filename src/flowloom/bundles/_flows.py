@@ -1,10 +1,12 @@
-"""The flows of an opened bundle by flow id: what a subflow node of a bundle's flow starts."""
+"""The flows of an opened bundle by flow id (what a subflow node of a bundle's flow starts), and the run
+metadata through which any process finds the bundle a run was started from."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from ._archive import WorkflowBundle
+from ._archive import WorkflowBundle, open_workflow_bundle
 from ._errors import BundleError
 
 
@@ -40,3 +42,37 @@ class BundleFlows:
         if found is None:
             raise BundleError(f"bundle {self.bundle.manifest.ref} has no flow '{flow_id}'")
         return found
+
+
+RUN_METADATA_KEY = "bundle"
+
+
+def bundle_run_metadata(bundle: WorkflowBundle, flow_id: str) -> dict[str, Any]:
+    """What a host records with a run it starts from a bundle: ``{"bundle": {id, version, flow, source}}``
+    (``source``: the bundle's absolute path, from which ``flows_of_run`` reopens it in any process)."""
+    manifest = bundle.manifest
+    return {
+        RUN_METADATA_KEY: {
+            "id": manifest.bundle_id,
+            "version": manifest.bundle_version,
+            "flow": flow_id,
+            "source": str(bundle.source.resolve()),
+        }
+    }
+
+
+def flows_of_run(metadata: Mapping[str, Any] | None) -> BundleFlows | None:
+    """The flows of the bundle a run was started from (``bundle_run_metadata``), reopened and checked; None
+    when the run was not started from a bundle. ``BundleError`` when the bundle is gone or changed to
+    another id or version since."""
+    recorded = (metadata or {}).get(RUN_METADATA_KEY)
+    if not isinstance(recorded, Mapping) or not isinstance(recorded.get("source"), str):
+        return None
+    bundle = open_workflow_bundle(recorded["source"])
+    manifest = bundle.manifest
+    if (manifest.bundle_id, manifest.bundle_version) != (recorded.get("id"), recorded.get("version")):
+        raise BundleError(
+            f"the run's bundle {recorded.get('id')}@{recorded.get('version')} is no longer at "
+            f"{recorded['source']} (found {manifest.ref})"
+        )
+    return BundleFlows(bundle)

@@ -183,7 +183,8 @@ def _run_bundle(
         raise fail_usage(checked.message)
     run_id = str(uuid.uuid4())
     metadata = target.metadata()
-    # TODO(lead, merge with vfcode): hand target.flows() (flow id -> document) to the subflow executor.
+    # Subflows (branch vfcode): the executor finds this bundle's flows through the run's metadata
+    # (flowloom.bundles.flows_of_run), in this process or any that resumes the run.
 
     async def start() -> Run:
         if jsonl:

@@ -16,6 +16,7 @@ from flowloom.bundles import (
     BundleFlows,
     WorkflowBundle,
     WorkflowBundleRegistry,
+    bundle_run_metadata,
     open_workflow_bundle,
 )
 
@@ -53,15 +54,7 @@ class BundleTarget:
 
     def metadata(self) -> dict[str, Any]:
         """Recorded with the run: which bundle, version and flow it ran, and from where."""
-        manifest = self.bundle.manifest
-        return {
-            "bundle": {
-                "id": manifest.bundle_id,
-                "version": manifest.bundle_version,
-                "flow": self.flow_id,
-                "source": str(self.bundle.source.resolve()),
-            }
-        }
+        return bundle_run_metadata(self.bundle, self.flow_id)
 
 
 def bundle_target(target: Path, bundles_dir: Path | None) -> BundleTarget | None:

@@ -12,7 +12,13 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from flowloom.bundles import BundleError, BundleInstalledError, BundleNotFoundError, WorkflowBundleRegistry
+from flowloom.bundles import (
+    BundleError,
+    BundleInstalledError,
+    BundleNotFoundError,
+    WorkflowBundleRegistry,
+    bundle_run_metadata,
+)
 from flowloom.engine import Engine, InvalidWorkflowError
 
 from ._errors import ApiError, json_response, not_found, read_json
@@ -121,14 +127,8 @@ def bundles_router(registry: RunRegistry, engine: Engine, bundles: WorkflowBundl
         except InvalidWorkflowError as exc:
             message = f"invalid workflow {entry.workflow_id}: {'; '.join(exc.errors)}"
             raise ApiError(400, "INVALID_WORKFLOW", message) from exc
-        metadata = {
-            "bundle": {
-                "id": entry.bundle.bundle_id,
-                "version": entry.bundle.bundle_version,
-                "flow": entry.flow_id,
-            }
-        }
-        # TODO(lead, merge with vfcode): hand BundleFlows(opened) to the subflow executor.
+        metadata = bundle_run_metadata(opened, entry.flow_id)
+        # Subflows (branch vfcode): found through the run's metadata (flowloom.bundles.flows_of_run).
         run = registry.start(compiled, body.get("inputs", {}), metadata=metadata)
         await run.recorded()
         return json_response(
