@@ -147,7 +147,7 @@ async def _settled(client: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
     with anyio.fail_after(30):
         while True:
             found: dict[str, Any] = (await client.get(f"/api/v1/runs/{run_id}")).json()
-            if found["status"] not in ("running", "pending"):
+            if found["status"] not in ("processing", "pending"):
                 return found
             await anyio.sleep(0.05)
 
