@@ -133,6 +133,22 @@ def test_a_symlink_member_is_refused(tmp_path: Path) -> None:
         open_workflow_bundle(path)
 
 
+def test_a_member_named_twice_is_refused(tmp_path: Path) -> None:
+    path = bundle_zip(tmp_path / "twice.flow")
+    with zipfile.ZipFile(path, "a") as archive, pytest.warns(UserWarning, match="Duplicate name"):
+        archive.writestr("manifest.json", json.dumps(manifest("other")))
+    with pytest.raises(BundleError, match=re.escape("has the member 'manifest.json' twice")):
+        open_workflow_bundle(path)
+
+
+def test_a_folder_manifest_leading_outside_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    (tmp_path / "elsewhere.json").write_text(json.dumps(manifest()))
+    os.symlink(tmp_path / "elsewhere.json", tmp_path / "b" / "manifest.json")
+    with pytest.raises(BundleError, match=re.escape("manifest.json leads outside the folder")):
+        open_workflow_bundle(tmp_path / "b")
+
+
 def test_a_zip_bomb_is_refused_by_its_compression_ratio(tmp_path: Path) -> None:
     path = bundle_zip(tmp_path / "bomb.flow")
     with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as archive:

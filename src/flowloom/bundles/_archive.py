@@ -116,6 +116,8 @@ def open_workflow_bundle(source: str | Path, *, limits: BundleLimits = DEFAULT_L
     path = Path(source).expanduser()
     if path.is_dir():
         manifest_path = path / MANIFEST
+        if manifest_path.is_file() and not _inside(manifest_path, path.resolve()):
+            raise BundleError(f"bundle folder {path}: manifest.json leads outside the folder")
         if not manifest_path.is_file():
             raise BundleError(f"manifest.json not found in bundle folder {path}")
         raw = _parse_json(manifest_path.read_bytes(), f"bundle {path.name}: manifest.json")
@@ -141,7 +143,11 @@ def check_members(infos: list[zipfile.ZipInfo], limits: BundleLimits, name: str)
     if len(infos) > limits.max_members:
         raise BundleError(f"bundle {name} has {len(infos)} members, more than {limits.max_members}")
     total = 0
+    seen: set[str] = set()
     for info in infos:
+        if info.filename in seen:  # readers disagree on which copy counts: refuse the ambiguity
+            raise BundleError(f"bundle {name} has the member {info.filename!r} twice")
+        seen.add(info.filename)
         reason = unsafe_path_reason(info.filename)
         if reason is not None:
             raise BundleError(f"bundle {name} has an unsafe member {info.filename!r}: {reason}")
