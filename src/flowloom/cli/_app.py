@@ -13,12 +13,11 @@ import anyio
 import typer
 
 from flowloom._version import __version__
-from flowloom.bundles import BundleError
 from flowloom.engine import Engine, FlowloomError, InvalidWorkflowError, Run, metadata_of, traits_of
 from flowloom.ir import RunStore, StoreError
 
 from ._bundle import bundle_app
-from ._bundle_run import BundlesDirOption, BundleTarget, bundle_target
+from ._bundle_run import BundlesDirOption, bundle_target, run_bundle
 from ._checks import Refused, check
 from ._flowengine import flowengine_document
 from ._init import init
@@ -31,7 +30,6 @@ from ._output import (
     fail_usage,
     finish,
     print_json,
-    print_outcome,
     run_in,
 )
 from ._runs import runs_app
@@ -118,7 +116,7 @@ def run(
         url = store_url(store, no_store)
         bundle = bundle_target(file, bundles_dir)
         if bundle is not None:  # a bundle's flows are VisualFlow unless told otherwise
-            raise typer.Exit(_run_bundle(bundle, values, url, as_json, jsonl, workflow_format, workers))
+            raise typer.Exit(run_bundle(bundle, values, url, as_json, jsonl, workflow_format, workers))
         document = flowengine_document(file, workflow_format)
         # --jsonl prints the events as recorded: without a store, in memory for the run's length (a
         # flowengine run prints them from the engine's bus)
@@ -127,7 +125,7 @@ def run(
             workers=workers_address(workers),
         )
         checked = check(engine, file, values, format=workflow_format)
-    except (UsageProblem, InvalidWorkflowError, StoreError, BundleError) as exc:
+    except (UsageProblem, InvalidWorkflowError, StoreError) as exc:
         raise fail_usage(str(exc)) from None
     if isinstance(checked, Refused):
         if as_json or jsonl:
@@ -155,57 +153,6 @@ def run(
     if jsonl:  # its --json object is printed already, after the events
         raise typer.Exit(exit_code(finished))
     raise finish(finished, as_json)
-
-
-def _run_bundle(
-    target: BundleTarget,
-    values: dict[str, Any],
-    url: str | None,
-    as_json: bool,
-    jsonl: bool,
-    workflow_format: str | None,
-    workers: str | None,
-) -> int:
-    """Run a bundle's entrypoint (as ``run`` runs a file); the exit code."""
-    label = Path(target.label)
-    workflow_format = workflow_format or "visualflow"
-    try:
-        document = target.document()
-        engine = Engine(
-            store=_memory_store() if url is None and jsonl else url, workers=workers_address(workers)
-        )
-        checked = check(engine, label, values, format=workflow_format, source=document)
-    except (InvalidWorkflowError, StoreError, BundleError) as exc:
-        raise fail_usage(str(exc)) from None
-    if isinstance(checked, Refused):
-        if as_json or jsonl:
-            print_json(engine.start_rejected(checked.errors, values))
-        raise fail_usage(checked.message)
-    run_id = str(uuid.uuid4())
-    metadata = target.metadata()
-    # Subflows (branch vfcode): the executor finds this bundle's flows through the run's metadata
-    # (flowloom.bundles.flows_of_run), in this process or any that resumes the run.
-
-    async def start() -> Run:
-        if jsonl:
-            from ._events import run_jsonl
-
-            return await run_jsonl(engine, checked, values, run_id=run_id, metadata=metadata)
-        run = engine.start(checked, values, run_id=run_id, metadata=metadata)
-        await run.join()
-        return run
-
-    try:
-        finished = run_in(engine, start, as_json or jsonl)
-    except KeyboardInterrupt:
-        raise interrupted(run_id, recorded=engine.store is not None) from None
-    if jsonl:
-        return exit_code(finished)
-    if as_json:
-        print_json(finished)
-    else:
-        print_outcome(finished)
-    return exit_code(finished)
 
 
 def _run_flowengine(

@@ -7,20 +7,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flowloom.bundles import (
-    BundleError,
-    BundleManifest,
-    WorkflowBundleRegistry,
-    inspect_workflow_bundle,
-    pack_workflow_bundle,
-    unpack_workflow_bundle,
-)
-
 from ._output import console, fail_usage
+
+if TYPE_CHECKING:
+    from flowloom.bundles import BundleManifest
+
+# each command imports flowloom.bundles itself: the other commands start without it
 
 bundle_app = typer.Typer(
     name="bundle",
@@ -75,6 +71,8 @@ def pack(
     as_json: JsonOption = False,
 ) -> None:
     """Pack a root flow and every subflow its runs can reach into a .flow bundle."""
+    from flowloom.bundles import BundleError, pack_workflow_bundle
+
     assets: dict[str, str] = {}
     for item in asset or []:
         name, sep, path = item.partition("=")
@@ -105,6 +103,8 @@ def inspect(
     as_json: JsonOption = False,
 ) -> None:
     """Check a bundle (manifest, member names and sizes) and print its manifest."""
+    from flowloom.bundles import BundleError, inspect_workflow_bundle
+
     try:
         manifest = inspect_workflow_bundle(bundle)
     except BundleError as exc:
@@ -121,6 +121,8 @@ def unpack(
     out: Annotated[Path, typer.Option("--out", "-o", help="The folder to extract into.", show_default=False)],
 ) -> None:
     """Extract a .flow bundle into a folder (checked first; nothing is written outside the folder)."""
+    from flowloom.bundles import BundleError, unpack_workflow_bundle
+
     try:
         where = unpack_workflow_bundle(bundle, out)
     except BundleError as exc:
@@ -136,6 +138,8 @@ def install(
     as_json: JsonOption = False,
 ) -> None:
     """Install a .flow bundle in the registry (as <id>@<version>.flow)."""
+    from flowloom.bundles import BundleError, WorkflowBundleRegistry
+
     try:
         installed = WorkflowBundleRegistry(bundles_dir).install(bundle, overwrite=overwrite)
     except BundleError as exc:
@@ -151,6 +155,8 @@ def install(
 @bundle_app.command("list")
 def list_bundles(bundles_dir: DirOption = None, as_json: JsonOption = False) -> None:
     """The installed bundles, every version, with their entrypoints."""
+    from flowloom.bundles import WorkflowBundleRegistry
+
     installed = WorkflowBundleRegistry(bundles_dir).scan()
     if as_json:
         _print([bundle.to_json() for bundle in installed])
@@ -170,6 +176,8 @@ def remove(
     as_json: JsonOption = False,
 ) -> None:
     """Remove installed bundles: one version, or every version of an id."""
+    from flowloom.bundles import BundleError, WorkflowBundleRegistry
+
     try:
         removed = WorkflowBundleRegistry(bundles_dir).remove(ref)
     except (BundleError, OSError) as exc:
