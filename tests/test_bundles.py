@@ -401,8 +401,8 @@ def test_install_bytes_checks_the_upload(tmp_path: Path, registry: WorkflowBundl
     evil = bundle_zip(tmp_path / "evil.flow", "evil")
     with zipfile.ZipFile(evil, "a") as archive:
         archive.writestr("../x", b"x")
-    with pytest.raises(BundleError, match="unsafe member"):
-        registry.install_bytes(evil.read_bytes())
+    with pytest.raises(BundleError, match=r"^bundle evil-upload has an unsafe member '\.\./x'"):
+        registry.install_bytes(evil.read_bytes(), label="evil-upload")
     with pytest.raises(BundleRegistryError, match="the bundle is empty"):
         registry.install_bytes(b"")
     assert sorted(p.name for p in registry.bundles_dir.iterdir()) == ["up@3.flow"]

@@ -47,15 +47,16 @@ class WorkflowBundle:
     manifest: BundleManifest
     is_zip: bool
     limits: BundleLimits = DEFAULT_LIMITS
+    label: str | None = None  # how messages name the bundle (default: its file name)
 
     @property
     def name(self) -> str:
-        return self.source.name
+        return self.label or self.source.name
 
     def members(self) -> list[str]:
         """The files the bundle holds, relative paths with ``/``, sorted."""
         if self.is_zip:
-            with _open_zip(self.source) as archive:
+            with _open_zip(self.source, self.name) as archive:
                 return sorted(info.filename for info in archive.infolist() if not info.is_dir())
         root = self.source.resolve()
         return sorted(
@@ -68,7 +69,7 @@ class WorkflowBundle:
         if reason is not None:
             raise BundleError(f"bundle {self.name}: path {relpath!r} is unsafe ({reason})")
         if self.is_zip:
-            with _open_zip(self.source) as archive:
+            with _open_zip(self.source, self.name) as archive:
                 try:
                     info = archive.getinfo(relpath)
                 except KeyError:
@@ -110,31 +111,33 @@ class WorkflowBundle:
         return self.read_bytes(relpath)
 
 
-def open_workflow_bundle(source: str | Path, *, limits: BundleLimits = DEFAULT_LIMITS) -> WorkflowBundle:
+def open_workflow_bundle(
+    source: str | Path, *, limits: BundleLimits = DEFAULT_LIMITS, label: str | None = None
+) -> WorkflowBundle:
     """Open a ``.flow`` zip or a bundle folder and check it: its manifest (``BundleError`` naming each
-    problem), every member's name and size."""
+    problem), every member's name and size. ``label`` names it in messages (default: its file name)."""
     path = Path(source).expanduser()
+    name = label or path.name
     if path.is_dir():
         manifest_path = path / MANIFEST
         if manifest_path.is_file() and not _inside(manifest_path, path.resolve()):
             raise BundleError(f"bundle folder {path}: manifest.json leads outside the folder")
         if not manifest_path.is_file():
             raise BundleError(f"manifest.json not found in bundle folder {path}")
-        raw = _parse_json(manifest_path.read_bytes(), f"bundle {path.name}: manifest.json")
-        return WorkflowBundle(path, read_manifest(raw, f"bundle {path.name}: manifest.json"), False, limits)
+        raw = _parse_json(manifest_path.read_bytes(), f"bundle {name}: manifest.json")
+        manifest = read_manifest(raw, f"bundle {name}: manifest.json")
+        return WorkflowBundle(path, manifest, False, limits, label)
     if not path.is_file():
         raise BundleError(f"bundle {path} not found")
-    with _open_zip(path) as archive:
+    with _open_zip(path, name) as archive:
         infos = archive.infolist()
-        check_members(infos, limits, path.name)
+        check_members(infos, limits, name)
         try:
             info = archive.getinfo(MANIFEST)
         except KeyError:
-            raise BundleError(f"manifest.json not found in bundle {path.name}") from None
-        raw = _parse_json(
-            _read_member(archive, info, limits, path.name), f"bundle {path.name}: manifest.json"
-        )
-    return WorkflowBundle(path, read_manifest(raw, f"bundle {path.name}: manifest.json"), True, limits)
+            raise BundleError(f"manifest.json not found in bundle {name}") from None
+        raw = _parse_json(_read_member(archive, info, limits, name), f"bundle {name}: manifest.json")
+    return WorkflowBundle(path, read_manifest(raw, f"bundle {name}: manifest.json"), True, limits, label)
 
 
 def check_members(infos: list[zipfile.ZipInfo], limits: BundleLimits, name: str) -> None:
@@ -182,11 +185,13 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Bundle
     return content
 
 
-def _open_zip(path: Path) -> zipfile.ZipFile:
+def _open_zip(path: Path, name: str | None = None) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(path)
     except zipfile.BadZipFile:
-        raise BundleError(f"bundle {path.name} is not a zip file (.flow) nor a bundle folder") from None
+        raise BundleError(
+            f"bundle {name or path.name} is not a zip file (.flow) nor a bundle folder"
+        ) from None
     except OSError as exc:
         raise BundleError(f"cannot read bundle {path}: {exc.strerror or exc}") from exc
 

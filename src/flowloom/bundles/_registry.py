@@ -129,16 +129,20 @@ class WorkflowBundleRegistry:
         path = Path(source).expanduser()
         if path.is_dir():
             raise BundleRegistryError(f"{path} is a bundle folder: pack it into a .flow file to install it")
-        bundle = open_workflow_bundle(path, limits=self.limits)
-        with self._staged(path.read_bytes()) as staged:
+        open_workflow_bundle(path, limits=self.limits)  # refused here, with messages naming the file
+        with self._staged(path) as staged:
+            # what is placed is the copy, checked again: the source may change meanwhile
+            bundle = open_workflow_bundle(staged, limits=self.limits, label=path.name)
             return self._place(staged, bundle.manifest, overwrite)
 
-    def install_bytes(self, content: bytes, *, overwrite: bool = False) -> InstalledBundle:
-        """Install a ``.flow`` file's content (an upload), checked first."""
+    def install_bytes(
+        self, content: bytes, *, overwrite: bool = False, label: str = "upload"
+    ) -> InstalledBundle:
+        """Install a ``.flow`` file's content (an upload), checked first; ``label`` names it in messages."""
         if not content:
-            raise BundleRegistryError("the bundle is empty (expected a .flow zip)")
+            raise BundleRegistryError(f"{label}: the bundle is empty (expected a .flow zip)")
         with self._staged(content) as staged:
-            bundle = open_workflow_bundle(staged, limits=self.limits)
+            bundle = open_workflow_bundle(staged, limits=self.limits, label=label)
             return self._place(staged, bundle.manifest, overwrite)
 
     def remove(self, ref: str) -> int:
@@ -152,15 +156,19 @@ class WorkflowBundleRegistry:
         return removed
 
     @contextmanager
-    def _staged(self, content: bytes) -> Iterator[Path]:
-        """``content`` in a temporary file inside the registry folder (so that placing it is a rename),
-        removed unless placed."""
+    def _staged(self, content: bytes | Path) -> Iterator[Path]:
+        """``content`` (or a copy of the file) in a temporary file inside the registry folder, so that
+        placing it is a link or a rename; the temporary file is removed in any case."""
         self.bundles_dir.mkdir(parents=True, exist_ok=True)
         handle, name = tempfile.mkstemp(prefix=".upload-", suffix=".part", dir=self.bundles_dir)
         staged = Path(name)
         try:
             with os.fdopen(handle, "wb") as out:
-                out.write(content)
+                if isinstance(content, Path):
+                    with content.open("rb") as source:
+                        shutil.copyfileobj(source, out)
+                else:
+                    out.write(content)
             yield staged
         finally:
             staged.unlink(missing_ok=True)
