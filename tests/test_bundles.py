@@ -335,6 +335,22 @@ def test_install_list_resolve_and_remove(tmp_path: Path, registry: WorkflowBundl
     assert registry.scan() == []
 
 
+def test_entrypoints_filter_by_interface(tmp_path: Path, registry: WorkflowBundleRegistry) -> None:
+    entrypoints = [
+        {"flow_id": "main", "name": "Main", "interfaces": ["chat.v1"]},
+        {"flow_id": "other", "name": "Other", "interfaces": []},
+    ]
+    flows = {"main": "flows/main.json", "other": "flows/main.json"}
+    registry.install(bundle_zip(tmp_path / "i.flow", "iface", entrypoints=entrypoints, flows=flows))
+    assert [e.workflow_id for e in registry.list_entrypoints()] == ["iface@1.0.0:main", "iface@1.0.0:other"]
+    assert [e.workflow_id for e in registry.list_entrypoints(interface="chat.v1")] == ["iface@1.0.0:main"]
+    assert registry.resolve_entrypoint("iface", interface="chat.v1").name == "Main"
+    with pytest.raises(
+        BundleRegistryError, match=re.escape("iface@1.0.0:other does not implement interface 'chat.v1'")
+    ):
+        registry.resolve_entrypoint("iface:other", interface="chat.v1")
+
+
 @pytest.mark.parametrize("ref", ["nope", "suite@9.9.9", "suite:missing", "suite@1.0.0:missing"])
 def test_unknown_refs_are_not_found(tmp_path: Path, registry: WorkflowBundleRegistry, ref: str) -> None:
     registry.install(bundle_zip(tmp_path / "s.flow", "suite"))
@@ -402,7 +418,7 @@ def test_install_bytes_checks_the_upload(tmp_path: Path, registry: WorkflowBundl
     with zipfile.ZipFile(evil, "a") as archive:
         archive.writestr("../x", b"x")
     with pytest.raises(BundleError, match=r"^bundle evil-upload has an unsafe member '\.\./x'"):
-        registry.install_bytes(evil.read_bytes(), label="evil-upload")
+        registry.install_bytes(evil.read_bytes(), filename_hint="evil-upload")
     with pytest.raises(BundleRegistryError, match="the bundle is empty"):
         registry.install_bytes(b"")
     assert sorted(p.name for p in registry.bundles_dir.iterdir()) == ["up@3.flow"]

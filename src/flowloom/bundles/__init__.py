@@ -47,7 +47,8 @@ __all__ = [
 ]
 
 
-def inspect_workflow_bundle(source: str | Path, *, limits: BundleLimits | None = None) -> BundleManifest:
+def inspect_workflow_bundle(bundle_path: str | Path, *, limits: BundleLimits | None = None) -> BundleManifest:
     """The checked manifest of a ``.flow`` zip or bundle folder (``BundleError`` if it is refused)."""
-    bundle = open_workflow_bundle(source) if limits is None else open_workflow_bundle(source, limits=limits)
-    return bundle.manifest
+    if limits is None:
+        return open_workflow_bundle(bundle_path).manifest
+    return open_workflow_bundle(bundle_path, limits=limits).manifest

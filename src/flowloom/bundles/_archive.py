@@ -215,12 +215,12 @@ def _inside(path: Path, root: Path) -> bool:
 
 
 def unpack_workflow_bundle(
-    source: str | Path, out_dir: str | Path, *, limits: BundleLimits = DEFAULT_LIMITS
+    bundle_path: str | Path, out_dir: str | Path, *, limits: BundleLimits = DEFAULT_LIMITS
 ) -> Path:
     """Extract a ``.flow`` zip into ``out_dir`` (made if needed) and return it. The bundle is opened and
     checked first (unsafe members, sizes, manifest); no file is written outside ``out_dir``, and a path
     there that is a symlink leading out is refused."""
-    bundle = open_workflow_bundle(source, limits=limits)
+    bundle = open_workflow_bundle(bundle_path, limits=limits)
     if not bundle.is_zip:
         raise BundleError(f"{bundle.source} is a bundle folder already: only a .flow file is unpacked")
     out = Path(out_dir).expanduser()

@@ -88,6 +88,27 @@ class EntrypointRef:
         return self.entrypoint.flow_id
 
     @property
+    def bundle_id(self) -> str:
+        return self.bundle.bundle_id
+
+    @property
+    def bundle_version(self) -> str:
+        return self.bundle.bundle_version
+
+    @property
+    def bundle_ref(self) -> str:
+        """``id@version``."""
+        return self.bundle.ref
+
+    @property
+    def name(self) -> str:
+        return self.entrypoint.name or self.flow_id
+
+    @property
+    def interfaces(self) -> tuple[str, ...]:
+        return self.entrypoint.interfaces
+
+    @property
     def workflow_id(self) -> str:
         """``id@version:flow``: the reference that names exactly this entrypoint."""
         return f"{self.bundle.ref}:{self.flow_id}"
@@ -136,13 +157,14 @@ class WorkflowBundleRegistry:
             return self._place(staged, bundle.manifest, overwrite)
 
     def install_bytes(
-        self, content: bytes, *, overwrite: bool = False, label: str = "upload"
+        self, content: bytes, *, overwrite: bool = False, filename_hint: str = "upload"
     ) -> InstalledBundle:
-        """Install a ``.flow`` file's content (an upload), checked first; ``label`` names it in messages."""
+        """Install a ``.flow`` file's content (an upload), checked first; ``filename_hint`` names it in
+        messages."""
         if not content:
-            raise BundleRegistryError(f"{label}: the bundle is empty (expected a .flow zip)")
+            raise BundleRegistryError(f"{filename_hint}: the bundle is empty (expected a .flow zip)")
         with self._staged(content) as staged:
-            bundle = open_workflow_bundle(staged, limits=self.limits, label=label)
+            bundle = open_workflow_bundle(staged, limits=self.limits, label=filename_hint)
             return self._place(staged, bundle.manifest, overwrite)
 
     def remove(self, ref: str) -> int:
@@ -243,10 +265,19 @@ class WorkflowBundleRegistry:
             )
         return versions[version]
 
-    def resolve_entrypoint(self, ref: str) -> EntrypointRef:
+    def resolve_entrypoint(self, ref: str, *, interface: str | None = None) -> EntrypointRef:
         """``id``/``id@ver`` (the default entrypoint, else the first), ``id:flow``, ``id@ver:flow``, an
         installed ``.flow`` file name, or the name of an entrypoint (case-insensitive; among the latest
-        version of each bundle, and only if one bundle has it)."""
+        version of each bundle, and only if one bundle has it). ``interface``: the entrypoint must declare
+        it."""
+        found = self._resolve(ref)
+        if interface is not None and interface not in found.interfaces:
+            raise BundleRegistryError(
+                f"entrypoint {found.workflow_id} does not implement interface '{interface}'"
+            )
+        return found
+
+    def _resolve(self, ref: str) -> EntrypointRef:
         text = ref.strip()
         if not text:
             raise BundleRegistryError("a workflow reference is required (bundle_id[@version][:flow_id])")
@@ -286,11 +317,18 @@ class WorkflowBundleRegistry:
             by_id.setdefault(bundle.bundle_id, []).append(bundle)
         return [latest_of(versions) for _, versions in sorted(by_id.items())]
 
-    def list_entrypoints(self, *, latest_only: bool = True) -> list[EntrypointRef]:
-        """The entrypoints of the installed bundles (of their latest versions only, unless told),
-        by bundle id, version, then entrypoint order."""
+    def list_entrypoints(
+        self, *, interface: str | None = None, latest_only: bool = True
+    ) -> list[EntrypointRef]:
+        """The entrypoints of the installed bundles (of their latest versions only, unless told; those
+        that declare ``interface`` only, if given), by bundle id, version, then entrypoint order."""
         bundles = self._latest_each() if latest_only else self.scan()
-        return [EntrypointRef(bundle, entry) for bundle in bundles for entry in bundle.manifest.entrypoints]
+        return [
+            EntrypointRef(bundle, entry)
+            for bundle in bundles
+            for entry in bundle.manifest.entrypoints
+            if interface is None or interface in entry.interfaces
+        ]
 
 
 def latest_of(bundles: list[InstalledBundle]) -> InstalledBundle:
