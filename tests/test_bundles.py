@@ -24,7 +24,6 @@ from flowloom.bundles import (
     WorkflowBundleRegistry,
     bundle_run_metadata,
     default_workflow_bundles_dir,
-    flows_of_run,
     inspect_workflow_bundle,
     open_workflow_bundle,
     pack_workflow_bundle,
@@ -265,20 +264,20 @@ def test_bundle_flows_resolve_by_flow_id(tmp_path: Path) -> None:
         flows.require("elsewhere")
 
 
-def test_a_run_finds_its_bundle_flows_again_through_its_metadata(tmp_path: Path) -> None:
-    root, *_ = write_flows(tmp_path, calls("root", "child"), says("child", "c"))
+def test_an_entry_flow_carries_the_subflows_it_reaches(tmp_path: Path) -> None:
+    root, *_ = write_flows(
+        tmp_path, calls("root", "child", "root"), calls("child", "leaf"), says("leaf", "l")
+    )
     packed = pack_workflow_bundle(root, tmp_path / "r.flow", bundle_version="1")
-    metadata = json.loads(json.dumps(bundle_run_metadata(open_workflow_bundle(packed.path), "root")))
-    assert metadata["bundle"] == {"id": "root", "version": "1", "flow": "root", "source": str(packed.path)}
-    flows = flows_of_run(metadata)
-    assert flows is not None and flows.require("child")["id"] == "child"
-    assert flows_of_run({}) is None and flows_of_run(None) is None
-    pack_workflow_bundle(root, packed.path, bundle_version="2")  # another version in its place
-    with pytest.raises(BundleError, match=r"root@1 is no longer at .*r\.flow \(found root@2\)"):
-        flows_of_run(metadata)
-    packed.path.unlink()
-    with pytest.raises(BundleError, match="not found"):
-        flows_of_run(metadata)
+    bundle = open_workflow_bundle(packed.path)
+    document = BundleFlows(bundle).with_subflows("root")
+    assert sorted(document["subflows"]) == ["child", "leaf", "root"]  # root: it calls itself
+    assert document["subflows"]["leaf"] == json.loads((tmp_path / "leaf.json").read_text())
+    assert "subflows" not in document["subflows"]["root"]
+    assert "subflows" not in BundleFlows(bundle).with_subflows("leaf")
+    assert bundle_run_metadata(bundle, "root") == {
+        "bundle": {"id": "root", "version": "1", "flow": "root", "source": str(packed.path.resolve())}
+    }
 
 
 # -- unpacking -------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ._archive import BundleLimits, WorkflowBundle, open_workflow_bundle, unpack_workflow_bundle
 from ._errors import BundleError, BundleInstalledError, BundleNotFoundError, BundleRegistryError
-from ._flows import BundleFlows, bundle_run_metadata, flows_of_run
+from ._flows import BundleFlows, bundle_run_metadata
 from ._manifest import BUNDLE_FORMAT_VERSION, BundleEntrypoint, BundleManifest, read_manifest
 from ._pack import PackedWorkflowBundle, pack_workflow_bundle
 from ._registry import (
@@ -38,7 +38,6 @@ __all__ = [
     "WorkflowBundleRegistry",
     "bundle_run_metadata",
     "default_workflow_bundles_dir",
-    "flows_of_run",
     "inspect_workflow_bundle",
     "open_workflow_bundle",
     "pack_workflow_bundle",

@@ -1,13 +1,20 @@
-"""The flows of an opened bundle by flow id (what a subflow node of a bundle's flow starts), and the run
-metadata through which any process finds the bundle a run was started from."""
+"""The flows of an opened bundle by flow id (what a subflow node of a bundle's flow starts), an entry
+flow's document carrying the subflows it reaches, and what a run started from a bundle records."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import deque
 from typing import Any
 
-from ._archive import WorkflowBundle, open_workflow_bundle
+from flowloom.formats.visualflow import reachable_subflows
+
+from ._archive import WorkflowBundle
 from ._errors import BundleError
+
+RUN_METADATA_KEY = "bundle"
+SUBFLOWS_KEY = "subflows"
+"""Where a VisualFlow document carries the flows its subflow nodes start (flow id -> document): the
+VisualFlow loader compiles them into the run's workflow."""
 
 
 class BundleFlows:
@@ -36,6 +43,30 @@ class BundleFlows:
             found = self._read[flow_id] = self.bundle.flow(flow_id)
         return found
 
+    def subflow(self, flow_id: str) -> dict[str, Any] | None:
+        """``get``, as a ``SubflowSource`` (flow id -> document, None when absent) answers."""
+        return self.get(flow_id)
+
+    def with_subflows(self, flow_id: str) -> dict[str, Any]:
+        """The document of ``flow_id`` carrying, under ``subflows``, every flow of the bundle its runs can
+        reach through subflow nodes (through the subflows' own too; itself when it recurses). The run's
+        workflow then holds them all: a resume in another process needs only the store. A subflow the bundle
+        lacks is left out; the node that reaches it fails, naming it."""
+        root = self.require(flow_id)
+        library: dict[str, Any] = {}
+        todo = deque(sub for _node, sub in reachable_subflows(root) if sub is not None)
+        while todo:
+            sub_id = todo.popleft()
+            found = None if sub_id in library else self.get(sub_id)
+            if found is None:
+                continue
+            library[sub_id] = {k: v for k, v in found.items() if k != SUBFLOWS_KEY}
+            todo.extend(sub for _node, sub in reachable_subflows(found) if sub is not None)
+        document = {k: v for k, v in root.items() if k != SUBFLOWS_KEY}
+        if library:
+            document[SUBFLOWS_KEY] = library
+        return document
+
     def require(self, flow_id: str) -> dict[str, Any]:
         """The document of ``flow_id``; ``BundleError`` naming the bundle when it has none."""
         found = self.get(flow_id)
@@ -44,12 +75,9 @@ class BundleFlows:
         return found
 
 
-RUN_METADATA_KEY = "bundle"
-
-
 def bundle_run_metadata(bundle: WorkflowBundle, flow_id: str) -> dict[str, Any]:
     """What a host records with a run it starts from a bundle: ``{"bundle": {id, version, flow, source}}``
-    (``source``: the bundle's absolute path, from which ``flows_of_run`` reopens it in any process)."""
+    (``source``: the bundle's absolute path)."""
     manifest = bundle.manifest
     return {
         RUN_METADATA_KEY: {
@@ -59,20 +87,3 @@ def bundle_run_metadata(bundle: WorkflowBundle, flow_id: str) -> dict[str, Any]:
             "source": str(bundle.source.resolve()),
         }
     }
-
-
-def flows_of_run(metadata: Mapping[str, Any] | None) -> BundleFlows | None:
-    """The flows of the bundle a run was started from (``bundle_run_metadata``), reopened and checked; None
-    when the run was not started from a bundle. ``BundleError`` when the bundle is gone or changed to
-    another id or version since."""
-    recorded = (metadata or {}).get(RUN_METADATA_KEY)
-    if not isinstance(recorded, Mapping) or not isinstance(recorded.get("source"), str):
-        return None
-    bundle = open_workflow_bundle(recorded["source"])
-    manifest = bundle.manifest
-    if (manifest.bundle_id, manifest.bundle_version) != (recorded.get("id"), recorded.get("version")):
-        raise BundleError(
-            f"the run's bundle {recorded.get('id')}@{recorded.get('version')} is no longer at "
-            f"{recorded['source']} (found {manifest.ref})"
-        )
-    return BundleFlows(bundle)

@@ -51,8 +51,9 @@ class BundleTarget:
         return f"{self.bundle.manifest.ref}:{self.flow_id}"
 
     def document(self) -> dict[str, Any]:
-        """The entrypoint's VisualFlow (``BundleError`` naming the file when the bundle lacks it)."""
-        return self.bundle.flow(self.flow_id)
+        """The entrypoint's VisualFlow, carrying the bundle's flows it starts as subflows (``BundleError``
+        naming the file when the bundle lacks one)."""
+        return self.flows().with_subflows(self.flow_id)
 
     def flows(self) -> BundleFlows:
         """The bundle's flows by id, for the subflow executor."""
@@ -136,8 +137,6 @@ def run_bundle(
         raise fail_usage(checked.message)
     run_id = str(uuid.uuid4())
     metadata = target.metadata()
-    # Subflows (branch vfcode): the executor finds this bundle's flows through the run's metadata
-    # (flowloom.bundles.flows_of_run), in this process or any that resumes the run.
 
     async def start() -> Run:
         if jsonl:

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from flowloom.bundles import (
     BundleError,
+    BundleFlows,
     BundleInstalledError,
     BundleNotFoundError,
     WorkflowBundleRegistry,
@@ -117,7 +118,9 @@ def bundles_router(registry: RunRegistry, engine: Engine, bundles: WorkflowBundl
         try:
             entry = await anyio.to_thread.run_sync(lambda: bundles.resolve_entrypoint(ref))
             opened = await anyio.to_thread.run_sync(entry.open)
-            document = await anyio.to_thread.run_sync(lambda: opened.flow(entry.flow_id))
+            document = await anyio.to_thread.run_sync(
+                lambda: BundleFlows(opened).with_subflows(entry.flow_id)
+            )
         except BundleNotFoundError as exc:
             raise not_found(str(exc)) from exc
         except BundleError as exc:  # an ambiguous name, a bundle that no longer opens, a missing flow file
@@ -128,7 +131,6 @@ def bundles_router(registry: RunRegistry, engine: Engine, bundles: WorkflowBundl
             message = f"invalid workflow {entry.workflow_id}: {'; '.join(exc.errors)}"
             raise ApiError(400, "INVALID_WORKFLOW", message) from exc
         metadata = bundle_run_metadata(opened, entry.flow_id)
-        # Subflows (branch vfcode): found through the run's metadata (flowloom.bundles.flows_of_run).
         run = registry.start(compiled, body.get("inputs", {}), metadata=metadata)
         await run.recorded()
         return json_response(
