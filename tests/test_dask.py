@@ -26,7 +26,7 @@ import flowloom
 from _dask import dask_cluster, executing, worker_pids  # noqa: F401  (the fixture ``dask_client``)
 from _workflows import chain, edge, end, node, props, ref, start
 from flowloom import Pipeline
-from flowloom.ir import CodeLimits, Status
+from flowloom.ir import CodeLimits, NodeLog, Status
 from flowloom.stores import MemoryStore
 from flowloom.workers import DaskWorkers
 
@@ -353,3 +353,41 @@ async def test_an_engine_given_an_address_connects_and_closes_its_client(dask_cl
         flowloom.Engine(
             workers=address, services=flowloom.Services(workers=flowloom.Lazy.of(DaskWorkers(address)))
         )
+
+
+def shell_workflow(script: str, **config: Any) -> dict[str, Any]:
+    """A flowengine workflow of one shell.exec node running ``sh -c script``."""
+    command = {"command": "sh", "args": ["-c", script], **config}
+    return {"nodes": [{"id": "sh", "node_type": "shell.exec", "config": command}], "connections": []}
+
+
+async def test_shell_commands_run_on_the_cluster_with_their_output_and_log_lines(
+    dask_client: Client,
+) -> None:
+    pids = worker_pids(dask_client)
+    script = 'echo "$PPID"; echo "$GREETING" >&2; exit 3'
+    document = shell_workflow(script, env={"GREETING": "hi"}, stream_output=True, fail_on_error=False)
+    logs: list[NodeLog] = []
+    async with DaskWorkers(dask_client) as workers, flowloom.Engine(workers=workers) as engine:
+        engine.bus.add_listener(lambda event: logs.append(event) if isinstance(event, NodeLog) else None)
+        finished = await engine.run(document, {})
+    outputs = finished.node_state("sh")[2]
+    assert outputs is not None and (outputs["exit_code"], outputs["stderr"]) == (3, "hi\n")
+    assert int(outputs["stdout"]) in pids  # the command's parent: a worker process of the cluster
+    assert [(log.stream, log.line) for log in logs] == [("stdout", outputs["stdout"]), ("stderr", "hi")]
+
+
+async def test_a_shell_timeout_on_the_cluster_kills_the_command_group(
+    dask_client: Client, tmp_path: Path
+) -> None:
+    worker_pids(dask_client)
+    marker = tmp_path / "left"
+    # the group's background child would write the marker after 2 s if it survived the timeout
+    document = shell_workflow(f"(sleep 2; touch {marker}) & sleep 30", timeout=0.5)
+    async with DaskWorkers(dask_client) as workers, flowloom.Engine(workers=workers) as engine:
+        finished = await engine.run(document, {})
+    assert finished.status is Status.FAILED
+    assert finished.node_state("sh")[3] == "Timeout after 0.5s"
+    await anyio.sleep(2.5)
+    assert not marker.exists()
+    await until(lambda: executing(dask_client) == 0, "the worker's thread is free again")

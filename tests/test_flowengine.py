@@ -150,3 +150,67 @@ def test_init_writes_an_example_that_runs(tmp_path: Path, fmt: str) -> None:
     )
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout)["status"] == "succeeded"
+
+
+def test_result_cache_fingerprints_type_config_and_inputs_across_engines(tmp_path: Path) -> None:
+    """flowpersist's promise: a node with ``cache`` reuses an earlier result of the same type, config and
+    inputs (for a root node, the run's inputs), from the store, so another engine on it reuses it too."""
+    counter = tmp_path / "count"
+    node = shell("a", f"echo ran >> {counter}; cat", cache={"ttl_secs": 3600})
+    node["cache"] = node["config"].pop("cache")
+    document = {"nodes": [node], "connections": []}
+    store = f"sqlite:///{tmp_path / 'runs.db'}"
+
+    async def once(stdin: str) -> tuple[str, bool]:
+        async with flowloom.Engine(store=store) as engine:
+            finished = await engine.run(engine.load(document), {"stdin": stdin})
+            records = await engine.store.get_nodes(finished.id)  # type: ignore[union-attr]
+        return finished.node_state("a")[2]["stdout"], records[0].cached  # type: ignore[index]
+
+    assert anyio.run(once, "hello") == ("hello", False)
+    assert anyio.run(once, "hello") == ("hello", True)  # another engine, same store: a hit
+    assert anyio.run(once, "other") == ("other", False)  # the run's inputs are a root node's inputs
+    assert counter.read_text().count("ran") == 2
+
+
+@pytest.mark.parametrize(
+    "cache", [{"ttl_secs": -1}, {"ttl": 5}, "yes", {"ttl_secs": "1h"}], ids=["negative", "key", "str", "type"]
+)
+def test_a_bad_cache_setting_names_the_node(cache: Any) -> None:
+    node = shell("a", "true")
+    node["cache"] = cache
+    with pytest.raises(InvalidWorkflowError, match=r'node "a": "cache" must be true, false or'):
+        flowloom.Engine().load({"nodes": [node], "connections": []})
+
+
+def test_retry_workflow_starts_the_run_over_in_the_engine(tmp_path: Path) -> None:
+    """RetryWorkflow is the engine's, for every front door: one run that starts over (RunRetrying), its
+    node records those of the last attempt."""
+    counter = tmp_path / "runs"
+    count = shell(
+        "count", f"n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}; echo $n"
+    )
+    check = shell("check", 'read n; [ "$n" -ge 3 ] && echo "ok on run $n"')
+    document = {
+        "nodes": [count, check],
+        "connections": [link("count", "check")],
+        "settings": {"on_error": {"RetryWorkflow": {"max_attempts": 5}}},
+    }
+    events: list[Any] = []
+
+    async def main() -> tuple[flowloom.Run, list[str]]:
+        async with flowloom.Engine(store=f"sqlite:///{tmp_path / 'runs.db'}") as engine:
+            engine.bus.add_listener(events.append)
+            finished = await engine.run(engine.load(document), {})
+            rows = await engine.store.get_nodes(finished.id)  # type: ignore[union-attr]
+        return finished, [f"{row.node_id}:{row.status}" for row in rows]
+
+    finished, rows = anyio.run(main)
+    assert finished.status is Status.SUCCEEDED
+    assert finished.node_state("check")[2]["stdout"] == "ok on run 3"  # type: ignore[index]
+    assert sorted(rows) == ["check:succeeded", "count:succeeded"]
+    kinds = [type(event).__name__ for event in events if event.run_id == finished.id]
+    assert kinds.count("RunStarted") == 1 and kinds.count("RunFinished") == 1
+    retries = [event for event in events if type(event).__name__ == "RunRetrying"]
+    assert [(r.attempt, r.max_attempts) for r in retries] == [(1, 5), (2, 5)]
+    assert "Command exited with code 1" in (retries[0].error or "")

@@ -31,11 +31,25 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "stores": frozenset({"ir"}),
     "workers": frozenset({"ir"}),
     "pipeline": frozenset({"ir", "engine", "workers"}),  # its own composition root: makes ThreadWorkers
+    # flowengine's Python SDK: a host-level package (it builds engines with its own shell.exec executor)
+    "flowengine": frozenset({"ir", "formats", "engine", "nodes", "workers"}),
     "server": frozenset(
-        {"ir", "formats", "bundles", "engine", "nodes", "stores", "workers", "pipeline", ROOT}
+        {"ir", "formats", "bundles", "engine", "nodes", "stores", "workers", "pipeline", "flowengine", ROOT}
     ),
     "cli": frozenset(
-        {"ir", "formats", "bundles", "engine", "nodes", "stores", "workers", "pipeline", "server", ROOT}
+        {
+            "ir",
+            "formats",
+            "bundles",
+            "engine",
+            "nodes",
+            "stores",
+            "workers",
+            "pipeline",
+            "flowengine",
+            "server",
+            ROOT,
+        }
     ),
     "testing": frozenset({"ir"}),
 }

@@ -65,6 +65,34 @@ def test_public_names_are_pinned_and_sorted() -> None:
         assert hasattr(flowloom, name), name
 
 
+# flowloom.flowengine (flowengine's Python SDK); FlowClient joins with the flowengine REST API
+FLOWENGINE_NAMES = [
+    "Connection",
+    "ExecutingClient",
+    "Flow",
+    "FlowBuilder",
+    "FlowDefinitionError",
+    "FlowRunError",
+    "NodeHandle",
+    "NodeSpec",
+    "RetryPolicy",
+    "Sandbox",
+    "SandboxConfig",
+    "SandboxError",
+    "Task",
+    "WorkflowSpec",
+    "task",
+]
+
+
+def test_flowengine_sdk_names_are_pinned_and_sorted() -> None:
+    import flowloom.flowengine as sdk
+
+    assert sdk.__all__ == FLOWENGINE_NAMES
+    for name in sdk.__all__:
+        assert hasattr(sdk, name), name
+
+
 def _modules_after(statement: str) -> set[str]:
     code = f"import sys; {statement}; print('\\n'.join(sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -23,7 +23,16 @@ from alembic.script import ScriptDirectory
 
 import flowloom.stores
 from _postgres import PG_TIMEOUT, create_database, drop_database, free_port, postgres_server  # noqa: F401
-from flowloom.ir import EncodedEvents, RawJson, Status, WaitError, WaitKeyRequired, WaitRow, WaitStatus
+from flowloom.ir import (
+    EncodedEvents,
+    RawJson,
+    Status,
+    WaitError,
+    WaitKeyRequired,
+    WaitRow,
+    WaitStatus,
+    WorkflowDefinition,
+)
 from flowloom.stores import (
     UNSERIALIZABLE,
     CacheEntry,
@@ -45,7 +54,16 @@ pytestmark = pytest.mark.anyio
 
 SQL_KINDS = ["sqlite", pytest.param("postgresql", marks=PG_TIMEOUT)]
 ALL_KINDS = ["memory", *SQL_KINDS]
-TABLES = {"alembic_version", "workflows", "runs", "node_records", "events", "cache_entries", "waits"}
+TABLES = {
+    "alembic_version",
+    "workflows",
+    "runs",
+    "node_records",
+    "events",
+    "cache_entries",
+    "waits",
+    "workflow_definitions",
+}
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
@@ -798,3 +816,31 @@ async def test_concurrent_answers_exactly_one_wins(sql_url: str, anyio_backend: 
             [wait] = await store_b.get_waits(run_id)
             stored = await store_b.get_run(run_id)
             assert wait.payload == winner and stored is not None and stored.owner == winner
+
+
+async def test_saved_workflows_are_kept_replaced_listed_and_deleted(store: RunStore) -> None:
+    first = WorkflowDefinition(
+        id="wf-1", name="one", document={"nodes": [1]}, created_at=10.0, updated_at=10.0
+    )
+    other = WorkflowDefinition(
+        id="wf-0", name="zero", document=[], format="flowgram", created_at=20.0, updated_at=20.0
+    )
+    assert await store.save_definition(first) == first
+    await store.save_definition(other)
+    assert await store.get_definition("wf-1") == first
+    assert await store.get_definition("missing") is None
+    assert [d.id for d in await store.list_definitions()] == ["wf-1", "wf-0"]  # oldest first
+    replaced = WorkflowDefinition(
+        id="wf-1", name="uno", document={"nodes": []}, created_at=30.0, updated_at=30.0
+    )
+    assert (await store.save_definition(replaced)).created_at == 10.0
+    kept = await store.get_definition("wf-1")
+    assert kept is not None and (kept.name, kept.document, kept.created_at, kept.updated_at) == (
+        "uno",
+        {"nodes": []},
+        10.0,
+        30.0,
+    )
+    assert await store.delete_definition("wf-1") is True
+    assert await store.delete_definition("wf-1") is False
+    assert [d.id for d in await store.list_definitions()] == ["wf-0"]

@@ -135,7 +135,7 @@ def run(
     run_id = str(uuid.uuid4())  # known before the run starts, so that Ctrl-C can name it
 
     if document is not None:  # flowengine's result object and events
-        raise typer.Exit(_run_flowengine(engine, file, document, values, as_json, jsonl))
+        raise typer.Exit(_run_flowengine(engine, file, values, as_json, jsonl))
 
     async def start() -> Run:
         if jsonl:
@@ -155,16 +155,14 @@ def run(
     raise finish(finished, as_json)
 
 
-def _run_flowengine(
-    engine: Engine, file: Path, document: Any, values: dict[str, Any], as_json: bool, jsonl: bool
-) -> int:
+def _run_flowengine(engine: Engine, file: Path, values: dict[str, Any], as_json: bool, jsonl: bool) -> int:
     from ._flowengine import print_result, run_flowengine
 
     async def main() -> tuple[dict[str, Any], int]:
         async with engine:
             if engine.store is not None:
                 await engine.store.open()
-            return await run_flowengine(engine, file, document, values, jsonl=jsonl)
+            return await run_flowengine(engine, file, values, jsonl=jsonl)
 
     try:
         result, code = anyio.run(main)

@@ -1,6 +1,6 @@
 """``flowloom run`` on a flowengine workflow: the result object and the events of flowengine's users
-(``../shared/conformance/flowengine/README.md``). The run goes through the engine as any other;
-``RetryWorkflow`` runs it again up to N times; SIGINT/SIGTERM cancel it and the result is still printed."""
+(``../shared/conformance/flowengine/README.md``). The run goes through the engine as any other (which also
+starts it over under ``RetryWorkflow``); SIGINT/SIGTERM cancel it and the result is still printed."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from typing import Any
 import anyio
 
 from flowloom.engine import CompiledWorkflow, Engine, Run
+from flowloom.flowengine._result import result_object
 from flowloom.formats import Source, default_formats, read_document
-from flowloom.formats.flowengine import FlowengineFormat, run_attempts
+from flowloom.formats.flowengine import FlowengineFormat
 from flowloom.ir import (
     Event,
     InvalidWorkflowError,
@@ -27,11 +28,9 @@ from flowloom.ir import (
     NodeStarted,
     NodeSucceeded,
     RunFinished,
+    RunRetrying,
     RunStarted,
-    Status,
 )
-
-_STATUS = {Status.SUCCEEDED: "succeeded", Status.FAILED: "failed", Status.CANCELED: "canceled"}
 
 
 def flowengine_document(source: Source, workflow_format: str | None) -> Any | None:
@@ -55,10 +54,9 @@ class _Outcome:
 
 
 async def run_flowengine(
-    engine: Engine, source: Source, document: Any, inputs: dict[str, Any], *, jsonl: bool
+    engine: Engine, source: Source, inputs: dict[str, Any], *, jsonl: bool
 ) -> tuple[dict[str, Any], int]:
-    """Run the workflow (again, under ``RetryWorkflow``); print its events with ``jsonl``. Returns the
-    result object and the exit code."""
+    """Run the workflow; print its events with ``jsonl``. Returns the result object and the exit code."""
     compiled = engine.load(source, format=FlowengineFormat.name)
     outcome = _Outcome()
     printer = _EventLines(compiled, outcome) if jsonl else None
@@ -66,11 +64,8 @@ async def run_flowengine(
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(_cancel_on_signal, outcome)
-            for _ in range(run_attempts(document)):
-                run = outcome.run = engine.start(compiled, inputs)
-                await run.join()
-                if run.status is not Status.FAILED or outcome.signal is not None:
-                    break
+            run = outcome.run = engine.start(compiled, inputs)  # RetryWorkflow: the engine starts it over
+            await run.join()
             tg.cancel_scope.cancel()
     finally:
         if remove is not None:
@@ -95,39 +90,6 @@ async def _cancel_on_signal(outcome: _Outcome) -> None:
             outcome.signal = signal.Signals(signum).name
             if outcome.run is not None:
                 outcome.run.cancel()
-
-
-def result_object(compiled: CompiledWorkflow, run: Run, by_signal: str | None = None) -> dict[str, Any]:
-    """``{run_id, status, outputs (succeeded sinks), nodes, error}``: the contract's result object."""
-    workflow = compiled.workflow
-    sources = {edge.source for edge in workflow.edges}
-    nodes: dict[str, Any] = {}
-    outputs: dict[str, Any] = {}
-    for node in workflow.nodes:
-        status, attempts, produced, error = run.node_state(node.id)
-        name = _STATUS.get(status, "skipped")
-        nodes[node.id] = {
-            "status": name,
-            "attempts": attempts if name != "skipped" else 0,
-            "outputs": dict(produced or {}) if name == "succeeded" else {},
-            "error": error if name == "failed" else ("canceled" if name == "canceled" else None),
-        }
-        if name == "succeeded" and node.id not in sources:
-            outputs[node.id] = dict(produced or {})
-    ended = _STATUS.get(run.status, str(run.status))
-    failure: str | None = None
-    if ended == "failed":
-        failure = _run_error(run, nodes)
-    elif ended == "canceled":
-        failure = f"Run canceled ({by_signal})" if by_signal else "Run canceled"
-    return {"run_id": run.id, "status": ended, "outputs": outputs, "nodes": nodes, "error": failure}
-
-
-def _run_error(run: Run, nodes: dict[str, Any]) -> str:
-    for message in run.report().messages.error:
-        if message.node_id is not None and message.node_id in nodes:
-            return f"Node {message.node_id} failed: {message.message}"
-    return run.error or "Run failed"
 
 
 def print_result(result: dict[str, Any]) -> None:
@@ -194,6 +156,8 @@ class _EventLines:
                 }
             case RunStarted():
                 return {"type": "RunStarted", "run_id": event.run_id}
+            case RunRetrying():  # not flowengine's (its RetryWorkflow was a TODO): the run starts over
+                return {"type": "RunRetrying", "attempt": event.attempt, "error": event.error}
             case NodeStarted():
                 return {"type": "NodeStarted", "node_id": event.node_id, "node_type": event.node_type}
             case NodeSucceeded():

@@ -34,6 +34,7 @@ from flowloom.ir import (
     Workflow,
 )
 
+from ._attempts import run_attempts
 from ._bus import EventBus, RunEvents
 from ._cache import ResultCache
 from ._gc import collector_paused
@@ -566,31 +567,35 @@ class Engine:
         events.publish(
             RunStarted(run_id=records.run_id, at=records.start or time.time(), inputs=records.inputs)
         )
-        driver = RunDriver(
-            compiled=compiled,
-            records=records,
-            bus=self.bus,
-            services=self.services,
-            limiter=Slots(compiled.settings.max_parallel or self.max_parallel),
-            root_scope=Scope(Globals(compiled.workflow.global_variables)),
-            events=events,
-            cache=self.cache if compiled.uses_cache else None,
-            restored=restored,
-            copy_restored=copy_restored,
-            answers=answers,
-            open_waits=open_waits,
-        )
+
+        def driver_for(restored: Restored | None) -> RunDriver:
+            return RunDriver(
+                compiled=compiled,
+                records=records,
+                bus=self.bus,
+                services=self.services,
+                limiter=Slots(compiled.settings.max_parallel or self.max_parallel),
+                root_scope=Scope(Globals(compiled.workflow.global_variables)),
+                events=events,
+                cache=self.cache if compiled.uses_cache else None,
+                restored=restored,
+                copy_restored=copy_restored,
+                answers=answers,
+                open_waits=open_waits,
+            )
+
+        driver = driver_for(restored)
         interrupted = False
         store_failure: str | None = None
         try:
             with scope:
                 if self.leases is None or recording is None:
-                    await driver.run()
+                    driver = await run_attempts(run, driver, driver_for, events)
                 else:
                     async with anyio.create_task_group() as tg:
                         tg.start_soon(self.leases.keep, run)
                         tg.start_soon(_flush_trailing, recording.journal)
-                        await driver.run()
+                        driver = await run_attempts(run, driver, driver_for, events)
                         tg.cancel_scope.cancel()
         except (StoreError, OSError) as exc:  # the store failed under the run: it cannot go on durably
             store_failure = f"cannot record the run: {exc}"

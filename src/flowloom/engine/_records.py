@@ -114,6 +114,13 @@ class RunRecords:
         self.errors: list[MessageRecord] = []
         self.warnings: list[MessageRecord] = []
 
+    def start_over(self) -> None:
+        """Forget what the nodes did, for a run that starts over as a whole (``RunRetrying``)."""
+        self.outputs = {}
+        self.nodes = {}
+        self.errors = []
+        self.warnings = []
+
     def node(self, node_id: str) -> NodeRecord:
         record = self.nodes.get(node_id)
         if record is None:

@@ -369,7 +369,10 @@ class RunDriver:
                 raise NodeError(f"No executor found for node type {node.type}")
             key = None
             if node.cache is not None and self.cache is not None:
-                key = cache_key(node.type, node.data, inputs)
+                # an entry node with no incoming edge may read the run's inputs: they are part of its
+                # fingerprint (a flowengine root node, for one)
+                seen = (inputs, self.run_inputs) if cnode.entry and not cnode.in_degree else inputs
+                key = cache_key(node.type, node.data, seen)
                 hit = await self.cache.get(key) if key is not None else None
                 if hit is not None:
                     result, cached, key = hit, True, None

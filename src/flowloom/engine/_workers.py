@@ -41,6 +41,11 @@ class NodeWorkers:
         """Await untrusted code in the sandbox: its JSON result, or ``flowloom.ir.SandboxError``."""
         return self._get().run(language, source, params, limits, key=self.key)
 
+    @property
+    def remote(self) -> bool:
+        """Whether the work may run on other machines (see ``flowloom.ir.Workers.remote``)."""
+        return self._workers is not None and bool(getattr(self._workers.get(), "remote", False))
+
     def _get(self) -> Workers:
         if self._workers is None:
             raise NodeError("this engine has no workers: give it Services(workers=...)")

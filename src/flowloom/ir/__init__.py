@@ -17,6 +17,7 @@ from ._constants import (
     VariableType,
 )
 from ._construct import construct
+from ._definitions import WorkflowDefinition
 from ._dump import wire_json
 from ._errors import FlowloomError, InvalidWorkflowError, SandboxError
 from ._events import (
@@ -34,6 +35,7 @@ from ._events import (
     NodeSucceeded,
     RunFinished,
     RunResumed,
+    RunRetrying,
     RunStarted,
     RunWaiting,
     event_json,
@@ -147,6 +149,7 @@ __all__ = [
     "RunFinished",
     "RunQuery",
     "RunResumed",
+    "RunRetrying",
     "RunRow",
     "RunStarted",
     "RunStore",
@@ -173,6 +176,7 @@ __all__ = [
     "WorkKey",
     "Workers",
     "Workflow",
+    "WorkflowDefinition",
     "WorkflowSeen",
     "WorkflowSettings",
     "construct",

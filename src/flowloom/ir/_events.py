@@ -40,6 +40,16 @@ class RunFinished(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RunRetrying(Event):
+    """A failed run starts over as a whole (its workflow's ``settings.run_attempts``): ``attempt`` is the
+    one that failed (from 1), with its first ``error``. The nodes run again; their records are replaced."""
+
+    attempt: int
+    max_attempts: int
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunWaiting(Event):
     """A run can go no further until its open waits are answered: it is ``waiting`` in the store and no
     longer in any process's memory. ``waits`` are the open waits as ``WaitRow.to_json()`` gives them."""

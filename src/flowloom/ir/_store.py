@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, Protocol, Self, TypeAlias, overload
 
 from ._constants import Status
+from ._definitions import WorkflowDefinition
 from ._errors import FlowloomError
 from ._jsontext import RawJson
 from ._runquery import RunQuery
@@ -303,3 +304,18 @@ class RunStore(Protocol):
 
     async def due_waits(self, now: float, limit: int = 100) -> list[WaitRow]:
         """Open waits whose ``until`` is at or before ``now``, of runs that are ``waiting``, soonest first."""
+
+    # saved workflows ---------------------------------------------------------------------------------------
+
+    async def save_definition(self, definition: WorkflowDefinition) -> WorkflowDefinition:
+        """Save a workflow under its id, replacing one saved before under that id (whose ``created_at`` is
+        kept). Returns what was stored."""
+
+    async def get_definition(self, definition_id: str) -> WorkflowDefinition | None:
+        """The workflow saved under ``definition_id``, or ``None``."""
+
+    async def list_definitions(self, limit: int = 1000) -> list[WorkflowDefinition]:
+        """Saved workflows, oldest first."""
+
+    async def delete_definition(self, definition_id: str) -> bool:
+        """Forget a saved workflow; ``False`` if there was none (runs of it are kept)."""

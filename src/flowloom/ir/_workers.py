@@ -84,6 +84,12 @@ class Workers(Protocol):
     default implementation.
     """
 
+    @property
+    def remote(self) -> bool:
+        """Whether calls may run on other machines (a cluster). An executor that would run a process here
+        and stream its output (``shell.exec``) runs it through ``call`` there instead. (An object without
+        this attribute is taken as local.)"""
+
     def call(self, fn: Callable[..., T], /, *args: Any, key: WorkKey | None = None) -> Awaitable[T]:
         """Await ``fn(*args)`` run off the event loop: its result, or what it raised."""
 

@@ -101,6 +101,7 @@ class WorkflowSettings(BaseModel):
 
     on_error: OnError = OnError.STOP
     max_parallel: int | None = Field(default=None, ge=1)
+    run_attempts: int = Field(default=1, ge=1)  # a failed run starts over as a whole, up to this many times
 
 
 class Workflow(BaseModel):

@@ -26,6 +26,7 @@ from flowloom.ir import (
     StoreError,
     WaitRow,
     WaitStatus,
+    WorkflowDefinition,
     WorkflowSeen,
 )
 
@@ -64,6 +65,7 @@ class MemoryStore:
         self._events: dict[str, list[EventRow]] = {}
         self._cache: dict[str, CacheEntry] = {}
         self._waits: dict[str, dict[str, WaitRow]] = {}  # by run, then key
+        self._definitions: dict[str, WorkflowDefinition] = {}
 
     async def open(self) -> None:
         pass
@@ -292,3 +294,24 @@ class MemoryStore:
 
     def _newest_first(self) -> list[RunRow]:
         return sorted(self._runs.values(), key=lambda run: (run.created_at, run.id), reverse=True)
+
+    # saved workflows -----------------------------------------------------------------------------------
+
+    async def save_definition(self, definition: WorkflowDefinition) -> WorkflowDefinition:
+        kept = self._definitions.get(definition.id)
+        if kept is not None:
+            definition = dataclasses.replace(definition, created_at=kept.created_at)
+        stored = dataclasses.replace(definition, document=dumps(definition.document))
+        self._definitions[definition.id] = stored
+        return definition
+
+    async def get_definition(self, definition_id: str) -> WorkflowDefinition | None:
+        stored = self._definitions.get(definition_id)
+        return None if stored is None else _decoded(stored, "document")
+
+    async def list_definitions(self, limit: int = 1000) -> list[WorkflowDefinition]:
+        oldest_first = sorted(self._definitions.values(), key=lambda d: (d.created_at, d.id))
+        return [_decoded(stored, "document") for stored in oldest_first[:limit]]
+
+    async def delete_definition(self, definition_id: str) -> bool:
+        return self._definitions.pop(definition_id, None) is not None

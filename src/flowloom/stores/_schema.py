@@ -101,3 +101,15 @@ waits = sa.Table(
     sa.Column("answered_at", sa.Double),
     sa.Index("ix_waits_status_until", "status", "until"),
 )
+
+workflow_definitions = sa.Table(
+    "workflow_definitions",
+    metadata,
+    sa.Column("id", sa.String(256), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("format", sa.String(64)),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+    sa.Index("ix_workflow_definitions_created_at", "created_at"),
+)

@@ -53,6 +53,7 @@ from flowloom.ir import (
     Status,
     StoreError,
     WaitRow,
+    WorkflowDefinition,
     WorkflowSeen,
 )
 
@@ -320,3 +321,25 @@ class SqlStore:
 
     async def due_waits(self, now: float, limit: int = 100) -> list[WaitRow]:
         return await self._call(lambda c: self._queries.due_waits(c, now, limit))
+
+    # saved workflows (rare: through SQLAlchemy, in a worker thread) ---------------------------------------
+
+    async def save_definition(self, definition: WorkflowDefinition) -> WorkflowDefinition:
+        from . import _definitions
+
+        return await self._call_write(lambda c: _definitions.save_definition(c, definition))
+
+    async def get_definition(self, definition_id: str) -> WorkflowDefinition | None:
+        from . import _definitions
+
+        return await self._call(lambda c: _definitions.get_definition(c, definition_id))
+
+    async def list_definitions(self, limit: int = 1000) -> list[WorkflowDefinition]:
+        from . import _definitions
+
+        return await self._call(lambda c: _definitions.list_definitions(c, limit))
+
+    async def delete_definition(self, definition_id: str) -> bool:
+        from . import _definitions
+
+        return await self._call_write(lambda c: _definitions.delete_definition(c, definition_id))

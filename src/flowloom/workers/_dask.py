@@ -40,6 +40,11 @@ class DaskWorkers:
     how long connecting to an address may take before the node fails (``ConnectionError``).
     """
 
+    @property
+    def remote(self) -> bool:
+        """Calls run on the cluster's machines."""
+        return True
+
     def __init__(
         self,
         cluster: Client | str,

@@ -40,6 +40,11 @@ class ThreadWorkers:
     fine).
     """
 
+    @property
+    def remote(self) -> bool:
+        """Calls run on this machine."""
+        return False
+
     def __init__(
         self,
         *,

@@ -11,9 +11,7 @@ from flowloom.ir import InvalidWorkflowError
 
 from .._format import LoadedWorkflow
 from ._loader import CONFIG_KEY, ROOT_KEY, load_flowengine
-from ._values import plain
-
-RUN_ATTEMPTS_KEY = "flowengine_run_attempts"
+from ._values import plain, tagged
 
 
 class FlowengineFormat:
@@ -32,19 +30,14 @@ class FlowengineFormat:
         )
 
     def load(self, document: Any) -> LoadedWorkflow:
-        workflow, _attempts, problems = load_flowengine(document)
+        workflow, problems = load_flowengine(document)
         if problems:
             raise InvalidWorkflowError(problems)
         return LoadedWorkflow(workflow, _check_inputs)
-
-
-def run_attempts(document: Any) -> int:
-    """How many times a run of this (valid) document may be tried as a whole (``RetryWorkflow``)."""
-    return load_flowengine(document)[1]
 
 
 def _check_inputs(inputs: Mapping[str, Any]) -> list[str]:
     return [] if isinstance(inputs, Mapping) else ["inputs must be a JSON object"]
 
 
-__all__ = ["CONFIG_KEY", "ROOT_KEY", "FlowengineFormat", "plain", "run_attempts"]
+__all__ = ["CONFIG_KEY", "ROOT_KEY", "FlowengineFormat", "plain", "tagged"]

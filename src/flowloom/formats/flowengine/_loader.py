@@ -9,7 +9,17 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from flowloom.ir import Edge, FlowValue, JsonSchema, Node, OnError, RetryPolicy, Workflow, WorkflowSettings
+from flowloom.ir import (
+    CachePolicy,
+    Edge,
+    FlowValue,
+    JsonSchema,
+    Node,
+    OnError,
+    RetryPolicy,
+    Workflow,
+    WorkflowSettings,
+)
 
 from ._values import plain
 
@@ -25,16 +35,16 @@ class _Problems(list[str]):
         self.append(message)
 
 
-def load_flowengine(document: Any) -> tuple[Workflow, int, list[str]]:
-    """The workflow, how many times the run may be tried (``RetryWorkflow``), and every problem found."""
+def load_flowengine(document: Any) -> tuple[Workflow, list[str]]:
+    """The workflow (``RetryWorkflow`` as ``settings.run_attempts``) and every problem found."""
     problems = _Problems()
     if not isinstance(document, Mapping):
-        return Workflow(nodes=[]), 1, [f"a flowengine workflow is a JSON object, got {_json_type(document)}"]
+        return Workflow(nodes=[]), [f"a flowengine workflow is a JSON object, got {_json_type(document)}"]
     raw_nodes = document.get("nodes")
     if not isinstance(raw_nodes, list):
         problems.add(f'"nodes" must be an array of nodes, got {_json_type(raw_nodes)}')
         raw_nodes = []
-    settings, run_attempts, deadline_s = _settings(document.get("settings"), problems)
+    settings, deadline_s = _settings(document.get("settings"), problems)
     nodes = [_node(i, raw, deadline_s, problems) for i, raw in enumerate(raw_nodes)]
     built = [node for node in nodes if node is not None]
     edges, refs = _connections(document.get("connections"), problems)
@@ -59,7 +69,7 @@ def load_flowengine(document: Any) -> tuple[Workflow, int, list[str]]:
     workflow = Workflow(
         nodes=final, edges=edges, settings=settings, name=name if isinstance(name, str) else None
     )
-    return workflow, run_attempts, list(problems)
+    return workflow, list(problems)
 
 
 def _ports(names: Iterable[str]) -> JsonSchema | None:
@@ -99,7 +109,27 @@ def _node(index: int, raw: Any, deadline_s: float | None, problems: _Problems) -
         data=data,
         retry=retry,
         deadline_s=deadline_s,
+        cache=_cache(raw.get("cache"), where, problems),
     )
+
+
+def _cache(raw: Any, where: str, problems: _Problems) -> CachePolicy | None:
+    """flowpersist's result cache, per node: ``true`` (kept until pruned) or ``{"ttl_secs": N}``."""
+    if raw is None or raw is False:
+        return None
+    if raw is True:
+        return CachePolicy()
+    ttl = raw.get("ttl_secs") if isinstance(raw, Mapping) else None
+    if (
+        not isinstance(raw, Mapping)
+        or set(raw) - {"ttl_secs"}
+        or (ttl is not None and (not _is_number(ttl) or ttl <= 0))
+    ):
+        problems.add(
+            f'{where}: "cache" must be true, false or {{"ttl_secs": <positive number>}}, got {raw!r}'
+        )
+        return None
+    return CachePolicy(ttl_s=None if ttl is None else float(ttl))
 
 
 def _retry(raw: Any, where: str, problems: _Problems) -> RetryPolicy | None:
@@ -141,8 +171,8 @@ def _retry(raw: Any, where: str, problems: _Problems) -> RetryPolicy | None:
     )
 
 
-def _settings(raw: Any, problems: _Problems) -> tuple[WorkflowSettings, int, float | None]:
-    """The run's settings, how many times the whole run may be tried, and each node's deadline."""
+def _settings(raw: Any, problems: _Problems) -> tuple[WorkflowSettings, float | None]:
+    """The run's settings (with how many times the whole run may be tried) and each node's deadline."""
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
@@ -159,8 +189,8 @@ def _settings(raw: Any, problems: _Problems) -> tuple[WorkflowSettings, int, flo
         problems.add(f"settings.max_execution_time_ms must be a positive number, got {deadline_ms!r}")
         deadline_ms = None
     on_error, attempts = _on_error(raw.get("on_error", "StopWorkflow"), problems)
-    settings = WorkflowSettings(on_error=on_error, max_parallel=parallel)
-    return settings, attempts, None if deadline_ms is None else deadline_ms / 1000
+    settings = WorkflowSettings(on_error=on_error, max_parallel=parallel, run_attempts=attempts)
+    return settings, None if deadline_ms is None else deadline_ms / 1000
 
 
 def _on_error(raw: Any, problems: _Problems) -> tuple[OnError, int]:

@@ -32,3 +32,24 @@ def plain(value: Any) -> Any:
     if isinstance(value, list):
         return [plain(item) for item in value]
     return value
+
+
+def tagged(value: Any) -> Any:
+    """Plain JSON written in flowengine's tagged form, the inverse of ``plain``: objects and arrays as
+    ``Object`` and ``Array`` of tagged values, numbers as ``Number`` (integers stay integers)."""
+    if value is None:
+        return {"type": "Null", "value": None}
+    if isinstance(value, bool):
+        return {"type": "Bool", "value": value}
+    if isinstance(value, int | float):
+        return {"type": "Number", "value": value}
+    if isinstance(value, str):
+        return {"type": "String", "value": value}
+    if isinstance(value, Mapping):
+        return {"type": "Object", "value": {str(key): tagged(item) for key, item in value.items()}}
+    if isinstance(value, list | tuple):
+        return {"type": "Array", "value": [tagged(item) for item in value]}
+    raise TypeError(
+        "a config value must be JSON (null, boolean, number, string, array or object), "
+        f"got {type(value).__name__}"
+    )

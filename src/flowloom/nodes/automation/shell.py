@@ -16,6 +16,7 @@ from anyio.abc import ByteReceiveStream, Process
 from flowloom.engine import NodeContext, NodeMetadata, NodeResult
 from flowloom.ir import Node
 
+from ._command import run_command
 from ._common import (
     AutomationNode,
     Key,
@@ -93,21 +94,24 @@ class ShellExecExecutor(AutomationNode):
         config = self.config(ctx)
         inputs = inputs_of(ctx)
         argv = _argv(config)
-        env = dict(os.environ)
-        env.update({str(k): text_of(v) for k, v in config["env"].items()})
+        env = {str(k): text_of(v) for k, v in config["env"].items()}
         env.update(inputs_as_env(inputs, skip=("stdin",)))
         stdin_value = inputs.get("stdin")
         if stdin_value is None or stdin_value == "":
             stdin_value = config["stdin"]
         stdin = b"" if stdin_value in (None, "") else text_of(stdin_value).encode("utf-8")
         timeout = config["timeout"]
-        run = _Run(ctx, stream=config["stream_output"])
-        with anyio.move_on_after(timeout) as deadline:
-            code = await run.run(argv, env, config["workdir"], stdin)
-        if deadline.cancelled_caught:
-            raise timed_out(timeout)
-        stdout = run.text(1) if config["capture_stdout"] else ""
-        stderr = run.text(2) if config["capture_stderr"] else ""
+        if ctx.workers.remote:
+            code, stdout, stderr = await _elsewhere(ctx, argv, env, config, stdin)
+        else:
+            run = _Run(ctx, stream=config["stream_output"])
+            with anyio.move_on_after(timeout) as deadline:
+                code = await run.run(argv, {**os.environ, **env}, config["workdir"], stdin)
+            if deadline.cancelled_caught:
+                raise timed_out(timeout)
+            stdout, stderr = run.text(1), run.text(2)
+        stdout = stdout if config["capture_stdout"] else ""
+        stderr = stderr if config["capture_stderr"] else ""
         if config["strip_trailing_newline"]:
             stdout = stdout.rstrip("\n")
         if code != 0 and config["fail_on_error"]:
@@ -120,6 +124,27 @@ class ShellExecExecutor(AutomationNode):
             "success": code == 0,
         }
         return NodeResult(outputs)
+
+
+async def _elsewhere(
+    ctx: NodeContext, argv: list[str], env: dict[str, str], config: Mapping[str, Any], stdin: bytes
+) -> tuple[int, str, str]:
+    """The command run to its end by the engine's workers on another machine; its lines are logged when it
+    has ended (nothing streams back while it runs). Canceling releases the call; the command itself stops
+    at its timeout at the latest."""
+    timeout = config["timeout"]
+    finished = await ctx.workers.call(run_command, argv, env, config["workdir"], stdin, timeout)
+    if finished.spawn_error is not None:
+        raise failed(f"Failed to spawn process: {finished.spawn_error}")
+    if finished.code is None:
+        raise timed_out(timeout)
+    stdout = finished.stdout.decode("utf-8", errors="replace")
+    stderr = finished.stderr.decode("utf-8", errors="replace")
+    if config["stream_output"] and ctx.observed:
+        for text, name in ((stdout, "stdout"), (stderr, "stderr")):
+            for line in text.splitlines():
+                ctx.log(line, name)
+    return finished.code, stdout, stderr
 
 
 def _argv(config: Mapping[str, Any]) -> list[str]:
