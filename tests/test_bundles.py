@@ -53,7 +53,9 @@ def test_pack_follows_reachable_subflows_and_copies_them_byte_for_byte(tmp_path:
     assert written["bundle_id"] == "r" and written["bundle_version"] == "2.1"
     assert written["default_entrypoint"] == "root"
     assert [e["flow_id"] for e in written["entrypoints"]] == ["root"]
-    assert open_workflow_bundle(packed.path).manifest == packed.manifest
+    reopened = open_workflow_bundle(packed.path)
+    assert reopened.manifest == packed.manifest
+    assert reopened.members() == names
 
 
 def test_pack_is_deterministic(tmp_path: Path) -> None:
@@ -290,6 +292,7 @@ def test_unpack_extracts_into_the_folder(tmp_path: Path) -> None:
         "manifest.json",
     ]
     assert open_workflow_bundle(out).manifest.ref == "demo@1.0.0"
+    assert open_workflow_bundle(out).members() == ["flows/main.json", "manifest.json"]
 
 
 def test_unpack_writes_nothing_of_an_unsafe_bundle(tmp_path: Path) -> None:
