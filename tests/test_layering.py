@@ -25,6 +25,7 @@ ROOT = "<root>"
 MAY_IMPORT: dict[str, frozenset[str]] = {
     "ir": frozenset(),
     "formats": frozenset({"ir"}),
+    "bundles": frozenset({"ir", "formats"}),  # a front-door helper: reads bundles, finds subflows
     "engine": frozenset({"ir"}),
     "nodes": frozenset({"ir", "engine"}),  # the engine's executor seam only: EXECUTOR_SEAM
     "stores": frozenset({"ir"}),
@@ -33,10 +34,22 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # flowengine's Python SDK: a host-level package (it builds engines with its own shell.exec executor)
     "flowengine": frozenset({"ir", "formats", "engine", "nodes", "workers"}),
     "server": frozenset(
-        {"ir", "formats", "engine", "nodes", "stores", "workers", "pipeline", "flowengine", ROOT}
+        {"ir", "formats", "bundles", "engine", "nodes", "stores", "workers", "pipeline", "flowengine", ROOT}
     ),
     "cli": frozenset(
-        {"ir", "formats", "engine", "nodes", "stores", "workers", "pipeline", "flowengine", "server", ROOT}
+        {
+            "ir",
+            "formats",
+            "bundles",
+            "engine",
+            "nodes",
+            "stores",
+            "workers",
+            "pipeline",
+            "flowengine",
+            "server",
+            ROOT,
+        }
     ),
     "testing": frozenset({"ir"}),
 }
@@ -72,6 +85,7 @@ EXECUTOR_SEAM = frozenset(
 # Libraries beside the standard library, for the layers DESIGN.md restricts.
 MAY_USE: dict[str, frozenset[str]] = {
     "ir": frozenset({"pydantic", "pydantic_core"}),
+    "bundles": frozenset({"packaging"}),  # version order of installed bundles
     "formats": frozenset({"pydantic"}),  # formats build ir's models and report their validation errors
     "testing": frozenset({"anyio", "fastapi", "httpx", "starlette", "uvicorn"}),
 }

@@ -16,12 +16,22 @@ from flowloom._version import __version__
 from flowloom.engine import Engine, FlowloomError, InvalidWorkflowError, Run, metadata_of, traits_of
 from flowloom.ir import RunStore, StoreError
 
+from ._bundle import bundle_app
+from ._bundle_run import BundlesDirOption, bundle_target, run_bundle
 from ._checks import Refused, check
 from ._flowengine import flowengine_document
 from ._init import init
 from ._inputs import UsageProblem, read_json_object
 from ._interrupt import interrupted
-from ._output import RunJsonOption, console, exit_code, fail_usage, finish, print_json, run_in
+from ._output import (
+    RunJsonOption,
+    console,
+    exit_code,
+    fail_usage,
+    finish,
+    print_json,
+    run_in,
+)
 from ._runs import runs_app
 from ._store import NoStoreOption, StoreOption, check_store_opens, store_url
 from ._workers import DEFAULT_LEASE_TTL, LeaseTtlOption, WorkersOption, lease_ttl, workers_address
@@ -48,6 +58,14 @@ JsonlOption = Annotated[
     ),
 ]
 FileArgument = Annotated[Path, typer.Argument(help="The workflow JSON file.", show_default=False)]
+TargetArgument = Annotated[
+    Path,
+    typer.Argument(
+        help="The workflow JSON file, a .flow bundle (or bundle folder), or an installed bundle's "
+        "entrypoint: ID[@VERSION][:FLOW] or its name.",
+        show_default=False,
+    ),
+]
 FormatOption = Annotated[
     str | None,
     typer.Option(
@@ -79,7 +97,7 @@ def _root(
 
 @app.command()
 def run(
-    file: FileArgument,
+    file: TargetArgument,
     inputs: InputsOption = None,
     as_json: RunJsonOption = False,
     jsonl: JsonlOption = False,
@@ -87,13 +105,18 @@ def run(
     no_store: NoStoreOption = False,
     workflow_format: FormatOption = None,
     workers: WorkersOption = None,
+    bundles_dir: BundlesDirOption = None,
 ) -> None:
-    """Run a workflow and print its outputs. The run is recorded in the store (see ``flowloom runs``)."""
+    """Run a workflow, a bundle's default entrypoint or an installed entrypoint, and print its outputs.
+    The run is recorded in the store (see ``flowloom runs``)."""
     if as_json and jsonl:
         raise fail_usage("--json and --jsonl print different things: choose one")
     try:
         values = _read_inputs(inputs)
         url = store_url(store, no_store)
+        bundle = bundle_target(file, bundles_dir)
+        if bundle is not None:  # a bundle's flows are VisualFlow unless told otherwise
+            raise typer.Exit(run_bundle(bundle, values, url, as_json, jsonl, workflow_format, workers))
         document = flowengine_document(file, workflow_format)
         # --jsonl prints the events as recorded: without a store, in memory for the run's length (a
         # flowengine run prints them from the engine's bus)
@@ -212,6 +235,7 @@ def serve(
     no_store: NoStoreOption = False,
     workers: WorkersOption = None,
     lease_ttl_s: LeaseTtlOption = DEFAULT_LEASE_TTL,
+    bundles_dir: BundlesDirOption = None,
 ) -> None:
     """Serve the HTTP API: flowgram REST and tRPC, the runs API, live events. Runs are recorded in the
     store; runs a dead process left unfinished there are resumed. Ctrl-C stops it (running runs are
@@ -220,7 +244,7 @@ def serve(
     from flowloom.server import FlowloomServer, ServerSettings, create_app
 
     try:
-        settings = ServerSettings(token=token)
+        settings = ServerSettings(token=token, bundles_dir=bundles_dir)
     except ValueError as exc:
         raise fail_usage(f"--token: {exc}") from None
     try:
@@ -238,3 +262,4 @@ def serve(
 
 app.command()(init)
 app.add_typer(runs_app)
+app.add_typer(bundle_app)

@@ -63,12 +63,13 @@ async def run_jsonl(
     workflow_format: str | None = None,
     *,
     run_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> Run:
     """Start the run, print its events as JSON lines as they are recorded, then its ``--json`` object."""
     from flowloom.stores import Wakeup, follow_events
 
     assert engine.store is not None
-    run = engine.start(workflow, inputs, format=workflow_format, run_id=run_id)
+    run = engine.start(workflow, inputs, format=workflow_format, run_id=run_id, metadata=metadata)
     wakeup = Wakeup()
     remove = engine.bus.add_listener(lambda event: wakeup.notify() if event.run_id == run.id else None)
     try:

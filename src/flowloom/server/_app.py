@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -18,9 +19,11 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from flowloom._version import __version__
+from flowloom.bundles import WorkflowBundleRegistry
 from flowloom.engine import Engine, FlowloomError
 from flowloom.ir import DUE_CHECK_S
 
+from ._bundles import bundles_router
 from ._errors import CatchAllMiddleware, install_handlers
 from ._flowengine import flowengine_router
 from ._flowengine_events import FlowengineDialect
@@ -67,6 +70,10 @@ class ServerSettings:
     """For an engine without a store: events kept in memory per run, for the streams (a reader that falls
     further behind loses its stream). With a store the streams read its ledger, which keeps every event.
     Also: how many runs an every-run WebSocket may fall behind before it is dropped."""
+
+    bundles_dir: Path | None = None
+    """The registry folder of installed ``.flow`` bundles (``/api/v1/bundles``). ``None``:
+    ``$FLOWLOOM_BUNDLES_DIR``, else ``bundles`` in the per-user data directory."""
 
     def __post_init__(self) -> None:
         if self.token is not None and not self.token.strip():
@@ -142,6 +149,7 @@ def create_app(engine: Engine | None = None, settings: ServerSettings | None = N
     app.include_router(runs_router(registry, engine, dialects={"flowengine": flowengine_events}))
     app.include_router(workflows_router(registry, engine))
     app.include_router(flowengine_router(registry, engine, flowengine_events))
+    app.include_router(bundles_router(registry, engine, WorkflowBundleRegistry(settings.bundles_dir)))
     mount_ui(app, settings.token)
     # Added innermost first: CORS (outermost) also covers refusals and 500s.
     app.add_middleware(SecurityMiddleware, token=settings.token, max_body_bytes=settings.max_body_bytes)

@@ -12,9 +12,10 @@ from .._format import LoadedWorkflow
 from ._compile import compile_flow
 from ._lower import LoweringError
 from ._parse import parse_flow
+from ._reach import reachable_subflows
 from ._types import IR_PREFIX
 
-__all__ = ["IR_PREFIX", "VisualFlowFormat"]
+__all__ = ["IR_PREFIX", "VisualFlowFormat", "reachable_subflows"]
 
 
 class VisualFlowFormat:
