@@ -19,6 +19,7 @@ from ._constants import (
 from ._construct import construct
 from ._dump import wire_json
 from ._errors import FlowloomError, InvalidWorkflowError, SandboxError
+from ._eventquery import LOG_EVENT, EventQuery
 from ._events import (
     Event,
     LLMDelta,
@@ -99,6 +100,7 @@ __all__ = [
     "DUE_CHECK_S",
     "ELSE_BRANCH",
     "GLOBAL_NAMESPACE",
+    "LOG_EVENT",
     "LOOP_LOCALS_SUFFIX",
     "TIMED_OUT_PAYLOAD",
     "UNDEFINED",
@@ -112,6 +114,7 @@ __all__ = [
     "Edge",
     "EncodedEvents",
     "Event",
+    "EventQuery",
     "EventRow",
     "FlowValue",
     "FlowValueType",
