@@ -15,7 +15,7 @@ import anyio
 from anyio.abc import ObjectSendStream
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from flowloom.ir import EventRow, FlowloomError
+from flowloom.ir import EventQuery, EventRow, FlowloomError
 from flowloom.stores import EventsLost, follow_events
 
 from ._registry import RunRegistry
@@ -41,14 +41,16 @@ def event_message(row: EventRow) -> dict[str, Any]:
     return {"seq": row.seq, "run_id": row.run_id, "type": row.type, "data": row.data}
 
 
-async def sse_frames(registry: RunRegistry, run_id: str, after: int) -> AsyncIterator[bytes]:
-    """A run's events after ``after`` as SSE frames, until it ends; keep-alive comments while it is quiet.
-    Ends early when the server shuts down or the events are no longer kept (the client may come back with
-    ``Last-Event-ID``)."""
+async def sse_frames(
+    registry: RunRegistry, run_id: str, after: int, query: EventQuery | None = None
+) -> AsyncIterator[bytes]:
+    """A run's events after ``after`` (those ``query`` matches) as SSE frames, until it ends; keep-alive
+    comments while it is quiet. Ends early when the server shuts down or the events are no longer kept (the
+    client may come back with ``Last-Event-ID``)."""
     with registry.wakeup(run_id) as wakeup:
         try:
             async for row in follow_events(
-                registry.events, run_id, after, wakeup=wakeup, heartbeat_s=KEEPALIVE_S
+                registry.events, run_id, after, wakeup=wakeup, heartbeat_s=KEEPALIVE_S, query=query
             ):
                 yield _KEEPALIVE if row is None else sse_frame(row)
         except EventsLost:
@@ -57,12 +59,14 @@ async def sse_frames(registry: RunRegistry, run_id: str, after: int) -> AsyncIte
             logger.error("event stream of run %s ended: %s", run_id, exc)
 
 
-async def one_run(websocket: WebSocket, registry: RunRegistry, run_id: str, after: int) -> tuple[int, str]:
-    """Send a run's events after ``after``; the close code and reason: 1000 when it ended, 1001 when the
-    server shuts down, 1013 when its events are no longer kept."""
+async def one_run(
+    websocket: WebSocket, registry: RunRegistry, run_id: str, after: int, query: EventQuery | None = None
+) -> tuple[int, str]:
+    """Send a run's events after ``after`` (those ``query`` matches); the close code and reason: 1000 when
+    it ended, 1001 when the server shuts down, 1013 when its events are no longer kept."""
     with registry.wakeup(run_id) as wakeup:
         try:
-            async for row in follow_events(registry.events, run_id, after, wakeup=wakeup):
+            async for row in follow_events(registry.events, run_id, after, wakeup=wakeup, query=query):
                 assert row is not None
                 await websocket.send_text(_dumps(event_message(row)))
         except EventsLost:

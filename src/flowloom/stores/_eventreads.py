@@ -1,10 +1,10 @@
 """``SqlStore.query_events``: a run's events by type, node and sequence range (see ``ir.EventQuery``).
 
 Where the SQL does the work: a node's log lines are an index range (``ix_events_node_logs``: rows of one
-node's lines, see ``_ledger``); types to include or leave out are a condition on ``type``, which for rows of
-log lines is ``NodeLog``, so a read without log lines skips those rows without reading their data (``type``
-comes before ``data`` in a row; ``node_id`` after it, so the filters read it last). Blocks of other events
-(``*``) are expanded and filtered here. Rows come in chunks until ``limit`` events matched."""
+node's lines, see ``_ledger``), and so are the other events (``ix_events_other``: rows with no node), which
+a read that wants no log lines takes, however many lines the run logged. Types to include or leave out are a
+condition on ``type`` (``NodeLog`` for rows of log lines); blocks of other events (``*``) are expanded and
+filtered here. Rows come in growing chunks until ``limit`` events matched."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from flowloom.ir import LOG_EVENT, EventQuery, EventRow
 from . import _schema as t
 from ._ledger import BLOCK_TYPE, LOG_BLOCK, expand
 
-_CHUNK = 256  # rows per read while fewer than `limit` events matched
+_FIRST_CHUNK = 64  # rows of the first read, unless they are rows of log lines
+_CHUNK = 512  # rows per read at most
 
 
 def _conditions(run_id: str, query: EventQuery) -> list[Any]:
@@ -29,6 +30,8 @@ def _conditions(run_id: str, query: EventQuery) -> list[Any]:
         if query.before is not None:  # a row ends at most LOG_BLOCK - 1 events after its first
             where.append(e.seq < query.before + LOG_BLOCK - 1)
         return where
+    if not query.wants_type(LOG_EVENT):  # rows of other events: an index of their own
+        where.append(e.node_id.is_(None))
     if query.types is not None:
         where.append(e.type.in_(sorted(query.types | {BLOCK_TYPE})))
     if query.exclude:
@@ -40,40 +43,33 @@ def _conditions(run_id: str, query: EventQuery) -> list[Any]:
     return where
 
 
-_COLUMNS = "run_id, seq, type, data, at, n_events"
+def _index(query: EventQuery) -> str | None:
+    """The index that answers ``query``, if one does (see ``_conditions``)."""
+    if query.logs_of_one_node:
+        return "ix_events_node_logs"
+    return None if query.wants_type(LOG_EVENT) else "ix_events_other"
 
 
-def _node_logs_sqlite(run_id: str, query: EventQuery, cursor: int | None, size: int | None) -> sa.TextClause:
-    """A node's log lines on SQLite, through their index by name: without statistics its planner may
-    take the primary key's ``seq`` range instead (SQLAlchemy has no SQLite table hints)."""
-    params: dict[str, Any] = {"run_id": run_id, "node_id": query.node_id, "after": query.after}
-    where = "run_id = :run_id AND node_id = :node_id AND seq > :after"
-    if query.before is not None:
-        where += " AND seq < :before"
-        params["before"] = query.before + LOG_BLOCK - 1
-    if cursor is not None:
-        where += " AND seq < :cursor" if query.newest else " AND seq > :cursor"
-        params["cursor"] = cursor
-    order = "seq DESC" if query.newest else "seq"
-    limit = "" if size is None else f" LIMIT {int(size)}"
-    sql = (
-        f"SELECT {_COLUMNS} FROM events INDEXED BY ix_events_node_logs WHERE {where} ORDER BY {order}{limit}"
-    )
-    return sa.text(sql).bindparams(**params)
+def _hinted(c: Connection, select: sa.Select[Any], index: str) -> list[Any]:
+    """``select`` on SQLite through ``index`` by name: without statistics its planner may take the primary
+    key's ``seq`` range instead, and SQLAlchemy has no SQLite table hints."""
+    compiled = select.compile(dialect=c.dialect, compile_kwargs={"render_postcompile": True})
+    sql = str(compiled).replace("FROM events", f"FROM events INDEXED BY {index}", 1)
+    params = compiled.params
+    return list(c.exec_driver_sql(sql, tuple(params[name] for name in compiled.positiontup or ())).all())
 
 
 def sql_query_events(c: Connection, run_id: str, query: EventQuery, limit: int | None) -> list[EventRow]:
     e = t.events.c
     select = sa.select(e.run_id, e.seq, e.type, e.data, e.at, e.n_events).where(*_conditions(run_id, query))
-    by_name = query.logs_of_one_node and c.dialect.name == "sqlite"
+    index = _index(query) if c.dialect.name == "sqlite" else None
 
     def rows(cursor: int | None, size: int | None) -> list[Any]:
-        if by_name:
-            return list(c.execute(_node_logs_sqlite(run_id, query, cursor, size)).all())
         step = select
         if cursor is not None:
             step = step.where(e.seq < cursor if query.newest else e.seq > cursor)
-        return list(c.execute(step.order_by(e.seq.desc() if query.newest else e.seq).limit(size)).all())
+        step = step.order_by(e.seq.desc() if query.newest else e.seq).limit(size)
+        return _hinted(c, step, index) if index is not None else list(c.execute(step).all())
 
     if limit is None:
         found = rows(None, None)
@@ -81,8 +77,9 @@ def sql_query_events(c: Connection, run_id: str, query: EventQuery, limit: int |
     chunks: list[list[EventRow]] = []
     count = 0
     cursor: int | None = None  # the seq of the last row read
+    # a row holds one event or a block: read a few rows, then more (a row of log lines may be a page)
+    size = 1 if query.logs_of_one_node else min(limit, _FIRST_CHUNK)
     while count < limit:
-        size = max(limit, _CHUNK) if cursor is not None else limit  # a row may hold no wanted event
         found = rows(cursor, size)
         for row in found:
             events = expand(row, query.after, query)
@@ -92,6 +89,7 @@ def sql_query_events(c: Connection, run_id: str, query: EventQuery, limit: int |
         if len(found) < size:
             break
         cursor = found[-1][1]
+        size = min(size * 4, _CHUNK)
     if query.newest:
         return [event for chunk in reversed(chunks) for event in chunk][-limit:]
     return [event for chunk in chunks for event in chunk][:limit]

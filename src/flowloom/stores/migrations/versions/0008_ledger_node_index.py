@@ -1,6 +1,7 @@
 """Log lines indexed by node: an ``events`` row holding only one node's ``NodeLog`` events names the node
-(``node_id``; NULL in every other row), and a partial index over ``(run_id, node_id, seq)`` of those rows
-finds a node's log tail or a page of its lines without reading the run's other events. Rows written before
+(``node_id``; NULL in every other row); a partial index over ``(run_id, node_id, seq)`` of those rows
+finds a node's log tail or a page of its lines without reading the run's other events, and one over
+``(run_id, seq)`` of the other rows finds a run's events without its log lines. Rows written before
 are laid out so too: a block holding log lines is split into rows of lines of one node and rows of the
 other events (the same events, the same numbers). See ``flowloom.stores._ledger``.
 
@@ -22,6 +23,7 @@ branch_labels: str | None = None
 depends_on: str | None = None
 
 _LOG_ROWS = sa.text("node_id IS NOT NULL")
+_OTHER_ROWS = sa.text("node_id IS NULL")
 _LOG = "NodeLog"
 _LOG_BLOCK = 256
 _EVENTS = sa.table(
@@ -99,10 +101,14 @@ def upgrade() -> None:
         sqlite_where=_LOG_ROWS,
         postgresql_where=_LOG_ROWS,
     )
+    op.create_index(
+        "ix_events_other", "events", ["run_id", "seq"], sqlite_where=_OTHER_ROWS, postgresql_where=_OTHER_ROWS
+    )
     _split_log_rows()
 
 
 def downgrade() -> None:
     """The column and index go; the rows stay as they are (an older reader expands any block)."""
+    op.drop_index("ix_events_other", "events")
     op.drop_index("ix_events_node_logs", "events")
     op.drop_column("events", "node_id")
