@@ -380,7 +380,7 @@ def runs_router(registry: RunRegistry, engine: Engine) -> APIRouter:
             await websocket.close(1008, exc.message)
             return
         if run_id is None:
-            await serve_socket(websocket, lambda: every_run(websocket, registry))
+            await serve_socket(websocket, lambda: every_run(websocket, registry, query))
             return
         if not await exists(run_id):
             await websocket.close(4404, f"Run {run_id!r} not found")

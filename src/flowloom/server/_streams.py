@@ -15,10 +15,11 @@ import anyio
 from anyio.abc import ObjectSendStream
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from flowloom.ir import EventQuery, EventRow, FlowloomError
+from flowloom.ir import EventQuery, EventRow, FlowloomError, RunStore
 from flowloom.stores import EventsLost, follow_events
 
 from ._registry import RunRegistry
+from ._storeruns import discover_runs
 
 logger = logging.getLogger("flowloom.server")
 KEEPALIVE_S = 15.0
@@ -77,19 +78,24 @@ async def one_run(
         return _CLOSE_SHUTDOWN if wakeup.closed else _CLOSE_FINISHED
 
 
-async def every_run(websocket: WebSocket, registry: RunRegistry) -> tuple[int, str] | None:
-    """Send the events, recorded from now on, of every run this server executes, each run's in order;
-    one follower per run, their messages sent in turn. Closes 1001 when the server shuts down, 1013 when
-    the client fell behind; ``None`` when the client left."""
+async def every_run(
+    websocket: WebSocket, registry: RunRegistry, query: EventQuery | None = None
+) -> tuple[int, str] | None:
+    """Send the events (those ``query`` matches), recorded from now on, of every run: those this server
+    executes (its bus says so at once) and, with a store, those any engine records there (see
+    ``discover_runs``); each run's in order, one follower per run, their messages sent in turn. Closes 1001
+    when the server shuts down, 1013 when the client fell behind; ``None`` when the client left."""
     since = time.time()
     left = False
     sent: dict[str, int] = {}  # run id -> the last seq sent: a run seen again (resumed) goes on from there
+    following: set[str] = set()
+    ended: set[str] = set()  # followed to its end: followed again only when the store says it goes on
     send, receive = anyio.create_memory_object_stream[str](64)
 
     async def follow(run_id: str, out: ObjectSendStream[str]) -> None:
         async with out:
             with registry.wakeup(run_id) as wakeup:
-                rows = follow_events(registry.events, run_id, sent.get(run_id, 0), wakeup=wakeup)
+                rows = follow_events(registry.events, run_id, sent.get(run_id, 0), wakeup=wakeup, query=query)
                 try:
                     async for row in rows:
                         assert row is not None
@@ -101,9 +107,22 @@ async def every_run(websocket: WebSocket, registry: RunRegistry) -> tuple[int, s
                 except FlowloomError as exc:
                     logger.error("event stream of run %s ended: %s", run_id, exc)
             watch.seen.discard(run_id)  # its next events (a resume) start a new follower
+            following.discard(run_id)
+            ended.add(run_id)
 
     with registry.watch() as watch:
         async with anyio.create_task_group() as group:
+
+            def start(run_id: str, going: bool = True) -> None:
+                if run_id in following or not (going or run_id not in ended):
+                    return
+                try:
+                    out = send.clone()
+                except anyio.ClosedResourceError:  # the stream is ending
+                    return
+                following.add(run_id)
+                ended.discard(run_id)
+                group.start_soon(follow, run_id, out)
 
             async def sender() -> None:
                 nonlocal left
@@ -115,10 +134,18 @@ async def every_run(websocket: WebSocket, registry: RunRegistry) -> tuple[int, s
                         left = True
                         group.cancel_scope.cancel()
 
+            async def from_store(store: RunStore) -> None:
+                try:
+                    await discover_runs(store, since, start)
+                except FlowloomError as exc:  # the store failed: this server's own runs still come
+                    logger.error("every-run stream stopped reading the store's runs: %s", exc)
+
             group.start_soon(sender)
+            if registry.engine.store is not None:
+                group.start_soon(from_store, registry.engine.store)
             async with send:
                 async for run_id in watch.runs:
-                    group.start_soon(follow, run_id, send.clone())
+                    start(run_id)
             # the watch ended: the server is shutting down, or the client fell behind
             group.cancel_scope.cancel()
     if left:
