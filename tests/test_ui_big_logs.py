@@ -1,7 +1,8 @@
-"""The dashboard with a big log (issue 20) over plain HTTP (uvicorn on 127.0.0.1, SQLite store): a run whose
-node logged 200,000 lines. The run page and its event stream (``?exclude=NodeLog``) carry none of them; the
-node panel's reads get the tail (the last lines, through the store's index) and page back by cursor; a
-node's own stream (``?types=NodeLog&node=…``) carries only its lines; the download has every line."""
+"""The dashboard with a big log (issue 20) over plain HTTP (uvicorn on 127.0.0.1, SQLite store) and in a
+real headless Chromium: a run whose node logged 200,000 lines. The run page and its event stream
+(``?exclude=NodeLog``) carry none of them; the node panel's reads get the tail (the last lines, through the
+store's index) and page back by cursor; a node's own stream (``?types=NodeLog&node=…``) carries only its
+lines; the download has every line."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 import websockets
+from playwright.async_api import Page, expect
 
 import flowloom
+from _browser import browser_page, browser_path  # noqa: F401
 from _server import LiveServer, live_server
 from _workflows import chain, end, node, start
 from flowloom.nodes import NodeRegistry
@@ -154,3 +157,25 @@ async def test_bad_event_filters_are_refused_naming_the_parameter(server: LiveSe
             assert (
                 socket.close_code == 1008 and "types: 'a b' is not an event type name" in socket.close_reason
             )
+
+
+async def test_the_node_panel_in_a_browser_shows_the_tail_of_200000_lines(
+    server: LiveServer, page: Page
+) -> None:
+    run_id = await finished_run(server, LINES)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    await page.goto(f"{server.base_url}/ui/runs/{run_id}")
+    loud = page.locator('#graph [data-node="loud"]')
+    await expect(loud).to_have_attribute("data-status", "succeeded")
+    await loud.click()
+    log = page.locator("#node-log span")
+    await expect(log.last).to_have_text(f"line {LINES - 1}\n")
+    await expect(log).to_have_count(200)
+    await page.click("#load-earlier")
+    await expect(log).to_have_count(400)
+    await expect(log.first).to_have_text(f"line {LINES - 400}\n")
+    download = await page.locator("#download-log").get_attribute("href")
+    assert download == f"/api/v1/runs/{run_id}/logs?node=loud&download=true"
+    streams = [url for url in requested if f"/api/v1/runs/{run_id}/events" in url]
+    assert streams and all("exclude=NodeLog" in url or "node=loud" in url for url in streams), streams
