@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from _postgres import PG_TIMEOUT, create_database, drop_database, postgres_server  # noqa: F401
 from flowloom.ir import EncodedEvents, EventQuery, NewEvent, RunRow, RunStore, Status
 from flowloom.stores import MemoryStore, SqlStore
+from flowloom.stores._database import alembic_config
 from flowloom.stores._ledger import LOG_BLOCK
 
 pytestmark = pytest.mark.anyio
@@ -154,3 +155,59 @@ async def test_new_events_of_every_store_are_numbered_across_log_rows(store: Run
     assert await store.append_events([NewEvent("r", "E", {}, 2.0)]) == [3]
     lines = await store.query_events("r", EventQuery(types=LOGS, node_id="x"))
     assert [e.data["line"] for e in lines] == ["1", "1"]
+
+
+def _at_0005_with_log_lines(url: str) -> None:
+    """A database at schema 0005 whose run logged lines as rows did then: in a block with other events,
+    and as a row of one line."""
+    from alembic import command
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0005_runs_page")
+            connection.execute(
+                sa.text(
+                    "INSERT INTO runs (id, workflow_hash, status, inputs, outputs, created_at, metadata)"
+                    " VALUES ('old', 'wf', 'succeeded', '{}', '{}', 1.0, '{}')"
+                )
+            )
+            block = [
+                ["NodeStarted", {"node_id": "a"}, 1.0],
+                ["NodeLog", {"node_id": "a", "line": "a0"}, 1.0],
+                ["NodeLog", {"node_id": "a", "line": "a1"}, 1.0],
+                ["NodeLog", {"node_id": "b", "line": "b0"}, 1.0],
+                ["NodeSucceeded", {"node_id": "a"}, 1.0],
+            ]
+            rows = [
+                {"seq": 5, "type": "*", "data": json.dumps(block), "n": 5},
+                {"seq": 6, "type": "NodeLog", "data": json.dumps({"node_id": "a", "line": "a2"}), "n": 1},
+                {"seq": 7, "type": "RunFinished", "data": "{}", "n": 1},
+            ]
+            connection.execute(
+                sa.text("INSERT INTO events VALUES ('old', :seq, :type, :data, 1.0, :n)"), rows
+            )
+    finally:
+        engine.dispose()
+
+
+async def test_upgrading_lays_old_log_lines_out_by_node(sql_url: str, anyio_backend: str) -> None:
+    await anyio.to_thread.run_sync(_at_0005_with_log_lines, sql_url)
+    async with SqlStore(sql_url) as store:
+        everything = await store.get_events("old")
+        assert [(e.seq, e.type) for e in everything] == [
+            (1, "NodeStarted"),
+            (2, "NodeLog"),
+            (3, "NodeLog"),
+            (4, "NodeLog"),
+            (5, "NodeSucceeded"),
+            (6, "NodeLog"),
+            (7, "RunFinished"),
+        ]
+        a_lines = await store.query_events("old", EventQuery(types=LOGS, node_id="a", newest=True), 10)
+        assert [(e.seq, e.data["line"]) for e in a_lines] == [(2, "a0"), (3, "a1"), (6, "a2")]
+        no_logs = await store.query_events("old", EventQuery(exclude=LOGS))
+        assert [e.seq for e in no_logs] == [1, 5, 7]
+        assert await store.append_events([NewEvent("old", "E", {}, 2.0)]) == [8]
