@@ -3,10 +3,14 @@
 1. the runs page's server time with 100,000 runs in SQLite, against the JSON API call that returns the same
    rows (target: the page takes at most 2x the API call): first page, a status filter, a deep page;
 2. the delay from a node's event (its ``at``) to the browser's DOM update on the run page (target: <= 250 ms),
-   in a real headless Chromium (Debian's, via Playwright; scripts/chromium.sh installs it when missing).
+   in a real headless Chromium (Debian's, via Playwright; scripts/chromium.sh installs it when missing);
+3. a run page and its node panel with 200,000 log lines on one node (SQLite): the server time of the run
+   page against the JSON API call for its run, of the node's log tail (the last 200 lines) against the
+   event stream call for the same 200 rows, and of the run page's stream (no log lines) against the whole
+   ledger's, in the same run.
 
-    uv run python bench/ui.py            # 100,000 runs; 20 node events
-    uv run python bench/ui.py --quick    # 10,000 runs; 5 node events
+    uv run python bench/ui.py            # 100,000 runs; 20 node events; 200,000 log lines
+    uv run python bench/ui.py --quick    # 10,000 runs; 5 node events; 20,000 log lines
 
 Exit status 1 when a page or a run did not work (a missed target is reported, not fatal).
 """
@@ -222,10 +226,100 @@ async def dom_delays(nodes: int, directory: Path) -> bool:
         await engine.aclose()
 
 
+class Loud:
+    """``loud``: logs ``data.lines`` lines."""
+
+    type: ClassVar[str] = "loud"
+
+    async def execute(self, ctx: flowloom.NodeContext) -> flowloom.NodeResult:
+        for i in range(int(ctx.data["lines"])):
+            ctx.log(f"line {i}: the quick brown fox jumps over the lazy dog")
+        return flowloom.NodeResult(outputs={})
+
+
+def loud_chain(lines: int) -> dict[str, Any]:
+    meta = {"position": {"x": 0, "y": 0}}
+    nodes = [
+        {"id": "start_0", "type": "start", "meta": meta, "data": {"outputs": {"type": "object"}}},
+        {"id": "loud", "type": "loud", "meta": meta, "data": {"lines": lines}},
+        {"id": "end_0", "type": "end", "meta": meta, "data": {}},
+    ]
+    edges = [{"sourceNodeID": a["id"], "targetNodeID": b["id"]} for a, b in itertools.pairwise(nodes)]
+    return {"nodes": nodes, "edges": edges}
+
+
+async def stream_ms(client: httpx.AsyncClient, path: str, repeats: int) -> tuple[float, int]:
+    """The median time to read a finished run's whole SSE stream, and how many events it sent."""
+    times, count = [], 0
+    for _ in range(repeats + 1):
+        began = time.perf_counter()
+        count = 0
+        async with client.stream("GET", path) as response:
+            if response.status_code != 200:
+                raise RuntimeError(f"GET {path}: {response.status_code}")
+            async for line in response.aiter_lines():
+                count += line.startswith("id: ")
+        times.append((time.perf_counter() - began) * 1000)
+    return statistics.median(times[1:]), count
+
+
+async def big_log_times(lines: int, repeats: int, directory: Path) -> bool:
+    registry = NodeRegistry.default()
+    registry.register(Loud())
+    engine = flowloom.Engine(registry=registry, store=f"sqlite:///{directory / 'logs.db'}")
+    began = time.perf_counter()
+    run = engine.start(loud_chain(lines), {})
+    await run.wait()
+    took = time.perf_counter() - began
+    print(f"run page and node panel with {lines:,} log lines on one node (run in {took:.1f} s):")
+    server, group, base = await serve(engine)
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+            tail = (await client.get(f"/api/v1/runs/{run.id}/logs?node=loud&limit=200")).json()["lines"]
+            events = f"/api/v1/runs/{run.id}/events"
+            same_rows = f"{events}?types=NodeLog&node=loud&last_event_id={tail[0]['seq'] - 1}"
+            head = f"  {'what':<34}{'ms':>9}   {'against':<36}{'ms':>9}{'ratio':>8}"
+            print(head)
+            run_api = f"/api/v1/runs/{run.id}"
+            pairs = [
+                ("run page /ui/runs/{id}", f"/ui/runs/{run.id}", "JSON API /api/v1/runs/{id}", run_api),
+                ("node tail /logs?node=&limit=200", f"{run_api}/logs?node=loud&limit=200",
+                 "SSE of the same 200 lines", same_rows),
+            ]  # fmt: skip
+            for name, path, other_name, other in pairs:
+                if "/events" in path:
+                    mine, sent = await stream_ms(client, path, repeats)
+                    name = f"{name} ({sent} events)"
+                else:
+                    mine = await median_ms(client, path, repeats)
+                if "/events" in other:
+                    theirs, sent = await stream_ms(client, other, repeats)
+                    other_name = f"{other_name} ({sent:,})"
+                else:
+                    theirs = await median_ms(client, other, repeats)
+                print(f"  {name:<34}{mine:>9.1f}   {other_name:<36}{theirs:>9.1f}{mine / theirs:>7.2f}x")
+            # the whole ledger is what the run page streamed before it left log lines out: far too slow
+            # to read here, so only the page's own stream is timed
+            page_stream, sent = await stream_ms(client, f"{events}?exclude=NodeLog", repeats)
+            total = lines + 8  # the run's events, its log lines among them
+            print(
+                f"  the run page's SSE (?exclude=NodeLog): {sent} of {total:,} events, {page_stream:.1f} ms"
+            )
+        return True
+    except RuntimeError as exc:
+        print(f"  FAILED: {exc}")
+        return False
+    finally:
+        server.should_exit = True
+        await group.__aexit__(None, None, None)
+        await engine.aclose()
+
+
 async def run(quick: bool) -> bool:
     with tempfile.TemporaryDirectory() as directory:
         ok = await page_times(10_000 if quick else 100_000, 3 if quick else 15, Path(directory))
         ok = await dom_delays(5 if quick else 20, Path(directory)) and ok
+        ok = await big_log_times(20_000 if quick else 200_000, 3 if quick else 15, Path(directory)) and ok
     print()
     return ok
 
@@ -234,7 +328,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="10,000 runs; 5 node events")
+    parser.add_argument("--quick", action="store_true", help="10,000 runs; 5 node events; 20,000 lines")
     return 0 if asyncio.run(run(parser.parse_args().quick)) else 1
 
 

@@ -20,6 +20,7 @@ from ._construct import construct
 from ._definitions import WorkflowDefinition
 from ._dump import wire_json
 from ._errors import FlowloomError, InvalidWorkflowError, SandboxError
+from ._eventquery import LOG_EVENT, EventQuery
 from ._events import (
     Event,
     LLMDelta,
@@ -101,6 +102,7 @@ __all__ = [
     "DUE_CHECK_S",
     "ELSE_BRANCH",
     "GLOBAL_NAMESPACE",
+    "LOG_EVENT",
     "LOOP_LOCALS_SUFFIX",
     "TIMED_OUT_PAYLOAD",
     "UNDEFINED",
@@ -114,6 +116,7 @@ __all__ = [
     "Edge",
     "EncodedEvents",
     "Event",
+    "EventQuery",
     "EventRow",
     "FlowValue",
     "FlowValueType",

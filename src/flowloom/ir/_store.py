@@ -15,6 +15,7 @@ from typing import Any, Literal, NamedTuple, Protocol, Self, TypeAlias, overload
 from ._constants import Status
 from ._definitions import WorkflowDefinition
 from ._errors import FlowloomError
+from ._eventquery import EventQuery
 from ._jsontext import RawJson
 from ._runquery import RunQuery
 from ._waits import WaitRow
@@ -247,6 +248,11 @@ class RunStore(Protocol):
 
     async def get_events(self, run_id: str, after: int = 0, limit: int | None = None) -> list[EventRow]:
         """A run's events with ``seq > after``, in order."""
+
+    async def query_events(self, run_id: str, query: EventQuery, limit: int | None = None) -> list[EventRow]:
+        """A run's events that match ``query``, in order: the first ``limit`` of them, or with
+        ``query.newest`` the last. A node's log lines are read through an index, and a query that leaves
+        log lines out never reads them."""
 
     # result cache ----------------------------------------------------------------------------------------
 

@@ -306,8 +306,8 @@ def flowengine_router(registry: RunRegistry, engine: Engine, dialect: Flowengine
             registry.get(run_id) is not None or await registry.events.get_run(run_id) is not None
         )
         if run_id is not None and known:
-            await serve_socket(websocket, lambda: one_run(websocket, registry, run_id, 0, dialect))
+            await serve_socket(websocket, lambda: one_run(websocket, registry, run_id, 0, dialect=dialect))
             return
-        await serve_socket(websocket, lambda: every_run(websocket, registry, dialect, only=run_id))
+        await serve_socket(websocket, lambda: every_run(websocket, registry, dialect=dialect, only=run_id))
 
     return router

@@ -7,7 +7,17 @@ from __future__ import annotations
 from collections import deque
 from itertools import islice
 
-from flowloom.ir import Event, EventRow, LLMDelta, NodeProgress, RunFinished, RunRow, RunStarted, Status
+from flowloom.ir import (
+    Event,
+    EventQuery,
+    EventRow,
+    LLMDelta,
+    NodeProgress,
+    RunFinished,
+    RunRow,
+    RunStarted,
+    Status,
+)
 from flowloom.ir import event_json as _event_json
 
 #: events a journal does not record either (token streams, progress ticks): never numbered
@@ -63,6 +73,20 @@ class MemoryLedger:
         newer = min(run.seq - after, len(run.events))  # read from the end: followers are near it
         found = list(islice(reversed(run.events), max(newer, 0)))[::-1]
         return found if limit is None else found[:limit]
+
+    async def query_events(self, run_id: str, query: EventQuery, limit: int | None = None) -> list[EventRow]:
+        run = self._runs.get(run_id)
+        before = query.before
+        found = [
+            row
+            for row in (run.events if run is not None else ())
+            if query.after < row.seq
+            and (before is None or row.seq < before)
+            and query.matches(row.type, row.data)
+        ]
+        if limit is None:
+            return found
+        return found[-limit:] if query.newest else found[:limit]
 
     async def get_run(self, run_id: str) -> RunRow | None:
         run = self._runs.get(run_id)

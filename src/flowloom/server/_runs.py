@@ -28,6 +28,7 @@ from flowloom.formats import read_document
 from flowloom.ir import RunRow, Status, WaitError, WaitKeyRequired, WaitRow
 
 from ._errors import ApiError, InputInvalid, json_response, not_found, read_json, zod_issues
+from ._eventfilters import EXCLUDE_HELP, NODE_HELP, TYPES_HELP, event_query, socket_event_query
 from ._listing import run_page, run_query
 from ._registry import RunRegistry, request_document
 from ._streams import Dialect, every_run, one_run, serve_socket, sse_frames
@@ -358,18 +359,26 @@ def runs_router(
         dialect: Annotated[
             str | None, Query(description="`flowengine`: flowengine's event names and fields.")
         ] = None,
+        types: Annotated[list[str] | None, Query(description=TYPES_HELP)] = None,
+        exclude: Annotated[list[str] | None, Query(description=EXCLUDE_HELP)] = None,
+        node: Annotated[str | None, Query(description=NODE_HELP)] = None,
     ) -> Response:
         """Server-Sent Events of a run, from its first recorded event (or after ``Last-Event-ID``) until it
         ends; a run executed by another process or before a restart too. Event ids are the ledger's
-        sequence numbers. ``?dialect=flowengine``: each event as ``flowloom run --jsonl`` prints it for a
-        flowengine workflow (events it has no name for are left out)."""
+        sequence numbers. ``types``, ``exclude`` and ``node`` choose which events come (the store reads
+        no others: ``?exclude=NodeLog`` never reads the run's log lines). ``?dialect=flowengine``: each
+        event as ``flowloom run --jsonl`` prints it for a flowengine workflow (events it has no name for are
+        left out)."""
         after = _event_id(request.headers.get("last-event-id", last_event_id))
         speaking = dialect_of(dialect)
+        query = event_query(types, exclude, node)
         if not await exists(run_id):
             raise not_found(f"Run {run_id!r} not found")
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         return StreamingResponse(
-            sse_frames(registry, run_id, after, speaking), media_type="text/event-stream", headers=headers
+            sse_frames(registry, run_id, after, query, speaking),
+            media_type="text/event-stream",
+            headers=headers,
         )
 
     @router.get("/nodes", response_model=None, responses={200: {"model": NodeList}})
@@ -381,22 +390,25 @@ def runs_router(
     async def events(websocket: WebSocket) -> None:
         """Events as JSON messages ``{seq, run_id, type, data}`` (``seq``: the ledger's): with ``?run_id=``,
         of one run from its first recorded event (or after ``?last_event_id=``) until it ends, wherever it
-        runs; without, of every run this server executes, from now on. ``?dialect=flowengine``: flowengine's
-        event JSON instead (as ``flowloom run --jsonl`` prints it)."""
+        runs (``types``, ``exclude``, ``node``: which events, as for SSE); without, of every run in the
+        store (or, with no store, that this server executes), from now on. ``?dialect=flowengine``:
+        flowengine's event JSON instead (as ``flowloom run --jsonl`` prints it)."""
         await websocket.accept()
-        run_id = websocket.query_params.get("run_id") or None
+        params = websocket.query_params
+        run_id = params.get("run_id") or None
         try:
-            after = _event_id(websocket.query_params.get("last_event_id"))
-            speaking = dialect_of(websocket.query_params.get("dialect"))
+            after = _event_id(params.get("last_event_id"))
+            speaking = dialect_of(params.get("dialect"))
+            query = socket_event_query(params.getlist("types"), params.getlist("exclude"), params.get("node"))
         except ApiError as exc:
             await websocket.close(1008, exc.message)
             return
         if run_id is None:
-            await serve_socket(websocket, lambda: every_run(websocket, registry, speaking))
+            await serve_socket(websocket, lambda: every_run(websocket, registry, query, speaking))
             return
         if not await exists(run_id):
             await websocket.close(4404, f"Run {run_id!r} not found")
             return
-        await serve_socket(websocket, lambda: one_run(websocket, registry, run_id, after, speaking))
+        await serve_socket(websocket, lambda: one_run(websocket, registry, run_id, after, query, speaking))
 
     return router

@@ -15,10 +15,11 @@ import anyio
 from anyio.abc import ObjectSendStream
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from flowloom.ir import EventRow, FlowloomError
+from flowloom.ir import EventQuery, EventRow, FlowloomError, RunStore
 from flowloom.stores import EventsLost, follow_events
 
 from ._registry import RunRegistry
+from ._storeruns import discover_runs
 
 logger = logging.getLogger("flowloom.server")
 KEEPALIVE_S = 15.0
@@ -49,16 +50,21 @@ def event_message(row: EventRow) -> dict[str, Any]:
 
 
 async def sse_frames(
-    registry: RunRegistry, run_id: str, after: int, dialect: Dialect | None = None
+    registry: RunRegistry,
+    run_id: str,
+    after: int,
+    query: EventQuery | None = None,
+    dialect: Dialect | None = None,
 ) -> AsyncIterator[bytes]:
-    """A run's events after ``after`` as SSE frames, until it ends; keep-alive comments while it is quiet.
-    Ends early when the server shuts down or the events are no longer kept (the client may come back with
-    ``Last-Event-ID``). With a ``dialect``, each event is its message (the SSE ``event:`` its ``type``)."""
+    """A run's events after ``after`` (those ``query`` matches) as SSE frames, until it ends; keep-alive
+    comments while it is quiet. Ends early when the server shuts down or the events are no longer kept (the
+    client may come back with ``Last-Event-ID``). With a ``dialect``, each event is its message (the SSE
+    ``event:`` its ``type``)."""
     message = dialect(run_id) if dialect is not None else None
     with registry.wakeup(run_id) as wakeup:
         try:
             async for row in follow_events(
-                registry.events, run_id, after, wakeup=wakeup, heartbeat_s=KEEPALIVE_S
+                registry.events, run_id, after, wakeup=wakeup, heartbeat_s=KEEPALIVE_S, query=query
             ):
                 if row is None:
                     yield _KEEPALIVE
@@ -82,14 +88,20 @@ async def _ws_text(row: EventRow, message: RowMessage | None) -> str | None:
 
 
 async def one_run(
-    websocket: WebSocket, registry: RunRegistry, run_id: str, after: int, dialect: Dialect | None = None
+    websocket: WebSocket,
+    registry: RunRegistry,
+    run_id: str,
+    after: int,
+    query: EventQuery | None = None,
+    dialect: Dialect | None = None,
 ) -> tuple[int, str]:
-    """Send a run's events after ``after`` (in ``dialect``, if given); the close code and reason: 1000
-    when it ended, 1001 when the server shuts down, 1013 when its events are no longer kept."""
+    """Send a run's events after ``after`` (those ``query`` matches, in ``dialect`` if given); the close code
+    and reason: 1000 when it ended, 1001 when the server shuts down, 1013 when its events are no longer
+    kept."""
     message = dialect(run_id) if dialect is not None else None
     with registry.wakeup(run_id) as wakeup:
         try:
-            async for row in follow_events(registry.events, run_id, after, wakeup=wakeup):
+            async for row in follow_events(registry.events, run_id, after, wakeup=wakeup, query=query):
                 assert row is not None
                 text = await _ws_text(row, message)
                 if text is not None:
@@ -103,22 +115,29 @@ async def one_run(
 
 
 async def every_run(
-    websocket: WebSocket, registry: RunRegistry, dialect: Dialect | None = None, only: str | None = None
+    websocket: WebSocket,
+    registry: RunRegistry,
+    query: EventQuery | None = None,
+    dialect: Dialect | None = None,
+    only: str | None = None,
 ) -> tuple[int, str] | None:
-    """Send the events, recorded from now on, of every run this server executes (``only``: of that run),
-    each run's in order (in ``dialect``, if given); one follower per run, their messages sent in turn.
-    Closes 1001 when the server shuts down, 1013 when the client fell behind; ``None`` when the client
-    left."""
+    """Send the events (those ``query`` matches, in ``dialect`` if given), recorded from now on, of every run
+    (``only``: of that run): those this server executes (its bus says so at once) and, with a store, those
+    any engine records there (see ``discover_runs``); each run's in order, one follower per run, their
+    messages sent in turn. Closes 1001 when the server shuts down, 1013 when the client fell behind; ``None``
+    when the client left."""
     since = time.time()
     left = False
     sent: dict[str, int] = {}  # run id -> the last seq sent: a run seen again (resumed) goes on from there
+    following: set[str] = set()
+    ended: set[str] = set()  # followed to its end: followed again only when the store says it goes on
     send, receive = anyio.create_memory_object_stream[str](64)
 
     async def follow(run_id: str, out: ObjectSendStream[str]) -> None:
         message = dialect(run_id) if dialect is not None else None
         async with out:
             with registry.wakeup(run_id) as wakeup:
-                rows = follow_events(registry.events, run_id, sent.get(run_id, 0), wakeup=wakeup)
+                rows = follow_events(registry.events, run_id, sent.get(run_id, 0), wakeup=wakeup, query=query)
                 try:
                     async for row in rows:
                         assert row is not None
@@ -131,9 +150,24 @@ async def every_run(
                 except FlowloomError as exc:
                     logger.error("event stream of run %s ended: %s", run_id, exc)
             watch.seen.discard(run_id)  # its next events (a resume) start a new follower
+            following.discard(run_id)
+            ended.add(run_id)
 
     with registry.watch() as watch:
         async with anyio.create_task_group() as group:
+
+            def start(run_id: str, going: bool = True) -> None:
+                if run_id in following or not (going or run_id not in ended):
+                    return
+                if only is not None and run_id != only:
+                    return
+                try:
+                    out = send.clone()
+                except anyio.ClosedResourceError:  # the stream is ending
+                    return
+                following.add(run_id)
+                ended.discard(run_id)
+                group.start_soon(follow, run_id, out)
 
             async def sender() -> None:
                 nonlocal left
@@ -145,11 +179,18 @@ async def every_run(
                         left = True
                         group.cancel_scope.cancel()
 
+            async def from_store(store: RunStore) -> None:
+                try:
+                    await discover_runs(store, since, start)
+                except FlowloomError as exc:  # the store failed: this server's own runs still come
+                    logger.error("every-run stream stopped reading the store's runs: %s", exc)
+
             group.start_soon(sender)
+            if registry.engine.store is not None:
+                group.start_soon(from_store, registry.engine.store)
             async with send:
                 async for run_id in watch.runs:
-                    if only is None or run_id == only:
-                        group.start_soon(follow, run_id, send.clone())
+                    start(run_id)
             # the watch ended: the server is shutting down, or the client fell behind
             group.cancel_scope.cancel()
     if left:

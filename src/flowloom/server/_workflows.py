@@ -4,20 +4,51 @@ inputs, and a node's log lines (the newest first, then earlier pages, or all as 
 
 from __future__ import annotations
 
+import re
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from flowloom.engine import Engine, InvalidWorkflowError
-from flowloom.ir import Json, RunStore
+from flowloom.ir import LOG_EVENT, EventQuery, EventRow, Json, RunStore
 
 from ._errors import ApiError, json_response, not_found, read_json
 from ._live import live_frames
 from ._registry import RunRegistry
 from ._upstream import ErrorOutput
 
-_LOG_EVENT = "NodeLog"
+_LOG_TYPES = frozenset({LOG_EVENT})
+_DOWNLOAD_PAGE = 5000  # lines per read of a download
+
+
+def _line(row: EventRow) -> dict[str, Any]:
+    data = row.data if isinstance(row.data, dict) else {}
+    return {
+        "seq": row.seq,
+        "node_id": data.get("node_id"),
+        "stream": data.get("stream"),
+        "line": data.get("line"),
+    }
+
+
+async def _log_text(store: RunStore, run_id: str, node: str | None) -> AsyncIterator[bytes]:
+    """Every log line of the run (of ``node``), a page of lines at a time, in order."""
+    after = 0
+    while True:
+        query = EventQuery(types=_LOG_TYPES, node_id=node, after=after)
+        rows = await store.query_events(run_id, query, _DOWNLOAD_PAGE)
+        if rows:
+            yield "".join(f"{_line(row)['line']}\n" for row in rows).encode()
+            after = rows[-1].seq
+        if len(rows) < _DOWNLOAD_PAGE:
+            return
+
+
+def _file_name(text: str) -> str:
+    """A download's file name: the run (and node) id, with nothing a header or a file system minds."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text)[:200]
 
 
 def _start_schema(document: Json) -> dict[str, Any]:
@@ -121,26 +152,22 @@ def workflows_router(registry: RunRegistry, engine: Engine) -> APIRouter:
     ) -> Response:
         """A run's log lines, the newest ``limit`` (before the event ``before``) as ``{lines: [{seq,
         node_id, stream, line}], earlier}`` (``earlier``: the ``before`` of the page before, ``None`` at
-        the first line); with ``download``, all of them as text."""
-        if await store().get_run(run_id) is None:
+        the first line); with ``download``, all of them as text, streamed. A node's lines are read through
+        the store's index of them, a page at a time."""
+        runs = store()
+        if await runs.get_run(run_id) is None:
             raise not_found(f"Run {run_id!r} not found")
-        lines = [
-            {"seq": row.seq, "node_id": row.data.get("node_id"), "stream": row.data.get("stream"),
-             "line": row.data.get("line")}
-            for row in await store().get_events(run_id)
-            if row.type == _LOG_EVENT and isinstance(row.data, dict)
-            and (node is None or row.data.get("node_id") == node)
-            and (before is None or row.seq < before)
-        ]  # fmt: skip
         if download:
-            text = "".join(f"{line['line']}\n" for line in lines)
-            name = f"{run_id}{'-' + node if node else ''}.log"
-            return Response(
-                text, media_type="text/plain; charset=utf-8",
-                headers={"Content-Disposition": f'attachment; filename="{name}"'},
-            )  # fmt: skip
-        page = lines[-limit:]
-        earlier = page[0]["seq"] if len(lines) > len(page) else None
+            name = _file_name(f"{run_id}-{node}" if node else run_id)
+            return StreamingResponse(
+                _log_text(runs, run_id, node),
+                media_type="text/plain; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="{name}.log"'},
+            )
+        query = EventQuery(types=_LOG_TYPES, node_id=node, before=before, newest=True)
+        found = await runs.query_events(run_id, query, limit + 1)  # one more: are there earlier lines?
+        page = [_line(row) for row in found[-limit:]]
+        earlier = page[0]["seq"] if len(found) > limit else None
         return json_response({"lines": page, "earlier": earlier})
 
     @router.get("/runs/{run_id}/live", response_model=None)

@@ -9,6 +9,9 @@ Between reads it waits on a ``Wakeup``: a process that executes the run may ``no
 run's events (the engine's bus), so new events are read at once; otherwise it polls, backing off from
 ``FAST_POLL_S`` to ``POLL_S``. Either way every read is of the store: a wake-up only says "look now".
 
+A follower may read only some of the events (an ``EventQuery``: by type, by node): it then reads with
+``query_events`` from the last event it got, and cannot tell a gap from events it left out.
+
 When does a run end? When the last event read is ``RunFinished`` and the run's row says it terminated
 (a resumed run goes on after its earlier ``RunFinished``), or when its row says it terminated and no
 ``RunFinished`` follows and no engine holds its lease (a run nobody executed any more, canceled through
@@ -20,11 +23,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Protocol
 
 import anyio
 
-from flowloom.ir import EventRow, FlowloomError, RunRow
+from flowloom.ir import EventQuery, EventRow, FlowloomError, RunRow
 
 FINISHED = "RunFinished"
 PAGE = 500  # events per read
@@ -38,6 +42,9 @@ class RunEvents(Protocol):
 
     async def get_events(self, run_id: str, after: int = 0, limit: int | None = None) -> list[EventRow]:
         """The run's events with ``seq > after``, in order (at most ``limit``)."""
+
+    async def query_events(self, run_id: str, query: EventQuery, limit: int | None = None) -> list[EventRow]:
+        """The run's events that match ``query``, in order (at most ``limit``)."""
 
     async def get_run(self, run_id: str) -> RunRow | None:
         """The run's row, or ``None``."""
@@ -86,13 +93,22 @@ async def follow_events(
     heartbeat_s: float | None = None,
     poll_s: float = POLL_S,
     done: Callable[[], bool] | None = None,
+    query: EventQuery | None = None,
 ) -> AsyncIterator[EventRow | None]:
     """The run's events with ``seq > after``, then its new ones as they are recorded, until it ends (see the
     module) or ``wakeup`` is closed. With ``heartbeat_s``, ``None`` comes after that long without an event
     (for keep-alives). ``done``: for a run executed here, whether its handle says it ended (after its end
     was recorded): then a read with nothing new ends the follow, even if the store never got the run.
-    Raises ``EventsLost`` when the ledger skips numbers it should hold."""
+    ``query``: only the events it matches (its ``after`` aside). Raises ``EventsLost`` when the ledger
+    skips numbers it should hold (unfiltered follows only)."""
     wakeup = wakeup if wakeup is not None else Wakeup()
+    filtered = query is not None and query.filtered
+
+    async def read(after: int, limit: int | None) -> list[EventRow]:
+        if query is None or not filtered:
+            return await source.get_events(run_id, after, limit)
+        return await source.query_events(run_id, replace(query, after=after, newest=False), limit)
+
     last = after
     delay = FAST_POLL_S
     seen_row = False
@@ -101,9 +117,9 @@ async def follow_events(
     at_finish = False  # the last event read is a RunFinished: the row decides whether more come
     while not wakeup.closed:
         wakeup._arm()  # before the read: an event recorded during it still wakes the next wait
-        rows = await source.get_events(run_id, last, PAGE)
+        rows = await read(last, PAGE)
         if rows:
-            if rows[0].seq != last + 1:
+            if rows[0].seq != last + 1 and not filtered:
                 raise EventsLost(f"run {run_id}: events {last + 1} to {rows[0].seq - 1} are no longer kept")
             for row in rows:
                 yield row
@@ -117,7 +133,7 @@ async def follow_events(
                 await wakeup._wait(delay)
                 continue
         if not rows and done is not None and done():
-            finished = await source.get_events(run_id, last)  # done() may have turned true after the read
+            finished = await read(last, None)  # done() may have turned true after the read
             for late in finished:
                 yield late
             return
@@ -130,7 +146,7 @@ async def follow_events(
                 run is not None and run.status.terminated and (at_finish or not _owned(run))
             ):
                 # it ended: what it recorded before its row said so is read by now, or by this last read
-                for late in await source.get_events(run_id, last):
+                for late in await read(last, None):
                     yield late
                 return
         if heartbeat_s is not None and time.monotonic() - quiet_since >= heartbeat_s:

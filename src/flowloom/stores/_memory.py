@@ -8,12 +8,16 @@ await inside, so each one is atomic within its event loop.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Sequence
+from itertools import islice
 from typing import Any
 
 from flowloom.ir import (
+    LOG_EVENT,
     UNSET,
     CacheEntry,
+    EventQuery,
     EventRow,
     Json,
     Keep,
@@ -31,6 +35,7 @@ from flowloom.ir import (
 )
 
 from ._codec import dumps, loads
+from ._ledger import log_node
 from ._records import TERMINAL_STATUSES, node_order
 from ._runmatch import matches, workflows_seen
 from ._waits import chosen_wait, not_waiting
@@ -63,6 +68,7 @@ class MemoryStore:
         self._last_seq: dict[str, int] = {}
         self._nodes: dict[str, dict[tuple[str, Scope], NodeRow]] = {}
         self._events: dict[str, list[EventRow]] = {}
+        self._logs: dict[str, dict[str, list[int]]] = {}  # by run, then node: the seqs of its log lines
         self._cache: dict[str, CacheEntry] = {}
         self._waits: dict[str, dict[str, WaitRow]] = {}  # by run, then key
         self._definitions: dict[str, WorkflowDefinition] = {}
@@ -95,6 +101,7 @@ class MemoryStore:
         self._last_seq[run.id] = 0
         self._nodes[run.id] = {}
         self._events[run.id] = []
+        self._logs[run.id] = {}
 
     async def get_run(self, run_id: str) -> RunRow | None:
         run = self._runs.get(run_id)
@@ -160,6 +167,7 @@ class MemoryStore:
         ]
         for run_id in doomed:
             del self._runs[run_id], self._last_seq[run_id], self._nodes[run_id], self._events[run_id]
+            del self._logs[run_id]
             self._waits.pop(run_id, None)
         gone = set(doomed)
         for run in list(self._runs.values()):
@@ -191,12 +199,31 @@ class MemoryStore:
             self._last_seq[event.run_id] = seq
             row = EventRow(run_id=event.run_id, seq=seq, type=event.type, data=dumps(event.data), at=event.at)
             self._events[event.run_id].append(row)
+            node_id = log_node(row.data) if event.type == LOG_EVENT else None
+            if node_id is not None:
+                self._logs[event.run_id].setdefault(node_id, []).append(seq)
             seqs.append(seq)
         return seqs
 
     async def get_events(self, run_id: str, after: int = 0, limit: int | None = None) -> list[EventRow]:
         events = self._events.get(run_id, [])[after:]  # seq n is at index n - 1
         return [_decoded(event, "data") for event in events[:limit]]
+
+    async def query_events(self, run_id: str, query: EventQuery, limit: int | None = None) -> list[EventRow]:
+        events = self._events.get(run_id, [])
+        before = len(events) + 1 if query.before is None else min(query.before, len(events) + 1)
+        candidates: Sequence[EventRow]
+        if query.logs_of_one_node:  # the node's index
+            assert query.node_id is not None
+            seqs = self._logs.get(run_id, {}).get(query.node_id, [])
+            chosen = seqs[bisect_right(seqs, query.after) : bisect_left(seqs, before)]
+            candidates = [events[seq - 1] for seq in chosen]
+        else:
+            candidates = events[query.after : max(before - 1, query.after)]  # seq n is at index n - 1
+        ordered: Iterable[EventRow] = reversed(candidates) if query.newest else candidates
+        decoded = (_decoded(event, "data") for event in ordered if query.wants_type(event.type))
+        found = list(islice((e for e in decoded if query.matches(e.type, e.data)), limit))
+        return found[::-1] if query.newest else found
 
     async def put_cache(self, entry: CacheEntry) -> None:
         self._cache[entry.key] = _encoded(entry, "value")

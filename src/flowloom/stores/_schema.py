@@ -5,7 +5,7 @@ JSON values are TEXT (their ``_codec.dumps``), the same on SQLite and PostgreSQL
 seconds since the epoch. A node's scope is TEXT like ``"2/0"`` (``""`` outside loops). On SQLite, the two
 tables written for every node (``node_records``, ``events``) are ``WITHOUT ROWID``: clustered on their
 primary keys, one b-tree each. An ``events`` row holds one event or a block of a run's consecutive events
-(see ``_ledger``).
+(see ``_ledger``); rows of log lines name their node; partial indexes find a node's lines, and the other rows.
 """
 
 from __future__ import annotations
@@ -70,6 +70,22 @@ events = sa.Table(
     sa.Column("data", sa.Text, nullable=False),
     sa.Column("at", sa.Double, nullable=False),
     sa.Column("n_events", sa.Integer, nullable=False, server_default="1"),  # a block's size (see _ledger)
+    sa.Column("node_id", sa.String(256)),  # the node whose log lines the row holds; NULL: not log lines
+    sa.Index(
+        "ix_events_node_logs",
+        "run_id",
+        "node_id",
+        "seq",
+        sqlite_where=sa.text("node_id IS NOT NULL"),
+        postgresql_where=sa.text("node_id IS NOT NULL"),
+    ),
+    sa.Index(
+        "ix_events_other",
+        "run_id",
+        "seq",
+        sqlite_where=sa.text("node_id IS NULL"),
+        postgresql_where=sa.text("node_id IS NULL"),
+    ),
     sqlite_with_rowid=False,
 )
 

@@ -43,6 +43,7 @@ import anyio.to_thread
 from flowloom.ir import (
     UNSET,
     CacheEntry,
+    EventQuery,
     EventRow,
     Json,
     Keep,
@@ -263,6 +264,11 @@ class SqlStore:
 
     async def get_events(self, run_id: str, after: int = 0, limit: int | None = None) -> list[EventRow]:
         return await self._call(lambda c: self._queries.get_events(c, run_id, after, limit))
+
+    async def query_events(self, run_id: str, query: EventQuery, limit: int | None = None) -> list[EventRow]:
+        from ._eventreads import sql_query_events
+
+        return await self._call(lambda c: sql_query_events(c, run_id, query, limit))
 
     # result cache ----------------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 from flowloom.ir import EncodedEvents, NewEvent, NodeRow, RunRow, Status, StoreError
 
 from ._codec import dump_scope, dumps
-from ._ledger import ledger_row
+from ._ledger import ledger_rows
 
 if TYPE_CHECKING:
     from sqlalchemy import ClauseElement
@@ -220,7 +220,9 @@ SQLITE: Final = {
         "SELECT runs.id, (SELECT max(events.seq) AS max_1 \nFROM events \nWHERE events.run_id = runs.id)"
         " AS anon_1 \nFROM runs \nWHERE runs.id = ?"
     ),
-    "insert_events": _sqlite(f"INSERT INTO events (run_id, seq, type, data, at, n_events) {_values(6)}"),
+    "insert_events": _sqlite(
+        f"INSERT INTO events (run_id, seq, type, data, at, n_events, node_id) {_values(7)}"
+    ),
     "put_workflow": _sqlite(
         f"INSERT INTO workflows (hash, workflow) {_values(2)} ON CONFLICT (hash) DO NOTHING"
     ),
@@ -256,7 +258,7 @@ KEYS: Final[dict[str, tuple[str, ...]]] = {
         "cached",
     ),
     "last_seq": ("b_run_id",),
-    "insert_events": ("run_id", "seq", "type", "data", "at", "n_events"),
+    "insert_events": ("run_id", "seq", "type", "data", "at", "n_events", "node_id"),
     "put_workflow": ("hash", "workflow"),
     "put_cache": ("key", "value", "created_at", "expires_at"),
     "insert_run": RUN_KEYS,
@@ -340,10 +342,10 @@ class Writes:
 
     def append_events(self, dbapi: Any, by_run: Mapping[str, Sequence[EventValues]]) -> dict[str, int]:
         """Number each run's events (``events_by_run``) after the run's last one, and write them as one row
-        (see ``_ledger``); returns each run's first new seq. Appenders to one run take turns: SQLite writes
-        one transaction at a time, and on PostgreSQL the run's row is locked first, in a statement of its
-        own (a statement reads what was committed when it began, so the ``max(seq)`` is read after the lock
-        is held)."""
+        (log lines apart: see ``_ledger``); returns each run's first new seq. Appenders to one run take
+        turns: SQLite writes one transaction at a time, and on PostgreSQL the run's row is locked first, in
+        a statement of its own (a statement reads what was committed when it began, so the ``max(seq)`` is
+        read after the lock is held)."""
         first_seq: dict[str, int] = {}
         if not by_run:
             return first_seq
@@ -355,7 +357,7 @@ class Writes:
             if found is None:
                 raise StoreError(f"unknown run {run_id!r}")
             first_seq[run_id] = (found[1] or 0) + 1
-            rows.append(ledger_row(run_id, first_seq[run_id], run_events))
+            rows.extend(ledger_rows(run_id, first_seq[run_id], run_events))
         self._s["insert_events"].executemany(dbapi, rows)
         return first_seq
 

@@ -12,7 +12,7 @@ const tokens = new Map();      // node id -> text
 let selected = null;
 let runStart = null;
 let lastSeq = 0;
-let liveLogAfter = Infinity;   // the panel's log shows live lines after this seq
+let logStream = null;          // the node panel's stream of its node's new log lines
 
 function el(tag, attrs, parent) {
   const node = document.createElementNS(SVG, tag);
@@ -92,7 +92,6 @@ function onEvent(type, data, seq) {
   const scope = (data.scope || []).join("/");
   const key = `${id}|${scope}`;
   const node = state(id);
-  if (type === "NodeLog") { if (selected === id && seq > liveLogAfter) appendLog([data]); return; }
   if (type === "LLMDelta") { tokens.set(id, (tokens.get(id) || "") + data.text); if (selected === id) showTokens(); return; }
   if (type === "NodeProgress") { node.progress = data; if (selected === id) showProgress(); return; }
   if (STATUS_OF[type]) node.status = STATUS_OF[type];
@@ -121,10 +120,11 @@ function onEvent(type, data, seq) {
   if (selected === id) showStatus();
 }
 
+// the run's events without its log lines, however many: the node panel reads its node's lines apart
 function follow() {
-  const source = new EventSource(`/api/v1/runs/${encodeURIComponent(runId)}/events`);
+  const source = new EventSource(`/api/v1/runs/${encodeURIComponent(runId)}/events?exclude=NodeLog`);
   const types = ["RunStarted", "RunFinished", "RunWaiting", "RunResumed", "NodeStarted", "NodeSucceeded", "NodeFailed",
-    "NodeRetrying", "NodeSkipped", "NodeCanceled", "NodeLog", "NodeProgress", "LLMDelta"];
+    "NodeRetrying", "NodeSkipped", "NodeCanceled", "NodeProgress", "LLMDelta"];
   let ended = false;  // the last event ended the run (a resumed run's events come after one that ended it)
   for (const type of types) {
     source.addEventListener(type, (message) => {
@@ -231,11 +231,34 @@ function appendLog(lines, before) {
   if (before) log.prepend(fragment); else { log.append(fragment); log.scrollTop = log.scrollHeight; }
 }
 
+// the node's new lines as they are recorded, after the last one shown (its own stream: types and node)
+function followLog(id, after) {
+  stopLog();
+  const params = new URLSearchParams({ types: "NodeLog", node: id, last_event_id: String(after) });
+  const stream = new EventSource(`/api/v1/runs/${encodeURIComponent(runId)}/events?${params}`);
+  let last = after;
+  stream.addEventListener("NodeLog", (message) => {
+    last = Number(message.lastEventId);
+    if (selected === id) appendLog([JSON.parse(message.data)]);
+  });
+  // it ends with the run; after a broken connection, go on from the last line if the node still runs
+  stream.addEventListener("error", () => {
+    stream.close();
+    if (logStream === stream && selected === id && state(id).status === "processing") {
+      setTimeout(() => { if (logStream === stream && selected === id) followLog(id, last); }, 1000);
+    }
+  });
+  logStream = stream;
+}
+function stopLog() { if (logStream) { logStream.close(); logStream = null; } }
+
 async function loadLog(before) {
-  const params = new URLSearchParams({ node: selected, limit: "200" });
+  const id = selected;
+  const params = new URLSearchParams({ node: id, limit: "200" });
   if (before) params.set("before", before);
   const page = await flowloomApi("GET", `/api/v1/runs/${encodeURIComponent(runId)}/logs?${params}`);
-  if (!before) liveLogAfter = page.lines.length ? page.lines[page.lines.length - 1].seq : lastSeq;
+  if (selected !== id) return;
+  if (!before) followLog(id, page.lines.length ? page.lines[page.lines.length - 1].seq : 0);
   appendLog(page.lines, Boolean(before));
   const earlier = document.getElementById("load-earlier");
   earlier.hidden = page.earlier === null;
@@ -296,13 +319,14 @@ async function openPanel(id) {
   document.getElementById("node-log").replaceChildren();
   document.getElementById("download-log").href =
     `/api/v1/runs/${encodeURIComponent(runId)}/logs?node=${encodeURIComponent(id)}&download=true`;
-  liveLogAfter = Infinity;
+  stopLog();
   try { await Promise.all([showExecutions(), loadLog(null)]); } catch (error) { flowloomFlash(error.message); }
 }
 
 document.getElementById("close-panel").addEventListener("click", () => {
   const previous = selected;
   selected = null;
+  stopLog();
   panel.hidden = true;
   paintNode(previous);
 });

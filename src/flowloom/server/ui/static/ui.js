@@ -113,8 +113,8 @@ document.addEventListener("submit", async (event) => {
   }
 });
 
-// The runs page: rows refresh when any run of this server changes (its every-run WebSocket), and every
-// few seconds for runs of other processes; selections survive refreshes.
+// The runs page: rows refresh when any run in the store starts, ends, waits or resumes (the every-run
+// WebSocket follows the store, so runs of other processes come too); selections survive refreshes.
 let refreshTimer = null;
 function refreshRuns() {
   const table = document.getElementById("runs-table");
@@ -135,12 +135,15 @@ document.addEventListener("htmx:afterSwap", (event) => {
   }
 });
 
-const RUN_EVENTS = new Set(["RunStarted", "RunFinished", "RunWaiting", "RunResumed"]);
+const RUN_EVENTS = ["RunStarted", "RunFinished", "RunWaiting", "RunResumed"];
+let runsFollowed = false;
 function followRuns() {
   if (!document.getElementById("runs-table")) return;
-  const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/v1/events`);
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/api/v1/events?types=${RUN_EVENTS.join(",")}`);
+  socket.onopen = () => { if (runsFollowed) refreshRuns(); runsFollowed = true; };  // what changed meanwhile
   socket.onmessage = (message) => {
-    try { if (RUN_EVENTS.has(JSON.parse(message.data).type)) refreshRuns(); } catch (_) { /* not an event */ }
+    try { if (RUN_EVENTS.includes(JSON.parse(message.data).type)) refreshRuns(); } catch (_) { /* not an event */ }
   };
   socket.onclose = () => setTimeout(followRuns, 3000);
 }
