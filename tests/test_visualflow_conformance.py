@@ -45,9 +45,6 @@ def load_runner() -> ModuleType:
 
 _BUNDLES = "`.flow` bundles and the `flowloom bundle` commands are not built yet"
 _SUBFLOWS = "subflow nodes (child runs driven by the engine) are not built yet"
-_CODE = (
-    "code and function nodes, pin expressions and flow functions (RestrictedPython sandbox) are not built yet"
-)
 EXPECTED_FAILURES: dict[str, str] = {
     "core-missing-flow-id": "a flow with no nodes, no edges and no id has no VisualFlow shape to detect",
     **dict.fromkeys(
@@ -77,8 +74,6 @@ def _expected(case_id: str, area: str) -> str | None:
         return _BUNDLES
     if area == "subflow":
         return _SUBFLOWS
-    if case_id.startswith(("code-", "function-", "pinexpr-", "fnlib-")):
-        return _CODE
     return None
 
 
