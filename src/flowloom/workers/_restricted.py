@@ -8,9 +8,10 @@ safe builtins of RestrictedPython (``safe_builtins`` + ``limited_builtins`` + ``
 ``math``, ``random``, ``string``, ``set``...; ``import math`` etc. give these same objects;
 ``import json`` its ``dumps``, ``loads`` and ``JSONDecodeError``) and the usual iteration helpers
 (``enumerate``, ``min``, ``sum``...). What it may not: import other modules (unless allow-listed), read
-or write any name or attribute starting with ``_`` (also through ``getattr``/``setattr``/``hasattr``), reach frames, code or generator internals, ``str.format``,
-``eval``/``exec``/``compile``/``open``/``type``/``globals``, or modify objects other than its own dicts,
-lists, sets, bytearrays and instances of its own classes.
+or write any name or attribute starting with ``_`` (also through ``getattr``/``setattr``/``hasattr``),
+reach frames, code or generator internals, ``str.format``, ``eval``/``exec``/``compile``/``open``/``type``/
+``globals``, or modify objects other than its own dicts, lists, sets, bytearrays and instances of its own
+classes.
 """
 
 from __future__ import annotations
