@@ -44,7 +44,6 @@ def load_runner() -> ModuleType:
 
 
 _BUNDLES = "`.flow` bundles and the `flowloom bundle` commands are not built yet"
-_SUBFLOWS = "subflow nodes (child runs driven by the engine) are not built yet"
 EXPECTED_FAILURES: dict[str, str] = {
     "core-missing-flow-id": "a flow with no nodes, no edges and no id has no VisualFlow shape to detect",
     **dict.fromkeys(
@@ -72,8 +71,6 @@ def _expected(case_id: str, area: str) -> str | None:
         return EXPECTED_FAILURES[case_id]
     if area == "bundle":
         return _BUNDLES
-    if area == "subflow":
-        return _SUBFLOWS
     return None
 
 

@@ -28,10 +28,12 @@ def check(
     *,
     format: str | None,
     strict: bool = False,
+    source: Mapping[str, Any] | None = None,
 ) -> CompiledWorkflow | Refused:
-    """The compiled workflow, or why it (or ``inputs``, unless None) was refused."""
+    """The compiled workflow, or why it (or ``inputs``, unless None) was refused; ``source``: the
+    document of ``file`` as read already (a VisualFlow with its subflows)."""
     try:
-        compiled = engine.load(file, format=format)
+        compiled = engine.load(file if source is None else source, format=format)
     except InvalidWorkflowError as exc:
         return Refused(exc.errors, workflow_problem(file, exc.errors))
     errors = engine.strict_errors(compiled) if strict else []

@@ -70,6 +70,7 @@ from ._store import (
     Unset,
     WorkflowSeen,
 )
+from ._subflows import SubflowSource
 from ._waits import (
     DUE_CHECK_S,
     TIMED_OUT_PAYLOAD,
@@ -161,6 +162,7 @@ __all__ = [
     "Status",
     "StatusData",
     "StoreError",
+    "SubflowSource",
     "Unset",
     "ValidationResult",
     "VariableType",

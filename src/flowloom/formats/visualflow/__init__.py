@@ -10,11 +10,12 @@ from flowloom.ir import InvalidWorkflowError
 
 from .._format import LoadedWorkflow
 from ._compile import compile_flow
+from ._library import FolderSubflows, subflow_ids, with_subflows
 from ._lower import LoweringError
 from ._parse import parse_flow
 from ._types import IR_PREFIX
 
-__all__ = ["IR_PREFIX", "VisualFlowFormat"]
+__all__ = ["IR_PREFIX", "FolderSubflows", "VisualFlowFormat", "subflow_ids", "with_subflows"]
 
 
 class VisualFlowFormat:

@@ -79,6 +79,8 @@ def compile_flow(flow: VFlow) -> Workflow:
             data["body"] = sorted(regions.members.get(nid, ()))
         if flow.functions:
             data["functions"] = flow.functions
+        if node.type == "subflow" and flow.subflows:
+            data["subflows"] = dict(flow.subflows)
         ir_type = IR_PREFIX + node.type
         nodes.append(
             Node(

@@ -9,6 +9,7 @@ from ._builtins import builtin_types
 from ._code import code_types
 from ._control import Begin, Finish, control_types
 from ._effects import effect_types
+from ._subflow import subflow_types
 from ._variables import variable_types
 
 __all__ = ["visual_executors"]
@@ -24,4 +25,5 @@ def visual_executors() -> list[NodeExecutor]:
         *variable_types(),
         *builtin_types(),
         *code_types(),
+        *subflow_types(),
     ]
