@@ -46,14 +46,6 @@ def load_runner() -> ModuleType:
 _BUNDLES = "`.flow` bundles and the `flowloom bundle` commands are not built yet"
 EXPECTED_FAILURES: dict[str, str] = {
     "core-missing-flow-id": "a flow with no nodes, no edges and no id has no VisualFlow shape to detect",
-    **dict.fromkeys(
-        (
-            "data-agent-trace-report",
-            "data-make-meta",
-            "data-make-scratchpad",
-        ),
-        "builtin not built yet",
-    ),
 }
 
 
