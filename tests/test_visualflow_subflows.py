@@ -187,3 +187,34 @@ async def test_a_child_answered_on_its_own_resumes_its_parked_parent(tmp_path: P
             await anyio.sleep(0.01)
     assert row.status is Status.SUCCEEDED, row.error
     assert row.outputs == {"y": "direct", "success": True}
+
+
+def spinner() -> dict[str, Any]:
+    flow = breaker()
+    flow["id"] = "spinner"
+    flow["nodes"][1]["data"]["codeBody"] = "while True:\n    x = x + 1"
+    flow["edges"].append(edge("start", "x", "code", "x"))
+    flow["nodes"][1]["data"]["inputs"].append(pin("x"))
+    return flow
+
+
+async def test_canceling_a_parent_cancels_its_running_child(tmp_path: Path) -> None:
+    document = with_subflows(parent("spinner"), Library(spinner()))
+    async with flowloom.Engine(store=f"sqlite:///{tmp_path / 'runs.db'}") as engine:
+        run = engine.start(document, {"x": 1})
+        assert engine.store is not None
+        children: list[flowloom.ir.RunRow] = []
+        for _ in range(1000):  # until the child run is recorded (it then spins in the sandbox)
+            children = await children_of(engine.store, run.id)
+            if children:
+                break
+            await anyio.sleep(0.01)
+        [child] = children
+        run.cancel()
+        await run.join()
+        child_run = engine.active_run(child.id)
+        if child_run is not None:
+            await child_run.join()
+        row = await engine.store.get_run(child.id)
+    assert run.status is Status.CANCELED
+    assert row is not None and row.status is Status.CANCELED

@@ -46,10 +46,12 @@ class ChildRuns(Protocol):
         answers: Mapping[str, Any],
         *,
         format: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> ChildOutcome:
         """Start the child ``child_run_id`` (``document`` with ``inputs``) unless it exists, else carry it
         on: a waiting child gets the answer in ``answers`` under its open wait's key, an orphaned one is
-        resumed, a running one here is joined. Returns once it ended or waits."""
+        resumed, a running one here is joined. Returns once it ended or waits. Canceling the call cancels
+        the child. ``metadata`` is recorded with a new child."""
 
 
 class _Engine(Protocol):
@@ -88,6 +90,7 @@ class EngineChildren:
         answers: Mapping[str, Any],
         *,
         format: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> ChildOutcome:
         engine = self._engine
         handle = await self._carry_on(child_run_id, answers)
@@ -95,9 +98,18 @@ class EngineChildren:
             return handle
         if handle is None:
             handle = engine.start(
-                document, inputs, run_id=child_run_id, format=format, parent_run_id=parent_run_id
+                document,
+                inputs,
+                run_id=child_run_id,
+                format=format,
+                parent_run_id=parent_run_id,
+                metadata=metadata,
             )
-        await handle.join()
+        try:
+            await handle.join()
+        except BaseException:  # the parent was canceled (or timed out): its child goes with it
+            handle.cancel()
+            raise
         return ChildOutcome(handle.id, handle.status, handle.outputs, handle.error, list(handle.waits))
 
     async def _carry_on(self, child_run_id: str, answers: Mapping[str, Any]) -> Run | ChildOutcome | None:

@@ -61,7 +61,13 @@ async def subflow(ctx: NodeContext, inputs: dict[str, Any], state: State) -> Out
     if children is None:
         raise NodeError(f"Subflow node '{ctx.node.id}' needs an engine that runs child runs")
     child = await children.run_child(
-        ctx.run_id, child_run_id(ctx), document, _child_inputs(inputs), ctx.answers, format="visualflow"
+        ctx.run_id,
+        child_run_id(ctx),
+        document,
+        _child_inputs(inputs),
+        ctx.answers,
+        format="visualflow",
+        metadata={"subflow": flow_id, "parent_node": ctx.node.id},
     )
     if child.status is Status.SUCCEEDED:
         output = child.outputs
