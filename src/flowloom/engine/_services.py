@@ -13,6 +13,8 @@ from typing import Any, Generic, TypeVar
 
 from flowloom.ir import CodeLimits, Sandbox, SubflowSource, Workers
 
+from ._children import ChildRuns
+
 T = TypeVar("T")
 
 
@@ -91,7 +93,7 @@ class Services:
     browser: Lazy[Any] | None = None
     containers: Lazy[Any] | None = None
     subflows: SubflowSource | None = None
-    children: Any = None
+    children: ChildRuns | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     async def aclose(self) -> None:

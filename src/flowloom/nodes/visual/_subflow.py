@@ -19,7 +19,7 @@ from ._base import ExecNode, Outcome, State, exec_type
 _SPREAD = ("input", "vars")
 _NOT_INPUTS = frozenset({"inherit_context", *_SPREAD})
 _LIBRARY = "subflows"
-CHILD_RUN_ID = "child_run_id"  # as flowloom.engine's parent waits name their child
+CHILD_RUN_ID = "child_run_id"  # the key flowloom.engine's child runs look for in a parent's wait
 
 
 def child_run_id(ctx: NodeContext) -> str:
