@@ -61,6 +61,14 @@ async def test_private_names_helpers_and_imports_work() -> None:
     assert await result.wait() == {"value": '{"n": 8, "box": 4}', "success": True}
 
 
+async def test_a_syntax_error_and_an_unknown_private_name_read_as_written() -> None:
+    result = await run(code_flow("x = (\nreturn {'value': _nope}"), {"n": 1})
+    assert result.error is not None and "Syntax error" in result.error and "of codeBody" in result.error
+    result = await run(code_flow("return {'value': _nope}"), {"n": 1})
+    assert result.error is not None
+    assert "name '_nope' is not defined (NameError, line 1 of codeBody)" in result.error
+
+
 async def test_an_exception_names_the_node_and_the_line() -> None:
     body = "a = n + 1\nb = a * 2\nc = {}['missing']\nreturn {'value': c}"
     result = await run(code_flow(body), {"n": 1})

@@ -83,14 +83,15 @@ class Script:
     source: str
     sections: tuple[Section, ...]
 
-    def where(self, line: int) -> str:
-        """``line`` of the script as a line of the user's code: ``"line 3 of codeBody"``."""
+    def where(self, line: int) -> str | None:
+        """``line`` of the script as a line of the user's code (``"line 3 of codeBody"``), or None for a
+        line of flowloom's own (the helpers, the wrapper)."""
         found = None
         for section in self.sections:
             if section.first_line <= line:
                 found = section
-        if found is None:
-            return f"line {line}"
+        if found is None or not found.what:
+            return None
         return f"line {line - found.first_line + 1} of {found.what}"
 
 
@@ -170,11 +171,11 @@ def script_error(text: str, script: Script) -> str:
     match = _SANDBOX_ERROR.match(text)
     if match is None or match["type"] is None:
         return text
-    message = match["message"].removeprefix(PRIVATE) if match["message"] else ""
-    where = f", {script.where(int(match['line']))}" if match["line"] else ""
+    message = (match["message"] or "").replace(PRIVATE + "_", "_")  # the user's names, as written
+    place = script.where(int(match["line"])) if match["line"] else None
     if match["type"] == "SyntaxError":
-        return f"Syntax error: {message}{where.replace(', ', ' (', 1) + ')' if where else ''}"
-    return f"Runtime error: {message} ({match['type']}{where})"
+        return f"Syntax error: {message}" + (f" ({place})" if place else "")
+    return f"Runtime error: {message} ({match['type']}" + (f", {place})" if place else ")")
 
 
 def refused_import(module: str, where: str | None) -> str:
