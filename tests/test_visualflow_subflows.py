@@ -5,6 +5,10 @@ parked parent; flows come from the document's library or from the engine's ``Sub
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,9 +20,11 @@ import flowloom
 from flowloom.engine import Services
 from flowloom.formats.visualflow import with_subflows
 from flowloom.ir import Status
+from flowloom.stores import SqlStore
 from test_visualflow import EXEC, edge, node, pin
 
 pytestmark = pytest.mark.anyio
+TESTS = Path(__file__).resolve().parent
 
 
 def parent(child_id: str) -> dict[str, Any]:
@@ -218,3 +224,48 @@ async def test_canceling_a_parent_cancels_its_running_child(tmp_path: Path) -> N
         row = await engine.store.get_run(child.id)
     assert run.status is Status.CANCELED
     assert row is not None and row.status is Status.CANCELED
+
+
+async def test_a_parent_and_child_killed_mid_child_finish_in_a_new_process(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    iterations = 300
+    first = _worker("start", url, "crashy-parent", str(iterations))
+    child_id = None
+    async with SqlStore(url) as store:
+        for _ in range(6000):  # until the child has counted a little
+            assert first.poll() is None, first.communicate()[1]
+            children = await children_of(store, "crashy-parent")
+            if children and len(await store.get_nodes(children[0].id)) >= 20:
+                child_id = children[0].id
+                break
+            await anyio.sleep(0.01)
+    assert child_id is not None, "the child made no progress"
+    first.send_signal(signal.SIGKILL)
+    first.communicate()
+    async with SqlStore(url) as store:
+        killed = [await store.get_run(run_id) for run_id in ("crashy-parent", child_id)]
+    assert [row.status for row in killed if row is not None] == [Status.PROCESSING, Status.PROCESSING]
+
+    second = _worker("orphans", url)
+    _, err = second.communicate(timeout=300)
+    assert second.returncode == 0, err
+    async with SqlStore(url) as store:
+        row = await store.get_run("crashy-parent")
+        children = await children_of(store, "crashy-parent")
+        increments = [n for n in await store.get_nodes(child_id) if n.node_id == "inc"]
+    assert row is not None and row.status is Status.SUCCEEDED, row and row.error
+    assert row.outputs == {"count": float(iterations), "success": True}
+    assert [child.id for child in children] == [child_id]  # the same child, carried on
+    assert children[0].status is Status.SUCCEEDED
+    assert len(increments) == iterations  # each increment recorded once
+
+
+def _worker(*args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    return subprocess.Popen(
+        [sys.executable, str(TESTS / "_subflow_crash_worker.py"), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
