@@ -17,8 +17,6 @@ from typing import Any, Protocol
 
 from flowloom.ir import FlowloomError, RunStore, Status, WaitError, WaitRow, WaitStatus
 
-from ._run import Run
-
 logger = logging.getLogger("flowloom.engine")
 
 CHILD_RUN_ID = "child_run_id"
@@ -52,6 +50,30 @@ class ChildRuns(Protocol):
         on: a waiting child gets the answer in ``answers`` under its open wait's key, an orphaned one is
         resumed, a running one here is joined. Returns once it ended or waits. Canceling the call cancels
         the child. ``metadata`` is recorded with a new child."""
+
+
+class Run(Protocol):
+    """What child runs need of a run's handle (``flowloom.engine.Run``; not imported: the node context's
+    side of the engine does not reach the scheduler's)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def status(self) -> Status: ...
+
+    @property
+    def outputs(self) -> dict[str, Any]: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+    @property
+    def waits(self) -> list[WaitRow]: ...
+
+    async def join(self, timeout: float | None = None) -> None: ...  # noqa: ASYNC109 (Run's signature)
+
+    def cancel(self) -> bool: ...
 
 
 class _Engine(Protocol):
@@ -137,15 +159,13 @@ class EngineChildren:
         return await engine.resume(row.id)  # left processing by an engine that is gone
 
 
-async def answer_parent(engine: _Engine, child: Run) -> None:
+async def answer_parent(engine: _Engine, child: Run, parent_id: str) -> None:
     """A child run ended: if its parent is parked on it, answer the parent's wait and resume the parent
     (its subflow node then reads the child's outcome from the store). A parent that drives the child
     itself is not parked on it, and this does nothing."""
     store = engine.store
-    recording = child.recording
-    if store is None or recording is None or recording.parent_run_id is None:
+    if store is None:
         return
-    parent_id = recording.parent_run_id
     try:
         for wait in await store.get_waits(parent_id):
             if wait.status is WaitStatus.OPEN and wait.details.get(CHILD_RUN_ID) == child.id:

@@ -634,7 +634,7 @@ class Engine:
             run.finish()
             self._emit_finished(records)
             if recording is not None and recording.parent_run_id is not None:
-                self._spawn(answer_parent, self, run)
+                self._spawn(answer_parent, self, run, recording.parent_run_id)
 
     def active_run(self, run_id: str) -> Run | None:
         """The handle of ``run_id`` if this engine executes it now."""
