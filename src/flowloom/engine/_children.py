@@ -21,6 +21,8 @@ logger = logging.getLogger("flowloom.engine")
 
 CHILD_RUN_ID = "child_run_id"
 """The key of a parent's wait details that names the child run it waits for."""
+CHILD_METADATA = "child_run"
+"""Set in a child run's metadata: its end may have to answer its parent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +127,7 @@ class EngineChildren:
                 run_id=child_run_id,
                 format=format,
                 parent_run_id=parent_run_id,
-                metadata=metadata,
+                metadata={**(metadata or {}), CHILD_METADATA: True},
             )
         try:
             await handle.join()
@@ -175,5 +177,5 @@ async def answer_parent(engine: _Engine, child: Run, parent_id: str) -> None:
                 await resumed.join()
     except WaitError:
         return  # answered first by someone else
-    except FlowloomError as exc:
+    except (FlowloomError, OSError) as exc:  # StoreError is a FlowloomError
         logger.error("cannot resume run %s after its child run %s ended: %s", parent_id, child.id, exc)

@@ -36,7 +36,7 @@ from flowloom.ir import (
 
 from ._bus import EventBus, RunEvents
 from ._cache import ResultCache
-from ._children import EngineChildren, answer_parent
+from ._children import CHILD_METADATA, EngineChildren, answer_parent
 from ._gc import collector_paused
 from ._inputs import nonfinite_input_errors
 from ._journal import TRAIL_S, Durability, RunJournal
@@ -633,7 +633,7 @@ class Engine:
         else:
             run.finish()
             self._emit_finished(records)
-            if recording is not None and recording.parent_run_id is not None:
+            if recording is not None and recording.parent_run_id and recording.metadata.get(CHILD_METADATA):
                 self._spawn(answer_parent, self, run, recording.parent_run_id)
 
     def active_run(self, run_id: str) -> Run | None:
