@@ -83,6 +83,15 @@ def test_detection_tells_visualflow_from_flowgram() -> None:
     assert formats.detect(double_x()).name == "flowgram"
 
 
+def test_an_empty_flow_is_visualflow_only_with_the_editors_keys() -> None:
+    formats = default_formats()
+    assert formats.detect({"name": "nameless", "nodes": [], "edges": []}).name == "visualflow"
+    assert formats.detect({"nodes": [], "edges": []}).name == "flowgram"
+    assert formats.detect({"name": "x", "nodes": [], "edges": [], "settings": {}}).name != "visualflow"
+    with pytest.raises(flowloom.InvalidWorkflowError, match="VisualFlow is missing required 'id'"):
+        flowloom.Engine().load({"name": "nameless", "nodes": [], "edges": []})
+
+
 def test_exec_nodes_are_reentrant_and_pure_nodes_pulled() -> None:
     workflow = default_formats().load(asking_loop()).workflow
     activation = {n.id: n.activation for n in workflow.nodes}

@@ -43,27 +43,9 @@ def load_runner() -> ModuleType:
     return module
 
 
-_BUNDLE_SUBFLOWS = (
-    "the bundle's entry flow starts a subflow: needs subflow nodes (branch vfcode) fed by the bundle's "
-    "flows (flowloom.bundles.BundleFlows)"
-)
-_SUBFLOWS = "subflow nodes (child runs driven by the engine) are not built yet"
-_CODE = (
-    "code and function nodes, pin expressions and flow functions (RestrictedPython sandbox) are not built yet"
-)
-EXPECTED_FAILURES: dict[str, str] = {
-    "core-missing-flow-id": "a flow with no nodes, no edges and no id has no VisualFlow shape to detect",
-    **dict.fromkeys(
-        ("bundle-pack-root-without-entry-node", "bundle-pack-self-recursive", "bundle-registry-refs"),
-        _BUNDLE_SUBFLOWS,
-    ),
-    **dict.fromkeys(
-        (
-            "data-agent-trace-report",
-            "data-make-meta",
-            "data-make-scratchpad",
-        ),
-        "builtin not built yet",
+EXPECTED_FAILURES: dict[str, str] = {  # case id -> why flowloom does not pass it yet
+    "bundle-pack-root-without-entry-node": (
+        "a subflow node's output adds the child's whole output under 'output' to a pinless end node's outputs"
     ),
 }
 
@@ -80,10 +62,6 @@ CASES = _cases()
 def _expected(case_id: str, area: str) -> str | None:
     if case_id in EXPECTED_FAILURES:
         return EXPECTED_FAILURES[case_id]
-    if area == "subflow":
-        return _SUBFLOWS
-    if case_id.startswith(("code-", "function-", "pinexpr-", "fnlib-")):
-        return _CODE
     return None
 
 

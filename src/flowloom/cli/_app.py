@@ -34,6 +34,7 @@ from ._output import (
 )
 from ._runs import runs_app
 from ._store import NoStoreOption, StoreOption, check_store_opens, store_url
+from ._visualflow import with_folder_subflows
 from ._workers import DEFAULT_LEASE_TTL, LeaseTtlOption, WorkersOption, lease_ttl, workers_address
 
 app = typer.Typer(
@@ -124,7 +125,8 @@ def run(
             store=_memory_store() if url is None and jsonl and document is None else url,
             workers=workers_address(workers),
         )
-        checked = check(engine, file, values, format=workflow_format)
+        source = with_folder_subflows(file, workflow_format)
+        checked = check(engine, file, values, format=workflow_format, source=source)
     except (UsageProblem, InvalidWorkflowError, StoreError) as exc:
         raise fail_usage(str(exc)) from None
     if isinstance(checked, Refused):
@@ -142,7 +144,7 @@ def run(
             from ._events import run_jsonl
 
             return await run_jsonl(engine, file, values, workflow_format, run_id=run_id)
-        run = engine.start(file, values, format=workflow_format, run_id=run_id)
+        run = engine.start(source or file, values, format=workflow_format, run_id=run_id)
         await run.join()
         return run
 

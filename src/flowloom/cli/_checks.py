@@ -28,10 +28,10 @@ def check(
     *,
     format: str | None,
     strict: bool = False,
-    source: Any = None,
+    source: Mapping[str, Any] | None = None,
 ) -> CompiledWorkflow | Refused:
-    """The compiled workflow, or why it (or ``inputs``, unless None) was refused. ``source``: the document
-    to load instead of ``file`` (which then only names it in messages)."""
+    """The compiled workflow, or why it (or ``inputs``, unless None) was refused; ``source``: the
+    document of ``file`` as read already (a VisualFlow with its subflows)."""
     try:
         compiled = engine.load(file if source is None else source, format=format)
     except InvalidWorkflowError as exc:

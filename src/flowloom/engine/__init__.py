@@ -15,6 +15,7 @@ from flowloom.ir import UNDEFINED, CodeLimits, Sandbox, js_json, template_text
 
 from ._activation import Trigger
 from ._bus import EventBus
+from ._children import ChildOutcome, ChildRuns
 from ._context import Iteration, NodeContext
 from ._engine import NO_ANSWER, Engine, WorkflowSource
 from ._errors import BlockFailed, FlowloomError, InvalidWorkflowError, NodeError, NodeTimeout, message_of
@@ -47,6 +48,8 @@ __all__ = [
     "UNDEFINED",
     "WORKERS_KEY",
     "BlockFailed",
+    "ChildOutcome",
+    "ChildRuns",
     "CodeLimits",
     "CompiledWorkflow",
     "ConfigKey",

@@ -37,6 +37,7 @@ from flowloom.ir import (
 from ._attempts import run_attempts
 from ._bus import EventBus, RunEvents
 from ._cache import ResultCache
+from ._children import CHILD_METADATA, EngineChildren, answer_parent
 from ._gc import collector_paused
 from ._inputs import nonfinite_input_errors
 from ._journal import TRAIL_S, Durability, RunJournal
@@ -101,7 +102,7 @@ class Engine:
             services = replace(services, workers=defaults.given_workers(workers, services))
         self.registry: ExecutorLookup = registry if registry is not None else defaults.registry()
         self.formats: FormatLookup = formats if formats is not None else defaults.formats()
-        self.services: Services = defaults.services(services)
+        self.services: Services = replace(defaults.services(services), children=EngineChildren(self))
         self.bus = bus or EventBus()
         self.max_parallel = max_parallel
         self._owned_store: RunStore | None = defaults.open_store(store) if isinstance(store, str) else None
@@ -266,12 +267,14 @@ class Engine:
         run_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         format: str | None = None,
+        parent_run_id: str | None = None,
     ) -> Run:
         """Start a run in the background and return its handle. Needs a running event loop; inside
         ``async with engine`` the run belongs to the engine's task group. With a store, the run is recorded
         (``metadata`` with it). A document that does not validate, or inputs that do not, give a run that
         failed at once with the messages (flowgram's deviation D7); a source that is not even JSON, or an
-        ``ir.Workflow`` that does not validate, raises ``InvalidWorkflowError``."""
+        ``ir.Workflow`` that does not validate, raises ``InvalidWorkflowError``. ``parent_run_id`` links a
+        child run to the run that started it (see ``ChildRuns``)."""
         if isinstance(workflow, CompiledWorkflow | Workflow):
             compiled = self.load(workflow)
         else:
@@ -285,7 +288,7 @@ class Engine:
         records = RunRecords(run_id or str(uuid.uuid4()), dict(inputs or {}))
         for message, node_id in compiled.warnings:
             records.warning(message, node_id)
-        run = Run(records, self._recording(records.run_id, metadata))
+        run = Run(records, self._recording(records.run_id, metadata, parent_run_id=parent_run_id))
         self._spawn(self._execute, compiled, run, None)
         return run
 
@@ -635,6 +638,12 @@ class Engine:
         else:
             run.finish()
             self._emit_finished(records)
+            if recording is not None and recording.parent_run_id and recording.metadata.get(CHILD_METADATA):
+                self._spawn(answer_parent, self, run, recording.parent_run_id)
+
+    def active_run(self, run_id: str) -> Run | None:
+        """The handle of ``run_id`` if this engine executes it now."""
+        return self._active.get(run_id)
 
     def _emit_finished(self, records: RunRecords) -> None:
         if self.bus.active:

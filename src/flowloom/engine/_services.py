@@ -11,7 +11,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Generic, TypeVar
 
-from flowloom.ir import CodeLimits, Sandbox, Workers
+from flowloom.ir import CodeLimits, Sandbox, SubflowSource, Workers
+
+from ._children import ChildRuns
 
 T = TypeVar("T")
 
@@ -77,6 +79,8 @@ class Services:
     ``sandbox``: where the default workers run untrusted code.
     ``browser``: the headless Chromium of ``browser.render`` nodes; ``containers``: the Docker Engine API
     client of ``docker.run`` nodes (both launched or connected on first use, closed with the engine).
+    ``subflows``: where subflow nodes find flows their workflow does not carry (``ir.SubflowSource``);
+    ``children``: the engine's child runs (``ChildRuns``, set by the engine).
     ``extra`` holds third-party services by name.
     """
 
@@ -88,6 +92,8 @@ class Services:
     sandbox: Lazy[Sandbox] | None = None
     browser: Lazy[Any] | None = None
     containers: Lazy[Any] | None = None
+    subflows: SubflowSource | None = None
+    children: ChildRuns | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     async def aclose(self) -> None:

@@ -73,6 +73,7 @@ from ._store import (
     Unset,
     WorkflowSeen,
 )
+from ._subflows import SubflowSource
 from ._waits import (
     DUE_CHECK_S,
     TIMED_OUT_PAYLOAD,
@@ -167,6 +168,7 @@ __all__ = [
     "Status",
     "StatusData",
     "StoreError",
+    "SubflowSource",
     "Unset",
     "ValidationResult",
     "VariableType",

@@ -5,12 +5,13 @@ This module runs in the worker process and imports only the standard library and
 What a script may do: define functions (``def`` and ``async def``) and classes, use comprehensions,
 f-strings, augmented assignment (also of items and attributes), ``print`` (collected and discarded), the
 safe builtins of RestrictedPython (``safe_builtins`` + ``limited_builtins`` + ``utility_builtins``:
-``math``, ``random``, ``string``, ``set``...; ``import math`` etc. give these same objects) and the usual
-iteration helpers (``enumerate``, ``min``, ``sum``...). What it may not: import other modules (unless
-allow-listed), read or write any name or attribute starting with ``_`` (also through
-``getattr``/``setattr``/``hasattr``), reach frames, code or generator internals, ``str.format``,
-``eval``/``exec``/``compile``/``open``/``type``/``globals``, or modify objects other than its own dicts,
-lists, sets, bytearrays and instances of its own classes.
+``math``, ``random``, ``string``, ``set``...; ``import math`` etc. give these same objects;
+``import json`` its ``dumps``, ``loads`` and ``JSONDecodeError``) and the usual iteration helpers
+(``enumerate``, ``min``, ``sum``...). What it may not: import other modules (unless allow-listed), read
+or write any name or attribute starting with ``_`` (also through ``getattr``/``setattr``/``hasattr``),
+reach frames, code or generator internals, ``str.format``, ``eval``/``exec``/``compile``/``open``/``type``/
+``globals``, or modify objects other than its own dicts, lists, sets, bytearrays and instances of its own
+classes.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from __future__ import annotations
 import ast
 import hashlib
 import inspect
+import json
 import operator
 import re
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from types import CodeType, TracebackType
+from types import CodeType, SimpleNamespace, TracebackType
 from typing import Any, Final, cast
 
 from RestrictedPython.compile import compile_restricted_exec
@@ -316,6 +318,11 @@ def _builtins(allowed_imports: frozenset[str]) -> dict[str, Any]:
     # ``import math`` (``random``, ``string``) gives the object the builtin of that name already is: no more
     # than the script has, but the usual way of writing it.
     provided = {name: names[name] for name in ("math", "random", "string")}
+    # ``import json`` gives its two functions and its error, not the module (whose attributes reach
+    # ``codecs``, and so files).
+    provided["json"] = SimpleNamespace(
+        dumps=json.dumps, loads=json.loads, JSONDecodeError=json.JSONDecodeError
+    )
     names["__import__"] = _import_guard(allowed_imports, provided)
     return names
 

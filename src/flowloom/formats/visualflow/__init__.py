@@ -10,12 +10,20 @@ from flowloom.ir import InvalidWorkflowError
 
 from .._format import LoadedWorkflow
 from ._compile import compile_flow
+from ._library import FolderSubflows, subflow_ids, with_subflows
 from ._lower import LoweringError
 from ._parse import parse_flow
 from ._reach import reachable_subflows
 from ._types import IR_PREFIX
 
-__all__ = ["IR_PREFIX", "VisualFlowFormat", "reachable_subflows"]
+__all__ = [
+    "IR_PREFIX",
+    "FolderSubflows",
+    "VisualFlowFormat",
+    "reachable_subflows",
+    "subflow_ids",
+    "with_subflows",
+]
 
 
 class VisualFlowFormat:
@@ -28,6 +36,8 @@ class VisualFlowFormat:
         if not isinstance(document, Mapping) or not isinstance(document.get("nodes"), list):
             return False
         nodes, edges = document["nodes"], document.get("edges")
+        if not nodes and not edges:
+            return _empty_visualflow(document)
         if any(
             isinstance(n, Mapping) and isinstance(n.get("data"), Mapping) and "nodeType" in n["data"]
             for n in nodes[:16]
@@ -52,3 +62,15 @@ class VisualFlowFormat:
             raise InvalidWorkflowError([f"VisualFlow '{flow.id}': {exc}"]) from None
         # Out-of-scope node types (LLM, agents, memory, ...) compile and fail when reached.
         return LoadedWorkflow(workflow, None, lenient_node_types=True)
+
+
+_VISUALFLOW_KEYS = ("id", "name", "description", "interfaces", "entryNode")
+_OTHER_FORMAT_KEYS = ("format", "settings", "global_variables", "globalVariable", "connections")
+
+
+def _empty_visualflow(document: Mapping[str, Any]) -> bool:
+    """A flow with no nodes and no edges has no shape to tell: it is a VisualFlow when it has the editor's
+    top-level keys (``id``, ``name``, ``interfaces``...) and none of another format's, so that a VisualFlow
+    saved empty (or without its ``id``) gets VisualFlow's messages. A bare ``{nodes, edges}`` stays
+    flowgram's (the fallback)."""
+    return any(k in document for k in _VISUALFLOW_KEYS) and not any(k in document for k in _OTHER_FORMAT_KEYS)

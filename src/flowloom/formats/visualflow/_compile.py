@@ -10,6 +10,7 @@ from typing import Any
 
 from flowloom.ir import Activation, Edge, Node, Workflow
 
+from ._code_check import check_code
 from ._lower import (
     Regions,
     body_ports,
@@ -41,6 +42,7 @@ MAX_ACTIVATIONS = 10_000
 
 
 def compile_flow(flow: VFlow) -> Workflow:
+    check_code(flow)
     remove_reroutes(flow)
     lower_loop_limits(flow)
     entry = find_entry(flow)
@@ -77,6 +79,8 @@ def compile_flow(flow: VFlow) -> Workflow:
             data["body"] = sorted(regions.members.get(nid, ()))
         if flow.functions:
             data["functions"] = flow.functions
+        if node.type == "subflow" and flow.subflows:
+            data["subflows"] = dict(flow.subflows)
         ir_type = IR_PREFIX + node.type
         nodes.append(
             Node(
@@ -147,6 +151,7 @@ def _pure_nodes(flow: VFlow, roots: set[str], wires: dict[str, dict[str, list[st
                 "outputs": node.pin_ids(outputs=True, execution=False) if node.pinned else None,
                 "input_types": {str(p["id"]): p.get("type") for p in node.inputs or () if "id" in p},
                 "wires": wires.get(nid, {}),
+                **({"functions": flow.functions} if flow.functions else {}),
             },
             activation=Activation.PULL,
         )

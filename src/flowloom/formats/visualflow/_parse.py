@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._types import EXEC_IN, EXEC_OUT, EXECUTION, PURE_BARE, normalise_type
+from ._types import EXEC_IN, EXEC_OUT, EXECUTION, PURE_BARE, SUBFLOWS, normalise_type
 
 
 @dataclass(slots=True)
@@ -64,6 +64,7 @@ class VFlow:
     entry_node: str | None
     functions: Any = None
     document: Mapping[str, Any] = field(default_factory=dict)
+    subflows: Mapping[str, Any] = field(default_factory=dict)  # flow id -> document (see ``_library``)
 
 
 def parse_flow(document: Mapping[str, Any]) -> tuple[VFlow | None, list[str]]:
@@ -101,6 +102,13 @@ def parse_flow(document: Mapping[str, Any]) -> tuple[VFlow | None, list[str]]:
         source, source_handle, target, target_handle = (str(v) for v in ends)
         edges.append(VEdge(source, source_handle, target, target_handle, data or {}))
     entry = document.get("entryNode")
+    subflows = document.get(SUBFLOWS)
     return VFlow(
-        flow_id, nodes, edges, entry if isinstance(entry, str) else None, document.get("functions"), document
+        flow_id,
+        nodes,
+        edges,
+        entry if isinstance(entry, str) else None,
+        document.get("functions"),
+        document,
+        subflows if isinstance(subflows, Mapping) else {},
     ), []

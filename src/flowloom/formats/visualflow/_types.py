@@ -13,6 +13,8 @@ BEGIN = "vf.begin"  # the synthetic entry: hands the run's inputs to the flow's 
 FINISH = "vf.finish"  # the synthetic end of a path that ends outside any control body
 BEGIN_ID = "__vf_begin__"
 FINISH_ID = "__vf_finish__"
+SUBFLOWS = "subflows"
+"""A flow document's library of the flows its subflow nodes run, by id (flowloom's: see ``_library``)."""
 AFTER_PORT = "__after__"  # where a sequence goes once its last branch returned
 
 BUILTINS = frozenset(

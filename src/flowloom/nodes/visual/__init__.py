@@ -6,8 +6,10 @@ from __future__ import annotations
 from flowloom.engine import NodeExecutor
 
 from ._builtins import builtin_types
+from ._code import code_types
 from ._control import Begin, Finish, control_types
 from ._effects import effect_types
+from ._subflow import subflow_types
 from ._variables import variable_types
 
 __all__ = ["visual_executors"]
@@ -15,4 +17,13 @@ __all__ = ["visual_executors"]
 
 def visual_executors() -> list[NodeExecutor]:
     """Every VisualFlow node type flowloom runs."""
-    return [Begin(), Finish(), *control_types(), *effect_types(), *variable_types(), *builtin_types()]
+    return [
+        Begin(),
+        Finish(),
+        *control_types(),
+        *effect_types(),
+        *variable_types(),
+        *builtin_types(),
+        *code_types(),
+        *subflow_types(),
+    ]

@@ -12,6 +12,7 @@ from flowloom.engine import NodeContext, NodeMetadata, NodeResult, Traits
 from flowloom.ir import Wait
 
 from ._flow import VARS, Pins, token_of
+from ._pinexpr import apply_pin_expressions
 
 IR_PREFIX = "vf."
 EXEC_OUT = "exec-out"
@@ -99,6 +100,8 @@ class PureNode:
     async def execute(self, ctx: NodeContext) -> NodeResult:
         inputs = dict(ctx.inputs)
         variables = inputs.pop(VARS, None) or {}
+        if ctx.data.get("config", {}).get("pinExpressions"):
+            inputs = await apply_pin_expressions(ctx, inputs, variables)
         outputs = type(self).compute(inputs, ctx.data.get("config", {}), variables)
         return NodeResult(outputs=outputs)
 

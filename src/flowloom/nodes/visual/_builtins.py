@@ -16,6 +16,7 @@ from flowloom.engine import NodeError
 
 from ._base import PureNode, pure_type
 from ._control import py_text
+from ._envelopes import ENVELOPE_BUILTINS
 from ._variables import lookup, put
 
 Fn = Callable[[dict[str, Any], dict[str, Any], dict[str, Any]], Any]
@@ -524,5 +525,5 @@ BUILTINS: dict[str, tuple[Fn, str, tuple[str, ...], tuple[str, ...]]] = {
 def builtin_types() -> list[PureNode]:
     return [
         pure_type(name, fn, doc, category="builtins", inputs=inputs, outputs=outputs)
-        for name, (fn, doc, inputs, outputs) in BUILTINS.items()
+        for name, (fn, doc, inputs, outputs) in {**BUILTINS, **ENVELOPE_BUILTINS}.items()
     ]

@@ -11,6 +11,8 @@ from typing import Any
 
 from flowloom.engine import NodeContext, NodeError
 
+from ._pinexpr import apply_pin_expressions
+
 MISSING: Any = object()
 VARS = "$vars"  # what a pulled node reads the run variables from
 
@@ -97,8 +99,6 @@ class Pins:
         same-named key of the pipeline value, an undeclared default."""
         data = self.ctx.data
         config = data.get("config", {})
-        if config.get("pinExpressions"):
-            raise NodeError(f"Node '{self.ctx.node.id}': pin expressions are not supported yet")
         declared = data.get("inputs")
         wires: dict[str, list[str]] = data.get("wires", {})
         defaults: dict[str, Any] = config.get("pinDefaults") or {}
@@ -120,6 +120,8 @@ class Pins:
             else:
                 continue
             values[pin] = value
+        if config.get("pinExpressions"):
+            values = await apply_pin_expressions(self.ctx, values, self.token["vars"])
         return values
 
     def _route_overrides(self) -> dict[str, list[str]]:
