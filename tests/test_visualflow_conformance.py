@@ -43,11 +43,7 @@ def load_runner() -> ModuleType:
     return module
 
 
-EXPECTED_FAILURES: dict[str, str] = {  # case id -> why flowloom does not pass it yet
-    "bundle-pack-root-without-entry-node": (
-        "a subflow node's output adds the child's whole output under 'output' to a pinless end node's outputs"
-    ),
-}
+EXPECTED_FAILURES: dict[str, str] = {}  # case id -> why flowloom does not pass it yet
 
 
 def _cases() -> list[dict[str, Any]]:

@@ -71,7 +71,9 @@ async def subflow(ctx: NodeContext, inputs: dict[str, Any], state: State) -> Out
     )
     if child.status is Status.SUCCEEDED:
         output = child.outputs
-        return Outcome({**output, "output": output} if isinstance(output, Mapping) else {"output": output})
+        return Outcome(
+            output if isinstance(output, Mapping) else {"output": output}
+        )  # the "output" pin reads it whole
     if child.status is Status.WAITING and child.waits:
         wait = child.waits[0]
         return Wait(
