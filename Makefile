@@ -31,3 +31,4 @@ bench: uv
 	$(PY_RUN) python bench/run.py
 	$(PY_RUN) python bench/automation.py
 	$(PY_RUN) python bench/compare.py
+	$(PY_RUN) python bench/visualflow.py

@@ -143,3 +143,15 @@ def test_a_flow_function_importing_os_is_refused_when_it_compiles() -> None:
     flow["functions"] = [{"name": "evil", "code": "import os\ndef evil():\n    return os.getcwd()\n"}]
     with pytest.raises(flowloom.InvalidWorkflowError, match="flow function 'evil', line 1: import of 'os'"):
         flowloom.Engine().load(flow)
+
+
+def test_private_names_inside_f_strings_are_renamed_where_they_stand() -> None:
+    """Before Python 3.12 an f-string is one token: its replacement fields are renamed too (AbstractFlow's
+    own flows write ``f"Echo: {_input.get('input')}"``), its literal text and ``{{`` escapes are not."""
+    from flowloom.nodes.visual._script import PRIVATE, rename_private
+
+    code = 'def t(_input):\n    return f"""_lit {{_esc}}\n{_input.get("a")}"""\n'
+    renamed = rename_private(code)
+    assert renamed.splitlines()[0] == f"def t({PRIVATE}_input):"
+    assert renamed.splitlines()[1] == '    return f"""_lit {{_esc}}'
+    assert renamed.splitlines()[2] == f'{{{PRIVATE}_input.get("a")}}"""'

@@ -288,6 +288,9 @@ class Engine:
         records = RunRecords(run_id or str(uuid.uuid4()), dict(inputs or {}))
         for message, node_id in compiled.warnings:
             records.warning(message, node_id)
+        missing = _missing_types(compiled)
+        if missing:  # a lenient format's types that fail when reached: noted, so a resume elsewhere goes on
+            metadata = {**(metadata or {}), FAILS_WHEN_REACHED: missing}
         run = Run(records, self._recording(records.run_id, metadata, parent_run_id=parent_run_id))
         self._spawn(self._execute, compiled, run, None)
         return run
@@ -368,7 +371,9 @@ class Engine:
             )
         compiled = await self._compiled_for(row, workflow)  # before answering: a bad workflow answers nothing
         if answering:
-            missing = _missing_types(compiled)
+            accepted = row.metadata.get(FAILS_WHEN_REACHED)
+            accepted_types = set(accepted) if isinstance(accepted, list) else set()
+            missing = [t for t in _missing_types(compiled) if t not in accepted_types]
             if missing:
                 raise FlowloomError(
                     f"run {run_id} cannot go on in this engine: it has no executor for node type(s) "
@@ -677,6 +682,11 @@ def _loop_running() -> bool:
 
 def _where(store: RunStore) -> str:
     return str(getattr(store, "location", type(store).__name__))
+
+
+FAILS_WHEN_REACHED = "fails_when_reached"
+"""Run metadata: the node types the run started without an executor for (a lenient format's, e.g.
+VisualFlow's out-of-scope types), which fail when reached; a resume does not refuse the run for them."""
 
 
 def _missing_types(compiled: CompiledWorkflow) -> list[str]:

@@ -180,13 +180,14 @@ class Database:
         except exc.SQLAlchemyError as error:
             raise StoreError(f"{describe(self.url)}: {_reason(error, self.url)}") from error
 
-    def write(self, fn: Callable[[Any], T], *, wait: bool = True) -> T:
+    def write(self, fn: Callable[[Any], T], *, wait: bool = True, read_only: bool = False) -> T:
         """``fn(dbapi_connection)``, statements run on the driver (see ``_statements``), in one write
         transaction. On SQLite the transaction is the driver's own: SQLAlchemy's begin and commit would cost
         as much as SQLite's work for a small write, and a process that only writes never loads SQLAlchemy.
 
         SQLite's ``wait=False`` is ``call``'s: no waiting for a lock another connection holds
-        (``SqliteBusy``), for writes made on the event loop's own thread."""
+        (``SqliteBusy``), for writes made on the event loop's own thread. ``read_only``: SQLite's reads of
+        the resume path (``_sqlite_reads``), in a deferred transaction, without SQLAlchemy either."""
         driver = self.driver
         if driver is None:
             return self.call(lambda connection: fn(connection.connection.driver_connection), write=True)
@@ -194,7 +195,7 @@ class Database:
             driver.execute(_BUSY_WAIT)
         try:
             try:
-                driver.execute("BEGIN IMMEDIATE")
+                driver.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
             except sqlite3.OperationalError as error:
                 if not wait and _busy(error):
                     raise SqliteBusy from error

@@ -58,6 +58,7 @@ from flowloom.ir import (
     WorkflowSeen,
 )
 
+from . import _sqlite_reads as sqlite_reads
 from ._codec import dumps
 from ._database import PG_POOL_SIZE, Database, SqliteBusy, describe, parse_url
 from ._statements import Writes, event_seqs, events_by_run, node_values, run_values
@@ -154,6 +155,16 @@ class SqlStore:
                 return database.call(fn, write=False, wait=False)
         return await anyio.to_thread.run_sync(partial(database.call, fn, write=False), limiter=self._limiter)
 
+    async def _read(self, fn: Callable[[Any], T], *, small: bool = True) -> T:
+        """SQLite only: ``fn(driver)``, a read of ``_sqlite_reads``, in one transaction on the driver; a
+        ``small`` one on the event loop's thread when it can, as ``_call``'s."""
+        database = await self._opened()
+        if small and self._limiter.borrowed_tokens == 0:
+            with suppress(SqliteBusy):
+                return database.write(fn, wait=False, read_only=True)
+        read = partial(database.write, fn, read_only=True)
+        return await anyio.to_thread.run_sync(read, limiter=self._limiter)
+
     async def _call_write(self, fn: Callable[[Connection], T]) -> T:
         """``fn``, a write through SQLAlchemy (pruning), in one transaction, in a worker thread."""
         database = await self._opened()
@@ -176,6 +187,8 @@ class SqlStore:
         await self._write(lambda dbapi: self._writes.put_workflow(dbapi, workflow_hash, text))
 
     async def get_workflow(self, workflow_hash: str) -> Json | None:
+        if self._sqlite:
+            return await self._read(lambda driver: sqlite_reads.get_workflow(driver, workflow_hash))
         return await self._call(lambda c: self._queries.get_workflow(c, workflow_hash), small=True)
 
     # runs ------------------------------------------------------------------------------------------------
@@ -185,6 +198,8 @@ class SqlStore:
         await self._write(lambda dbapi: self._writes.create_run(dbapi, values))
 
     async def get_run(self, run_id: str) -> RunRow | None:
+        if self._sqlite:
+            return await self._read(lambda driver: sqlite_reads.get_run(driver, run_id))
         return await self._call(lambda c: self._queries.get_run(c, run_id), small=True)
 
     async def run_ids_with_prefix(self, prefix: str, limit: int = 2) -> list[str]:
@@ -255,6 +270,8 @@ class SqlStore:
         return event_seqs(events, first_seqs)
 
     async def get_nodes(self, run_id: str) -> list[NodeRow]:
+        if self._sqlite:
+            return await self._read(lambda driver: sqlite_reads.get_nodes(driver, run_id), small=False)
         return await self._call(lambda c: self._queries.get_nodes(c, run_id))
 
     async def append_events(self, events: Sequence[NewEvent]) -> list[int]:
@@ -315,12 +332,18 @@ class SqlStore:
             await self._call_write(lambda c: self._queries.put_waits(c, rows))
 
     async def get_waits(self, run_id: str) -> list[WaitRow]:
+        if self._sqlite:
+            return await self._read(lambda driver: sqlite_reads.get_waits(driver, run_id))
         return await self._call(lambda c: self._queries.get_waits(c, run_id))
 
     async def answer_wait(
         self, run_id: str, key: str | None, payload: Json, *, owner: str, ttl_s: float, now: float
     ) -> WaitRow:
         text = dumps(payload)
+        if self._sqlite:
+            return await self._write(
+                lambda driver: sqlite_reads.answer_wait(driver, run_id, key, text, owner, ttl_s, now)
+            )
         return await self._call_write(
             lambda c: self._queries.answer_wait(c, run_id, key, text, owner, ttl_s, now)
         )

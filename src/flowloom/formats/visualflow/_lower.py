@@ -25,7 +25,10 @@ def remove_reroutes(flow: VFlow) -> None:
     for edge in flow.edges:
         if edge.source in reroutes or edge.target in reroutes:
             if edge.is_exec or edge.source_handle == EXEC_OUT:
-                raise LoweringError("execution wires through a reroute are not supported")
+                reroute = edge.source if edge.source in reroutes else edge.target
+                raise LoweringError(
+                    f"execution wires through a reroute are not supported (reroute '{reroute}')"
+                )
         if edge.target in reroutes:
             feeding[edge.target] = edge
     kept: list[VEdge] = []

@@ -67,32 +67,54 @@ class VFlow:
     subflows: Mapping[str, Any] = field(default_factory=dict)  # flow id -> document (see ``_library``)
 
 
+_LISTS = ("inputs", "outputs")
+_MAPPINGS = ("pinDefaults", "eventConfig", "effectConfig", "switchConfig", "breakConfig", "pinExpressions")
+
+
+def _listed(document: Mapping[str, Any], key: str) -> list[Any]:
+    value = document.get(key)
+    return value if isinstance(value, list) else []
+
+
+def _readable(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` without the structured fields that have the wrong shape (pins not a list, settings not an
+    object): dropped, as the rest of a malformed document is, rather than failing later."""
+    kept = dict(data)
+    for key in _LISTS:
+        if key in kept and not isinstance(kept[key], list):
+            del kept[key]
+    for key in _MAPPINGS:
+        if key in kept and not isinstance(kept[key], Mapping):
+            del kept[key]
+    return kept
+
+
 def parse_flow(document: Mapping[str, Any]) -> tuple[VFlow | None, list[str]]:
     """The flow, or the reason it cannot be read at all."""
     flow_id = document.get("id")
     if not isinstance(flow_id, str) or not flow_id:
         return None, ["VisualFlow is missing required 'id'"]
     nodes: dict[str, VNode] = {}
-    for raw in document.get("nodes") or []:
+    for raw in _listed(document, "nodes"):
         if not isinstance(raw, Mapping) or not isinstance(raw.get("id"), str) or not raw.get("id"):
             continue
         data = raw.get("data") if isinstance(raw.get("data"), Mapping) else {}
         assert isinstance(data, Mapping)
+        if raw["id"] in nodes:  # AbstractRuntime's refusal, in its words
+            return None, [f"Node '{raw['id']}' already exists in flow '{flow_id}'"]
         node_type = normalise_type(data.get("nodeType") or raw.get("type") or "")
+        data = _readable(data)
         inputs = [p for p in data.get("inputs") or [] if isinstance(p, Mapping)]
         outputs = [p for p in data.get("outputs") or [] if isinstance(p, Mapping)]
-        nodes.setdefault(
+        nodes[raw["id"]] = VNode(
             raw["id"],
-            VNode(
-                raw["id"],
-                node_type,
-                dict(data),
-                [dict(p) for p in inputs] or None,
-                [dict(p) for p in outputs] or None,
-            ),
+            node_type,
+            dict(data),
+            [dict(p) for p in inputs] or None,
+            [dict(p) for p in outputs] or None,
         )
     edges: list[VEdge] = []
-    for raw in document.get("edges") or []:
+    for raw in _listed(document, "edges"):
         if not isinstance(raw, Mapping):
             continue
         ends = [raw.get(k) for k in ("source", "sourceHandle", "target", "targetHandle")]

@@ -109,11 +109,25 @@ async def emit_event(ctx: NodeContext, inputs: dict[str, Any], state: State) -> 
     return Outcome({"delivered": 0, "delivered_to": [], "wait_key": None})
 
 
+def _event_config(ctx: NodeContext) -> Mapping[str, Any]:
+    """The editor keeps a listener's settings in ``data.eventConfig``; a wired or default pin wins."""
+    config = ctx.data.get("config", {}).get("eventConfig")
+    return config if isinstance(config, Mapping) else {}
+
+
+def _configured(inputs: dict[str, Any], pin: str, config: Mapping[str, Any], *keys: str) -> str:
+    for value in (inputs.get(pin), *(config.get(key) for key in keys)):
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return ""
+
+
 async def on_event(ctx: NodeContext, inputs: dict[str, Any], state: State) -> Outcome | Wait:
+    name = _configured(inputs, "name", _event_config(ctx), "name", "event_name") or None
     answered, payload = _answer(ctx)
     if answered:
-        return Outcome({"event": {"name": inputs.get("name"), "payload": payload}, "payload": payload})
-    return Wait(reason=EVENT, details={"name": py_text(inputs.get("name"))})
+        return Outcome({"event": {"name": name, "payload": payload}, "payload": payload})
+    return Wait(reason=EVENT, details={"name": py_text(name)})
 
 
 _INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -122,7 +136,8 @@ _INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 async def on_schedule(ctx: NodeContext, inputs: dict[str, Any], state: State) -> Outcome | Wait:
     if _answer(ctx)[0]:
         return Outcome({"timestamp": datetime.now(UTC).isoformat()})
-    schedule = py_text(inputs.get("schedule"))
+    # AbstractRuntime's default when neither the pin nor eventConfig sets one
+    schedule = _configured(inputs, "schedule", _event_config(ctx), "schedule") or "15s"
     match = _INTERVAL.match(schedule)
     if match is None:
         until = _iso_seconds(schedule, "on_schedule")

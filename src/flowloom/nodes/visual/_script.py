@@ -137,12 +137,56 @@ def rename_private(code: str) -> str:
         if token.type == tokenize.NAME and _private(name):
             row, col = token.start
             edits.setdefault(row - 1, []).append((col, col + len(name), PRIVATE + name))
+        elif token.type == tokenize.STRING and _F_STRING.match(name):  # one token before Python 3.12
+            for offset, found in _f_string_names(name):
+                row, col = _position(token.start, name, offset)
+                edits.setdefault(row - 1, []).append((col, col + len(found), PRIVATE + found))
     for row, changes in edits.items():
         line = lines[row]
         for start, end, text in sorted(changes, reverse=True):
             line = line[:start] + text + line[end:]
         lines[row] = line
     return "".join(lines)
+
+
+_F_STRING = re.compile(r"[rRbBuU]*[fF][rRbBuU]*['\"]")
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+
+
+def _f_string_names(text: str) -> list[tuple[int, str]]:
+    """The private names in the replacement fields (``{...}``) of an f-string token, by offset."""
+    found: list[tuple[int, str]] = []
+    depth, i = 0, 0
+    while i < len(text):
+        char = text[i]
+        if depth == 0:
+            if text.startswith("{{", i):
+                i += 2
+                continue
+            depth += char == "{"
+            i += 1
+            continue
+        if char in "{}":
+            depth += 1 if char == "{" else -1
+            i += 1
+            continue
+        match = _IDENTIFIER.match(text, i)
+        if match is None:
+            i += 1
+            continue
+        if _private(match.group()):  # attributes too, as the tokens outside f-strings
+            found.append((i, match.group()))
+        i = match.end()
+    return found
+
+
+def _position(start: tuple[int, int], text: str, offset: int) -> tuple[int, int]:
+    """The (row, column) of ``offset`` within a token that starts at ``start`` (it may span lines)."""
+    row, col = start
+    newlines = text.count("\n", 0, offset)
+    if newlines == 0:
+        return row, col + offset
+    return row + newlines, offset - text.rindex("\n", 0, offset) - 1
 
 
 def _private(name: str) -> bool:

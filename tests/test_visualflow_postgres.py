@@ -1,0 +1,80 @@
+"""The VisualFlow conformance corpus on PostgreSQL: the corpus's reference runner drives the cases through the
+``flowloom`` command exactly as ``test_visualflow_conformance`` does, but each case's ``--store`` is a new
+PostgreSQL database (and every resume a new process on it).
+
+A representative subset keeps the suite fast (the full pass is ~340 CLI processes): every case that resumes
+a run or ends waiting (what the store carries between processes), plus the first cases of every area. Cases
+the SQLite pass lists as expected failures are left out here (they fail there first)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from _postgres import PG_TIMEOUT, create_database
+from _postgres import postgres_server as postgres_server  # the session fixture ``postgres_url``
+from test_visualflow_conformance import CASES, FLOWLOOM, JOBS, _expected, load_runner
+
+PER_AREA = 2  # the first cases of each area, by id, besides every case that waits or resumes
+pytestmark = PG_TIMEOUT
+
+
+def _carries_state(case: dict[str, Any]) -> bool:
+    steps = case.get("steps", [])
+    return any(step.get("op") == "resume" for step in steps) or any(
+        step.get("expect", {}).get("status") == "waiting" for step in steps
+    )
+
+
+def subset() -> list[dict[str, Any]]:
+    chosen: list[dict[str, Any]] = []
+    per_area: dict[str, int] = {}
+    for case in CASES:
+        if _expected(case["id"], case["area"]) is not None or "flow" not in case:
+            continue  # an expected failure on SQLite, or a bundle case (no run store of its own)
+        taken = per_area.get(case["area"], 0)
+        if _carries_state(case) or taken < PER_AREA:
+            chosen.append(case)
+            per_area[case["area"]] = taken + 1
+    return chosen
+
+
+SUBSET = subset()
+
+
+@pytest.fixture(scope="module")
+def verdicts(postgres_url: str) -> dict[str, tuple[str, list[str]]]:
+    """Every case of the subset, run once through the CLI on a database of its own (the server is the
+    session's throwaway one), by id."""
+    runner = load_runner()
+
+    base: type[Any] = vars(runner)["Cli"]  # the runner is loaded from its file: no static type
+
+    class PostgresCli(base):  # type: ignore[misc]
+        def __init__(self, bin_cmd: str, folder: Path) -> None:
+            super().__init__(bin_cmd, folder)
+            self.store = create_database(postgres_url)
+
+    vars(runner)["Cli"] = PostgresCli  # run_case makes its Cli by this name
+    run_case: Callable[[dict[str, Any], str], tuple[str, list[str]]] = runner._safe_run_case
+    with ThreadPoolExecutor(max_workers=JOBS) as pool:
+        results = list(pool.map(lambda case: (case["id"], run_case(case, str(FLOWLOOM))), SUBSET))
+    return dict(results)
+
+
+@pytest.mark.parametrize("case_id", [case["id"] for case in SUBSET])
+def test_case_on_postgresql(case_id: str, verdicts: dict[str, tuple[str, list[str]]]) -> None:
+    verdict, diffs = verdicts[case_id]
+    assert verdict == "agree", "; ".join(diffs)[:2000]
+
+
+def test_the_subset_covers_every_run_area_and_every_resume() -> None:
+    areas = {case["area"] for case in CASES if "flow" in case and _expected(case["id"], case["area"]) is None}
+    assert {case["area"] for case in SUBSET} == areas
+    resuming = [c for c in CASES if _carries_state(c) and _expected(c["id"], c["area"]) is None]
+    assert all(case in SUBSET for case in resuming)
+    assert len(SUBSET) >= 40
