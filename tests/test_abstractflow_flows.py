@@ -35,7 +35,7 @@ FAILS_FIRST = {
     "('_temp.kg_ingest.saved_context_messages')",
     # The flow's own Python fails with no inputs, as on AbstractRuntime, whose code node runs `codeBody`
     # (with one local per input pin) whenever there is one, before `code` (`_create_code_runtime_handler`).
-    "85228163": "unsupported operand type(s) for +: 'NoneType' and 'NoneType' (TypeError, line 1 of codeBody)",
+    "85228163": "unsupported operand type(s) for +: 'NoneType' and 'NoneType' (TypeError, line 1 of",
     "benchmark-agentic": "name 'out' is not defined (NameError, line 1 of codeBody)",
     "benchmark-agentic-case-setup": "name 'index_path' is not defined (NameError, line 4 of codeBody)",
     "benchmark-agentic-codeact-run": "name 'case_dir' is not defined (NameError, line 1 of codeBody)",
