@@ -16,6 +16,7 @@ from flowloom.ir import UNDEFINED, CodeLimits, Sandbox, js_json, template_text
 from ._activation import Trigger
 from ._bus import EventBus
 from ._context import Iteration, NodeContext
+from ._cron import CronSchedule
 from ._engine import NO_ANSWER, Engine, WorkflowSource
 from ._errors import BlockFailed, FlowloomError, InvalidWorkflowError, NodeError, NodeTimeout, message_of
 from ._gc import collector_paused
@@ -50,6 +51,7 @@ __all__ = [
     "CodeLimits",
     "CompiledWorkflow",
     "ConfigKey",
+    "CronSchedule",
     "Durability",
     "Engine",
     "EventBus",
