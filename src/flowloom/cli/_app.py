@@ -24,6 +24,7 @@ from ._interrupt import interrupted
 from ._output import RunJsonOption, console, exit_code, fail_usage, finish, print_json, run_in
 from ._runs import runs_app
 from ._store import NoStoreOption, StoreOption, check_store_opens, store_url
+from ._triggers import triggers_app
 from ._workers import DEFAULT_LEASE_TTL, LeaseTtlOption, WorkersOption, lease_ttl, workers_address
 
 app = typer.Typer(
@@ -240,3 +241,4 @@ def serve(
 
 app.command()(init)
 app.add_typer(runs_app)
+app.add_typer(triggers_app)

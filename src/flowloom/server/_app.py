@@ -21,10 +21,13 @@ from flowloom._version import __version__
 from flowloom.engine import Engine, FlowloomError
 from flowloom.ir import DUE_CHECK_S
 
+from ._cron import CronService
 from ._errors import CatchAllMiddleware, install_handlers
 from ._registry import RunRegistry
 from ._runs import runs_router
 from ._security import SecurityMiddleware
+from ._trigger_book import TriggerBook
+from ._triggers_api import triggers_router
 from ._trpc import trpc_router
 from ._upstream import Procedures, upstream_router
 from ._workflows import workflows_router
@@ -115,6 +118,8 @@ def create_app(engine: Engine | None = None, settings: ServerSettings | None = N
                         if engine.store is not None:
                             housekeeping.start_soon(_keep_store, engine, registry, settings)
                             housekeeping.start_soon(_wake_due_waits, engine, registry)
+                            cron = CronService(registry, engine.store, TriggerBook(engine, engine.store))
+                            housekeeping.start_soon(cron.run)
                         try:
                             yield
                         finally:
@@ -138,6 +143,7 @@ def create_app(engine: Engine | None = None, settings: ServerSettings | None = N
     app.include_router(trpc_router(procedures))
     app.include_router(runs_router(registry, engine))
     app.include_router(workflows_router(registry, engine))
+    app.include_router(triggers_router(registry, engine, settings.token))
     mount_ui(app, settings.token)
     # Added innermost first: CORS (outermost) also covers refusals and 500s.
     app.add_middleware(SecurityMiddleware, token=settings.token, max_body_bytes=settings.max_body_bytes)
