@@ -34,7 +34,7 @@ def list_triggers(
         last = await s.last_trigger_fires()
         now = time.time()
         return [
-            t.listing(last.get((t.workflow_id, t.key)), now) for t in await TriggerBook(engine, s).triggers()
+            t.listing(last.get((t.workflow_id, t.key)), now) for t in await TriggerBook(engine).triggers()
         ]
 
     listed: list[dict[str, Any]] = _read(engine, read)

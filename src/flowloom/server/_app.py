@@ -105,6 +105,7 @@ def create_app(engine: Engine | None = None, settings: ServerSettings | None = N
         event_buffer=settings.event_buffer,
     )
     procedures = Procedures(registry)
+    triggers = TriggerBook(engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -118,7 +119,7 @@ def create_app(engine: Engine | None = None, settings: ServerSettings | None = N
                         if engine.store is not None:
                             housekeeping.start_soon(_keep_store, engine, registry, settings)
                             housekeeping.start_soon(_wake_due_waits, engine, registry)
-                            cron = CronService(registry, engine.store, TriggerBook(engine, engine.store))
+                            cron = CronService(registry, engine.store, triggers)
                             housekeeping.start_soon(cron.run)
                         try:
                             yield
@@ -143,7 +144,7 @@ def create_app(engine: Engine | None = None, settings: ServerSettings | None = N
     app.include_router(trpc_router(procedures))
     app.include_router(runs_router(registry, engine))
     app.include_router(workflows_router(registry, engine))
-    app.include_router(triggers_router(registry, engine, settings.token))
+    app.include_router(triggers_router(registry, engine, triggers, settings.token))
     mount_ui(app, settings.token)
     # Added innermost first: CORS (outermost) also covers refusals and 500s.
     app.add_middleware(SecurityMiddleware, token=settings.token, max_body_bytes=settings.max_body_bytes)

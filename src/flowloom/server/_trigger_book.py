@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flowloom.engine import CompiledWorkflow, CronSchedule, Engine, InvalidWorkflowError
-from flowloom.ir import RunStore, Trigger, WorkflowDefinition, trigger_key
+from flowloom.ir import RunStore, StoreError, Trigger, WorkflowDefinition, trigger_key
 
 logger = logging.getLogger("flowloom.server")
 MAX_SAVED_WORKFLOWS = 10_000
@@ -75,10 +75,15 @@ class TriggerBook:
     (its ``updated_at`` changed). A saved document that no longer loads (say, a node type gone) has no
     triggers, with a warning in the log."""
 
-    def __init__(self, engine: Engine, store: RunStore) -> None:
+    def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._store = store
         self._loaded: dict[str, tuple[float, list[SavedTrigger]]] = {}
+
+    @property
+    def _store(self) -> RunStore:
+        if self._engine.store is None:
+            raise StoreError("saved workflows and their triggers need a store; this engine has none")
+        return self._engine.store
 
     async def triggers(self) -> list[SavedTrigger]:
         """Every trigger of every saved workflow, oldest workflow first."""

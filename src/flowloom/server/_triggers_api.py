@@ -32,12 +32,11 @@ HOOKS_PREFIX = "/hooks/"
 MAX_ID = 256
 
 
-def triggers_router(registry: RunRegistry, engine: Engine, token: str | None) -> APIRouter:
+def triggers_router(registry: RunRegistry, engine: Engine, book: TriggerBook, token: str | None) -> APIRouter:
     router = APIRouter(
         tags=["triggers"],
         responses={400: {"model": ErrorOutput}, 404: {"model": ErrorOutput}, 409: {"model": ErrorOutput}},
     )
-    books: dict[int, TriggerBook] = {}
 
     def store() -> RunStore:
         if engine.store is None:
@@ -46,12 +45,9 @@ def triggers_router(registry: RunRegistry, engine: Engine, token: str | None) ->
             )
         return engine.store
 
-    def book() -> TriggerBook:
-        found = store()
-        if id(found) not in books:
-            books.clear()
-            books[id(found)] = TriggerBook(engine, found)
-        return books[id(found)]
+    def trigger_book() -> TriggerBook:
+        store()  # 409 without one
+        return book
 
     def start(
         saved: SavedTrigger | None, compiled: CompiledWorkflow, inputs: Any, meta: dict[str, Any]
@@ -71,9 +67,8 @@ def triggers_router(registry: RunRegistry, engine: Engine, token: str | None) ->
         except InvalidWorkflowError as exc:
             raise ApiError(400, "INVALID_WORKFLOW", f"invalid workflow: {'; '.join(exc.errors)}") from exc
         workflow_id = workflow_id or _document_id(document) or str(uuid.uuid4())
-        taken = {
-            t.trigger.path: t.workflow_id for t in await book().triggers() if t.trigger.kind == "webhook"
-        }
+        hooks = [t for t in await trigger_book().triggers() if t.trigger.kind == "webhook"]
+        taken = {t.trigger.path: t.workflow_id for t in hooks if t.trigger.kind == "webhook"}
         for trigger in compiled.workflow.triggers:
             if trigger.kind == "webhook" and taken.get(trigger.path, workflow_id) != workflow_id:
                 owner = taken[trigger.path]
@@ -91,7 +86,7 @@ def triggers_router(registry: RunRegistry, engine: Engine, token: str | None) ->
                 updated_at=now,
             )
         )
-        triggers = [t.spec() for t in await book().triggers() if t.workflow_id == saved.id]
+        triggers = [t.spec() for t in await trigger_book().triggers() if t.workflow_id == saved.id]
         answer = {"id": saved.id, "name": saved.name, "format": saved.format, "triggers": triggers}
         return json_response(answer, 201, {"Location": f"/api/v1/workflows/{saved.id}"})
 
@@ -106,7 +101,7 @@ def triggers_router(registry: RunRegistry, engine: Engine, token: str | None) ->
     async def list_triggers() -> Response:
         last = await store().last_trigger_fires()
         now = time.time()
-        listed = [t.listing(last.get((t.workflow_id, t.key)), now) for t in await book().triggers()]
+        listed = [t.listing(last.get((t.workflow_id, t.key)), now) for t in await trigger_book().triggers()]
         return json_response({"triggers": listed})
 
     @router.post("/api/v1/workflows/{workflow_id}/trigger", status_code=201, response_model=None)
@@ -118,7 +113,7 @@ def triggers_router(registry: RunRegistry, engine: Engine, token: str | None) ->
             raise ApiError(400, "BAD_REQUEST", 'the body must be a JSON object {"inputs": {...}}')
         inputs = _inputs(body.get("inputs", {}), '"inputs"')
         try:
-            found = await book().workflow(workflow_id)
+            found = await trigger_book().workflow(workflow_id)
         except InvalidWorkflowError as exc:
             raise ApiError(400, "INVALID_WORKFLOW", f"invalid workflow: {'; '.join(exc.errors)}") from exc
         if found is None:
@@ -136,7 +131,7 @@ def triggers_router(registry: RunRegistry, engine: Engine, token: str | None) ->
         inputs = _inputs(await read_json(request), "the body")
         listeners = [
             t
-            for t in await book().triggers()
+            for t in await trigger_book().triggers()
             if t.trigger.kind == "event" and t.trigger.enabled and t.trigger.type == event_type
         ]
         runs = [
@@ -150,7 +145,7 @@ def triggers_router(registry: RunRegistry, engine: Engine, token: str | None) ->
         path = path.strip("/")
         hooks = [
             t
-            for t in await book().triggers()
+            for t in await trigger_book().triggers()
             if t.trigger.kind == "webhook" and t.trigger.enabled and t.trigger.path == path
         ]
         if not hooks:
