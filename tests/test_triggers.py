@@ -123,9 +123,9 @@ class Clock:
 
 
 async def test_the_cron_rule_missed_ticks_once_then_every_tick_once_among_services() -> None:
-    """The service's rule on a clock of the test's: a trigger saved at 0 with ticks every minute, first seen at
-    10:00 (ten ticks missed) fires once, for 10:00; then each tick once, whichever of two services sharing
-    the store sees it first."""
+    """The service's rule on a clock of the test's: a trigger saved at 0 with a tick every minute, first
+    seen ten minutes later (ten ticks missed), fires once, for the latest; then each tick once, whichever of
+    two services sharing the store sees it first."""
     store = MemoryStore()
     clock = Clock(600.5)
     document = logged(cron("* * * * *", inputs={"n": 1}))
