@@ -140,7 +140,13 @@ def triggers_router(registry: RunRegistry, engine: Engine, book: TriggerBook, to
         ]
         return json_response({"type": event_type, "runs": runs})
 
-    @router.post(HOOKS_PREFIX + "{path:path}", status_code=201, response_model=None, summary="A webhook.")
+    @router.post(
+        HOOKS_PREFIX + "{path:path}",
+        status_code=201,
+        response_model=None,
+        summary="A webhook.",
+        responses={401: {"model": ErrorOutput}},
+    )
     async def webhook(request: Request, path: str) -> Response:
         path = path.strip("/")
         hooks = [
