@@ -27,6 +27,7 @@ from flowloom.ir import (
     EncodedEvents,
     RawJson,
     Status,
+    TriggerFire,
     WaitError,
     WaitKeyRequired,
     WaitRow,
@@ -63,6 +64,7 @@ TABLES = {
     "cache_entries",
     "waits",
     "workflow_definitions",
+    "trigger_fires",
 }
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
@@ -844,3 +846,46 @@ async def test_saved_workflows_are_kept_replaced_listed_and_deleted(store: RunSt
     assert await store.delete_definition("wf-1") is True
     assert await store.delete_definition("wf-1") is False
     assert [d.id for d in await store.list_definitions()] == ["wf-0"]
+
+
+def fire(tick: float, run_id: str, *, workflow_id: str = "wf", key: str = "0") -> TriggerFire:
+    return TriggerFire(
+        workflow_id=workflow_id, trigger_key=key, tick=tick, run_id=run_id, fired_at=tick + 0.01
+    )
+
+
+async def test_a_trigger_tick_is_claimed_once_and_the_newest_tick_is_known(store: RunStore) -> None:
+    assert await store.last_trigger_fires() == {}
+    assert await store.claim_trigger_fire(fire(60.0, "r1")) is True
+    assert await store.claim_trigger_fire(fire(60.0, "r2")) is False  # the same tick: already claimed
+    assert await store.claim_trigger_fire(fire(120.0, "r3")) is True
+    assert await store.claim_trigger_fire(fire(60.0, "r4", key="cron-b")) is True  # another trigger
+    assert await store.claim_trigger_fire(fire(30.0, "r5", workflow_id="other")) is True
+    assert await store.last_trigger_fires() == {
+        ("wf", "0"): 120.0,
+        ("wf", "cron-b"): 60.0,
+        ("other", "0"): 30.0,
+    }
+    # pruning keeps each trigger's newest tick, whatever its age
+    assert await store.prune_trigger_fires(older_than=1000.0) == 1
+    assert await store.last_trigger_fires() == {
+        ("wf", "0"): 120.0,
+        ("wf", "cron-b"): 60.0,
+        ("other", "0"): 30.0,
+    }
+    assert await store.claim_trigger_fire(fire(120.0, "r6")) is False
+
+
+async def test_two_stores_racing_for_one_tick_claim_it_once(sql_url: str) -> None:
+    async with SqlStore(sql_url) as store_a, SqlStore(sql_url) as store_b:
+        won: list[bool] = []
+
+        async def claim(store: RunStore, run_id: str, tick: float) -> None:
+            won.append(await store.claim_trigger_fire(fire(tick, run_id)))
+
+        async with anyio.create_task_group() as group:
+            for tick in range(20):
+                group.start_soon(claim, store_a, f"a{tick}", float(tick))
+                group.start_soon(claim, store_b, f"b{tick}", float(tick))
+        assert sorted(won) == [False] * 20 + [True] * 20
+        assert await store_a.last_trigger_fires() == {("wf", "0"): 19.0}

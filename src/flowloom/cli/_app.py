@@ -34,6 +34,7 @@ from ._output import (
 )
 from ._runs import runs_app
 from ._store import NoStoreOption, StoreOption, check_store_opens, store_url
+from ._triggers import triggers_app
 from ._visualflow import with_folder_subflows
 from ._workers import DEFAULT_LEASE_TTL, LeaseTtlOption, WorkersOption, lease_ttl, workers_address
 
@@ -265,3 +266,4 @@ def serve(
 app.command()(init)
 app.add_typer(runs_app)
 app.add_typer(bundle_app)
+app.add_typer(triggers_app)

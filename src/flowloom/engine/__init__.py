@@ -17,6 +17,7 @@ from ._activation import Trigger
 from ._bus import EventBus
 from ._children import ChildOutcome, ChildRuns
 from ._context import Iteration, NodeContext
+from ._cron import CronSchedule
 from ._engine import NO_ANSWER, Engine, WorkflowSource
 from ._errors import BlockFailed, FlowloomError, InvalidWorkflowError, NodeError, NodeTimeout, message_of
 from ._gc import collector_paused
@@ -53,6 +54,7 @@ __all__ = [
     "CodeLimits",
     "CompiledWorkflow",
     "ConfigKey",
+    "CronSchedule",
     "Durability",
     "Engine",
     "EventBus",

@@ -30,6 +30,10 @@ def structural_errors(
             for node in reversed(nodes)
             if node.blocks or node.block_edges
         )
+    if workflow.triggers:
+        from ._cron import trigger_errors  # croniter: only for workflows with triggers
+
+        errors.extend(trigger_errors(workflow))
     return errors[:_MAX_ERRORS]
 
 

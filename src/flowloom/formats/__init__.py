@@ -8,6 +8,7 @@ from flowloom.ir import JsonText, Source
 from ._builtin import default_formats
 from ._document import read_document
 from ._format import FormatRegistry, InputCheck, LoadedWorkflow, WorkflowFormat
+from ._triggers import read_triggers, seal_secrets
 
 __all__ = [
     "FormatRegistry",
@@ -18,4 +19,6 @@ __all__ = [
     "WorkflowFormat",
     "default_formats",
     "read_document",
+    "read_triggers",
+    "seal_secrets",
 ]

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from flowloom.ir import InvalidWorkflowError, Workflow
 
 from ._format import LoadedWorkflow
+from ._triggers import TRIGGERS_KEY, read_triggers
 from .flowgram import workflow_input_check
 
 FORMAT_KEY = "format"
@@ -37,10 +38,17 @@ class IrFormat:
         )
 
     def load(self, document: Any) -> LoadedWorkflow:
+        triggers, errors = read_triggers(document)
+        if isinstance(document, Mapping) and TRIGGERS_KEY in document:
+            document = {key: value for key, value in document.items() if key != TRIGGERS_KEY}
         try:
             workflow = Workflow.model_validate(document)
         except ValidationError as exc:
-            raise InvalidWorkflowError([_message(error) for error in exc.errors()]) from None
+            errors = [*(_message(error) for error in exc.errors()), *errors]
+        if errors:
+            raise InvalidWorkflowError(errors) from None
+        if triggers:
+            workflow = workflow.model_copy(update={"triggers": triggers})
         return LoadedWorkflow(workflow, workflow_input_check(workflow))
 
 

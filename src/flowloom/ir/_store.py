@@ -18,6 +18,7 @@ from ._errors import FlowloomError
 from ._eventquery import EventQuery
 from ._jsontext import RawJson
 from ._runquery import RunQuery
+from ._triggers import TriggerFire
 from ._waits import WaitRow
 
 Json: TypeAlias = Any
@@ -325,3 +326,15 @@ class RunStore(Protocol):
 
     async def delete_definition(self, definition_id: str) -> bool:
         """Forget a saved workflow; ``False`` if there was none (runs of it are kept)."""
+
+    # trigger fires: which (saved workflow, trigger, tick) has fired, claimed once among every process
+
+    async def claim_trigger_fire(self, fire: TriggerFire) -> bool:
+        """Record that a trigger fired for a tick, unless that (workflow, trigger, tick) was claimed
+        already, by this process or another: ``True`` when this claim is the one stored."""
+
+    async def last_trigger_fires(self) -> dict[tuple[str, str], float]:
+        """The newest tick claimed per ``(workflow id, trigger key)``."""
+
+    async def prune_trigger_fires(self, older_than: float) -> int:
+        """Forget claims of ticks before ``older_than``, except each trigger's newest; how many went."""

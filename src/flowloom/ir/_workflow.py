@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 from pydantic.alias_generators import to_camel
 
 from ._constants import DEFAULT_INPUT_PORT, DEFAULT_OUTPUT_PORT, Activation, OnError
+from ._triggers import Trigger
 
 # Every model defers building its validators to first use: a CLI run that only loads flowgram JSON (built
 # with model_construct) never pays for them.
@@ -112,3 +113,13 @@ class Workflow(BaseModel):
     global_variables: JsonSchema | None = None
     settings: WorkflowSettings = Field(default_factory=WorkflowSettings)
     name: str | None = None
+    triggers: list[Trigger] = Field(default_factory=list)
+
+    @model_serializer(mode="wrap")
+    def _no_empty_triggers(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # a workflow without triggers dumps as before they existed: its content hash (the store's key for
+        # the workflow of a run) stays the same
+        dumped = handler(self)
+        if not self.triggers and isinstance(dumped, dict):
+            dumped.pop("triggers", None)
+        return dumped

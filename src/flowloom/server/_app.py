@@ -24,12 +24,15 @@ from flowloom.engine import Engine, FlowloomError
 from flowloom.ir import DUE_CHECK_S
 
 from ._bundles import bundles_router
+from ._cron import CronService
 from ._errors import CatchAllMiddleware, install_handlers
 from ._flowengine import flowengine_router
 from ._flowengine_events import FlowengineDialect
 from ._registry import RunRegistry
 from ._runs import runs_router
 from ._security import SecurityMiddleware
+from ._trigger_book import TriggerBook
+from ._triggers_api import triggers_router
 from ._trpc import trpc_router
 from ._upstream import Procedures, upstream_router
 from ._workflows import workflows_router
@@ -111,6 +114,7 @@ def create_app(engine: Engine | None = None, settings: ServerSettings | None = N
         event_buffer=settings.event_buffer,
     )
     procedures = Procedures(registry)
+    triggers = TriggerBook(engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -124,6 +128,8 @@ def create_app(engine: Engine | None = None, settings: ServerSettings | None = N
                         if engine.store is not None:
                             housekeeping.start_soon(_keep_store, engine, registry, settings)
                             housekeeping.start_soon(_wake_due_waits, engine, registry)
+                            cron = CronService(registry, engine.store, triggers)
+                            housekeeping.start_soon(cron.run)
                         try:
                             yield
                         finally:
@@ -150,6 +156,7 @@ def create_app(engine: Engine | None = None, settings: ServerSettings | None = N
     app.include_router(workflows_router(registry, engine))
     app.include_router(flowengine_router(registry, engine, flowengine_events))
     app.include_router(bundles_router(registry, engine, WorkflowBundleRegistry(settings.bundles_dir)))
+    app.include_router(triggers_router(registry, engine, triggers, settings.token))
     mount_ui(app, settings.token)
     # Added innermost first: CORS (outermost) also covers refusals and 500s.
     app.add_middleware(SecurityMiddleware, token=settings.token, max_body_bytes=settings.max_body_bytes)

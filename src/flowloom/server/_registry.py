@@ -141,12 +141,14 @@ class RunRegistry:
         workflow: Mapping[str, Any] | str | CompiledWorkflow,
         inputs: Mapping[str, Any],
         *,
+        run_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> Run:
         """Start a run of a workflow (an object, its JSON text, or compiled). Raises ``InvalidWorkflowError``
-        when the text is not JSON; a workflow that fails validation gives a run that has already failed."""
+        when the text is not JSON; a workflow that fails validation gives a run that has already failed.
+        ``metadata`` is recorded with the run (a trigger's, for instance)."""
         source = workflow if isinstance(workflow, CompiledWorkflow) else request_document(workflow)
-        run = self.engine.start(source, inputs, run_id=str(uuid.uuid4()), metadata=metadata)
+        run = self.engine.start(source, inputs, run_id=run_id or str(uuid.uuid4()), metadata=metadata)
         now = self._clock()
         self._runs[run.id] = RunEntry(run, now)
         if run.done and run.id not in self._finished:  # rejected at once, before we could see its end

@@ -14,7 +14,8 @@ from ._errors import error_body, json_response
 # Reachable without a token: the server's identity, so a client can tell it is talking to flowloom (and
 # flowengine's health check, for probes); the dashboard's login form and its static files (no data in them).
 OPEN_PATHS = frozenset({"/info", "/health", "/ui/login"})
-_OPEN_PREFIXES = ("/ui/static/",)
+# Webhooks check their own secret, or the token when they have none (server/_triggers_api.py).
+_OPEN_PREFIXES = ("/ui/static/", "/hooks/")
 _UI_PREFIX = "/ui"
 SESSION_COOKIE = "flowloom_session"
 

@@ -98,9 +98,23 @@ def workflows_router(registry: RunRegistry, engine: Engine) -> APIRouter:
             {"id": run.id, "status": str(run.status), **metadata}, 201, {"Location": f"/api/v1/runs/{run.id}"}
         )
 
-    @router.get("/workflows", response_model=None, summary="The workflows runs were started with.")
+    @router.get(
+        "/workflows",
+        response_model=None,
+        summary="The workflows runs were started with (by hash), and the saved ones (by id, under saved).",
+    )
     async def list_workflows(limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Response:
         found = []
+        saved = [
+            {
+                "id": d.id,
+                "name": d.name,
+                "format": d.format,
+                "created_at": d.created_at,
+                "updated_at": d.updated_at,
+            }
+            for d in await store().list_definitions(limit)
+        ]
         for seen in await store().list_workflows(limit):
             document = await store().get_workflow(seen.hash)
             found.append(
@@ -112,11 +126,18 @@ def workflows_router(registry: RunRegistry, engine: Engine) -> APIRouter:
                     "input_schema": _start_schema(document),
                 }
             )
-        return json_response({"workflows": found})
+        return json_response({"workflows": found, "saved": saved})
 
     @router.get("/workflows/{digest}", response_model=None, summary="A stored workflow (flowloom JSON).")
     async def get_workflow(digest: str) -> Response:
-        document = await document_of(digest)
+        """A workflow runs were started with (by its hash), else a saved workflow (by its id)."""
+        document = await store().get_workflow(digest)
+        if document is None:
+            saved = await store().get_definition(digest)
+            if saved is None:
+                raise not_found(f"Workflow {digest!r} not found")
+            found = {"id": saved.id, "name": saved.name, "format": saved.format, "workflow": saved.document}
+            return json_response({**found, "created_at": saved.created_at, "updated_at": saved.updated_at})
         return json_response(
             {
                 "hash": digest,

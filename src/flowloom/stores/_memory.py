@@ -28,6 +28,7 @@ from flowloom.ir import (
     Scope,
     Status,
     StoreError,
+    TriggerFire,
     WaitRow,
     WaitStatus,
     WorkflowDefinition,
@@ -72,6 +73,7 @@ class MemoryStore:
         self._cache: dict[str, CacheEntry] = {}
         self._waits: dict[str, dict[str, WaitRow]] = {}  # by run, then key
         self._definitions: dict[str, WorkflowDefinition] = {}
+        self._fires: dict[tuple[str, str, float], TriggerFire] = {}
 
     async def open(self) -> None:
         pass
@@ -342,3 +344,25 @@ class MemoryStore:
 
     async def delete_definition(self, definition_id: str) -> bool:
         return self._definitions.pop(definition_id, None) is not None
+
+    # trigger fires -------------------------------------------------------------------------------------
+
+    async def claim_trigger_fire(self, fire: TriggerFire) -> bool:
+        key = (fire.workflow_id, fire.trigger_key, fire.tick)
+        if key in self._fires:
+            return False
+        self._fires[key] = fire
+        return True
+
+    async def last_trigger_fires(self) -> dict[tuple[str, str], float]:
+        newest: dict[tuple[str, str], float] = {}
+        for workflow_id, trigger_key, tick in self._fires:
+            newest[workflow_id, trigger_key] = max(tick, newest.get((workflow_id, trigger_key), tick))
+        return newest
+
+    async def prune_trigger_fires(self, older_than: float) -> int:
+        newest = await self.last_trigger_fires()
+        gone = [key for key in self._fires if key[2] < older_than and key[2] < newest[key[0], key[1]]]
+        for key in gone:
+            del self._fires[key]
+        return len(gone)

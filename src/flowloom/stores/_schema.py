@@ -129,3 +129,13 @@ workflow_definitions = sa.Table(
     sa.Column("updated_at", sa.Double, nullable=False),
     sa.Index("ix_workflow_definitions_created_at", "created_at"),
 )
+
+trigger_fires = sa.Table(
+    "trigger_fires",
+    metadata,
+    sa.Column("workflow_id", sa.String(256), primary_key=True),
+    sa.Column("trigger_key", sa.String(256), primary_key=True),
+    sa.Column("tick", sa.Double, primary_key=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("fired_at", sa.Double, nullable=False),
+)

@@ -53,6 +53,7 @@ from flowloom.ir import (
     RunRow,
     Status,
     StoreError,
+    TriggerFire,
     WaitRow,
     WorkflowDefinition,
     WorkflowSeen,
@@ -372,3 +373,20 @@ class SqlStore:
         from . import _definitions
 
         return await self._call_write(lambda c: _definitions.delete_definition(c, definition_id))
+
+    # trigger fires ----------------------------------------------------------------------------------------
+
+    async def claim_trigger_fire(self, fire: TriggerFire) -> bool:
+        from . import _fires
+
+        return await self._call_write(lambda c: _fires.claim_trigger_fire(c, fire))
+
+    async def last_trigger_fires(self) -> dict[tuple[str, str], float]:
+        from . import _fires
+
+        return await self._call(_fires.last_trigger_fires)
+
+    async def prune_trigger_fires(self, older_than: float) -> int:
+        from . import _fires
+
+        return await self._call_write(lambda c: _fires.prune_trigger_fires(c, older_than))

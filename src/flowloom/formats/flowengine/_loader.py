@@ -21,6 +21,7 @@ from flowloom.ir import (
     WorkflowSettings,
 )
 
+from .._triggers import read_triggers
 from ._values import plain
 
 ROOT_KEY = "root"  # node.data: the node has no incoming connection, its inputs are the run's
@@ -63,11 +64,15 @@ def load_flowengine(document: Any) -> tuple[Workflow, list[str]]:
         )
         for node in built
     ]
-    if document.get("triggers") is not None and not isinstance(document.get("triggers"), list):
-        problems.add(f'"triggers" must be an array, got {_json_type(document.get("triggers"))}')
+    triggers, trigger_problems = read_triggers(document)
+    problems.extend(trigger_problems)
     name = document.get("name")
     workflow = Workflow(
-        nodes=final, edges=edges, settings=settings, name=name if isinstance(name, str) else None
+        nodes=final,
+        edges=edges,
+        settings=settings,
+        name=name if isinstance(name, str) else None,
+        triggers=triggers,
     )
     return workflow, list(problems)
 

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from flowloom.ir import FlowgramNodeType, InvalidWorkflowError, Workflow, wire_json
 
 from .._format import InputCheck, LoadedWorkflow
+from .._triggers import read_triggers
 from ._inputs import validate_inputs
 from ._loader import start_node, to_workflow
 from ._settings import settings_problems
@@ -34,10 +35,12 @@ class FlowgramFormat:
 
     def load(self, document: Any) -> LoadedWorkflow:
         errors = validate_workflow_json(document)
-        if errors:
-            raise InvalidWorkflowError(errors)
+        triggers, trigger_errors = read_triggers(document)
+        if errors or trigger_errors:
+            raise InvalidWorkflowError([*errors, *trigger_errors])
+        workflow = to_workflow(document)
         return LoadedWorkflow(
-            to_workflow(document),
+            workflow.model_copy(update={"triggers": triggers}) if triggers else workflow,
             _input_check(document),
             lenient_node_types=True,
             problems=tuple(settings_problems(document)),

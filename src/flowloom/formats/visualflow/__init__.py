@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from flowloom.ir import InvalidWorkflowError
 
 from .._format import LoadedWorkflow
+from .._triggers import read_triggers
 from ._compile import compile_flow
 from ._library import FolderSubflows, subflow_ids, with_subflows
 from ._lower import LoweringError
@@ -54,12 +55,15 @@ class VisualFlowFormat:
         if not isinstance(document, Mapping):
             raise InvalidWorkflowError(["a VisualFlow must be a JSON object"])
         flow, errors = parse_flow(document)
-        if flow is None:
-            raise InvalidWorkflowError(errors)
+        triggers, trigger_errors = read_triggers(document)
+        if flow is None or trigger_errors:
+            raise InvalidWorkflowError([*errors, *trigger_errors])
         try:
             workflow = compile_flow(flow)
         except LoweringError as exc:
             raise InvalidWorkflowError([f"VisualFlow '{flow.id}': {exc}"]) from None
+        if triggers:
+            workflow = workflow.model_copy(update={"triggers": triggers})
         # Out-of-scope node types (LLM, agents, memory, ...) compile and fail when reached.
         return LoadedWorkflow(workflow, None, lenient_node_types=True)
 
