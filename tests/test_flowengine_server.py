@@ -144,6 +144,22 @@ async def test_save_get_list_delete_then_execute_is_404(client: httpx.AsyncClien
     assert workflow_id not in {w["id"] for w in (await client.get("/api/workflows")).json()}
 
 
+async def test_a_saved_webhook_keeps_only_its_secret_digest_and_starts_runs(
+    client: httpx.AsyncClient,
+) -> None:
+    hook = {"kind": "webhook", "path": "deploy", "secret": "s3cret-value"}
+    created = await client.post("/api/workflows", json=echo_workflow(id="hooked", triggers=[hook]))
+    assert created.status_code == 201
+    saved = await client.get("/api/workflows/hooked")
+    assert "s3cret-value" not in saved.text and saved.json()["triggers"][0]["secret_sha256"]
+    refused = await client.post("/hooks/deploy", json={"word": "x"}, headers={"X-Flowloom-Secret": "wrong"})
+    assert refused.status_code == 401
+    started = await client.post(
+        "/hooks/deploy", json={"word": "x"}, headers={"X-Flowloom-Secret": "s3cret-value"}
+    )
+    assert started.status_code == 201
+
+
 async def test_execute_returns_the_result_object_with_plain_json_inputs(client: httpx.AsyncClient) -> None:
     workflow_id = (await client.post("/api/workflows", json=echo_workflow())).json()["id"]
     answer = await client.post(f"/api/workflows/{workflow_id}/execute", json={"inputs": {"word": "there"}})

@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from flowloom._version import __version__
 from flowloom.engine import CompiledWorkflow, Engine, InvalidWorkflowError, Run, metadata_of
-from flowloom.formats import default_formats
+from flowloom.formats import default_formats, seal_secrets
 from flowloom.formats.flowengine import FlowengineFormat, result_object
 from flowloom.ir import RunStore, WorkflowDefinition
 from flowloom.stores import MemoryStore
@@ -231,7 +231,7 @@ def flowengine_router(registry: RunRegistry, engine: Engine, dialect: Flowengine
             WorkflowDefinition(
                 id=workflow_id,
                 name=name if isinstance(name, str) and name else workflow_id,
-                document=document,
+                document=seal_secrets(document),  # a webhook trigger's secret only as its digest
                 format=format_name,
                 created_at=now,
                 updated_at=now,
