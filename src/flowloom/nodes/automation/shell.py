@@ -16,10 +16,9 @@ from anyio.abc import ByteReceiveStream, Process
 from flowloom.engine import NodeContext, NodeMetadata, NodeResult
 from flowloom.ir import Node
 
-from ._command import run_command
-from ._common import (
-    AutomationNode,
+from .._kit import (
     Key,
+    KitNode,
     failed,
     inputs_as_env,
     inputs_of,
@@ -28,6 +27,7 @@ from ._common import (
     text_of,
     timed_out,
 )
+from ._command import run_command
 
 _CHUNK = 1 << 16
 _KEYS = (
@@ -73,7 +73,7 @@ _KEYS = (
 OUTPUTS = ("output", "stdout", "stderr", "exit_code", "success")
 
 
-class ShellExecExecutor(AutomationNode):
+class ShellExecExecutor(KitNode):
     type: ClassVar[str] = "shell.exec"
     keys: ClassVar[tuple[Key, ...]] = _KEYS
     metadata: ClassVar[NodeMetadata] = metadata(

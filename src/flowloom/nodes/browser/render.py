@@ -31,6 +31,7 @@ class BrowserRenderExecutor(KitNode):
             types=("string",),
             default="dom",
             choices=MODES,
+            fold=str.lower,
             description="dom, text or screenshot",
         ),
         Key(name="wait_ms", types=("number",), default=1000, description="ms of page time for scripts"),

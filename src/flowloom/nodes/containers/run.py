@@ -49,6 +49,7 @@ class DockerRunExecutor(KitNode):
             types=("string",),
             default="json",
             choices=("none", "raw", "json", "text"),
+            fold=str.lower,
             description="what stdin gets",
         ),
         Key(
@@ -56,6 +57,7 @@ class DockerRunExecutor(KitNode):
             types=("string",),
             default="auto",
             choices=("auto", "json", "text"),
+            fold=str.lower,
             description="how stdout becomes output",
         ),
         Key(
@@ -63,6 +65,7 @@ class DockerRunExecutor(KitNode):
             types=("string",),
             default="auto",
             choices=("auto", "flat", "wrapped"),
+            fold=str.lower,
             description="json stdin: plain or tagged values",
         ),
         Key(
