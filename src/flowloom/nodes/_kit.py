@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
+
+import anyio
 
 from flowloom.engine import ConfigKey, NodeContext, NodeError, NodeMetadata, NodeTimeout, Traits
 from flowloom.ir import Node
@@ -216,6 +219,18 @@ def failed(message: str) -> NodeError:
 
 def timed_out(seconds: float) -> NodeTimeout:
     return NodeTimeout(f"Timeout after {seconds_text(seconds)}s")
+
+
+@contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """A node's ``timeout`` config: the body is canceled after ``seconds`` (``None``: no limit) and the
+    node fails with flowengine's timeout text. What the body must undo (a process, a container) it undoes
+    in a ``finally`` under ``anyio.CancelScope(shield=True)``: that runs on a timeout and on a cancel."""
+    with anyio.move_on_after(seconds) as scope:
+        yield
+    if scope.cancelled_caught:
+        assert seconds is not None  # only its deadline cancels this scope
+        raise timed_out(seconds)
 
 
 def parse_json_or_text(text: str) -> Any:

@@ -25,6 +25,7 @@ from .._kit import (
     metadata,
     parse_json_or_text,
     text_of,
+    time_limit,
     timed_out,
 )
 from ._command import run_command
@@ -105,10 +106,8 @@ class ShellExecExecutor(KitNode):
             code, stdout, stderr = await _elsewhere(ctx, argv, env, config, stdin)
         else:
             run = _Run(ctx, stream=config["stream_output"])
-            with anyio.move_on_after(timeout) as deadline:
+            with time_limit(timeout):
                 code = await run.run(argv, {**os.environ, **env}, config["workdir"], stdin)
-            if deadline.cancelled_caught:
-                raise timed_out(timeout)
             stdout, stderr = run.text(1), run.text(2)
         stdout = stdout if config["capture_stdout"] else ""
         stderr = stderr if config["capture_stderr"] else ""
