@@ -10,25 +10,17 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from _postgres import PG_TIMEOUT, create_database, postgres_server  # noqa: F401
+from _postgres import PG_TIMEOUT, create_database
+from _stores import postgres_server, sql_store_url  # noqa: F401
 from flowloom import Status
 from flowloom.stores import SqlStore
 
 TESTS = Path(__file__).resolve().parent
 NODES = 50
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=PG_TIMEOUT)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'runs.db'}"
-    else:
-        yield create_database(request.getfixturevalue("postgres_url"))
 
 
 def _worker(*args: str, count_file: Path) -> subprocess.Popen[str]:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import socket
 import sys
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import anyio
 import pytest
 
 from _durable import CountExecutor, count_chain, count_loop, diamond
-from _postgres import PG_TIMEOUT, create_database, postgres_server  # noqa: F401
+from _stores import every_store_url, open_store, postgres_server  # noqa: F401
 from _workflows import edge, end, ref, start
 from flowloom import Engine, FlowloomError, InvalidWorkflowError, RunOwnedError, Status
 from flowloom.ir import CacheEntry, NodeSucceeded, RunRow
@@ -19,23 +18,6 @@ from flowloom.nodes import NodeRegistry
 from flowloom.stores import MemoryStore, SqlStore
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(params=["memory", "sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | None]:
-    if request.param == "memory":
-        yield None
-    elif request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'runs.db'}"
-    else:
-        yield create_database(request.getfixturevalue("postgres_url"))
-
-
-@pytest.fixture
-async def store(store_url: str | None, anyio_backend: str) -> AsyncIterator[MemoryStore | SqlStore]:
-    opened = MemoryStore() if store_url is None else SqlStore(store_url)
-    async with opened:
-        yield opened
 
 
 def engine_with(store: MemoryStore | SqlStore, counter: CountExecutor, **options: object) -> Engine:

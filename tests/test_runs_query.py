@@ -3,38 +3,17 @@ MemoryStore, SQLite and PostgreSQL; a 100,000-run SQLite history pages through i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import anyio.to_thread
 import pytest
 import sqlalchemy as sa
 
-from _postgres import PG_TIMEOUT, create_database, drop_database, postgres_server  # noqa: F401
+from _stores import every_store_url, open_store, postgres_server  # noqa: F401
 from flowloom.ir import RunCursor, RunQuery, RunRow, RunStore, Status
-from flowloom.stores import MemoryStore, SqlStore
+from flowloom.stores import SqlStore
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgresql", marks=PG_TIMEOUT)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | None]:
-    if request.param == "memory":
-        yield None
-    elif request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        url = create_database(request.getfixturevalue("postgres_url"))
-        try:
-            yield url
-        finally:
-            drop_database(url)
-
-
-@pytest.fixture
-async def store(store_url: str | None, anyio_backend: str) -> AsyncIterator[RunStore]:
-    async with MemoryStore() if store_url is None else SqlStore(store_url) as opened:
-        yield opened
 
 
 STATUSES = [Status.SUCCEEDED, Status.FAILED, Status.PROCESSING, Status.CANCELED]

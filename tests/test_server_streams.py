@@ -6,7 +6,7 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +15,8 @@ import httpx
 import pytest
 import websockets
 
-from _postgres import PG_TIMEOUT, create_database, drop_database, postgres_server  # noqa: F401
 from _server import LiveServer, live_server
+from _stores import postgres_server, sql_store_url  # noqa: F401
 from flowloom import Engine, Status
 from flowloom.ir import EventRow
 from flowloom.server import ServerSettings
@@ -27,18 +27,6 @@ from test_cli_runs import slow_chain
 pytestmark = pytest.mark.anyio
 
 NODES = 6
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=PG_TIMEOUT)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'runs.db'}"
-        return
-    url = create_database(request.getfixturevalue("postgres_url"))
-    try:
-        yield url
-    finally:
-        drop_database(url)
 
 
 @pytest.fixture

@@ -5,14 +5,13 @@ door (flowgram JSON, a plain ``ir.Workflow``)."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
 import flowloom
-from _postgres import create_database, postgres_server  # noqa: F401
+from _stores import every_store_url, open_store, postgres_server  # noqa: F401
 from _waits import approval, ask_each, timer, two_waits
 from flowloom import Engine, NodeContext, NodeResult, RunWaitingError, Status, Traits, Wait, WaitError
 from flowloom.ir import Edge, Node, RunResumed, RunWaiting, WaitKeyRequired, Workflow
@@ -20,23 +19,6 @@ from flowloom.nodes import NodeRegistry
 from flowloom.stores import MemoryStore, SqlStore
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(params=["memory", "sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | None]:
-    if request.param == "memory":
-        yield None
-    elif request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'runs.db'}"
-    else:
-        yield create_database(request.getfixturevalue("postgres_url"))
-
-
-@pytest.fixture
-async def store(store_url: str | None, anyio_backend: str) -> AsyncIterator[MemoryStore | SqlStore]:
-    opened = MemoryStore() if store_url is None else SqlStore(store_url)
-    async with opened:
-        yield opened
 
 
 async def test_a_wait_parks_the_run_and_an_answer_completes_it(store: MemoryStore | SqlStore) -> None:

@@ -8,26 +8,15 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from _postgres import PG_TIMEOUT, create_database, postgres_server  # noqa: F401
+from _stores import postgres_server, sql_store_url  # noqa: F401
 from _waits import approval, approval_then_spin
 from test_cli import FLOWLOOM, assert_one_line_error, flowloom, write
 
 EXIT_WAITING = 3
 BUSY_S = 10.0  # how long the node after the answer stays busy: the process is killed during it
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=PG_TIMEOUT)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'runs.db'}"
-    else:
-        yield create_database(request.getfixturevalue("postgres_url"))
 
 
 def start_waiting(tmp_path: Path, store_url: str, workflow: dict[str, Any]) -> dict[str, Any]:

@@ -9,23 +9,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from _postgres import PG_TIMEOUT, create_database, postgres_server  # noqa: F401
+from _stores import postgres_server, sql_store_url  # noqa: F401
 
 TESTS = Path(__file__).resolve().parent
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=PG_TIMEOUT)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'runs.db'}"
-    else:
-        yield create_database(request.getfixturevalue("postgres_url"))
 
 
 def worker(count_file: Path, *args: str) -> Any:

@@ -15,19 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-from _postgres import PG_TIMEOUT, create_database, postgres_server  # noqa: F401
+from _stores import postgres_server, sql_store_url  # noqa: F401
 from _waits import approval, timer
 from test_cli import FLOWLOOM, flowloom, write
 
 TIMED_WAIT_S = 2.0
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=PG_TIMEOUT)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'runs.db'}"
-    else:
-        yield create_database(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture

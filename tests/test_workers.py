@@ -18,6 +18,7 @@ import pytest
 import flowloom
 from _workflows import chain, end, js, node, props, ref, start
 from flowloom import Engine, Lazy, NodeContext, NodeResult, Pipeline, Services, ThreadWorkers, WorkKey
+from flowloom.engine import NodeWorkers
 from flowloom.formats import flowgram
 from flowloom.ir import CodeLanguage, CodeLimits, SandboxError, Status
 from flowloom.nodes import NodeRegistry
@@ -316,8 +317,10 @@ class FlakyDigest(DigestExecutor):
 
     def __init__(self) -> None:
         self.failed = False
+        self.views: list[NodeWorkers] = []  # what ctx.workers gave, twice per attempt
 
     async def execute(self, ctx: NodeContext) -> NodeResult:
+        self.views += [ctx.workers, ctx.workers]
         result = await super().execute(ctx)
         if not self.failed:
             self.failed = True
@@ -328,13 +331,17 @@ class FlakyDigest(DigestExecutor):
 async def test_each_attempt_of_a_node_has_its_own_key() -> None:
     counting = CountingWorkers(ThreadWorkers())
     async with flowloom.Engine(services=Services(workers=Lazy.of(counting))) as engine:
-        engine.register_executor(FlakyDigest())
+        flaky = FlakyDigest()
+        engine.register_executor(flaky)
         workflow = digest_workflow()
         workflow["nodes"][1] = {**workflow["nodes"][1], "type": "flaky-digest", "retry": {"maxAttempts": 2}}
         run = await engine.run(workflow, {"text": "x"})
         assert run.status is Status.SUCCEEDED, run.error
     await counting.aclose()
     assert [key.attempt for _, key in counting.seen if key is not None] == [1, 2]
+    first, again, retry, retry_again = flaky.views  # one view per attempt, kept while the attempt runs
+    assert first is again and retry is retry_again and first is not retry
+    assert (first.key.attempt, retry.key.attempt) == (1, 2)
 
 
 async def test_pipeline_sync_tasks_use_the_injected_workers_and_leave_them_open() -> None:

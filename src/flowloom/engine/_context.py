@@ -100,7 +100,18 @@ class NodeContext:
     engine's ``services``, events and logs, flow values resolved in the node's scope, and, for container
     nodes, ``run_block``. Nothing of the scheduler."""
 
-    __slots__ = ("_graph", "_path", "_port", "_scope", "_slot", "inputs", "node", "services", "trigger")
+    __slots__ = (
+        "_graph",
+        "_path",
+        "_port",
+        "_scope",
+        "_slot",
+        "_workers",
+        "inputs",
+        "node",
+        "services",
+        "trigger",
+    )
 
     def __init__(
         self,
@@ -121,6 +132,7 @@ class NodeContext:
         self.trigger = trigger  # a re-entrant node's activation: the edge it came along, and its count
         self._graph = graph
         self._path = scope.path if trigger is None else (*scope.path, trigger.count)
+        self._workers: NodeWorkers | None = None  # the view of the current attempt, made on first use
 
     @property
     def data(self) -> dict[str, Any]:
@@ -142,11 +154,19 @@ class NodeContext:
         """Where this execution's blocking, CPU-bound or untrusted work runs; executors start no threads
         or processes of their own."""
         port, node = self._port, self.node
-        key = WorkKey(port.run_id, node.id, self._path, port.attempt(node.id))
+        attempt = port.attempt(node.id)
+        view = self._workers
+        if view is not None and view.key.attempt == attempt:
+            return view
+        # The context lives as long as the execution; each attempt (a retry) gets a view of its own key.
+        key = WorkKey(port.run_id, node.id, self._path, attempt)
         services = self.services
         if services.local_workers is not None and node.data.get(WORKERS_KEY) == LOCAL_WORKERS:
-            return NodeWorkers(services.local_workers, key)
-        return NodeWorkers(services.workers, key)
+            view = NodeWorkers(services.local_workers, key)
+        else:
+            view = NodeWorkers(services.workers, key)
+        self._workers = view
+        return view
 
     @property
     def run_inputs(self) -> dict[str, Any]:

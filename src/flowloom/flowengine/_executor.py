@@ -11,11 +11,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import anyio
-
-from flowloom.engine import NodeContext, NodeError, NodeExecutor, NodeResult, NodeTimeout, Traits
+from flowloom.engine import NodeContext, NodeError, NodeExecutor, NodeResult, Traits
 from flowloom.formats.flowengine import ROOT_KEY
 from flowloom.ir import Node
+from flowloom.nodes._kit import time_limit  # shell.exec's timeout, as the command would have it
 
 from ._binding import flowloom_bind
 
@@ -57,10 +56,8 @@ class PythonTasks:
             raise NodeError(str(exc.args[0])) from None
         except ValueError as exc:  # an upstream task's output that is not JSON
             raise NodeError(f"Execution failed: an input is not JSON: {exc}") from exc
-        with anyio.move_on_after(call.timeout_s) as deadline:
+        with time_limit(call.timeout_s):
             done, value = await _call(ctx, call.fn, arguments)
-        if deadline.cancelled_caught:
-            raise NodeTimeout(f"Timeout after {_seconds(call.timeout_s)}s")
         if not done:
             raise NodeError(f"{type(value).__name__}: {value}") from value
         try:
@@ -90,8 +87,3 @@ def _invoke(fn: Callable[..., Any], arguments: dict[str, Any]) -> tuple[bool, An
         return True, fn(**arguments)
     except (Exception, SystemExit) as exc:  # sys.exit() in a task fails the task, not the process
         return False, exc
-
-
-def _seconds(value: float | None) -> str:
-    """Seconds as they were written: ``1``, ``0.5`` (flowengine's timeout text)."""
-    return str(int(value)) if value is not None and float(value).is_integer() else repr(value)

@@ -1,6 +1,7 @@
-"""What the heavy automation node families (``browser``, ``containers``, ``sandboxes``) share: their
-config (``node.data["config"]``, plain JSON, checked before the run by ``config_errors``), their inputs (a
-node marked ``root`` gets the run's inputs), flowengine's error texts, and the text of a value.
+"""What the flowengine-style node families share (``automation``, ``browser``, ``containers``,
+``sandboxes``): their config (``node.data["config"]``, plain JSON, checked before the run by
+``config_errors``), their inputs (a node marked ``root`` gets the run's inputs), flowengine's error texts,
+and the text of a value.
 
 Node data follows the flowengine format's convention: ``{"config": {...}, "root": true}``; in flowloom's
 own JSON a node writes its config the same way and gets its inputs through ``inputs_values``."""
@@ -9,9 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
+
+import anyio
 
 from flowloom.engine import ConfigKey, NodeContext, NodeError, NodeMetadata, NodeTimeout, Traits
 from flowloom.ir import Node
@@ -32,13 +36,16 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Key:
     """One config key: its JSON types (any when empty), whether it is required, its default, and the
-    values it may take (``choices``, compared case-insensitively)."""
+    values it may take (``choices``). ``fold`` (``str.lower``, ``str.upper``) is applied to a value before
+    it is compared with ``choices``, which are written folded; the node folds it the same way when it reads
+    it. Without ``fold`` a value must be one of ``choices`` exactly."""
 
     name: str
     types: tuple[str, ...] = ()
     required: bool = False
     default: Any = None
     choices: tuple[str, ...] = ()
+    fold: Callable[[str], str] | None = None
     description: str = ""
 
     def declared(self) -> ConfigKey:
@@ -87,7 +94,7 @@ class KitNode:
                     f'node "{node.id}": config key "{key.name}" must be {" or ".join(key.types)}, '
                     f"got {json_type(value)}"
                 )
-            elif key.choices and isinstance(value, str) and value.lower() not in key.choices:
+            elif key.choices and isinstance(value, str) and _folded(key, value) not in key.choices:
                 errors.append(
                     f'node "{node.id}": config key "{key.name}" is "{value}", expected one of '
                     + ", ".join(key.choices)
@@ -117,6 +124,10 @@ def inputs_of(ctx: NodeContext) -> dict[str, Any]:
     return dict(ctx.inputs)
 
 
+def _folded(key: Key, value: str) -> str:
+    return value if key.fold is None else key.fold(value)
+
+
 def _is(value: Any, kind: str) -> bool:
     if isinstance(value, bool):
         return kind == "boolean"
@@ -126,7 +137,7 @@ def _is(value: Any, kind: str) -> bool:
 
 
 def json_type(value: Any) -> str:
-    """The JSON type of ``value`` as errors name it."""
+    """The JSON type of ``value`` as errors name it (deviation F18)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -149,7 +160,7 @@ def _integral(value: Any) -> Any:
 
 
 def compact(value: Any) -> str:
-    """Compact JSON, keys in their order, integral numbers without a fraction."""
+    """Compact JSON, keys in their order, integral numbers without a fraction (F11)."""
     return json.dumps(_integral(value), ensure_ascii=False, separators=(",", ":"))
 
 
@@ -159,8 +170,8 @@ def text_of(value: Any) -> str:
 
 
 def inputs_as_env(inputs: Mapping[str, Any], skip: Sequence[str] = ()) -> dict[str, str]:
-    """Inputs as environment variables: upper-cased port names that are valid names; null is not set;
-    ports in ``skip`` and ``file:<path>`` ports are left out."""
+    """Inputs as environment variables (F10): upper-cased port names that are valid names; null is not set;
+    ports in ``skip`` are left out, and so are ``file:<path>`` ports (files, see ``injected_files``)."""
     env: dict[str, str] = {}
     for port, value in inputs.items():
         name = port.upper()
@@ -208,6 +219,18 @@ def failed(message: str) -> NodeError:
 
 def timed_out(seconds: float) -> NodeTimeout:
     return NodeTimeout(f"Timeout after {seconds_text(seconds)}s")
+
+
+@contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """A node's ``timeout`` config: the body is canceled after ``seconds`` (``None``: no limit) and the
+    node fails with flowengine's timeout text. What the body must undo (a process, a container) it undoes
+    in a ``finally`` under ``anyio.CancelScope(shield=True)``: that runs on a timeout and on a cancel."""
+    with anyio.move_on_after(seconds) as scope:
+        yield
+    if scope.cancelled_caught:
+        assert seconds is not None  # only its deadline cancels this scope
+        raise timed_out(seconds)
 
 
 def parse_json_or_text(text: str) -> Any:

@@ -6,12 +6,12 @@ from typing import ClassVar
 
 from flowloom.engine import NodeContext, NodeMetadata, NodeResult, Traits
 
-from ._common import AutomationNode, inputs_of, metadata, text_of
+from .._kit import KitNode, inputs_of, metadata, text_of
 
 NO_MESSAGE = "(no message)"
 
 
-class DebugLogExecutor(AutomationNode):
+class DebugLogExecutor(KitNode):
     type: ClassVar[str] = "debug.log"
     traits: ClassVar[Traits] = Traits(entry=True, terminal=True, lightweight=True)
     metadata: ClassVar[NodeMetadata] = metadata(

@@ -8,12 +8,12 @@ import anyio
 
 from flowloom.engine import NodeContext, NodeMetadata, NodeResult
 
-from ._common import AutomationNode, Key, inputs_of, metadata
+from .._kit import Key, KitNode, inputs_of, metadata
 
 _KEYS = (Key(name="delay_ms", types=("number",), default=1000, description="milliseconds to wait"),)
 
 
-class DelayExecutor(AutomationNode):
+class DelayExecutor(KitNode):
     type: ClassVar[str] = "time.delay"
     keys: ClassVar[tuple[Key, ...]] = _KEYS
     metadata: ClassVar[NodeMetadata] = metadata(

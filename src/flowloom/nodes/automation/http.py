@@ -7,9 +7,9 @@ from typing import Any, ClassVar
 
 from flowloom.engine import NodeContext, NodeError, NodeMetadata, NodeResult
 
-from ._common import (
-    AutomationNode,
+from .._kit import (
     Key,
+    KitNode,
     compact,
     failed,
     inputs_of,
@@ -26,7 +26,7 @@ _KEYS = (
         types=("string",),
         default="GET",
         choices=_METHODS,
-        fold=True,
+        fold=str.upper,
         description="GET, POST, PUT or DELETE",
     ),
     Key(name="headers", types=("object",), default={}, description="request headers"),
@@ -34,7 +34,7 @@ _KEYS = (
 )
 
 
-class HttpRequestExecutor(AutomationNode):
+class HttpRequestExecutor(KitNode):
     type: ClassVar[str] = "http.request"
     keys: ClassVar[tuple[Key, ...]] = _KEYS
     metadata: ClassVar[NodeMetadata] = metadata(

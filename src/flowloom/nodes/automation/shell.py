@@ -16,18 +16,19 @@ from anyio.abc import ByteReceiveStream, Process
 from flowloom.engine import NodeContext, NodeMetadata, NodeResult
 from flowloom.ir import Node
 
-from ._command import run_command
-from ._common import (
-    AutomationNode,
+from .._kit import (
     Key,
+    KitNode,
     failed,
     inputs_as_env,
     inputs_of,
     metadata,
     parse_json_or_text,
     text_of,
+    time_limit,
     timed_out,
 )
+from ._command import run_command
 
 _CHUNK = 1 << 16
 _KEYS = (
@@ -73,7 +74,7 @@ _KEYS = (
 OUTPUTS = ("output", "stdout", "stderr", "exit_code", "success")
 
 
-class ShellExecExecutor(AutomationNode):
+class ShellExecExecutor(KitNode):
     type: ClassVar[str] = "shell.exec"
     keys: ClassVar[tuple[Key, ...]] = _KEYS
     metadata: ClassVar[NodeMetadata] = metadata(
@@ -105,10 +106,8 @@ class ShellExecExecutor(AutomationNode):
             code, stdout, stderr = await _elsewhere(ctx, argv, env, config, stdin)
         else:
             run = _Run(ctx, stream=config["stream_output"])
-            with anyio.move_on_after(timeout) as deadline:
+            with time_limit(timeout):
                 code = await run.run(argv, {**os.environ, **env}, config["workdir"], stdin)
-            if deadline.cancelled_caught:
-                raise timed_out(timeout)
             stdout, stderr = run.text(1), run.text(2)
         stdout = stdout if config["capture_stdout"] else ""
         stderr = stderr if config["capture_stderr"] else ""

@@ -7,10 +7,10 @@ from typing import ClassVar
 
 from flowloom.engine import NodeContext, NodeMetadata, NodeResult, Traits
 
-from ._common import AutomationNode, failed, inputs_of, metadata, missing_input, wrong_input
+from .._kit import KitNode, failed, inputs_of, metadata, missing_input, wrong_input
 
 
-class JsonParseExecutor(AutomationNode):
+class JsonParseExecutor(KitNode):
     type: ClassVar[str] = "transform.json_parse"
     traits: ClassVar[Traits] = Traits(entry=True, terminal=True, lightweight=True)
     metadata: ClassVar[NodeMetadata] = metadata(
@@ -34,7 +34,7 @@ class JsonParseExecutor(AutomationNode):
             raise failed(f"JSON parse error: {exc}") from exc
 
 
-class JsonStringifyExecutor(AutomationNode):
+class JsonStringifyExecutor(KitNode):
     type: ClassVar[str] = "transform.json_stringify"
     traits: ClassVar[Traits] = Traits(entry=True, terminal=True, lightweight=True)
     metadata: ClassVar[NodeMetadata] = metadata(

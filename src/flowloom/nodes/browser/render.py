@@ -9,11 +9,9 @@ import shlex
 import time
 from typing import Any, ClassVar
 
-import anyio
-
 from flowloom.engine import NodeContext, NodeError, NodeResult
 
-from .._kit import Key, KitNode, failed, inputs_of, metadata, timed_out, wrong_input
+from .._kit import Key, KitNode, failed, inputs_of, metadata, time_limit, wrong_input
 from ..sandboxes import _zypi
 from ._chromium import Chromium
 
@@ -31,6 +29,7 @@ class BrowserRenderExecutor(KitNode):
             types=("string",),
             default="dom",
             choices=MODES,
+            fold=str.lower,
             description="dom, text or screenshot",
         ),
         Key(name="wait_ms", types=("number",), default=1000, description="ms of page time for scripts"),
@@ -62,11 +61,8 @@ class BrowserRenderExecutor(KitNode):
             output = await _through_zypi(ctx, config, url, html, mode)
         else:
             browser = _browser(ctx)
-            try:
-                with anyio.fail_after(float(config["timeout"])):
-                    output = await render(browser, url=url, html=html, mode=mode, wait_ms=config["wait_ms"])
-            except TimeoutError:
-                raise timed_out(config["timeout"]) from None
+            with time_limit(config["timeout"]):
+                output = await render(browser, url=url, html=html, mode=mode, wait_ms=config["wait_ms"])
         duration_ms = round((time.monotonic() - started) * 1000)
         return NodeResult(outputs={"output": output, "stdout": output, "duration_ms": duration_ms})
 

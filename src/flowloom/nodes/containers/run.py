@@ -15,7 +15,7 @@ import anyio
 from flowloom.engine import NodeContext, NodeError, NodeResult
 from flowloom.ir import Node
 
-from .._kit import Key, KitNode, compact, failed, inputs_of, metadata, missing_input, text_of, timed_out
+from .._kit import Key, KitNode, compact, failed, inputs_of, metadata, missing_input, text_of, time_limit
 from ._client import DockerClient, DockerError
 
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*", re.IGNORECASE)
@@ -49,6 +49,7 @@ class DockerRunExecutor(KitNode):
             types=("string",),
             default="json",
             choices=("none", "raw", "json", "text"),
+            fold=str.lower,
             description="what stdin gets",
         ),
         Key(
@@ -56,6 +57,7 @@ class DockerRunExecutor(KitNode):
             types=("string",),
             default="auto",
             choices=("auto", "json", "text"),
+            fold=str.lower,
             description="how stdout becomes output",
         ),
         Key(
@@ -63,6 +65,7 @@ class DockerRunExecutor(KitNode):
             types=("string",),
             default="auto",
             choices=("auto", "flat", "wrapped"),
+            fold=str.lower,
             description="json stdin: plain or tagged values",
         ),
         Key(
@@ -120,7 +123,8 @@ class DockerRunExecutor(KitNode):
                 raise _docker_failed(exc, image) from exc
             return NodeResult(outputs=_outputs(config, container + "\n", "", 0))
         try:
-            code = await _run(client, container, stdin, config.get("timeout"))
+            with time_limit(config.get("timeout")):
+                code = await _run(client, container, stdin)
             out, err = await client.logs(container)
         except DockerError as exc:
             raise _docker_failed(exc, image) from exc
@@ -134,18 +138,14 @@ class DockerRunExecutor(KitNode):
         )
 
 
-async def _run(client: DockerClient, container: str, stdin: bytes | None, limit_s: Any) -> int:
-    try:
-        with anyio.fail_after(float(limit_s) if limit_s is not None else None):
-            if stdin is None:
-                await client.start(container)
-                return await client.wait(container)
-            async with client.stdin_of(container) as send:
-                await client.start(container)
-                await send(stdin)
-                return await client.wait(container)
-    except TimeoutError:
-        raise timed_out(limit_s) from None
+async def _run(client: DockerClient, container: str, stdin: bytes | None) -> int:
+    if stdin is None:
+        await client.start(container)
+        return await client.wait(container)
+    async with client.stdin_of(container) as send:
+        await client.start(container)
+        await send(stdin)
+        return await client.wait(container)
 
 
 def _client(ctx: NodeContext) -> DockerClient:
