@@ -102,7 +102,7 @@ class CoreWrites:
 
     def append_events(self, c: Any, by_run: Mapping[str, Sequence[Any]]) -> dict[str, int]:
         from flowloom.ir import StoreError
-        from flowloom.stores._ledger import ledger_row
+        from flowloom.stores._ledger import ledger_rows
         from flowloom.stores._statements import KEYS
 
         first_seq: dict[str, int] = {}
@@ -112,8 +112,10 @@ class CoreWrites:
             if found is None:
                 raise StoreError(f"unknown run {run_id!r}")
             first_seq[run_id] = (found[1] or 0) + 1
-            row = ledger_row(run_id, first_seq[run_id], run_events)
-            rows.append(dict(zip(KEYS["insert_events"], row, strict=True)))
+            rows.extend(
+                dict(zip(KEYS["insert_events"], row, strict=True))
+                for row in ledger_rows(run_id, first_seq[run_id], run_events)
+            )
         if rows:
             c.execute(self._s["insert_events"], rows)
         return first_seq
@@ -199,10 +201,12 @@ def _plain_statements() -> Callable[[], None]:
 
 def _plain_blocks() -> Callable[[], None]:
     from flowloom.ir import StoreError
+    from flowloom.stores._ledger import LOG_EVENT, log_node
     from flowloom.stores._statements import Writes
 
     def append_events(self: Any, dbapi: Any, by_run: Mapping[str, Sequence[Any]]) -> dict[str, int]:
-        # Writes.append_events, one row per event (n_events = 1, as before schema 0003)
+        # Writes.append_events, one row per event (n_events = 1, as before schema 0003; a log line's row
+        # names its node, as the ledger's index needs)
         first_seq: dict[str, int] = {}
         rows = []
         for run_id, run_events in by_run.items():
@@ -211,7 +215,8 @@ def _plain_blocks() -> Callable[[], None]:
                 raise StoreError(f"unknown run {run_id!r}")
             first = first_seq[run_id] = (found[1] or 0) + 1
             rows.extend(
-                (run_id, first + i, kind, data, at, 1) for i, (kind, data, at) in enumerate(run_events)
+                (run_id, first + i, kind, data, at, 1, log_node(data) if kind == LOG_EVENT else None)
+                for i, (kind, data, at) in enumerate(run_events)
             )
         if rows:
             self._s["insert_events"].executemany(dbapi, rows)
