@@ -72,6 +72,9 @@ class RunPort(Protocol):
     def set_snapshot_inputs(self, node_id: str, inputs: dict[str, Any]) -> None:
         """Replace what the report shows as the running execution's inputs."""
 
+    def hide(self, *values: Any) -> None:
+        """Make ``values`` secrets of the run: shown and recorded as ``***`` from now on."""
+
     async def run_block(self, container: NodeSlot, scope: Scope) -> None:
         """Run ``container``'s block once in ``scope``; a failure inside raises ``BlockFailed``."""
 
@@ -199,6 +202,11 @@ class NodeContext:
     def set_snapshot_inputs(self, inputs: dict[str, Any]) -> None:
         """Replace what the report shows as this execution's inputs (upstream's HTTP node does)."""
         self._port.set_snapshot_inputs(self.node.id, inputs)
+
+    def hide(self, *values: Any) -> None:
+        """Make ``values`` (e.g. an ``Authorization`` header) secrets of the run: its reports, events,
+        records and logs show ``***`` instead from now on."""
+        self._port.hide(*values)
 
     def signal(self, name: str) -> None:
         """Raise a flag on the enclosing loop iteration (``break``, ``continue``)."""

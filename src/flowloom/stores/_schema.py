@@ -101,3 +101,11 @@ waits = sa.Table(
     sa.Column("answered_at", sa.Double),
     sa.Index("ix_waits_status_until", "status", "until"),
 )
+
+# what a resume needs of a run's secrets, as one Fernet token (the engine's ``SecretBox``)
+run_secrets = sa.Table(
+    "run_secrets",
+    metadata,
+    sa.Column("run_id", sa.String(128), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("sealed", sa.Text, nullable=False),
+)
