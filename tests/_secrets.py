@@ -36,9 +36,9 @@ def llm(node_id: str, api_key: dict[str, Any], api_host: str) -> dict[str, Any]:
     )
 
 
-def secret_workflow(api_host: str) -> dict[str, Any]:
+def secret_workflow(api_host: str, *, wait: bool = True) -> dict[str, Any]:
     """start(question, key: password) -> llm_constant -> wait "approve" -> llm_input -> llm_named ->
-    end(constant, input, named): the three LLM answers."""
+    end(constant, input, named): the three LLM answers. ``wait=False``: without the wait."""
     start = node(
         "start_0",
         "start",
@@ -68,4 +68,7 @@ def secret_workflow(api_host: str) -> dict[str, Any]:
         ),
     ]
     order = ["start_0", "llm_constant", "approve", "llm_input", "llm_named", "end_0"]
+    if not wait:
+        nodes = [n for n in nodes if n["id"] != "approve"]
+        order.remove("approve")
     return {"nodes": nodes, "edges": [edge(a, b) for a, b in zip(order, order[1:], strict=False)]}

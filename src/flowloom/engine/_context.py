@@ -12,6 +12,7 @@ from flowloom.ir import LOOP_LOCALS_SUFFIX, Event, Node, NodeEvent, NodeLog, Wor
 
 from ._activation import Trigger
 from ._scope import Scope
+from ._secrets import is_sensitive
 from ._services import Services
 from ._values import Resolver, TypedValue
 from ._workers import LOCAL_WORKERS, WORKERS_KEY, NodeWorkers
@@ -207,6 +208,11 @@ class NodeContext:
         """Make ``values`` (e.g. an ``Authorization`` header) secrets of the run: its reports, events,
         records and logs show ``***`` instead from now on."""
         self._port.hide(*values)
+
+    def hide_sensitive(self, named: Mapping[str, Any]) -> None:
+        """Hide the values of ``named`` whose names are sensitive (``Authorization``, ``Cookie``,
+        ``X-Api-Key``, ``apiKey``, ``password``, ...): HTTP headers, settings."""
+        self._port.hide(*(value for name, value in named.items() if is_sensitive(str(name))))
 
     def signal(self, name: str) -> None:
         """Raise a flag on the enclosing loop iteration (``break``, ``continue``)."""
