@@ -4,6 +4,7 @@ run waits between the first LLM call and the others, so a resume in another proc
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from _waits import wait_node
@@ -71,4 +72,4 @@ def secret_workflow(api_host: str, *, wait: bool = True) -> dict[str, Any]:
     if not wait:
         nodes = [n for n in nodes if n["id"] != "approve"]
         order.remove("approve")
-    return {"nodes": nodes, "edges": [edge(a, b) for a, b in zip(order, order[1:], strict=False)]}
+    return {"nodes": nodes, "edges": [edge(a, b) for a, b in itertools.pairwise(order)]}

@@ -88,7 +88,8 @@ class OpenAIMockServer(LocalServer):
     ``chat.completion.chunk`` events (one per word) ending with ``data: [DONE]``. Other paths get 404.
 
     Every JSON body received is recorded in :attr:`requests`, and its ``Authorization`` header (``None``
-    when absent) in :attr:`authorizations`, so a test can check the API key a client sent. Knobs, settable at any time:
+    when absent) in :attr:`authorizations`, so a test can check the API key a client sent. Knobs,
+    settable at any time:
     :attr:`chunk_delay_s` pauses between streamed events; :attr:`fail_with` answers every request with that
     HTTP status and an OpenAI-style error body.
     """
