@@ -1,0 +1,135 @@
+"""Which values are secrets (names, start-input schemas, refs and templates into sensitive inputs), how a
+``Masker`` hides them, and a ``SecretBox``'s keys; plus a flowengine ``http.request`` with a secret header."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+import flowloom
+from _workflows import node, ref
+from flowloom.engine import MASK, Masker, SecretBox, SecretKeyError, WorkflowSecrets, is_sensitive
+from flowloom.ir import Status, Workflow
+from flowloom.testing import HttpEchoServer
+
+pytestmark = pytest.mark.anyio
+
+
+def ir_of(document: dict[str, Any]) -> Workflow:
+    return flowloom.Engine().load(document).workflow
+
+
+@pytest.mark.parametrize(
+    ("name", "sensitive"),
+    [
+        ("apiKey", True),
+        ("Authorization", True),
+        ("Proxy-Authorization", True),
+        ("Cookie", True),
+        ("X-Api-Key", True),
+        ("db_password", True),
+        ("client_secret", True),
+        ("access_token", True),
+        ("maxTokens", False),
+        ("Accept", False),
+        ("url", False),
+        ("prompt", False),
+    ],
+)
+def test_sensitive_names(name: str, sensitive: bool) -> None:
+    assert is_sensitive(name) is sensitive
+
+
+def test_a_workflow_says_which_inputs_and_constants_are_secrets() -> None:
+    start = node(
+        "start_0",
+        "start",
+        outputs={
+            "type": "object",
+            "properties": {
+                "pw": {"type": "string", "format": "password"},
+                "hidden": {"type": "string", "writeOnly": True},
+                "user": {"type": "string"},
+                "token_in": {"type": "string"},
+                "plain": {"type": "string"},
+            },
+        },
+    )
+    headers = {
+        "Authorization": {"type": "template", "content": "Bearer {{start_0.token_in}}"},
+        "X-Api-Key": {"type": "constant", "content": "const-key-123"},
+        "X-Named": {"type": "secret", "content": "SOME_VARIABLE"},
+        "Accept": {"type": "constant", "content": "application/json"},
+    }
+    http = node(
+        "http_0",
+        "http",
+        api={"method": "GET", "url": {"type": "constant", "content": "http://127.0.0.1:9/x"}},
+        headers={"type": "object", "properties": {name: {"type": "string"} for name in headers}},
+        headersValues=headers,
+        body={"bodyType": "none"},
+    )
+    end = node(
+        "end_0",
+        "end",
+        inputs={"type": "object", "properties": {"apiKey": {"type": "string"}, "u": {"type": "string"}}},
+        inputsValues={"apiKey": ref("start_0", "user"), "u": ref("start_0", "plain")},
+    )
+    document = {
+        "nodes": [start, http, end],
+        "edges": [
+            {"sourceNodeID": "start_0", "targetNodeID": "http_0"},
+            {"sourceNodeID": "http_0", "targetNodeID": "end_0"},
+        ],
+    }
+    found = WorkflowSecrets.of(ir_of(document))
+    # user feeds an apiKey by a ref, token_in an Authorization header by a template
+    assert found.inputs == {"pw", "hidden", "user", "token_in"}
+    # the header schema's "string" types, a secret's variable name and Accept are no secrets
+    assert found.constants == {"const-key-123"}
+
+
+def test_a_masker_hides_values_in_text_json_and_nested_values() -> None:
+    masker = Masker(["sk-abc", 'we"ird', "no"])  # "no": too short to be hidden
+    assert masker.text("key sk-abc, no") == f"key {MASK}, no"
+    text = json.dumps({"a": ["Bearer sk-abc", {"b": 'we"ird'}], "n": 3})
+    assert json.loads(masker.json_text(text)) == {"a": [f"Bearer {MASK}", {"b": MASK}], "n": 3}
+    assert masker.value({"k": ("sk-abc",)}) == {"k": [MASK]}
+    assert not Masker() and Masker().value({"x": "sk-abc"}) == {"x": "sk-abc"}
+
+
+def test_a_box_opens_only_what_its_key_sealed() -> None:
+    box, other = SecretBox.generate(), SecretBox.generate()
+    sealed = box.seal({"inputs": {"pw": "hunter22"}})
+    assert "hunter22" not in sealed
+    assert box.open(sealed) == {"inputs": {"pw": "hunter22"}}
+    with pytest.raises(SecretKeyError, match="sealed with another key"):
+        other.open(sealed)
+    with pytest.raises(SecretKeyError, match="not a Fernet key"):
+        SecretBox("not a key", where="$FLOWLOOM_SECRET_KEY")
+
+
+async def test_a_flowengine_http_request_hides_its_authorization_header() -> None:
+    async with HttpEchoServer() as echo:
+        document = {
+            "nodes": [
+                {
+                    "id": "h",
+                    "node_type": "http.request",
+                    "config": {"method": "GET", "headers": {"Authorization": "Bearer fe-secret-777"}},
+                }
+            ],
+            "connections": [],
+        }
+        async with flowloom.Engine(store="sqlite:///:memory:") as engine:
+            run = await engine.run(document, {"url": f"{echo.base_url}/x"})
+            assert run.status is Status.SUCCEEDED, run.error
+            assert engine.store is not None
+            stored = await engine.store.get_workflow((await engine.store.get_run(run.id)).workflow_hash)  # type: ignore[union-attr]
+            nodes = await engine.store.get_nodes(run.id)
+    assert echo.requests[0].headers["authorization"] == "Bearer fe-secret-777"
+    shown = json.dumps(run.report().to_json()) + json.dumps(stored) + repr(nodes)
+    assert "fe-secret-777" not in shown
+    assert MASK in json.dumps(stored)
