@@ -96,7 +96,7 @@ def test_a_masker_hides_values_in_text_json_and_nested_values() -> None:
     assert masker.text("key sk-abc, no") == f"key {MASK}, no"
     text = json.dumps({"a": ["Bearer sk-abc", {"b": 'we"ird'}], "n": 3})
     assert json.loads(masker.json_text(text)) == {"a": [f"Bearer {MASK}", {"b": MASK}], "n": 3}
-    assert masker.value({"k": ("sk-abc",)}) == {"k": [MASK]}
+    assert masker.value({"k": ("sk-abc", 1)}) == {"k": (MASK, 1)}
     assert not Masker() and Masker().value({"x": "sk-abc"}) == {"x": "sk-abc"}
 
 
@@ -133,3 +133,36 @@ async def test_a_flowengine_http_request_hides_its_authorization_header() -> Non
     shown = json.dumps(run.report().to_json()) + json.dumps(stored) + repr(nodes)
     assert "fe-secret-777" not in shown
     assert MASK in json.dumps(stored)
+
+
+async def test_a_pipeline_task_reads_a_secret_by_name_that_is_never_recorded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flowloom import Pipeline, RunContext
+    from flowloom.stores import MemoryStore
+
+    monkeypatch.setenv("FLOWLOOM_TEST_PIPELINE_KEY", "pipe-secret-4242")
+    store = MemoryStore()
+    pipeline = Pipeline("secrets", store=store)
+    used: list[str] = []
+
+    @pipeline.task()
+    def call(context: RunContext[None]) -> str:
+        key = context.secret("FLOWLOOM_TEST_PIPELINE_KEY")
+        used.append(key)
+        return f"called with {key}"
+
+    @pipeline.task()
+    def missing(context: RunContext[None]) -> str:
+        return context.secret("FLOWLOOM_TEST_NOT_SET")
+
+    run_id = await pipeline.run_once()
+    assert used == ["pipe-secret-4242"]
+    report = pipeline.get_run_report(run_id)
+    assert report["tasks"]["call"]["result"] == f"called with {MASK}"
+    assert report["tasks"]["missing"]["error"] == (
+        'FlowloomError: secret "FLOWLOOM_TEST_NOT_SET" is not set: '
+        "set the environment variable FLOWLOOM_TEST_NOT_SET"
+    )
+    recorded = repr(await store.get_nodes(run_id)) + repr(await store.get_events(run_id))
+    assert "pipe-secret-4242" not in json.dumps(report) + recorded

@@ -101,8 +101,10 @@ class Masker:
             return self.text(value)
         if isinstance(value, Mapping):
             return {key: self._walk(item) for key, item in value.items()}
-        if isinstance(value, list | tuple):
+        if isinstance(value, list):
             return [self._walk(item) for item in value]
+        if isinstance(value, tuple):
+            return tuple(self._walk(item) for item in value)
         return value
 
     def event(self, event: E) -> E:
@@ -112,7 +114,7 @@ class Masker:
         changes = {}
         for spec in fields(event):
             item = getattr(event, spec.name)
-            if isinstance(item, str | Mapping | list):
+            if isinstance(item, str | Mapping | list | tuple):
                 hidden = self._walk(item)
                 if hidden != item:
                     changes[spec.name] = hidden
