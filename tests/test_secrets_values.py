@@ -111,14 +111,21 @@ def test_a_box_opens_only_what_its_key_sealed() -> None:
         SecretBox("not a key", where="$FLOWLOOM_SECRET_KEY")
 
 
-async def test_a_flowengine_http_request_hides_its_authorization_header() -> None:
+async def test_a_flowengine_http_request_hides_its_secret_headers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOWLOOM_TEST_FE_KEY", "fe-named-888")
     async with HttpEchoServer() as echo:
         document = {
             "nodes": [
                 {
                     "id": "h",
                     "node_type": "http.request",
-                    "config": {"method": "GET", "headers": {"Authorization": "Bearer fe-secret-777"}},
+                    "config": {
+                        "method": "GET",
+                        "headers": {
+                            "Authorization": "Bearer fe-secret-777",
+                            "X-Api-Key": {"type": "secret", "content": "FLOWLOOM_TEST_FE_KEY"},
+                        },
+                    },
                 }
             ],
             "connections": [],
@@ -130,8 +137,9 @@ async def test_a_flowengine_http_request_hides_its_authorization_header() -> Non
             stored = await engine.store.get_workflow((await engine.store.get_run(run.id)).workflow_hash)  # type: ignore[union-attr]
             nodes = await engine.store.get_nodes(run.id)
     assert echo.requests[0].headers["authorization"] == "Bearer fe-secret-777"
+    assert echo.requests[0].headers["x-api-key"] == "fe-named-888"
     shown = json.dumps(run.report().to_json()) + json.dumps(stored) + repr(nodes)
-    assert "fe-secret-777" not in shown
+    assert "fe-secret-777" not in shown and "fe-named-888" not in shown
     assert MASK in json.dumps(stored)
 
 

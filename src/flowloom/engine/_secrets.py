@@ -50,6 +50,16 @@ def is_sensitive(name: str) -> bool:
     return any(part in folded for part in _SENSITIVE_PARTS)
 
 
+def is_secret_ref(value: Any) -> bool:
+    """Whether ``value`` is a secret by name: ``{"type": "secret", "content": "NAME"}``."""
+    return (
+        isinstance(value, Mapping)
+        and value.get("type") == FlowValueType.SECRET
+        and isinstance(value.get("content"), str)
+        and len(value) == 2
+    )
+
+
 class Masker:
     """The secret values of one run; ``text``/``value``/``event`` hide them."""
 
