@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 
 import flowloom
+from _postgres import postgres_server  # noqa: F401
 from _workflows import node, ref
 from flowloom.engine import MASK, Masker, SecretBox, SecretKeyError, WorkflowSecrets, is_sensitive
-from flowloom.ir import Status, Workflow
+from flowloom.ir import RunRow, RunStore, Status, StoreError, Workflow
 from flowloom.testing import HttpEchoServer
+from test_stores import store, store_url  # noqa: F401  (fixtures: every store, memory, SQLite, PostgreSQL)
 
 pytestmark = pytest.mark.anyio
 
@@ -150,8 +152,8 @@ async def test_a_pipeline_task_reads_a_secret_by_name_that_is_never_recorded(
     from flowloom.stores import MemoryStore
 
     monkeypatch.setenv("FLOWLOOM_TEST_PIPELINE_KEY", "pipe-secret-4242")
-    store = MemoryStore()
-    pipeline = Pipeline("secrets", store=store)
+    memory = MemoryStore()
+    pipeline = Pipeline("secrets", store=memory)
     used: list[str] = []
 
     @pipeline.task()
@@ -172,5 +174,20 @@ async def test_a_pipeline_task_reads_a_secret_by_name_that_is_never_recorded(
         'FlowloomError: secret "FLOWLOOM_TEST_NOT_SET" is not set: '
         "set the environment variable FLOWLOOM_TEST_NOT_SET"
     )
-    recorded = repr(await store.get_nodes(run_id)) + repr(await store.get_events(run_id))
+    recorded = repr(await memory.get_nodes(run_id)) + repr(await memory.get_events(run_id))
     assert "pipe-secret-4242" not in json.dumps(report) + recorded
+
+
+async def test_every_store_keeps_a_runs_sealed_secrets_until_the_run_is_pruned(
+    store: RunStore,  # noqa: F811  (the fixture)
+) -> None:
+    await store.create_run(RunRow(id="r1", workflow_hash="wf", status=Status.PROCESSING, created_at=1.0))
+    assert await store.get_secrets("r1") is None
+    await store.put_secrets("r1", "sealed-1")
+    await store.put_secrets("r1", "sealed-2")  # replaced
+    assert await store.get_secrets("r1") == "sealed-2"
+    with pytest.raises(StoreError, match="unknown run"):
+        await store.put_secrets("nope", "sealed")
+    await store.update_run("r1", status=Status.SUCCEEDED)
+    assert await store.prune_runs(older_than=10.0) == 1
+    assert await store.get_secrets("r1") is None

@@ -45,7 +45,16 @@ pytestmark = pytest.mark.anyio
 
 SQL_KINDS = ["sqlite", pytest.param("postgresql", marks=PG_TIMEOUT)]
 ALL_KINDS = ["memory", *SQL_KINDS]
-TABLES = {"alembic_version", "workflows", "runs", "node_records", "events", "cache_entries", "waits"}
+TABLES = {
+    "alembic_version",
+    "workflows",
+    "runs",
+    "node_records",
+    "events",
+    "cache_entries",
+    "waits",
+    "run_secrets",
+}
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
