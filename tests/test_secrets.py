@@ -293,3 +293,25 @@ async def test_the_access_log_hides_the_token_of_stream_urls() -> None:
     assert websocket_lines and access_lines, lines
     assert all("token=***" in line for line in websocket_lines + access_lines), lines
     assert not [line for line in lines if token in line]
+
+
+async def test_a_rerun_from_the_server_gets_the_real_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_VARIABLE, NAMED_KEY)
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    async with OpenAIMockServer() as llm:
+        async with Engine(store=url) as engine:
+            first = await engine.run(
+                secret_workflow(f"{llm.base_url}/v1", wait=False), {"question": "why?", "key": INPUT_KEY}
+            )
+            assert first.status is Status.SUCCEEDED, first.error
+        async with live_server(ServerSettings(), Engine(store=url)) as server, server.client() as client:
+            rerun = await client.post(f"/api/v1/runs/{first.id}/rerun")
+            assert rerun.status_code == 201, rerun.text
+            second = rerun.json()["id"]
+            with anyio.fail_after(30):
+                while (await client.get(f"/api/v1/runs/{second}")).json()["status"] != "succeeded":
+                    await anyio.sleep(0.05)
+            assert_no_secret("the rerun's report", (await client.get(f"/api/v1/runs/{second}")).text)
+    assert llm.authorizations == [f"Bearer {key}" for key in SECRETS] * 2

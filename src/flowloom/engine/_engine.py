@@ -504,6 +504,16 @@ class Engine:
             await store.update_run(run_id, status=Status.CANCELED, error="canceled", ended_at=time.time())
         return row.status
 
+    async def recorded_start(self, run_id: str) -> tuple[CompiledWorkflow, dict[str, Any]]:
+        """The workflow and inputs a recorded run started with, its secrets in clear again (from the store's
+        encrypted copy): what a new run of the same needs. ``FlowloomError`` for an unknown run."""
+        store = self._require_store()
+        row = await store.get_run(run_id)
+        if row is None:
+            raise FlowloomError(f"no run {run_id!r} in {_where(store)}")
+        vault = await self._vault(row)
+        return await self._compiled_for(row, None, vault), _inputs(row, vault)
+
     async def stored_report(self, run_id: str) -> Report | None:
         """The report of a run: live from this engine if it runs here, else rebuilt from the store."""
         live = self._active.get(run_id)
