@@ -149,6 +149,8 @@ class RunRecords:
 
     def shown_inputs(self) -> dict[str, Any]:
         """The run's inputs as recorded and shown: secret ones ``***``."""
+        if not self.secrets.inputs and not self.masker:
+            return self.inputs
         return self.secrets.shown_inputs(self.inputs, self.masker)
 
     def secret_inputs(self) -> dict[str, Any]:
