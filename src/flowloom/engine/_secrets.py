@@ -4,7 +4,9 @@ A value is a secret when it is given where a secret belongs: under a sensitive n
 ``Authorization``, ``Cookie``, ``X-Api-Key``, ``password``, ``token``, ...) in a node's settings or inputs;
 as a run input whose schema on the start node says ``"format": "password"`` or ``"writeOnly": true`` (or
 which feeds a sensitive input by a ref or template); or as a ``{"type": "secret", "content": "NAME"}``
-flow value, read from the environment when the node runs. A run's ``Masker`` knows its secret values and
+flow value, read from the environment when the node runs. (Names in an ``env`` setting, the environment
+of a shell or sandbox node's process, are not judged: a script may print them, as flowengine's contract
+expects; give a secret there by name.) A run's ``Masker`` knows its secret values and
 replaces them with ``***`` in everything the run shows or records (reports, events, node records, logs);
 what a resume needs is kept encrypted apart (``SecretBox``)."""
 
@@ -35,6 +37,7 @@ _SENSITIVE_PARTS = (
     "token",
     "credential",
 )
+_ENV = "env"
 _SCHEMA_WORDS = frozenset({"type", "title", "description", "format"})  # a JSON schema's, not secrets
 _PLACEHOLDER = re.compile(r"\{\{\s*([^.}\s]+)\.([^.}\s]+)")
 _FLOW_VALUE_KINDS = frozenset(kind.value for kind in FlowValueType)
@@ -206,6 +209,8 @@ def _scan(
                 _scan_template(content, starts, inputs)
             return  # a secret by name, an expression: nothing in clear
         for key, item in value.items():
+            if key == _ENV and not secret:
+                continue  # a process's environment (shell, sandbox nodes) is its own: see the module
             if not (secret and key in _SCHEMA_WORDS and isinstance(item, str)):
                 _scan(key, item, secret, starts, inputs, constants)
     elif isinstance(value, list):
