@@ -191,3 +191,35 @@ async def test_every_store_keeps_a_runs_sealed_secrets_until_the_run_is_pruned(
     await store.update_run("r1", status=Status.SUCCEEDED)
     assert await store.prune_runs(older_than=10.0) == 1
     assert await store.get_secrets("r1") is None
+
+
+async def test_a_shell_node_gets_a_secret_by_name_in_its_env_and_prints_it_hidden(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FLOWLOOM_TEST_SHELL_KEY", "shell-secret-5150")
+    document = {
+        "nodes": [
+            {
+                "id": "s",
+                "node_type": "shell.exec",
+                "config": {
+                    "command": "sh",
+                    "args": ["-c", 'test "$KEY" = shell-secret-5150 && echo "same $KEY"'],
+                    "env": {
+                        "KEY": {"type": "secret", "content": "FLOWLOOM_TEST_SHELL_KEY"},
+                        "TOKEN": "plain-in-env",  # names in env are not judged: a script may print them
+                    },
+                },
+            }
+        ],
+        "connections": [],
+    }
+    async with flowloom.Engine(store="sqlite:///:memory:") as engine:
+        assert WorkflowSecrets.of(engine.load(document).workflow) == WorkflowSecrets()
+        run = await engine.run(document, {})
+        assert run.status is Status.SUCCEEDED, run.error
+        assert engine.store is not None
+        recorded = repr(await engine.store.get_nodes(run.id)) + repr(await engine.store.get_events(run.id))
+    snapshot = run.report().reports["s"].snapshots[0]
+    assert snapshot.outputs is not None and snapshot.outputs["stdout"] == f"same {MASK}"
+    assert "shell-secret-5150" not in json.dumps(run.report().to_json()) + recorded
