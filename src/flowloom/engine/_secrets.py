@@ -1,7 +1,8 @@
 """Which values of a run are secrets, and how they are hidden (as Airflow's secrets masker does).
 
 A value is a secret when it is given where a secret belongs: under a sensitive name (``apiKey``,
-``Authorization``, ``Cookie``, ``X-Api-Key``, ``password``, ``token``, ...) in a node's settings or inputs;
+``Authorization``, ``Cookie``, ``X-Api-Key``, ``password``, ``access_token``, ...) in a node's settings or
+inputs;
 as a run input whose schema on the start node says ``"format": "password"`` or ``"writeOnly": true`` (or
 which feeds a sensitive input by a ref or template); or as a ``{"type": "secret", "content": "NAME"}``
 flow value, read from the environment when the node runs. (Names in an ``env`` setting, the environment
@@ -34,9 +35,15 @@ _SENSITIVE_PARTS = (
     "passphrase",
     "privatekey",
     "secret",
-    "token",
+    "accesstoken",
+    "authtoken",
+    "refreshtoken",
+    "apitoken",
+    "bearertoken",
     "credential",
 )
+# "token" alone, not within a name: ``X-Token`` headers are echoed back by flowengine's contract
+_SENSITIVE_NAMES = frozenset({"token"})
 _ENV = "env"
 _SCHEMA_WORDS = frozenset({"type", "title", "description", "format"})  # a JSON schema's, not secrets
 _PLACEHOLDER = re.compile(r"\{\{\s*([^.}\s]+)\.([^.}\s]+)")
@@ -46,11 +53,10 @@ E = TypeVar("E", bound=Event)
 
 def is_sensitive(name: str) -> bool:
     """Whether a setting, input or header of this name holds a secret (``apiKey``, ``X-Api-Key``,
-    ``Proxy-Authorization``, ``Cookie``, ``db_password``, ...). Token counts (``maxTokens``) are not."""
+    ``Proxy-Authorization``, ``Cookie``, ``db_password``, ``access_token``, ``token``, ...). Token counts
+    (``maxTokens``) and other names that merely hold "token" (``X-Token``) are not."""
     folded = name.lower().replace("-", "").replace("_", "")
-    if folded.endswith("tokens"):
-        return False
-    return any(part in folded for part in _SENSITIVE_PARTS)
+    return folded in _SENSITIVE_NAMES or any(part in folded for part in _SENSITIVE_PARTS)
 
 
 def is_secret_ref(value: Any) -> bool:
