@@ -65,6 +65,7 @@ TABLES = {
     "waits",
     "workflow_definitions",
     "trigger_fires",
+    "run_secrets",
 }
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 

@@ -3,11 +3,14 @@ module on first need, so that ``flowloom.engine`` itself depends on no node type
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import replace
 from functools import partial
+from pathlib import Path
 from typing import Any
 
-from .engine import Lazy, Services
+from .engine import Lazy, SecretBox, Services
 from .formats import FormatRegistry, default_formats
 from .formats.flowgram import workflow_input_check
 from .ir import RunStore, Sandbox, Workers
@@ -23,7 +26,31 @@ def formats() -> FormatRegistry:
     return default_formats()
 
 
-__all__ = ["formats", "given_workers", "open_store", "registry", "services", "workflow_input_check"]
+__all__ = [
+    "data_dir",
+    "formats",
+    "given_workers",
+    "open_store",
+    "registry",
+    "secret_box",
+    "services",
+    "workflow_input_check",
+]
+
+
+def data_dir() -> Path:
+    """The per-user data directory (XDG on Linux; the platform's own elsewhere)."""
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+
+
+def secret_box() -> SecretBox:
+    """The key that encrypts runs' secrets in the store: ``$FLOWLOOM_SECRET_KEY``, else the key file in
+    flowloom's data directory (beside the default SQLite store), made there once with mode 0600."""
+    return SecretBox.from_environment(data_dir() / "flowloom")
 
 
 def open_store(url: str) -> RunStore:

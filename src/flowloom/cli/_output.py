@@ -100,11 +100,12 @@ def print_outcome(finished: Run) -> None:
         return
     style = "green" if finished.status is Status.SUCCEEDED else "bold red"
     out.print(f"[{style}]{finished.status}[/] run {finished.id}", highlight=False)
+    report = finished.report()  # its secrets shown as ***
     if finished.error:
-        error(finished.error)
-    for message in finished.report().messages.warning:
+        error(finished.records.shown(finished.error))
+    for message in report.messages.warning:
         warning(message.message)
-    out.print_json(json.dumps(js_plain(finished.outputs), ensure_ascii=False))
+    out.print_json(json.dumps(js_plain(report.outputs), ensure_ascii=False))
 
 
 def print_waits(finished: Run) -> None:

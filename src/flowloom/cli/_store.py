@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -27,16 +25,9 @@ StoreOption = Annotated[
 NoStoreOption = Annotated[bool, typer.Option("--no-store", help="Record nothing (no history, no resume).")]
 
 
-def data_dir() -> Path:
-    """The per-user data directory (XDG on Linux; the platform's own elsewhere)."""
-    if sys.platform == "win32":
-        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support"
-    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-
-
 def default_store_url() -> str:
+    from flowloom._defaults import data_dir  # the composition root loads only when the default is used
+
     return f"sqlite:///{data_dir() / 'flowloom' / 'runs.db'}"
 
 

@@ -29,6 +29,8 @@ from ._plan import CompiledWorkflow, InputCheck, Plan
 from ._protocols import ExecutorLookup, NodeExecutor, NodeResult, Traits, traits_of
 from ._records import records_from_rows
 from ._run import Run, RunFailedError, RunOwnedError
+from ._secretbox import SECRET_KEY_ENV, SecretBox, SecretKeyError
+from ._secrets import MASK, Masker, WorkflowSecrets, is_sensitive
 from ._services import HttpLimits, Lazy, Services
 from ._strict import strict_errors
 from ._values import (
@@ -45,7 +47,9 @@ from ._workers import LOCAL_WORKERS, WORKERS_KEY, NodeWorkers
 __all__ = [
     "DEFAULT_LEASE_TTL_S",
     "LOCAL_WORKERS",
+    "MASK",
     "NO_ANSWER",
+    "SECRET_KEY_ENV",
     "UNDEFINED",
     "WORKERS_KEY",
     "BlockFailed",
@@ -66,6 +70,7 @@ __all__ = [
     "InvalidWorkflowError",
     "Iteration",
     "Lazy",
+    "Masker",
     "NodeContext",
     "NodeError",
     "NodeExecutor",
@@ -79,15 +84,19 @@ __all__ = [
     "RunFailedError",
     "RunOwnedError",
     "Sandbox",
+    "SecretBox",
+    "SecretKeyError",
     "Services",
     "Traits",
     "Trigger",
     "TypedValue",
+    "WorkflowSecrets",
     "WorkflowSource",
     "collector_paused",
     "compile_flow_value",
     "compile_strict_ref",
     "infer_type",
+    "is_sensitive",
     "js_json",
     "message_of",
     "metadata_of",

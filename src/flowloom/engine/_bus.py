@@ -13,6 +13,7 @@ import anyio
 from flowloom.ir import Event, Node, NodeEvent, NodeStarted, NodeSucceeded, Scope, Status
 
 from ._journal import RunJournal
+from ._secrets import Masker
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -110,12 +111,15 @@ class RunEvents:
     succeeded, reach the journal as their fields, which it encodes itself, and the listeners as event
     objects made only when someone listens."""
 
-    __slots__ = ("bus", "journal", "run_id")
+    __slots__ = ("bus", "journal", "masker", "run_id")
 
-    def __init__(self, bus: EventBus, run_id: str, journal: RunJournal | None = None) -> None:
+    def __init__(
+        self, bus: EventBus, run_id: str, journal: RunJournal | None = None, masker: Masker | None = None
+    ) -> None:
         self.bus = bus
         self.run_id = run_id
         self.journal = journal
+        self.masker = masker  # the run's secrets: listeners get events with them hidden
 
     @property
     def recorded(self) -> bool:
@@ -130,7 +134,7 @@ class RunEvents:
         if self.journal is not None:
             self.journal.event(event)
         if self.bus.active:
-            self.bus.emit(event)
+            self.bus.emit(self.masker.event(event) if self.masker else event)
 
     def node_started(self, node: Node, scope: Scope, at: float) -> None:
         if self.journal is not None:

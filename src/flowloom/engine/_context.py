@@ -11,9 +11,11 @@ from typing import Any, Protocol, TypeVar, cast
 from flowloom.ir import LOOP_LOCALS_SUFFIX, Event, Node, NodeEvent, NodeLog, WorkKey
 
 from ._activation import Trigger
+from ._errors import NodeError
 from ._scope import Scope
+from ._secrets import is_secret_ref, is_sensitive
 from ._services import Services
-from ._values import Resolver, TypedValue
+from ._values import Resolver, SecretNotSetError, TypedValue
 from ._workers import LOCAL_WORKERS, WORKERS_KEY, NodeWorkers
 
 T = TypeVar("T")
@@ -71,6 +73,9 @@ class RunPort(Protocol):
 
     def set_snapshot_inputs(self, node_id: str, inputs: dict[str, Any]) -> None:
         """Replace what the report shows as the running execution's inputs."""
+
+    def hide(self, *values: Any) -> None:
+        """Make ``values`` secrets of the run: shown and recorded as ``***`` from now on."""
 
     async def run_block(self, container: NodeSlot, scope: Scope) -> None:
         """Run ``container``'s block once in ``scope``; a failure inside raises ``BlockFailed``."""
@@ -219,6 +224,37 @@ class NodeContext:
     def set_snapshot_inputs(self, inputs: dict[str, Any]) -> None:
         """Replace what the report shows as this execution's inputs (upstream's HTTP node does)."""
         self._port.set_snapshot_inputs(self.node.id, inputs)
+
+    def hide(self, *values: Any) -> None:
+        """Make ``values`` (e.g. an ``Authorization`` header) secrets of the run: its reports, events,
+        records and logs show ``***`` instead from now on."""
+        self._port.hide(*values)
+
+    def secret(self, name: str) -> str:
+        """The secret ``name`` (read from the environment now, never stored), hidden in what the run shows
+        and records from now on. ``NodeError`` naming the node when it is not set."""
+        try:
+            return self._scope.secret(name)
+        except SecretNotSetError as exc:
+            raise NodeError(f'node "{self.node.id}": {exc}') from exc
+
+    def with_secrets(self, value: Any) -> Any:
+        """``value`` (e.g. a node's config) with every secret by name in it, ``{"type": "secret", "content":
+        NAME}``, replaced by the secret (``secret(NAME)``); ``value`` itself when it holds none."""
+        if isinstance(value, Mapping):
+            if is_secret_ref(value):
+                return self.secret(value["content"])
+            items = {key: self.with_secrets(item) for key, item in value.items()}
+            return items if any(items[key] is not value[key] for key in items) else value
+        if isinstance(value, list):
+            listed = [self.with_secrets(item) for item in value]
+            return listed if any(a is not b for a, b in zip(listed, value, strict=True)) else value
+        return value
+
+    def hide_sensitive(self, named: Mapping[str, Any]) -> None:
+        """Hide the values of ``named`` whose names are sensitive (``Authorization``, ``Cookie``,
+        ``X-Api-Key``, ``apiKey``, ``password``, ...): HTTP headers, settings."""
+        self._port.hide(*(value for name, value in named.items() if is_sensitive(str(name))))
 
     def signal(self, name: str) -> None:
         """Raise a flag on the enclosing loop iteration (``break``, ``continue``)."""

@@ -7,9 +7,11 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -19,6 +21,7 @@ from flowloom.ir import (
     TIMED_OUT_PAYLOAD,
     FlowloomError,
     InvalidWorkflowError,
+    NodeRow,
     Report,
     RunRow,
     RunStarted,
@@ -51,7 +54,9 @@ from ._resume import downstream_of, restorable_rows, workflow_from_document
 from ._run import Run, RunOwnedError, RunRecording
 from ._scheduler import Answers, Restored, RunDriver
 from ._scope import Globals, Scope
-from ._services import Services
+from ._secretbox import SecretBox
+from ._secrets import Masker, WorkflowSecrets, contains_mask, reveal_secret
+from ._services import Lazy, Services
 from ._strict import strict_errors
 from ._structure import structural_errors
 
@@ -93,6 +98,7 @@ class Engine:
         durability: Durability | str = Durability.TRANSITION,
         lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
         workers: Workers | str | None = None,
+        secret_box: SecretBox | None = None,
     ) -> None:
         defaults = _defaults()
         services = services or Services()
@@ -111,7 +117,18 @@ class Engine:
         self.lease_ttl_s = lease_ttl_s
         self.owner = new_owner()
         self.cache = ResultCache(self.store)
-        self.recorder = RunRecorder(self.store, self.owner, lease_ttl_s) if self.store is not None else None
+        # what encrypts the runs' secrets in the store: made (its key read or generated) on first need
+        self.secret_box: Lazy[SecretBox] = (
+            Lazy.of(secret_box) if secret_box is not None else Lazy(defaults.secret_box)
+        )
+        self._secrets: weakref.WeakKeyDictionary[CompiledWorkflow, WorkflowSecrets] = (
+            weakref.WeakKeyDictionary()
+        )
+        self.recorder = (
+            RunRecorder(self.store, self.owner, lease_ttl_s, self.secret_box)
+            if self.store is not None
+            else None
+        )
         self.leases = Leases(self.store, self.owner, lease_ttl_s) if self.store is not None else None
         self._plans: OrderedDict[object, CompiledWorkflow] = OrderedDict()
         self._loaded: dict[tuple[str | None, str], _Loaded] = {}
@@ -259,6 +276,13 @@ class Engine:
                 self._plans.popitem(last=False)
         return compiled
 
+    def secrets_of(self, compiled: CompiledWorkflow) -> WorkflowSecrets:
+        """What ``compiled``'s workflow says is secret (its secret inputs and constants), found once."""
+        found = self._secrets.get(compiled)
+        if found is None:
+            found = self._secrets[compiled] = WorkflowSecrets.of(compiled.workflow)
+        return found
+
     def start(
         self,
         workflow: WorkflowSource,
@@ -283,9 +307,10 @@ class Engine:
                 return self.start_rejected(loaded.errors, inputs, run_id=run_id, metadata=metadata)
             compiled = loaded.compiled
         errors = self.input_errors(compiled, inputs)
+        secrets = self.secrets_of(compiled)
         if errors:
-            return self.start_rejected(errors, inputs, run_id=run_id, metadata=metadata)
-        records = RunRecords(run_id or str(uuid.uuid4()), dict(inputs or {}))
+            return self.start_rejected(errors, inputs, run_id=run_id, metadata=metadata, secrets=secrets)
+        records = RunRecords(run_id or str(uuid.uuid4()), dict(inputs or {}), secrets)
         for message, node_id in compiled.warnings:
             records.warning(message, node_id)
         missing = _missing_types(compiled)
@@ -302,10 +327,12 @@ class Engine:
         *,
         run_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        secrets: WorkflowSecrets | None = None,
     ) -> Run:
         """A run of a workflow that failed validation: failed at once, its messages the validation
-        errors, no node run (deviation D7). With a store and a running loop, it is recorded as such."""
-        records = RunRecords(run_id or str(uuid.uuid4()), dict(inputs or {}))
+        errors, no node run (deviation D7). With a store and a running loop, it is recorded as such
+        (``secrets``: what the workflow says is secret, recorded as ``***``)."""
+        records = RunRecords(run_id or str(uuid.uuid4()), dict(inputs or {}), secrets)
         run = Run(records)
         for message in errors:
             records.error(message)
@@ -369,7 +396,10 @@ class Engine:
                 f"run {run_id} is waiting for an answer (keys: {', '.join(map(repr, open_keys))}): "
                 "resume it with a payload"
             )
-        compiled = await self._compiled_for(row, workflow)  # before answering: a bad workflow answers nothing
+        vault = await self._vault(row)
+        compiled = await self._compiled_for(
+            row, workflow, vault
+        )  # before answering: a bad one answers nothing
         if answering:
             accepted = row.metadata.get(FAILS_WHEN_REACHED)
             accepted_types = set(accepted) if isinstance(accepted, list) else set()
@@ -385,11 +415,13 @@ class Engine:
             answered = await store.answer_wait(
                 run_id, key, payload, owner=self.owner, ttl_s=self.lease_ttl_s, now=time.time()
             )
-            return await self._continue(compiled, row, answered)
+            return await self._continue(compiled, row, vault, answered)
         rows = await store.get_nodes(run_id)
         if from_nodes is not None:
-            restored = restorable_rows(rows, downstream_of(compiled, list(from_nodes)))
-            records = RunRecords(str(uuid.uuid4()), row.inputs or {})
+            records = RunRecords(str(uuid.uuid4()), _inputs(row, vault), self.secrets_of(compiled))
+            restored = restorable_rows(
+                _revealable(rows, records.masker), downstream_of(compiled, list(from_nodes))
+            )
             metadata = {**row.metadata, "resumed_from": run_id, "from_nodes": list(from_nodes)}
             run = Run(records, self._recording(records.run_id, metadata, parent_run_id=run_id))
             self._spawn(self._execute, compiled, run, restored, True)
@@ -402,10 +434,15 @@ class Engine:
             raise RunOwnedError(f"run {row.id} is running in this engine")
         assert self.leases is not None
         await self.leases.take(row)
-        return await self._continue(compiled, row, None, rows)
+        return await self._continue(compiled, row, vault, None, rows)
 
     async def _continue(
-        self, compiled: CompiledWorkflow, row: RunRow, answered: WaitRow | None, rows: Any = None
+        self,
+        compiled: CompiledWorkflow,
+        row: RunRow,
+        vault: Mapping[str, Any],
+        answered: WaitRow | None,
+        rows: Any = None,
     ) -> Run:
         """Run ``row`` on, in place, under the lease this engine holds: succeeded nodes restored, the
         answers of its waits given to their nodes."""
@@ -420,8 +457,9 @@ class Engine:
             answered=answered,
             stored_waits=await store.get_waits(row.id),
         )
-        run = Run(RunRecords(row.id, row.inputs or {}), recording)
-        self._spawn(self._execute, compiled, run, restorable_rows(rows))
+        records = RunRecords(row.id, _inputs(row, vault), self.secrets_of(compiled))
+        run = Run(records, recording)
+        self._spawn(self._execute, compiled, run, restorable_rows(_revealable(rows, records.masker)))
         return run
 
     async def resume_due(self) -> list[Run]:
@@ -475,6 +513,16 @@ class Engine:
             await store.update_run(run_id, status=Status.CANCELED, error="canceled", ended_at=time.time())
         return row.status
 
+    async def recorded_start(self, run_id: str) -> tuple[CompiledWorkflow, dict[str, Any]]:
+        """The workflow and inputs a recorded run started with, its secrets in clear again (from the store's
+        encrypted copy): what a new run of the same needs. ``FlowloomError`` for an unknown run."""
+        store = self._require_store()
+        row = await store.get_run(run_id)
+        if row is None:
+            raise FlowloomError(f"no run {run_id!r} in {_where(store)}")
+        vault = await self._vault(row)
+        return await self._compiled_for(row, None, vault), _inputs(row, vault)
+
     async def stored_report(self, run_id: str) -> Report | None:
         """The report of a run: live from this engine if it runs here, else rebuilt from the store."""
         live = self._active.get(run_id)
@@ -492,11 +540,24 @@ class Engine:
             raise FlowloomError("this engine has no store: runs are not recorded, so none can be resumed")
         return self.store
 
-    async def _compiled_for(self, row: RunRow, workflow: WorkflowSource | None) -> CompiledWorkflow:
+    async def _vault(self, row: RunRow) -> Mapping[str, Any]:
+        """What the store keeps encrypted of the run's secrets (its secret inputs; its workflow, when that
+        has secret constants), opened with this engine's key."""
+        assert self.store is not None
+        sealed = await self.store.get_secrets(row.id)
+        if sealed is None:
+            return {}
+        opened = self.secret_box.get().open(sealed)
+        return opened if isinstance(opened, dict) else {}
+
+    async def _compiled_for(
+        self, row: RunRow, workflow: WorkflowSource | None, vault: Mapping[str, Any]
+    ) -> CompiledWorkflow:
         if workflow is not None:
             return self.load(workflow)
         assert self.store is not None
-        document = await self.store.get_workflow(row.workflow_hash)
+        # the stored workflow shows its secret constants as ***: the vault has it whole
+        document = vault.get("workflow") or await self.store.get_workflow(row.workflow_hash)
         if document is None:
             raise FlowloomError(f"run {row.id}: its workflow {row.workflow_hash[:12]} is not in the store")
         # lenient: the run was accepted when it started; a node type missing here fails when reached
@@ -569,11 +630,15 @@ class Engine:
                     answers.setdefault((wait.node_id, wait.scope), {})[wait.key] = wait.payload
                 else:
                     open_waits[wait.key] = wait
-        events = RunEvents(self.bus, records.run_id, recording.journal if recording is not None else None)
+        if recording is not None:
+            recording.journal.masker = records.masker
+        events = RunEvents(
+            self.bus, records.run_id, recording.journal if recording is not None else None, records.masker
+        )
         if recording is not None and recording.answered is not None:
             events.publish(run_resumed(recording.answered))
         events.publish(
-            RunStarted(run_id=records.run_id, at=records.start or time.time(), inputs=records.inputs)
+            RunStarted(run_id=records.run_id, at=records.start or time.time(), inputs=records.shown_inputs())
         )
 
         def driver_for(restored: Restored | None) -> RunDriver:
@@ -583,7 +648,9 @@ class Engine:
                 bus=self.bus,
                 services=self.services,
                 limiter=Slots(compiled.settings.max_parallel or self.max_parallel),
-                root_scope=Scope(Globals(compiled.workflow.global_variables)),
+                root_scope=Scope(
+                    Globals(compiled.workflow.global_variables, partial(reveal_secret, records.masker))
+                ),
                 events=events,
                 cache=self.cache if compiled.uses_cache else None,
                 restored=restored,
@@ -668,6 +735,23 @@ async def _flush_trailing(journal: RunJournal) -> None:
         await anyio.sleep(TRAIL_S)
         if journal.trailing():
             await journal.flush()
+
+
+def _inputs(row: RunRow, vault: Mapping[str, Any]) -> dict[str, Any]:
+    """A recorded run's inputs, its secret ones (``***`` in the row) taken from its vault."""
+    inputs = dict(row.inputs) if isinstance(row.inputs, dict) else {}
+    secret = vault.get("inputs")
+    if isinstance(secret, dict):
+        inputs.update(secret)
+    return inputs
+
+
+def _revealable(rows: list[NodeRow], masker: Masker) -> list[NodeRow]:
+    """The records a resume may restore: not those whose outputs had a secret hidden (restored, they would
+    give ``***`` to the nodes after them); those executions run again."""
+    if not masker:
+        return rows
+    return [row for row in rows if not contains_mask(row.outputs)]
 
 
 def _loop_running() -> bool:

@@ -41,6 +41,8 @@ from flowloom.ir import (
     json_text,
 )
 
+from ._secrets import Masker
+
 BATCH_ROWS = 64
 BATCH_INTERVAL_S = 0.25
 TRAIL_S = 0.25  # what waited this long unwritten (a long node's start, its log lines) is written anyway
@@ -64,6 +66,7 @@ class RunJournal:
         "_writing",
         "_written",
         "batched",
+        "masker",
         "run_id",
         "store",
     )
@@ -82,6 +85,7 @@ class RunJournal:
         self._writing = False  # a write is in flight
         self._written: anyio.Event | None = None  # set when it ends, for flushes waiting on it
         self._last_write = time.monotonic()
+        self.masker: Masker | None = None  # the run's secrets, hidden in what is written (see ``_hidden``)
 
     def node(
         self,
@@ -200,6 +204,10 @@ class RunJournal:
             return
         nodes, self._nodes = self._nodes, {}
         events, self._events = self._events, []
+        if (
+            self.masker
+        ):  # hidden when written: a secret known by then (e.g. read by a later node) is hidden too
+            nodes, events = _hidden(self.masker, nodes, events)
         self._writing = True
         try:
             await self.store.record_nodes(list(nodes.values()), EncodedEvents(self.run_id, events))
@@ -214,3 +222,22 @@ class RunJournal:
                 self._written.set()
                 self._written = None
         self._last_write = time.monotonic()
+
+
+def _hidden(
+    masker: Masker, nodes: dict[tuple[str, Scope], NodeRow], events: list[tuple[str, str, float]]
+) -> tuple[dict[tuple[str, Scope], NodeRow], list[tuple[str, str, float]]]:
+    """Node records and event texts with the run's secrets replaced by ``***``."""
+
+    def raw(value: Any) -> Any:
+        return RawJson(masker.json_text(value)) if type(value) is RawJson else value
+
+    hidden_nodes = {
+        key: row._replace(
+            inputs=raw(row.inputs),
+            outputs=raw(row.outputs),
+            error=masker.text(row.error) if row.error else row.error,
+        )
+        for key, row in nodes.items()
+    }
+    return hidden_nodes, [(kind, masker.json_text(text), at) for kind, text, at in events]

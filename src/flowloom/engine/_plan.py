@@ -22,6 +22,7 @@ from flowloom.ir import (
 from ._protocols import NO_TRAITS, ExecutorLookup, NodeExecutor, Traits, traits_of
 from ._refs import reference_problems
 from ._scope import OutputSpec
+from ._secrets import is_sensitive
 from ._values import Resolver, compile_flow_value, declared_type, items_type_of, parse_declared
 
 
@@ -32,6 +33,7 @@ class CompiledInput:
     name: str
     resolve: Resolver
     declared: VariableType | None
+    hidden: bool = False  # a sensitive name (``apiKey``): its value is a secret of the run once resolved
 
 
 @dataclass(slots=True)
@@ -197,7 +199,9 @@ def _compile_inputs(node: Node) -> tuple[CompiledInput, ...]:
     if not props or not node.inputs_values:
         return ()
     return tuple(
-        CompiledInput(name, compile_flow_value(raw, props[name]), declared_type(props[name]))
+        CompiledInput(
+            name, compile_flow_value(raw, props[name]), declared_type(props[name]), is_sensitive(name)
+        )
         for name, raw in node.inputs_values.items()
         if name in props and raw is not None
     )

@@ -15,6 +15,9 @@ from ._plan import CompiledWorkflow
 from ._records import RunRecords
 from ._resume import workflow_document
 from ._run import RunRecording
+from ._secretbox import SecretBox
+from ._secrets import Masker, WorkflowSecrets
+from ._services import Lazy
 
 logger = logging.getLogger("flowloom.engine")
 
@@ -22,20 +25,27 @@ logger = logging.getLogger("flowloom.engine")
 class RunRecorder:
     """Writes run rows for one engine (``owner``) to ``store``."""
 
-    def __init__(self, store: RunStore, owner: str, lease_ttl_s: float) -> None:
+    def __init__(
+        self, store: RunStore, owner: str, lease_ttl_s: float, secret_box: Lazy[SecretBox] | None = None
+    ) -> None:
         self.store = store
         self.owner = owner
         self.lease_ttl_s = lease_ttl_s
+        self.secret_box = secret_box  # seals what a resume needs of a run's secrets
         self._documents: weakref.WeakKeyDictionary[CompiledWorkflow, tuple[str, dict[str, Any]]] = (
             weakref.WeakKeyDictionary()
         )
         self._stored_hashes: set[str] = set()
 
-    async def workflow_hash(self, compiled: CompiledWorkflow) -> str:
-        """The content hash of ``compiled``'s workflow, stored (once) under it."""
+    async def workflow_hash(self, compiled: CompiledWorkflow, secrets: WorkflowSecrets | None = None) -> str:
+        """The content hash of ``compiled``'s workflow, stored (once) under it, its secret constants
+        (``secrets``) shown as ``***``."""
         known = self._documents.get(compiled)
         if known is None:
-            known = self._documents[compiled] = workflow_document(compiled.workflow)
+            workflow_hash, document = workflow_document(compiled.workflow)
+            if secrets is not None and secrets.constants:
+                document = Masker(secrets.constants).value(document)
+            known = self._documents[compiled] = (workflow_hash, document)
         workflow_hash, document = known
         if workflow_hash not in self._stored_hashes:
             await self.store.put_workflow(workflow_hash, document)
@@ -53,17 +63,29 @@ class RunRecorder:
         await self.store.create_run(
             RunRow(
                 id=records.run_id,
-                workflow_hash=await self.workflow_hash(compiled),
+                workflow_hash=await self.workflow_hash(compiled, records.secrets),
                 status=Status.PROCESSING,
                 created_at=now,
                 started_at=now,
-                inputs=records.inputs,
+                inputs=records.shown_inputs(),
                 metadata=recording.metadata,
                 parent_run_id=recording.parent_run_id,
                 owner=self.owner,
                 lease_expires_at=now + self.lease_ttl_s,
             )
         )
+        if records.secrets:
+            await self._seal(compiled, records)
+
+    async def _seal(self, compiled: CompiledWorkflow, records: RunRecords) -> None:
+        """Keep what a resume needs of the run's secrets, encrypted: its secret inputs, and its workflow
+        whole when that has secret constants (the stored one shows them as ``***``)."""
+        if self.secret_box is None:
+            raise StoreError("this engine has no secret box: it cannot record a run with secrets")
+        vault: dict[str, Any] = {"inputs": records.secret_inputs()}
+        if records.secrets.constants:
+            vault["workflow"] = workflow_document(compiled.workflow)[1]
+        await self.store.put_secrets(records.run_id, self.secret_box.get().seal(vault))
 
     async def end(self, records: RunRecords, recording: RunRecording) -> None:
         """Write what is left and the run's final state, and let go of the lease. A store that fails now
@@ -74,8 +96,8 @@ class RunRecorder:
             await self.store.update_run(
                 records.run_id,
                 status=records.status,
-                outputs=records.outputs,
-                error=records.first_error,
+                outputs=records.shown(records.outputs),
+                error=records.shown(records.first_error),
                 ended_at=records.end,
             )
             await self.store.release_lease(records.run_id, self.owner)
@@ -92,7 +114,10 @@ class RunRecorder:
             await recording.journal.flush()
             await self.store.put_waits(waits)
             await self.store.update_run(
-                records.run_id, status=Status.WAITING, outputs=records.outputs, error=records.first_error
+                records.run_id,
+                status=Status.WAITING,
+                outputs=records.shown(records.outputs),
+                error=records.shown(records.first_error),
             )
             await self.store.release_lease(records.run_id, self.owner)
         except (StoreError, OSError) as exc:
@@ -112,8 +137,8 @@ class RunRecorder:
                     created_at=records.start or time.time(),
                     started_at=records.start,
                     ended_at=records.end,
-                    inputs=records.inputs,
-                    error=records.first_error,
+                    inputs=records.shown_inputs(),
+                    error=records.shown(records.first_error),
                     metadata=metadata,
                 )
             )
@@ -132,7 +157,9 @@ def run_resumed(answered: WaitRow) -> RunResumed:
 
 
 def run_waiting(records: RunRecords, waits: list[WaitRow]) -> RunWaiting:
-    return RunWaiting(run_id=records.run_id, at=time.time(), waits=[wait.to_json() for wait in waits])
+    return RunWaiting(
+        run_id=records.run_id, at=time.time(), waits=records.shown([wait.to_json() for wait in waits])
+    )
 
 
 def run_finished(records: RunRecords) -> RunFinished:
@@ -140,6 +167,6 @@ def run_finished(records: RunRecords) -> RunFinished:
         run_id=records.run_id,
         at=records.end or time.time(),
         status=records.status,
-        outputs=records.outputs,
-        error=records.first_error,
+        outputs=records.shown(records.outputs),
+        error=records.shown(records.first_error),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from flowloom.ir import (
@@ -22,6 +22,7 @@ from flowloom.ir import (
 )
 
 from ._gc import collector_paused
+from ._secrets import Masker, WorkflowSecrets
 
 
 def now_ms(t: float) -> int:
@@ -101,11 +102,27 @@ class MessageRecord:
 class RunRecords:
     """Everything a run knows about itself; ``report()`` turns it into the upstream ``IReport``."""
 
-    __slots__ = ("end", "errors", "inputs", "nodes", "outputs", "run_id", "start", "status", "warnings")
+    __slots__ = (
+        "end",
+        "errors",
+        "inputs",
+        "masker",
+        "nodes",
+        "outputs",
+        "run_id",
+        "secrets",
+        "start",
+        "status",
+        "warnings",
+    )
 
-    def __init__(self, run_id: str, inputs: dict[str, Any]) -> None:
+    def __init__(self, run_id: str, inputs: dict[str, Any], secrets: WorkflowSecrets | None = None) -> None:
         self.run_id = run_id
-        self.inputs = inputs
+        self.inputs = inputs  # in clear: the start node reads them
+        # what the workflow says is secret, and every secret value of the run: hidden in what it shows
+        self.secrets = secrets or WorkflowSecrets()
+        self.masker = Masker(self.secrets.constants)
+        self.masker.add(*(inputs.get(name) for name in self.secrets.inputs))
         self.outputs: dict[str, Any] = {}
         self.status = Status.PENDING
         self.start: float | None = None
@@ -137,7 +154,22 @@ class RunRecords:
     def first_error(self) -> str | None:
         return self.errors[0].message if self.errors else None
 
+    def shown_inputs(self) -> dict[str, Any]:
+        """The run's inputs as recorded and shown: secret ones ``***``."""
+        if not self.secrets.inputs and not self.masker:
+            return self.inputs
+        return self.secrets.shown_inputs(self.inputs, self.masker)
+
+    def secret_inputs(self) -> dict[str, Any]:
+        """The run's secret inputs in clear (what the store keeps encrypted for a resume)."""
+        return {name: value for name, value in self.inputs.items() if name in self.secrets.inputs}
+
+    def shown(self, value: Any) -> Any:
+        """``value`` with the run's secrets hidden."""
+        return self.masker.value(value)
+
     def report(self) -> Report:
+        """The upstream ``IReport`` of the run, its secrets shown as ``***``."""
         with collector_paused():
             return self._report()
 
@@ -149,17 +181,19 @@ class RunRecords:
         def next_id() -> str:
             return str(uuid.UUID(int=(base + next(counter)) % (1 << 128)))
 
+        hide = self.masker.value  # the value itself when the run has no secret
+
         # model_construct: these values are ours and already well-typed; validating them again would
         # cost more than the run itself on large workflows.
         return Report.model_construct(
             id=self.run_id,
-            inputs=js_plain(self.inputs),
-            outputs=js_plain(self.outputs),
+            inputs=js_plain(self.shown_inputs()),
+            outputs=js_plain(hide(self.outputs)),
             workflow_status=_status_data(self.status, self.start, self.end),
             reports={
                 node_id: NodeReport.model_construct(
                     id=node_id,
-                    snapshots=[_snapshot(s, next_id()) for s in record.snapshots],
+                    snapshots=[_snapshot(s, next_id(), hide) for s in record.snapshots],
                     **_status_fields(record.status, record.start, record.end),
                 )
                 for node_id, record in self.nodes.items()
@@ -169,8 +203,8 @@ class RunRecords:
                 log=[],
                 info=[],
                 debug=[],
-                error=[_message(m, "error", next_id()) for m in self.errors],
-                warning=[_message(m, "warning", next_id()) for m in self.warnings],
+                error=[_message(m, "error", next_id(), hide) for m in self.errors],
+                warning=[_message(m, "warning", next_id(), hide) for m in self.warnings],
             ),
         )
 
@@ -206,21 +240,21 @@ def _status_data(status: Status, start: float | None, end: float | None) -> Stat
     return StatusData.model_construct(**_status_fields(status, start, end))
 
 
-def _snapshot(s: SnapshotRecord, snapshot_id: str) -> Snapshot:
+def _snapshot(s: SnapshotRecord, snapshot_id: str, hide: Callable[[Any], Any]) -> Snapshot:
     return Snapshot.model_construct(
         id=snapshot_id,
         node_id=s.node_id,
-        inputs=js_plain(s.inputs),
-        outputs=js_plain(s.outputs) if s.outputs is not None else None,
-        data=s.data,
+        inputs=js_plain(hide(s.inputs)),
+        outputs=js_plain(hide(s.outputs)) if s.outputs is not None else None,
+        data=hide(s.data),
         branch=s.branch,
-        error=s.error,
+        error=hide(s.error),
     )
 
 
-def _message(m: MessageRecord, kind: str, message_id: str) -> Message:
+def _message(m: MessageRecord, kind: str, message_id: str, hide: Callable[[Any], Any]) -> Message:
     return Message.model_construct(
-        id=message_id, type=kind, message=m.message, node_id=m.node_id, timestamp=now_ms(m.at)
+        id=message_id, type=kind, message=hide(m.message), node_id=m.node_id, timestamp=now_ms(m.at)
     )
 
 

@@ -97,14 +97,16 @@ class Run:
         return self._records.report()
 
     def node_state(self, node_id: str) -> tuple[Status, int, dict[str, Any] | None, str | None]:
-        """A node's status, attempts, outputs and error in this run so far (its last execution): cheap
-        enough to read on every event."""
+        """A node's status, attempts, outputs and error in this run so far (its last execution), the run's
+        secrets shown as ``***``: cheap enough to read on every event."""
         record = self._records.nodes.get(node_id)
         if record is None:
             return Status.PENDING, 0, None, None
         last = record.last_snapshot
         outputs = last.outputs if last is not None else None
-        return record.status, record.attempts, outputs, last.error if last is not None else None
+        error = last.error if last is not None else None
+        shown = self._records.shown
+        return record.status, record.attempts, shown(outputs), shown(error)
 
     async def wait(self, timeout: float | None = None) -> dict[str, Any]:  # noqa: ASYNC109 (the SDK contract)
         """Wait until the run has ended and return its outputs. Raises ``RunFailedError`` if it failed or

@@ -41,7 +41,7 @@ from ._protocols import NodeExecutor, NodeResult
 from ._records import NodeRecord, RunRecords, SnapshotRecord
 from ._scope import Scope
 from ._services import Services
-from ._values import same_type
+from ._values import SecretNotSetError, same_type
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -327,6 +327,9 @@ class RunDriver:
     def attempt(self, node_id: str) -> int:
         return self.records.node(node_id).attempts
 
+    def hide(self, *values: Any) -> None:
+        self.records.masker.add(*values)
+
     def set_snapshot_inputs(self, node_id: str, inputs: dict[str, Any]) -> None:
         snapshot = self.records.nodes[node_id].last_snapshot
         assert snapshot is not None, "a running node has a snapshot"
@@ -528,9 +531,14 @@ class RunDriver:
         """Bind declared inputs; a value of another type than declared is dropped with a warning (D10)."""
         inputs: dict[str, Any] = {}
         for binding in cnode.inputs:
-            value, vtype, _items = binding.resolve(scope)
+            try:
+                value, vtype, _items = binding.resolve(scope)
+            except SecretNotSetError as exc:
+                raise NodeError(f'Node "{cnode.id}" input "{binding.name}": {exc}') from exc
             if value is None or value is UNDEFINED:
                 continue
+            if binding.hidden:
+                self.records.masker.add(value)
             declared = binding.declared
             if declared is not None and not same_type(vtype, declared):
                 self.records.warning(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from flowloom.ir import UNDEFINED, JsonSchema, VariableType
 
-from ._values import TypedValue, declared_type, infer_type, items_type_of, parse_declared
+from ._values import TypedValue, declared_type, environment_secret, infer_type, items_type_of, parse_declared
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,11 +23,13 @@ class OutputSpec:
 
 
 class Globals:
-    """The workflow's global variables: declared defaults, resolved once."""
+    """The workflow's global variables: declared defaults, resolved once; and how the run reads a secret
+    by name (``reveal``; default: the environment)."""
 
-    __slots__ = ("_values",)
+    __slots__ = ("_values", "reveal")
 
-    def __init__(self, schema: JsonSchema | None) -> None:
+    def __init__(self, schema: JsonSchema | None, reveal: Callable[[str], str] | None = None) -> None:
+        self.reveal = reveal or environment_secret
         self._values: dict[str, TypedValue] = {}
         if schema is not None and schema.properties:
             for key, prop in schema.properties.items():
@@ -87,6 +89,9 @@ class Scope:
 
     def global_variable(self, key: str) -> TypedValue | None:
         return self.globals.get(key)
+
+    def secret(self, name: str) -> str:
+        return self.globals.reveal(name)
 
     def set(self, node_id: str, key: str, value: TypedValue) -> None:
         self._typed.setdefault(node_id, {})[key] = value

@@ -7,6 +7,7 @@ few dict lookups. Semantics follow upstream ``state.parseFlowValue`` (SPEC §A3)
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol
@@ -41,6 +42,22 @@ MISSING = TypedValue(None, VariableType.NULL)
 
 class FlowValueError(Exception):
     """A flow value that cannot be resolved (unknown kind, malformed ref)."""
+
+
+class SecretNotSetError(FlowValueError):
+    """A secret by name (``{"type": "secret", "content": NAME}``) whose environment variable is not set."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f'secret "{name}" is not set: set the environment variable {name}')
+        self.name = name
+
+
+def environment_secret(name: str) -> str:
+    """The secret ``name`` from the environment; ``SecretNotSetError`` if it is not set."""
+    value = os.environ.get(name)
+    if value is None:
+        raise SecretNotSetError(name)
+    return value
 
 
 def infer_type(value: Any) -> VariableType:
@@ -120,6 +137,11 @@ class VariableLookup(Protocol):
 
     def global_variable(self, key: str) -> TypedValue | None: ...
 
+    def secret(self, name: str) -> str:
+        """The secret called ``name`` (``SecretNotSetError`` if there is none); the run hides it from then
+        on."""
+        ...
+
 
 class Resolver(Protocol):
     def __call__(self, scope: VariableLookup) -> TypedValue: ...
@@ -180,6 +202,18 @@ def _render(var: TypedValue) -> str:
     return template_text(UNDEFINED if var is MISSING else var.value)
 
 
+class _Secret:
+    """A secret by name: read from the run's secrets (the environment) each time it is used, never stored."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, scope: VariableLookup) -> TypedValue:
+        return TypedValue(scope.secret(self.name), VariableType.STRING)
+
+
 class _Failing:
     """A flow value that is an error when used (upstream fails the node, not the whole workflow)."""
 
@@ -213,6 +247,12 @@ def compile_flow_value(raw: Any, schema: JsonSchema | None = None) -> Resolver:
         return compile_ref(content)
     if kind == FlowValueType.TEMPLATE:
         return _Template(content if isinstance(content, str) else "")
+    if kind == FlowValueType.SECRET:
+        if isinstance(content, str) and content:
+            return _Secret(content)
+        return _Failing(
+            f"Invalid secret value: {js_json(raw)} (content: the name of an environment variable)"
+        )
     return _Failing(f"Unknown flow value type: {kind}")
 
 

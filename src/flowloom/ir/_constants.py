@@ -70,6 +70,7 @@ class FlowValueType(StrEnum):
     REF = "ref"
     TEMPLATE = "template"
     EXPRESSION = "expression"
+    SECRET = "secret"  # content: the name of an environment variable, read when the node runs
 
 
 class FlowgramNodeType(StrEnum):

@@ -290,6 +290,15 @@ class RunStore(Protocol):
     async def runs_to_resume(self, now: float) -> list[RunRow]:
         """Runs still ``processing`` whose lease expired at ``now`` or that have no owner, oldest first."""
 
+    # secrets ---------------------------------------------------------------------------------------------
+
+    async def put_secrets(self, run_id: str, sealed: str) -> None:
+        """Keep (or replace) what a resume needs of a run's secrets, ``sealed`` (encrypted) by the engine.
+        ``StoreError`` if there is no such run."""
+
+    async def get_secrets(self, run_id: str) -> str | None:
+        """What ``put_secrets`` kept for the run, or ``None``."""
+
     # waits -----------------------------------------------------------------------------------------------
 
     async def put_waits(self, waits: Sequence[WaitRow]) -> None:

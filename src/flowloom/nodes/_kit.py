@@ -89,7 +89,11 @@ class KitNode:
                 if key.required:
                     errors.append(f'node "{node.id}": config key "{key.name}" is required')
                 continue
-            if key.types and not any(_is(value, kind) for kind in key.types):
+            if (
+                key.types
+                and not _secret_string(value, key.types)
+                and not any(_is(value, k) for k in key.types)
+            ):
                 errors.append(
                     f'node "{node.id}": config key "{key.name}" must be {" or ".join(key.types)}, '
                     f"got {json_type(value)}"
@@ -114,7 +118,7 @@ class KitNode:
         given = ctx.data.get(CONFIG) or {}
         found = {key.name: key.default for key in self.keys}
         found.update({k: v for k, v in given.items() if v is not None})
-        return found
+        return dict(ctx.with_secrets(found))  # secrets by name, read now: {"type": "secret", "content": NAME}
 
 
 def inputs_of(ctx: NodeContext) -> dict[str, Any]:
@@ -126,6 +130,11 @@ def inputs_of(ctx: NodeContext) -> dict[str, Any]:
 
 def _folded(key: Key, value: str) -> str:
     return value if key.fold is None else key.fold(value)
+
+
+def _secret_string(value: Any, types: Sequence[str]) -> bool:
+    """A secret by name where a string belongs: ``{"type": "secret", "content": NAME}``."""
+    return "string" in types and isinstance(value, Mapping) and value.get("type") == "secret"
 
 
 def _is(value: Any, kind: str) -> bool:

@@ -102,7 +102,7 @@ class TaskExecutor:
         fn = spec.fn
         try:
             if spec.named or spec.takes_upstream or spec.context_param is not None:
-                kwargs = _arguments(spec, ctx.inputs, state, ctx.answers)
+                kwargs = _arguments(spec, ctx.inputs, state, ctx.answers, ctx.hide)
                 result = await (fn(**kwargs) if spec.is_async else ctx.workers.call(_call, fn, kwargs))
             else:
                 result = await (fn() if spec.is_async else ctx.workers.call(_call, fn, {}))
@@ -150,7 +150,11 @@ def _call(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
 
 
 def _arguments(
-    spec: TaskSpec, inputs: Mapping[str, Any], state: RunState, answers: Mapping[str, Any]
+    spec: TaskSpec,
+    inputs: Mapping[str, Any],
+    state: RunState,
+    answers: Mapping[str, Any],
+    hide: Callable[[str], None],
 ) -> dict[str, Any]:
     """Keyword arguments of one call: dependency results (by name, or all in ``upstream``) and the
     ``RunContext``. A result the engine did not bind (``None``) is ``None``; a dependency kept from an
@@ -164,7 +168,7 @@ def _arguments(
         kwargs[param] = (preset.get(dep) if dep in preset else None) if value is _MISSING else value
     if spec.context_param is not None:
         kwargs[spec.context_param] = state.context.bind(
-            state.control, state.run_id, spec.name, spec.timeout_s, answers
+            state.control, state.run_id, spec.name, spec.timeout_s, answers, hide
         )
     return kwargs
 

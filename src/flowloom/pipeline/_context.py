@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Generic, NoReturn, TypeVar
 
@@ -12,7 +13,7 @@ from flowloom.ir import FlowloomError, Wait
 DepsT = TypeVar("DepsT")
 
 _SLOTS = frozenset(
-    {"_answers", "_control", "_deadline", "deps", "metadata", "run_id", "task_name", "timeout_s"}
+    {"_answers", "_control", "_deadline", "_hide", "deps", "metadata", "run_id", "task_name", "timeout_s"}
 )
 _NO_ANSWERS: Mapping[str, Any] = MappingProxyType({})
 
@@ -57,7 +58,17 @@ class RunContext(Generic[DepsT]):
     see it through ``raise_if_cancelled()``).
     """
 
-    __slots__ = ("_answers", "_control", "_deadline", "deps", "metadata", "run_id", "task_name", "timeout_s")
+    __slots__ = (
+        "_answers",
+        "_control",
+        "_deadline",
+        "_hide",
+        "deps",
+        "metadata",
+        "run_id",
+        "task_name",
+        "timeout_s",
+    )
 
     deps: DepsT
     metadata: Mapping[str, Any]
@@ -67,6 +78,7 @@ class RunContext(Generic[DepsT]):
     _control: RunControl | None
     _deadline: float | None
     _answers: Mapping[str, Any]
+    _hide: Callable[[str], None] | None
 
     def __init__(
         self, deps: DepsT, *, metadata: Mapping[str, Any] | None = None, timeout_s: float | None = None
@@ -83,6 +95,7 @@ class RunContext(Generic[DepsT]):
         _set(self, "_control", None)
         _set(self, "_deadline", None)
         _set(self, "_answers", _NO_ANSWERS)
+        _set(self, "_hide", None)
 
     def with_metadata(self, **metadata: Any) -> RunContext[DepsT]:
         """A copy with ``metadata`` added (later keys win). The run report keeps the metadata."""
@@ -119,6 +132,16 @@ class RunContext(Generic[DepsT]):
         if self.deadline_exceeded():
             raise RunCancelledError(f'task "{self.task_name}" of run {self.run_id} is past its deadline')
 
+    def secret(self, name: str) -> str:
+        """The secret ``name``, read from the environment now (never stored): the run shows and records it
+        as ``***`` from then on (reports, events, the store). ``FlowloomError`` if it is not set."""
+        value = os.environ.get(name)
+        if value is None:
+            raise FlowloomError(f'secret "{name}" is not set: set the environment variable {name}')
+        if self._hide is not None:
+            self._hide(value)
+        return value
+
     def wait_for_input(
         self,
         key: str,
@@ -153,9 +176,10 @@ class RunContext(Generic[DepsT]):
         task_name: str,
         timeout_s: float | None,
         answers: Mapping[str, Any] = _NO_ANSWERS,
+        hide: Callable[[str], None] | None = None,
     ) -> RunContext[DepsT]:
         """The context one task attempt sees: this run's control, a deadline that is the nearer of the
-        run's and ``timeout_s`` from now, and the answers of the task's waits."""
+        run's and ``timeout_s`` from now, the answers of the task's waits, and how it hides a secret."""
         bound = RunContext.__new__(RunContext)
         for name in ("deps", "metadata", "timeout_s"):
             _set(bound, name, getattr(self, name))
@@ -163,6 +187,7 @@ class RunContext(Generic[DepsT]):
         _set(bound, "task_name", task_name)
         _set(bound, "_control", control)
         _set(bound, "_answers", answers)
+        _set(bound, "_hide", hide)
         deadline = control.deadline
         if timeout_s is not None:
             own = time.monotonic() + timeout_s

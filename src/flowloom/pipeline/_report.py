@@ -145,6 +145,8 @@ def build_report(state: RunState) -> dict[str, Any]:
         if restored is not None and status is TaskStatus.SUCCESS and name not in state.attempts:
             attempt = restored.attempt  # restored from the store, not run again
             result = restored.outputs.get(RESULT_KEY) if isinstance(restored.outputs, dict) else None
+        if run is not None and run.records.masker:  # a secret the run read (context.secret) shows as ***
+            result = run.records.masker.value(result)
         note = None
         if status is TaskStatus.SUCCESS:  # the result is final: its note is worked out once (it walks it)
             note = state.notes.get(name, _UNCHECKED)

@@ -28,6 +28,7 @@ from ._cron import CronService
 from ._errors import CatchAllMiddleware, install_handlers
 from ._flowengine import flowengine_router
 from ._flowengine_events import FlowengineDialect
+from ._logfilter import hide_tokens_in_server_logs
 from ._registry import RunRegistry
 from ._runs import runs_router
 from ._security import SecurityMiddleware
@@ -206,6 +207,7 @@ class FlowloomServer(uvicorn.Server):
         options.setdefault("ws_max_size", 64 * 1024)  # clients only listen on the event socket
         options.setdefault("timeout_graceful_shutdown", 10)
         super().__init__(uvicorn.Config(app, host=host, port=port, **options))
+        hide_tokens_in_server_logs()  # after the config set up uvicorn's logging
         registry = getattr(app.state, "registry", None)
         self._registry = registry if isinstance(registry, RunRegistry) else None
 

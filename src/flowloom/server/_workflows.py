@@ -158,10 +158,18 @@ def workflows_router(registry: RunRegistry, engine: Engine) -> APIRouter:
     @router.post("/runs/{run_id}/rerun", status_code=201, response_model=None)
     async def rerun(run_id: str) -> Response:
         """Start a new run of a run's workflow with the same inputs."""
-        row = await store().get_run(run_id)
-        if row is None:
+        if await store().get_run(run_id) is None:
             raise not_found(f"Run {run_id!r} not found")
-        return await start(row.workflow_hash, row.inputs or {}, {"rerun_of": run_id})
+        try:  # the workflow and inputs as they were, secrets included (the stored ones show ***)
+            compiled, inputs = await engine.recorded_start(run_id)
+        except InvalidWorkflowError as exc:
+            raise ApiError(400, "INVALID_WORKFLOW", f"invalid workflow: {'; '.join(exc.errors)}") from exc
+        run = registry.start(compiled, inputs)
+        return json_response(
+            {"id": run.id, "status": str(run.status), "rerun_of": run_id},
+            201,
+            {"Location": f"/api/v1/runs/{run.id}"},
+        )
 
     @router.get("/runs/{run_id}/logs", response_model=None)
     async def logs(

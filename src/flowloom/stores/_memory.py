@@ -74,6 +74,7 @@ class MemoryStore:
         self._waits: dict[str, dict[str, WaitRow]] = {}  # by run, then key
         self._definitions: dict[str, WorkflowDefinition] = {}
         self._fires: dict[tuple[str, str, float], TriggerFire] = {}
+        self._secrets: dict[str, str] = {}  # by run: its sealed secrets
 
     async def open(self) -> None:
         pass
@@ -171,6 +172,7 @@ class MemoryStore:
             del self._runs[run_id], self._last_seq[run_id], self._nodes[run_id], self._events[run_id]
             del self._logs[run_id]
             self._waits.pop(run_id, None)
+            self._secrets.pop(run_id, None)
         gone = set(doomed)
         for run in list(self._runs.values()):
             if run.parent_run_id in gone:
@@ -275,6 +277,13 @@ class MemoryStore:
             if run.status == Status.PROCESSING and (run.owner is None or (run.lease_expires_at or 0.0) <= now)
         ]
         return [_decoded(run, *_RUN_JSON) for run in runs]
+
+    async def put_secrets(self, run_id: str, sealed: str) -> None:
+        self._run(run_id)
+        self._secrets[run_id] = sealed
+
+    async def get_secrets(self, run_id: str) -> str | None:
+        return self._secrets.get(run_id)
 
     async def put_waits(self, waits: Sequence[WaitRow]) -> None:
         for run_id in {wait.run_id for wait in waits}:

@@ -223,6 +223,7 @@ class Queries:
             c.execute(sa.delete(t.events).where(t.events.c.run_id.in_(chunk)))
             c.execute(sa.delete(t.node_records).where(t.node_records.c.run_id.in_(chunk)))
             c.execute(sa.delete(t.waits).where(t.waits.c.run_id.in_(chunk)))
+            c.execute(sa.delete(t.run_secrets).where(t.run_secrets.c.run_id.in_(chunk)))
             c.execute(sa.update(t.runs).where(runs.parent_run_id.in_(chunk)).values(parent_run_id=None))
             c.execute(sa.delete(t.runs).where(runs.id.in_(chunk)))
         return len(doomed)
@@ -263,6 +264,19 @@ class Queries:
     def runs_to_resume(self, c: Connection, now: float) -> list[RunRow]:
         query = _SELECT_RUNS.where(_resumable(now)).order_by(t.runs.c.created_at, t.runs.c.id)
         return [_run_row(row) for row in c.execute(query)]
+
+    # secrets ---------------------------------------------------------------------------------------------
+
+    def put_secrets(self, c: Connection, run_id: str, sealed: str) -> None:
+        if c.execute(sa.select(t.runs.c.id).where(t.runs.c.id == run_id)).first() is None:
+            raise StoreError(f"unknown run {run_id!r}")
+        c.execute(sa.delete(t.run_secrets).where(t.run_secrets.c.run_id == run_id))
+        c.execute(sa.insert(t.run_secrets).values(run_id=run_id, sealed=sealed))
+
+    def get_secrets(self, c: Connection, run_id: str) -> str | None:
+        query = sa.select(t.run_secrets.c.sealed).where(t.run_secrets.c.run_id == run_id)
+        found: str | None = c.execute(query).scalar_one_or_none()
+        return found
 
     # waits -----------------------------------------------------------------------------------------------
 

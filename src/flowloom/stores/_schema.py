@@ -139,3 +139,11 @@ trigger_fires = sa.Table(
     sa.Column("run_id", sa.String(64), nullable=False),
     sa.Column("fired_at", sa.Double, nullable=False),
 )
+
+# what a resume needs of a run's secrets, as one Fernet token (the engine's ``SecretBox``)
+run_secrets = sa.Table(
+    "run_secrets",
+    metadata,
+    sa.Column("run_id", sa.String(128), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("sealed", sa.Text, nullable=False),
+)

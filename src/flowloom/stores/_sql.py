@@ -325,6 +325,12 @@ class SqlStore:
 
     # waits (rare: through SQLAlchemy, in a worker thread) -----------------------------------------------
 
+    async def put_secrets(self, run_id: str, sealed: str) -> None:
+        await self._call_write(lambda c: self._queries.put_secrets(c, run_id, sealed))
+
+    async def get_secrets(self, run_id: str) -> str | None:
+        return await self._call(lambda c: self._queries.get_secrets(c, run_id))
+
     async def put_waits(self, waits: Sequence[WaitRow]) -> None:
         from ._queries import wait_values
 

@@ -87,7 +87,9 @@ class OpenAIMockServer(LocalServer):
     prompt is "{user}"``, as a ``chat.completion`` object, or, for ``"stream": true``, as server-sent
     ``chat.completion.chunk`` events (one per word) ending with ``data: [DONE]``. Other paths get 404.
 
-    Every JSON body received is recorded in :attr:`requests`. Knobs, settable at any time:
+    Every JSON body received is recorded in :attr:`requests`, and its ``Authorization`` header (``None``
+    when absent) in :attr:`authorizations`, so a test can check the API key a client sent. Knobs,
+    settable at any time:
     :attr:`chunk_delay_s` pauses between streamed events; :attr:`fail_with` answers every request with that
     HTTP status and an OpenAI-style error body.
     """
@@ -97,6 +99,7 @@ class OpenAIMockServer(LocalServer):
         self.chunk_delay_s = chunk_delay_s
         self.fail_with = fail_with
         self.requests: list[dict[str, Any]] = []
+        self.authorizations: list[str | None] = []
 
     async def handle(self, request: Request) -> Response:
         body: object = None
@@ -107,6 +110,7 @@ class OpenAIMockServer(LocalServer):
                 body = None
         if isinstance(body, dict):
             self.requests.append(body)
+            self.authorizations.append(request.header("authorization"))
         if self.fail_with is not None:
             return error_response(self.fail_with, f"mock failure: HTTP {self.fail_with} (fail_with is set)")
         if not request.path.endswith("/chat/completions"):

@@ -57,6 +57,7 @@ class HttpRequestExecutor(KitNode):
             raise wrong_input("url", "string", url)
         method = str(config["method"]).upper()
         headers = {str(k): str(v) for k, v in config["headers"].items()}
+        ctx.hide_sensitive(headers)  # Authorization, Cookie, X-Api-Key, ...: *** in the records
         content: bytes | None = None
         body = inputs.get("body")
         if method in ("POST", "PUT") and body is not None:

@@ -59,6 +59,7 @@ class HttpExecutor(DefaultOutputPort):
 
     async def execute(self, ctx: NodeContext) -> NodeResult:
         request = resolve_request(ctx.prepared(HttpSpec.from_node), ctx.resolve)
+        ctx.hide_sensitive(request.headers)  # Authorization, Cookie, X-Api-Key, ...: *** in the records
         ctx.set_snapshot_inputs(request.snapshot())
         if ctx.services.http is None:
             raise NodeError("no HTTP client is configured for this engine")

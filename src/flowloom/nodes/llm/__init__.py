@@ -36,6 +36,7 @@ class LLMExecutor(DefaultOutputPort):
     async def execute(self, ctx: NodeContext) -> NodeResult:
         inputs = ctx.inputs
         if "apiKey" in inputs:
+            ctx.hide(inputs["apiKey"])  # *** wherever the run shows or records it
             ctx.set_snapshot_inputs({**inputs, "apiKey": REDACTED})
         missing = [name for name in _REQUIRED if _missing(name, inputs.get(name))]
         if missing:
