@@ -27,13 +27,15 @@ import logging
 import os
 import queue
 import signal
+import socketserver
 import subprocess
 import sys
 import tempfile
 import threading
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -150,6 +152,35 @@ class CliPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextmanager
+def serve_socket(pool: CliPool, timeout_s: float) -> Iterator[Path]:
+    """Serve ``pool`` on a Unix socket for ``_cli_client.py`` (one JSON request, one JSON reply per
+    connection); yields the socket's path."""
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            request = json.loads(self.rfile.read())
+            done = pool.run(request["args"], cwd=request["cwd"], env=request["env"], timeout_s=timeout_s)
+            self.wfile.write(json.dumps(asdict(done)).encode())
+
+    path = Path(tempfile.mkdtemp(prefix="cli-pool-socket-")) / "pool.sock"
+    with socketserver.ThreadingUnixStreamServer(str(path), Handler) as server:
+        server.daemon_threads = True
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield path
+        finally:
+            server.shutdown()
+            thread.join()
+
+
+def client_command(path: Path, flowloom: str) -> list[str]:
+    """The command line of ``_cli_client.py`` handing calls to the pool served at ``path``."""
+    client = Path(__file__).with_name("_cli_client.py")
+    return [sys.executable, "-I", "-S", str(client), str(path), flowloom]
 
 
 def _read(path: Path) -> str:
