@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import queue
+import shutil
 import signal
 import socketserver
 import subprocess
@@ -146,6 +147,7 @@ class CliPool:
     def close(self) -> None:
         for worker in self._all:
             worker.close()
+        shutil.rmtree(self.captures, ignore_errors=True)
 
     def __enter__(self) -> CliPool:
         return self
