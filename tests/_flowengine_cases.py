@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from _cli_pool import CliPool
+
 ENV_VAR = "FLOWLOOM_FLOWENGINE_CORPUS"
 CASE_TIMEOUT_S = 30.0
 NOMINAL_START_MS = 500.0  # a `flowloom run` of one trivial node on an idle machine, start to exit
@@ -69,10 +71,24 @@ class Outcome:
     workdir: Path = Path()
 
 
+def needs_process(case: dict[str, Any]) -> bool:
+    """Whether a case must run as its own ``flowloom`` process rather than in a ``CliPool`` worker: the
+    ``timing`` cases (all those with a wall-time bound, a ``cancel`` signal or ``streamed`` lines timed as
+    they arrive); those three are checked too, should a case carry one without ``timing``."""
+    expect = case["expect"]
+    timed = {"min_wall_ms", "max_wall_ms", "streamed"} & set(expect)
+    return bool(case.get("timing") or case.get("cancel") or timed)
+
+
 def run_case(
-    case: dict[str, Any], names: dict[str, str], flowloom: list[str], env: dict[str, str]
+    case: dict[str, Any],
+    names: dict[str, str],
+    flowloom: list[str],
+    env: dict[str, str],
+    pool: CliPool | None = None,
 ) -> Outcome:
-    """Run one case in a fresh directory as the README's "Running a case" says."""
+    """Run one case in a fresh directory as the README's "Running a case" says: in a worker of ``pool``
+    when one is given and the case allows it (``needs_process``), else as a ``flowloom`` process."""
     sys.path.insert(0, str(corpus_dir()))
     from servers import substitute  # type: ignore[import-not-found]
 
@@ -109,6 +125,9 @@ def run_case(
                 "--jsonl" if mode == "jsonl" else "--json",
             ]
     argv += case.get("args", [])
+    case_env = {**env, "FLOWENGINE_CASE_VAR": "from-parent"}
+    if pool is not None and not needs_process(case):
+        return _run_in_pool(pool, argv[len(flowloom) :], work, case_env, mode)
     started = time.monotonic()
     process = subprocess.Popen(
         argv,
@@ -117,7 +136,7 @@ def run_case(
         stderr=subprocess.PIPE,
         text=True,
         encoding="utf-8",
-        env={**env, "FLOWENGINE_CASE_VAR": "from-parent"},
+        env=case_env,
     )
     watchdog = threading.Timer(CASE_TIMEOUT_S, process.kill)  # a hung CLI fails its case, not the suite
     watchdog.start()
@@ -141,6 +160,23 @@ def run_case(
     process.stdout.close()
     process.stderr.close()
     outcome = Outcome(code, "".join(raw), stderr, (time.monotonic() - started) * 1000, workdir=work)
+    if mode in ("json", "jsonl") and lines:
+        outcome.result = lines[-1][1]
+        outcome.lines = lines[:-1]
+    return outcome
+
+
+def _run_in_pool(pool: CliPool, args: list[str], work: Path, env: dict[str, str], mode: str) -> Outcome:
+    started = time.monotonic()
+    done = pool.run(args, cwd=work, env=env, timeout_s=CASE_TIMEOUT_S)
+    wall_ms = (time.monotonic() - started) * 1000
+    outcome = Outcome(done.exit_code, done.stdout, done.stderr, wall_ms, workdir=work)
+    lines: list[tuple[float, dict[str, Any]]] = []
+    for text in done.stdout.splitlines():
+        try:
+            lines.append((wall_ms, json.loads(text)))  # no arrival times: streamed cases are processes
+        except ValueError:
+            continue
     if mode in ("json", "jsonl") and lines:
         outcome.result = lines[-1][1]
         outcome.lines = lines[:-1]

@@ -1,8 +1,10 @@
 """Every case of ``../shared/conformance/flowengine/`` through the CLI (``flowloom run|validate|nodes``), with
 the corpus's own reference servers, a real headless Chromium (``scripts/chromium.sh``) and a Podman service
 serving the Docker Engine API with a local image (``tests/_containers.py``), each started for the session.
-Cases are run up front, several at a time (``timing`` cases alone, after the others); each test then
-compares one case's outcome."""
+Cases are run up front, several at a time, in a few long-lived workers that call the CLI in-process
+(``tests/_cli_pool.py``: start-up paid once per worker, not once per case); the ``timing`` cases (wall-time
+bounds, cancel signals, lines timed as they stream) run alone, after the others, each as a ``flowloom``
+process. Each test then compares one case's outcome."""
 
 from __future__ import annotations
 
@@ -17,18 +19,21 @@ from typing import Any
 
 import pytest
 
+from _cli_pool import CliPool
 from _containers import IMAGE, podman_service
 from _flowengine_cases import (
     Outcome,
     corpus_dir,
     flowloom_command,
     load_cases,
+    needs_process,
     problems,
     run_case,
     slow_start_ms,
 )
 
 CASES = load_cases()
+WORKERS = 3  # long-lived CLI workers for the ordinary cases (the machine has 2 cores; calls also wait on I/O)
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
@@ -69,16 +74,16 @@ def _run_all(
     command = flowloom_command()
     found: dict[str, tuple[Outcome, float]] = {}
     try:
-        ordinary = [c for c in CASES if not c.get("timing")]
+        ordinary = [c for c in CASES if not needs_process(c)]
         first, rest = ordinary[0], ordinary[1:]  # the first creates the store alone
-        found[first["id"]] = run_case(first, names, command, env), 0.0
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            runs = pool.map(lambda c: run_case(c, names, command, env), rest)
-            busy = slow_start_ms(command, env)  # measured while the cases run
-            for case, outcome in zip(rest, runs, strict=True):
-                found[case["id"]] = outcome, busy
+        with CliPool("flowloom.cli:main", workers=WORKERS, env=env) as workers:
+            found[first["id"]] = run_case(first, names, command, env, workers), 0.0
+            with ThreadPoolExecutor(max_workers=WORKERS) as threads:
+                runs = threads.map(lambda c: run_case(c, names, command, env, workers), rest)
+                for case, outcome in zip(rest, runs, strict=True):
+                    found[case["id"]] = outcome, 0.0  # no wall-time bound: start-up does not matter
         for case in CASES:
-            if case.get("timing"):  # alone, each after a fresh measure of the start-up
+            if needs_process(case):  # alone, each after a fresh measure of the start-up
                 busy = slow_start_ms(command, env)
                 found[case["id"]] = run_case(case, names, command, env), busy
         yield found

@@ -1,13 +1,18 @@
 """The VisualFlow conformance corpus (``../shared/conformance/visualflow/``, or
 ``$FLOWLOOM_VISUALFLOW_DIR``): every case runs through the ``flowloom`` command as the corpus README says,
 each in its own folder with its own SQLite store, every resume in a new process; the corpus's own reference
-runner compares the results. Cases flowloom does not pass yet are listed below with the reason, as strict
-expected failures: one that starts passing fails the suite until it is taken off the list."""
+runner compares the results. The runner takes a command line, so it is given ``_cli_client.py``, which hands
+each call to a few long-lived workers calling the CLI in-process (``_cli_pool.py``: ``import flowloom`` paid
+once per worker, not once per call), except ``runs resume``, which the client runs as a real ``flowloom``
+process (the contract: a resume runs in another process than its run). Cases flowloom does not pass yet are
+listed below with the reason, as strict expected failures: one that starts passing fails the suite until it
+is taken off the list."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import shlex
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,9 +22,13 @@ from typing import Any
 
 import pytest
 
+from _cli_pool import CliPool, client_command, serve_socket
+
 ENV_VAR = "FLOWLOOM_VISUALFLOW_DIR"
 FLOWLOOM = Path(sys.executable).parent / "flowloom"
 JOBS = 4
+WORKERS = 3  # long-lived CLI workers (the machine has 2 cores; calls also wait on I/O)
+CALL_TIMEOUT_S = 60.0  # as the runner's own timeout of one call
 pytestmark = pytest.mark.timeout(900)  # the module fixture runs ~340 CLI calls (about 2 minutes here)
 
 
@@ -63,8 +72,8 @@ def _expected(case_id: str, area: str) -> str | None:
 
 @pytest.fixture(scope="module")
 def verdicts(request: pytest.FixtureRequest) -> dict[str, tuple[str, list[str]]]:
-    """Every selected case (``-k bundle`` runs only those), run once through the CLI (a few at a time),
-    by id."""
+    """Every selected case (``-k bundle`` runs only those), run once through the CLI (a few at a time, in
+    the pool's workers), by id."""
     selected = {
         item.callspec.params["case_id"]
         for item in request.session.items
@@ -74,8 +83,13 @@ def verdicts(request: pytest.FixtureRequest) -> dict[str, tuple[str, list[str]]]
     runner = load_runner()
     run_case: Callable[[dict[str, Any], str], tuple[str, list[str]]] = runner._safe_run_case
     chosen = [case for case in CASES if case["id"] in selected]
-    with ThreadPoolExecutor(max_workers=JOBS) as pool:
-        results = list(pool.map(lambda case: (case["id"], run_case(case, str(FLOWLOOM))), chosen))
+    with (
+        CliPool("flowloom.cli:main", workers=WORKERS) as workers,
+        serve_socket(workers, CALL_TIMEOUT_S) as path,
+    ):
+        command = shlex.join(client_command(path, str(FLOWLOOM)))
+        with ThreadPoolExecutor(max_workers=JOBS) as threads:
+            results = list(threads.map(lambda case: (case["id"], run_case(case, command)), chosen))
     return dict(results)
 
 

@@ -8,6 +8,7 @@ the SQLite pass lists as expected failures are left out here (they fail there fi
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,9 +16,10 @@ from typing import Any
 
 import pytest
 
+from _cli_pool import CliPool, client_command, serve_socket
 from _postgres import PG_TIMEOUT, create_database
 from _postgres import postgres_server as postgres_server  # the session fixture ``postgres_url``
-from test_visualflow_conformance import CASES, FLOWLOOM, JOBS, _expected, load_runner
+from test_visualflow_conformance import CALL_TIMEOUT_S, CASES, FLOWLOOM, JOBS, WORKERS, _expected, load_runner
 
 PER_AREA = 2  # the first cases of each area, by id, besides every case that waits or resumes
 pytestmark = PG_TIMEOUT
@@ -61,8 +63,13 @@ def verdicts(postgres_url: str) -> dict[str, tuple[str, list[str]]]:
 
     vars(runner)["Cli"] = PostgresCli  # run_case makes its Cli by this name
     run_case: Callable[[dict[str, Any], str], tuple[str, list[str]]] = runner._safe_run_case
-    with ThreadPoolExecutor(max_workers=JOBS) as pool:
-        results = list(pool.map(lambda case: (case["id"], run_case(case, str(FLOWLOOM))), SUBSET))
+    with (
+        CliPool("flowloom.cli:main", workers=WORKERS) as workers,
+        serve_socket(workers, CALL_TIMEOUT_S) as path,
+    ):
+        command = shlex.join(client_command(path, str(FLOWLOOM)))  # resumes stay processes of their own
+        with ThreadPoolExecutor(max_workers=JOBS) as threads:
+            results = list(threads.map(lambda case: (case["id"], run_case(case, command)), SUBSET))
     return dict(results)
 
 
