@@ -3,8 +3,9 @@
 PostgreSQL database (and every resume a new process on it).
 
 A representative subset keeps the suite fast (the full pass is ~340 CLI processes): every case that resumes
-a run or ends waiting (what the store carries between processes), plus the first cases of every area. Cases
-the SQLite pass lists as expected failures are left out here (they fail there first)."""
+a run or ends waiting (what the store carries between processes), bundle cases among them, plus the first
+cases of every area. Cases the SQLite pass lists as expected failures are left out here (they fail there
+first)."""
 
 from __future__ import annotations
 
@@ -36,10 +37,10 @@ def subset() -> list[dict[str, Any]]:
     chosen: list[dict[str, Any]] = []
     per_area: dict[str, int] = {}
     for case in CASES:
-        if _expected(case["id"], case["area"]) is not None or "flow" not in case:
-            continue  # an expected failure on SQLite, or a bundle case (no run store of its own)
+        if _expected(case["id"], case["area"]) is not None:
+            continue  # an expected failure on SQLite
         taken = per_area.get(case["area"], 0)
-        if _carries_state(case) or taken < PER_AREA:
+        if _carries_state(case) or ("flow" in case and taken < PER_AREA):  # bundles: only their resumes
             chosen.append(case)
             per_area[case["area"]] = taken + 1
     return chosen
@@ -80,8 +81,8 @@ def test_case_on_postgresql(case_id: str, verdicts: dict[str, tuple[str, list[st
 
 
 def test_the_subset_covers_every_run_area_and_every_resume() -> None:
-    areas = {case["area"] for case in CASES if "flow" in case and _expected(case["id"], case["area"]) is None}
-    assert {case["area"] for case in SUBSET} == areas
     resuming = [c for c in CASES if _carries_state(c) and _expected(c["id"], c["area"]) is None]
+    runs = [c for c in CASES if "flow" in c and _expected(c["id"], c["area"]) is None]
+    assert {case["area"] for case in SUBSET} == {case["area"] for case in runs + resuming}
     assert all(case in SUBSET for case in resuming)
     assert len(SUBSET) >= 40
