@@ -14,9 +14,8 @@ from typing import Any
 import anyio
 
 from flowloom.engine import CompiledWorkflow, Engine, Run
-from flowloom.flowengine._result import result_object
 from flowloom.formats import Source, default_formats, read_document
-from flowloom.formats.flowengine import EventLines, FlowengineFormat, max_attempts_of
+from flowloom.formats.flowengine import EventLines, FlowengineFormat, max_attempts_of, result_object
 from flowloom.ir import Event, InvalidWorkflowError, NodeLog, RunFinished, event_json
 
 
@@ -58,7 +57,7 @@ async def run_flowengine(
         if remove is not None:
             remove()
     assert outcome.run is not None
-    result = result_object(compiled, outcome.run, outcome.signal)
+    result = result_object(compiled.workflow, outcome.run, outcome.signal)
     if printer is not None:
         printer.write(
             {
