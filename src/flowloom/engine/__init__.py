@@ -18,12 +18,13 @@ from ._bus import EventBus
 from ._children import ChildOutcome, ChildRuns
 from ._context import Iteration, NodeContext
 from ._cron import CronSchedule
-from ._engine import NO_ANSWER, Engine, WorkflowSource
+from ._engine import NO_ANSWER, Engine
 from ._errors import BlockFailed, FlowloomError, InvalidWorkflowError, NodeError, NodeTimeout, message_of
 from ._gc import collector_paused
 from ._inputs import nonfinite_input_errors
 from ._journal import Durability
 from ._leases import DEFAULT_LEASE_TTL_S
+from ._loading import WorkflowSource
 from ._metadata import ConfigKey, NodeMetadata, metadata_of
 from ._plan import CompiledWorkflow, InputCheck, Plan
 from ._protocols import ExecutorLookup, NodeExecutor, NodeResult, Traits, traits_of

@@ -10,8 +10,7 @@ import uuid
 import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from functools import partial
+from dataclasses import replace
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -20,16 +19,11 @@ import anyio
 from flowloom.ir import (
     TIMED_OUT_PAYLOAD,
     FlowloomError,
-    InvalidWorkflowError,
     NodeRow,
     Report,
     RunRow,
-    RunStarted,
     RunStore,
-    Source,
     Status,
-    StoreError,
-    ValidationResult,
     WaitError,
     WaitRow,
     WaitStatus,
@@ -37,28 +31,22 @@ from flowloom.ir import (
     Workflow,
 )
 
-from ._attempts import run_attempts
-from ._bus import EventBus, RunEvents
+from ._bus import EventBus
 from ._cache import ResultCache
 from ._children import CHILD_METADATA, EngineChildren, answer_parent
-from ._gc import collector_paused
-from ._inputs import nonfinite_input_errors
-from ._journal import TRAIL_S, Durability, RunJournal
+from ._execution import RunExecution
+from ._journal import Durability, RunJournal
 from ._leases import DEFAULT_LEASE_TTL_S, Leases, new_owner, owner_gone
-from ._limits import Slots
-from ._plan import CompiledWorkflow, InputCheck, compile_workflow
+from ._loading import Loaded, WorkflowLoading, WorkflowSource
+from ._plan import CompiledWorkflow, InputCheck
 from ._protocols import ExecutorLookup, ExecutorRegistry, FormatLookup, NodeExecutor
-from ._recorder import RunRecorder, run_finished, run_resumed, run_waiting
+from ._recorder import RunRecorder
 from ._records import RunRecords, records_from_rows
 from ._resume import downstream_of, restorable_rows, workflow_from_document
 from ._run import Run, RunOwnedError, RunRecording
-from ._scheduler import Answers, Restored, RunDriver
-from ._scope import Globals, Scope
 from ._secretbox import SecretBox
-from ._secrets import Masker, WorkflowSecrets, contains_mask, reveal_secret
+from ._secrets import Masker, WorkflowSecrets, contains_mask
 from ._services import Lazy, Services
-from ._strict import strict_errors
-from ._structure import structural_errors
 
 if TYPE_CHECKING:
     import asyncio
@@ -67,15 +55,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("flowloom.engine")
 
-_PLAN_CACHE_SIZE = 256
 NO_ANSWER: Any = object()  # ``resume`` without a payload: not an answer to a wait
 
-WorkflowSource = Workflow | CompiledWorkflow | Source
-"""What the engine runs: a document of one of its formats (see ``ir.Source``), an ``ir.Workflow``, or a
-workflow it compiled already."""
 
-
-class Engine:
+class Engine(WorkflowLoading, RunExecution):
     """Runs workflows. Build one per application (the composition root) and share it.
 
     ``registry`` (node types) and ``formats`` default to the built-in ones; ``services`` to an HTTP client,
@@ -131,7 +114,7 @@ class Engine:
         )
         self.leases = Leases(self.store, self.owner, lease_ttl_s) if self.store is not None else None
         self._plans: OrderedDict[object, CompiledWorkflow] = OrderedDict()
-        self._loaded: dict[tuple[str | None, str], _Loaded] = {}
+        self._loaded: dict[tuple[str | None, str], Loaded] = {}
         self._active: dict[str, Run] = {}
         self._task_group: TaskGroup | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -176,105 +159,8 @@ class Engine:
         self.nodes.register(executor, replace=replace)
         self._loaded.clear()
 
-    # loading and checking ------------------------------------------------------------------------------
-
-    def load(self, source: WorkflowSource, *, format: str | None = None) -> CompiledWorkflow:
-        """Read, check and compile a workflow once, to start it many times: a document of any of the
-        engine's formats (a mapping, JSON text, a path, a file; ``format`` names its format, else it is
-        detected) or an ``ir.Workflow``. Raises ``InvalidWorkflowError`` listing every problem."""
-        if isinstance(source, CompiledWorkflow):
-            return source
-        if isinstance(source, Workflow):
-            return self.compile(source, check_inputs=_defaults().workflow_input_check(source))
-        loaded = self._load(source, format)
-        if loaded.compiled is None:
-            raise InvalidWorkflowError(loaded.errors)
-        return loaded.compiled
-
-    def validate(
-        self,
-        source: WorkflowSource,
-        inputs: Mapping[str, Any] | None = None,
-        *,
-        format: str | None = None,
-        strict: bool = False,
-    ) -> ValidationResult:
-        """Check a workflow and inputs as flowgram's ``TaskValidate`` does. An unreadable source is an
-        invalid one. ``strict`` also refuses what a run would only warn about or fail on when reached (see
-        ``strict_errors``)."""
-        try:
-            compiled = self.load(source, format=format)
-            errors = self.strict_errors(compiled) if strict else []
-            errors = errors or self.input_errors(compiled, inputs)
-        except InvalidWorkflowError as exc:
-            errors = exc.errors
-        # model_construct: the values are ours and well-typed, and validating them would first build
-        # pydantic's validator (most of a CLI run's validate step in a fresh process)
-        return ValidationResult.model_construct(valid=not errors, errors=errors or None)
-
-    def strict_errors(self, compiled: CompiledWorkflow) -> list[str]:
-        """What a run of ``compiled`` would only warn about, or fail on when it reaches it: node types
-        without an executor, refs to nodes that do not exist or are not upstream (or to outputs they do not
-        declare), node settings (``retry``, ``timeoutS``, ``cache``) that are malformed. Each names node and
-        field."""
-        return strict_errors(compiled, self.registry)
-
-    def input_errors(self, compiled: CompiledWorkflow, inputs: Mapping[str, Any] | None) -> list[str]:
-        """What is wrong with a run's inputs: numbers JSON cannot carry, then the format's own check."""
-        errors = nonfinite_input_errors(inputs)
-        if not errors and compiled.check_inputs is not None:
-            errors = compiled.check_inputs(inputs or {})
-        return errors
-
-    def _load(self, source: Source, format: str | None) -> _Loaded:
-        document, digest = self.formats.read(source)
-        key = (format, digest)
-        loaded = self._loaded.get(key)
-        if loaded is None:
-            with collector_paused():
-                try:
-                    read = self.formats.load(document, format)
-                    compiled = self.compile(
-                        read.workflow,
-                        cache_key=key,
-                        check_inputs=read.check_inputs,
-                        lenient_node_types=read.lenient_node_types,
-                    )
-                    if read.problems:
-                        compiled = replace(compiled, warnings=(*read.problems, *compiled.warnings))
-                    loaded = _Loaded([], compiled)
-                except InvalidWorkflowError as exc:
-                    loaded = _Loaded(exc.errors, None)
-            if len(self._loaded) >= _PLAN_CACHE_SIZE:
-                self._loaded.pop(next(iter(self._loaded)))
-            self._loaded[key] = loaded
-        return loaded
-
-    def compile(
-        self,
-        workflow: Workflow,
-        cache_key: object | None = None,
-        check_inputs: InputCheck | None = None,
-        *,
-        lenient_node_types: bool = False,
-    ) -> CompiledWorkflow:
-        """Check ``workflow``'s structure and compile it once; ``cache_key`` (e.g. a content hash) reuses an
-        earlier plan. Raises ``InvalidWorkflowError`` naming every problem (duplicate ids, edges to missing
-        nodes, cycles, node types without an executor unless ``lenient_node_types``)."""
-        if cache_key is not None:
-            cached = self._plans.get(cache_key)
-            if cached is not None:
-                self._plans.move_to_end(cache_key)
-                return cached
-        errors = structural_errors(workflow, self.registry, lenient_node_types=lenient_node_types)
-        if errors:
-            raise InvalidWorkflowError(errors)
-        compiled = compile_workflow(workflow, self.registry, check_inputs)
-        if cache_key is not None:
-            self._plans[cache_key] = compiled
-            if len(self._plans) > _PLAN_CACHE_SIZE:
-                self._plans.popitem(last=False)
-        return compiled
+    def input_check_of(self, workflow: Workflow) -> InputCheck | None:
+        return _defaults().workflow_input_check(workflow)  # type: ignore[no-any-return]
 
     def secrets_of(self, compiled: CompiledWorkflow) -> WorkflowSecrets:
         """What ``compiled``'s workflow says is secret (its secret inputs and constants), found once."""
@@ -591,150 +477,10 @@ class Engine:
             stored_waits=stored_waits,
         )
 
-    def _spawn(self, func: Any, *args: Any) -> None:
-        if self._task_group is not None:
-            self._task_group.start_soon(func, *args)
-            return
-        import asyncio  # here, not at the top: `import flowloom` stays without asyncio until a run
-
-        task = asyncio.get_running_loop().create_task(func(*args))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _execute(
-        self,
-        compiled: CompiledWorkflow,
-        run: Run,
-        restored: Restored | None,
-        copy_restored: bool = False,
-    ) -> None:
-        records, recording = run.records, run.recording
-        scope = run.begin()
-        self._active[records.run_id] = run
-        if recording is not None:
-            assert self.recorder is not None
-            try:
-                await self.recorder.start(compiled, records, recording)
-            except (StoreError, OSError) as exc:
-                self._active.pop(records.run_id, None)
-                run.settle(Status.FAILED, f"cannot record the run: {exc}")
-                run.finish()
-                self._emit_finished(records)
-                return
-        run.mark_recorded()
-        answers: Answers = {}
-        open_waits: dict[str, WaitRow] = {}
-        if recording is not None:
-            for wait in recording.stored_waits:
-                if wait.status is WaitStatus.ANSWERED:
-                    answers.setdefault((wait.node_id, wait.scope), {})[wait.key] = wait.payload
-                else:
-                    open_waits[wait.key] = wait
-        if recording is not None:
-            recording.journal.masker = records.masker
-        events = RunEvents(
-            self.bus, records.run_id, recording.journal if recording is not None else None, records.masker
-        )
-        if recording is not None and recording.answered is not None:
-            events.publish(run_resumed(recording.answered))
-        events.publish(
-            RunStarted(run_id=records.run_id, at=records.start or time.time(), inputs=records.shown_inputs())
-        )
-
-        def driver_for(restored: Restored | None) -> RunDriver:
-            return RunDriver(
-                compiled=compiled,
-                records=records,
-                bus=self.bus,
-                services=self.services,
-                limiter=Slots(compiled.settings.max_parallel or self.max_parallel),
-                root_scope=Scope(
-                    Globals(compiled.workflow.global_variables, partial(reveal_secret, records.masker))
-                ),
-                events=events,
-                cache=self.cache if compiled.uses_cache else None,
-                restored=restored,
-                copy_restored=copy_restored,
-                answers=answers,
-                open_waits=open_waits,
-            )
-
-        driver = driver_for(restored)
-        interrupted = False
-        store_failure: str | None = None
-        try:
-            with scope:
-                if self.leases is None or recording is None:
-                    driver = await run_attempts(run, driver, driver_for, events)
-                else:
-                    async with anyio.create_task_group() as tg:
-                        tg.start_soon(self.leases.keep, run)
-                        tg.start_soon(_flush_trailing, recording.journal)
-                        driver = await run_attempts(run, driver, driver_for, events)
-                        tg.cancel_scope.cancel()
-        except (StoreError, OSError) as exc:  # the store failed under the run: it cannot go on durably
-            store_failure = f"cannot record the run: {exc}"
-        except BaseException:  # canceled from outside: the engine closing, the caller's own scope
-            interrupted = True
-            raise
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self._conclude(run, driver, store_failure, interrupted)
-
-    async def _conclude(
-        self, run: Run, driver: RunDriver, store_failure: str | None, interrupted: bool
-    ) -> None:
-        """Settle a run whose execution ended: record its end, or park it when it waits."""
-        records, recording = run.records, run.recording
-        parked = store_failure is None and not interrupted and not run.cancel_requested and driver.parked
-        if store_failure is not None:
-            run.settle(Status.FAILED, store_failure)
-        elif interrupted or run.cancel_requested:
-            run.settle(Status.CANCELED)
-        elif not parked:
-            run.settle(Status.FAILED if driver.failed else Status.SUCCEEDED)
-        if recording is not None:
-            assert self.recorder is not None
-            if not parked:
-                await self.recorder.end(records, recording)
-            else:
-                run.start_parking()
-                if not await self.recorder.waiting(records, recording, driver.waits):
-                    run.settle(Status.FAILED)
-                    parked = False
-        self._active.pop(records.run_id, None)
-        if parked:
-            run.park(driver.waits)
-            if self.bus.active:
-                self.bus.emit(run_waiting(records, driver.waits))
-        else:
-            run.finish()
-            self._emit_finished(records)
-            if recording is not None and recording.parent_run_id and recording.metadata.get(CHILD_METADATA):
-                self._spawn(answer_parent, self, run, recording.parent_run_id)
-
-    def active_run(self, run_id: str) -> Run | None:
-        """The handle of ``run_id`` if this engine executes it now."""
-        return self._active.get(run_id)
-
-    def _emit_finished(self, records: RunRecords) -> None:
-        if self.bus.active:
-            self.bus.emit(run_finished(records))
-
-    async def _record_rejected(self, run: Run, metadata: dict[str, Any]) -> None:
-        assert self.recorder is not None
-        try:
-            await self.recorder.rejected(run.records, metadata)
-        finally:
-            run.mark_recorded()
-
-
-async def _flush_trailing(journal: RunJournal) -> None:
-    """While a recorded run goes on: write what waited unwritten for ``TRAIL_S`` (see ``RunJournal``)."""
-    while True:
-        await anyio.sleep(TRAIL_S)
-        if journal.trailing():
-            await journal.flush()
+    def _after_end(self, run: Run) -> None:
+        recording = run.recording
+        if recording is not None and recording.parent_run_id and recording.metadata.get(CHILD_METADATA):
+            self._spawn(answer_parent, self, run, recording.parent_run_id)
 
 
 def _inputs(row: RunRow, vault: Mapping[str, Any]) -> dict[str, Any]:
@@ -784,14 +530,6 @@ def _missing_types(compiled: CompiledWorkflow) -> list[str]:
             if cnode.block is not None:
                 plans.append(cnode.block)
     return sorted(missing)
-
-
-@dataclass(frozen=True, slots=True)
-class _Loaded:
-    """A workflow document read and checked once (cached by format and content hash)."""
-
-    errors: list[str]
-    compiled: CompiledWorkflow | None
 
 
 def _defaults() -> ModuleType:
