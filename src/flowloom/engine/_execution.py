@@ -1,4 +1,4 @@
-"""The engine's second half: executing a run it started or resumed, from its recording's start to its
+"""The engine's second part: executing a run it started or resumed, from its recording's start to its
 end or its parking (``RunExecution``, which ``Engine`` is); ``_engine`` decides what to start."""
 
 from __future__ import annotations

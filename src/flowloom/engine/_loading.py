@@ -1,6 +1,6 @@
-"""The engine's first half: reading documents through its formats, checking them (structure, strict
+"""The engine's first part: reading documents through its formats, checking them (structure, strict
 rules, inputs) and compiling them into plans, each cached by content hash. ``Engine`` is a
-``WorkflowLoading``; the other half (``_engine``) starts, resumes and records runs."""
+``WorkflowLoading`` and a ``RunExecution`` (``_execution``); ``_engine`` starts, resumes and cancels runs."""
 
 from __future__ import annotations
 
