@@ -16,6 +16,7 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis import checks as st_checks
@@ -35,6 +36,11 @@ CHECKS = [
 # upstream's contract: the report or result of an unknown task (or a task still running) is an empty 200
 # body, which the editor polls on; the document describes the JSON a known task gets
 EMPTY_WHEN_UNKNOWN = {"GET /api/task/report", "GET /api/task/result"}
+# a bundle upload's body is raw zip bytes: random bytes, now and then a zip's magic number first
+schemathesis.openapi.media_type(
+    "application/zip",
+    st.one_of(st.binary(max_size=4096), st.binary(max_size=4096).map(b"PK\x03\x04".__add__)),
+)
 
 
 def fuzz(base_url: str, document: dict[str, Any]) -> tuple[list[str], int]:
