@@ -1,11 +1,8 @@
 """The VisualFlow conformance corpus on PostgreSQL: the corpus's reference runner drives the cases through the
 ``flowloom`` command exactly as ``test_visualflow_conformance`` does, but each case's ``--store`` is a new
-PostgreSQL database (and every resume a new process on it).
-
-A representative subset keeps the suite fast (the full pass is ~340 CLI processes): every case that resumes
-a run or ends waiting (what the store carries between processes), bundle cases among them, plus the first
-cases of every area. Cases the SQLite pass lists as expected failures are left out here (they fail there
-first)."""
+PostgreSQL database (and every resume a new process on it). Every case that runs a flow or carries a run
+between processes is here; bundle cases that only pack, inspect or install touch no store and run on SQLite
+only. Cases the SQLite pass lists as expected failures are left out (they fail there first)."""
 
 from __future__ import annotations
 
@@ -22,7 +19,6 @@ from _postgres import PG_TIMEOUT, create_database
 from _postgres import postgres_server as postgres_server  # the session fixture ``postgres_url``
 from test_visualflow_conformance import CALL_TIMEOUT_S, CASES, FLOWLOOM, JOBS, WORKERS, _expected, load_runner
 
-PER_AREA = 2  # the first cases of each area, by id, besides every case that waits or resumes
 pytestmark = PG_TIMEOUT
 
 
@@ -34,16 +30,12 @@ def _carries_state(case: dict[str, Any]) -> bool:
 
 
 def subset() -> list[dict[str, Any]]:
-    chosen: list[dict[str, Any]] = []
-    per_area: dict[str, int] = {}
-    for case in CASES:
-        if _expected(case["id"], case["area"]) is not None:
-            continue  # an expected failure on SQLite
-        taken = per_area.get(case["area"], 0)
-        if _carries_state(case) or ("flow" in case and taken < PER_AREA):  # bundles: only their resumes
-            chosen.append(case)
-            per_area[case["area"]] = taken + 1
-    return chosen
+    """The cases that use a run store."""
+    return [
+        case
+        for case in CASES
+        if _expected(case["id"], case["area"]) is None and ("flow" in case or _carries_state(case))
+    ]
 
 
 SUBSET = subset()
@@ -80,9 +72,9 @@ def test_case_on_postgresql(case_id: str, verdicts: dict[str, tuple[str, list[st
     assert verdict == "agree", "; ".join(diffs)[:2000]
 
 
-def test_the_subset_covers_every_run_area_and_every_resume() -> None:
+def test_the_postgresql_pass_covers_every_run_area_and_every_resume() -> None:
     resuming = [c for c in CASES if _carries_state(c) and _expected(c["id"], c["area"]) is None]
     runs = [c for c in CASES if "flow" in c and _expected(c["id"], c["area"]) is None]
     assert {case["area"] for case in SUBSET} == {case["area"] for case in runs + resuming}
     assert all(case in SUBSET for case in resuming)
-    assert len(SUBSET) >= 40
+    assert len(SUBSET) >= 200
