@@ -12,6 +12,7 @@ from typing import Any
 from flowloom.engine import NodeContext, NodeError
 
 from ._pinexpr import apply_pin_expressions
+from ._pulls import program_for
 
 MISSING: Any = object()
 VARS = "$vars"  # what a pulled node reads the run variables from
@@ -55,6 +56,9 @@ class Pins:
 
     async def source(self, src: str, handle: str) -> Any:
         if self.ctx.pulled_node(src) is not None:
+            program = program_for(self.ctx, src)
+            if program is not None:
+                return read_pin(pure_value(program.run(self.token["outs"], self.token["vars"])), handle)
             return read_pin(pure_value(await self.pure(src)), handle)
         return read_pin(self.token["outs"].get(src), handle)
 
