@@ -62,9 +62,18 @@ class Program:
         return done[-1]
 
 
+def prepared_cell(ctx: NodeContext) -> dict[str, Any]:
+    """What a VisualFlow node keeps with the plan, by key: built scripts, compiled pulls, its pin plan."""
+    return ctx.prepared(_new_cell)
+
+
+def _new_cell(_node: Any) -> dict[str, Any]:
+    return {}
+
+
 def program_for(ctx: NodeContext, root: str) -> Program | None:
     """The program that pulls ``root`` for this consumer, compiled on its first pull."""
-    programs: dict[str, Program | None] = ctx.prepared(lambda _node: {}).setdefault(PULLS_KEY, {})
+    programs: dict[str, Program | None] = prepared_cell(ctx).setdefault(PULLS_KEY, {})
     if root in programs:
         return programs[root]
     program = programs[root] = _compile(ctx, root)
