@@ -13,7 +13,7 @@ from typing import Any
 from flowloom.engine import NodeContext, NodeError
 
 from ._pinexpr import apply_pin_expressions
-from ._pulls import prepared_cell, program_for
+from ._pulls import SCALARS, prepared_cell, program_for
 
 MISSING: Any = object()
 VARS = "$vars"  # what a pulled node reads the run variables from
@@ -41,7 +41,7 @@ def pure_value(outputs: Any) -> Any:
 
 def read_pin(output: Any, handle: str) -> Any:
     """A source pin's value: the output's key, else the whole output for ``result``/``output``."""
-    if isinstance(output, Mapping) and handle in output:
+    if type(output) not in SCALARS and isinstance(output, Mapping) and handle in output:
         return output[handle]
     if handle in ("result", "output"):
         return output

@@ -16,6 +16,7 @@ from flowloom.engine import NodeContext
 Compute = Callable[[dict[str, Any], dict[str, Any], dict[str, Any]], Any]
 
 FROM_PURE, FROM_TOKEN, CONSTANT = 0, 1, 2
+SCALARS = frozenset({int, float, str, bool, type(None), list})  # never a Mapping: skips the ABC check
 PULLS_KEY = "pulls"  # where a consumer keeps its programs, in its prepared cell (see ``_sandboxed.cached``)
 
 
@@ -24,7 +25,7 @@ class Step:
     """One pure node: how each input pin gets its value, in the order the node sees its pins."""
 
     compute: Compute
-    config: Mapping[str, Any]
+    config: dict[str, Any]
     # (pin, kind, a, b): FROM_PURE (a: the step index, b: the handle), FROM_TOKEN (a: the exec node id,
     # b: the handle), CONSTANT (a: the default)
     pins: tuple[tuple[str, int, Any, Any], ...]
@@ -53,7 +54,7 @@ class Program:
                     inputs[pin] = a
                     continue
                 # read_pin
-                if isinstance(value, Mapping) and b in value:
+                if type(value) not in SCALARS and isinstance(value, Mapping) and b in value:
                     value = value[b]
                 elif b not in ("result", "output"):
                     value = None
@@ -131,7 +132,8 @@ def _pins(data: Mapping[str, Any], position: Mapping[str, int]) -> tuple[tuple[s
     defaults, put in the node's declared pin order."""
     wires: dict[str, list[str]] = data.get("wires", {})
     declared = data.get("inputs")
-    specs: dict[str, tuple[str, int, Any, Any]] = dict.fromkeys(p for p in declared or () if p in wires)  # type: ignore[arg-type]
+    # the declared wired pins first (their values come below)
+    specs: dict[str, Any] = dict.fromkeys(p for p in declared or () if p in wires)
     for pin, (src, handle) in wires.items():
         if src in position:
             specs[pin] = (pin, FROM_PURE, position[src], handle)
