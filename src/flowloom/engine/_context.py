@@ -190,6 +190,12 @@ class NodeContext:
         slot = self._graph.slot(node_id) if self._graph is not None else None
         return slot.node if slot is not None else None
 
+    def pulled_executor(self, node_id: str) -> Any:
+        """The executor a pull of ``node_id`` runs (``None`` when it is not a pulled node or has none):
+        a consumer that compiles its pulls once may call a known executor's parts directly."""
+        slot = self._graph.slot(node_id) if self._graph is not None else None
+        return slot.puller if slot is not None else None
+
     async def pull(self, node_id: str, inputs: dict[str, Any]) -> Mapping[str, Any]:
         """Run the pulled node ``node_id`` with ``inputs`` (resolved by the caller) and return its outputs.
         A pulled node is computed again at every pull and is not recorded; its error is the caller's."""

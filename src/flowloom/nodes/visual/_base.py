@@ -13,6 +13,7 @@ from flowloom.ir import Wait
 
 from ._flow import VARS, Pins, token_of
 from ._pinexpr import apply_pin_expressions
+from ._pulls import Compute
 
 IR_PREFIX = "vf."
 EXEC_OUT = "exec-out"
@@ -51,7 +52,6 @@ class Outcome:
 
 
 Handler = Callable[[NodeContext, dict[str, Any], State], Awaitable[Outcome | Wait]]
-Compute = Callable[[dict[str, Any], dict[str, Any], dict[str, Any]], Any]
 
 
 class ExecNode:
@@ -96,6 +96,8 @@ class PureNode:
     type: ClassVar[str]
     metadata: ClassVar[NodeMetadata]
     compute: ClassVar[Compute]
+    # a pull may call ``compute`` directly (see ``_pulls``); a subclass with its own ``execute`` says no
+    direct_pull: ClassVar[bool] = True
 
     async def execute(self, ctx: NodeContext) -> NodeResult:
         inputs = dict(ctx.inputs)

@@ -7,11 +7,13 @@ resumed run replays from the store exactly where it was. Pure nodes are pulled w
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from flowloom.engine import NodeContext, NodeError
 
 from ._pinexpr import apply_pin_expressions
+from ._pulls import SCALARS, prepared_cell, program_for
 
 MISSING: Any = object()
 VARS = "$vars"  # what a pulled node reads the run variables from
@@ -39,11 +41,55 @@ def pure_value(outputs: Any) -> Any:
 
 def read_pin(output: Any, handle: str) -> Any:
     """A source pin's value: the output's key, else the whole output for ``result``/``output``."""
-    if isinstance(output, Mapping) and handle in output:
+    if type(output) not in SCALARS and isinstance(output, Mapping) and handle in output:
         return output[handle]
     if handle in ("result", "output"):
         return output
     return None
+
+
+WIRE_PURE, WIRE_TOKEN, CONSTANT, FROM_LAST, UNSET = 0, 1, 2, 3, 4
+PINS_KEY = "pins"  # where an exec node keeps its ``PinPlan``, in its prepared cell
+_NO_OVERRIDES: Mapping[str, Any] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class PinPlan:
+    """How an exec node's pins get their values, worked out on its first execution: for each pin in order,
+    (pin, kind, a, b): WIRE_PURE (a: the pure source and its compiled pull, b: the handle), WIRE_TOKEN (a:
+    the exec source, b: the handle), CONSTANT (a: the default), FROM_LAST (the pipeline value's key, else
+    a: whether there is a default, b: the default), UNSET (none, unless a route overrides it)."""
+
+    pins: tuple[tuple[str, int, Any, Any], ...]
+    routed: bool  # some route may override a pin's wire, per activation
+    expressions: bool
+
+
+def _pin_plan(ctx: NodeContext, known: tuple[str, ...], own_pins_only: bool) -> PinPlan:
+    data = ctx.data
+    config = data.get("config", {})
+    declared = data.get("inputs")
+    wires: dict[str, list[str]] = data.get("wires", {})
+    defaults: dict[str, Any] = config.get("pinDefaults") or {}
+    pins: list[tuple[str, int, Any, Any]] = []
+    for pin in dict.fromkeys([*(declared or ()), *wires, *defaults, *known]):
+        if pin in wires:
+            src, handle = wires[pin]
+            if ctx.pulled_node(src) is not None:
+                pins.append((pin, WIRE_PURE, (src, program_for(ctx, src)), handle))
+            else:
+                pins.append((pin, WIRE_TOKEN, src, handle))
+        elif pin in defaults and (declared is None or pin in declared):
+            pins.append((pin, CONSTANT, defaults[pin], None))
+        elif not own_pins_only:
+            pins.append((pin, FROM_LAST, pin in defaults, defaults.get(pin)))
+        elif pin in defaults:
+            pins.append((pin, CONSTANT, defaults[pin], None))
+        else:
+            pins.append((pin, UNSET, None, None))  # only a route override gives it a value
+    plan = PinPlan(tuple(pins), bool(data.get("routes")), bool(config.get("pinExpressions")))
+    prepared_cell(ctx)[PINS_KEY] = plan
+    return plan
 
 
 class Pins:
@@ -55,6 +101,9 @@ class Pins:
 
     async def source(self, src: str, handle: str) -> Any:
         if self.ctx.pulled_node(src) is not None:
+            program = program_for(self.ctx, src)
+            if program is not None:
+                return read_pin(pure_value(program.run(self.token["outs"], self.token["vars"])), handle)
             return read_pin(pure_value(await self.pure(src)), handle)
         return read_pin(self.token["outs"].get(src), handle)
 
@@ -97,31 +146,37 @@ class Pins:
     async def resolve(self, known: tuple[str, ...], own_pins_only: bool) -> dict[str, Any]:
         """Every pin of the node, first match wins: a route override, its wire, its declared default, the
         same-named key of the pipeline value, an undeclared default."""
-        data = self.ctx.data
-        config = data.get("config", {})
-        declared = data.get("inputs")
-        wires: dict[str, list[str]] = data.get("wires", {})
-        defaults: dict[str, Any] = config.get("pinDefaults") or {}
-        overrides = self._route_overrides()
-        last = self.token.get("last")
-        names = dict.fromkeys([*(declared or ()), *wires, *defaults, *known])
+        ctx, token = self.ctx, self.token
+        plan: PinPlan = prepared_cell(ctx).get(PINS_KEY) or _pin_plan(ctx, known, own_pins_only)
+        overrides = self._route_overrides() if plan.routed else _NO_OVERRIDES
+        last = token["last"]
+        last_keys = last if isinstance(last, Mapping) else _NO_OVERRIDES
         values: dict[str, Any] = {}
-        for pin in names:
-            if pin in overrides:
+        for pin, kind, a, b in plan.pins:
+            if overrides and pin in overrides:
                 value = await self.source(*overrides[pin])
-            elif pin in wires:
-                value = await self.source(*wires[pin])
-            elif pin in defaults and (declared is None or pin in declared):
-                value = defaults[pin]
-            elif not own_pins_only and isinstance(last, Mapping) and pin in last:
-                value = last[pin]
-            elif pin in defaults:
-                value = defaults[pin]
+            elif kind == WIRE_PURE:
+                program = a[1]
+                if program is None:
+                    output = await self.pure(a[0])
+                else:
+                    output = program.run(token["outs"], token["vars"])
+                value = read_pin(pure_value(output), b)
+            elif kind == WIRE_TOKEN:
+                value = read_pin(token["outs"].get(a), b)
+            elif kind == CONSTANT:
+                value = a
+            elif kind == UNSET:
+                continue
+            elif pin in last_keys:
+                value = last_keys[pin]
+            elif a:
+                value = b
             else:
                 continue
             values[pin] = value
-        if config.get("pinExpressions"):
-            values = await apply_pin_expressions(self.ctx, values, self.token["vars"])
+        if plan.expressions:
+            values = await apply_pin_expressions(ctx, values, token["vars"])
         return values
 
     def _route_overrides(self) -> dict[str, list[str]]:

@@ -4,11 +4,12 @@ node shares: the per-node cache of built scripts, the error naming the node."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from flowloom.engine import NodeContext, NodeError
 from flowloom.ir import CodeLanguage, SandboxError
 
+from ._pulls import prepared_cell
 from ._script import Script, script_error
 
 
@@ -19,11 +20,11 @@ def node_name(ctx: NodeContext) -> str:
 
 def cached(ctx: NodeContext, key: str, build: Callable[[], Script]) -> Script:
     """The script ``key`` of this node, built on its first execution and kept with the plan."""
-    scripts: dict[str, Script] = ctx.prepared(lambda _node: {})
+    scripts = prepared_cell(ctx)
     script = scripts.get(key)
     if script is None:
         script = scripts[key] = build()
-    return script
+    return cast(Script, script)
 
 
 async def run_script(ctx: NodeContext, script: Script, params: Mapping[str, Any]) -> Any:
