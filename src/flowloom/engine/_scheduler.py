@@ -9,7 +9,6 @@ end, conditions, markers); only nodes that may block, beyond the first, get task
 from __future__ import annotations
 
 import time
-from collections import deque
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
@@ -30,13 +29,13 @@ from flowloom.ir import (
     WaitRow,
 )
 
-from ._activation import Trigger
 from ._bus import EventBus, NodeRecordFields, RunEvents
 from ._cache import ResultCache, cache_key
 from ._context import NodeContext, NodeSlot
 from ._errors import BlockFailed, BlockWaiting, NodeError, NodeTimeout, message_of
+from ._graph import GraphRun, NodeFailure
 from ._limits import Slots
-from ._plan import CompiledNode, CompiledWorkflow, Plan
+from ._plan import CompiledNode, CompiledWorkflow
 from ._protocols import NodeExecutor, NodeResult
 from ._records import NodeRecord, RunRecords, SnapshotRecord
 from ._scope import Scope
@@ -44,7 +43,7 @@ from ._services import Services
 from ._values import SecretNotSetError, same_type
 
 if TYPE_CHECKING:
-    from anyio.abc import TaskGroup
+    pass
 
 Restored = dict[tuple[str, tuple[int, ...]], NodeRow]
 """Succeeded executions of an earlier attempt at a run, by (node id, scope): restored, not run again."""
@@ -59,188 +58,6 @@ def default_wait_key(node_id: str, scope: tuple[int, ...]) -> str:
 
 
 E = TypeVar("E", bound=NodeEvent)
-
-
-class _NodeFailure(Exception):
-    """A recorded node failure travelling up to end its graph (``on_error=stop``)."""
-
-
-class _GraphRun:
-    """One execution of a plan in one scope: the workflow, or one loop iteration."""
-
-    __slots__ = (
-        "activations",
-        "driver",
-        "drivers",
-        "failure",
-        "inbox",
-        "pending",
-        "plan",
-        "poisoned",
-        "queue",
-        "scope",
-        "taken",
-        "tg",
-        "waiting",
-    )
-
-    def __init__(self, driver: RunDriver, plan: Plan, scope: Scope) -> None:
-        self.driver = driver
-        self.plan = plan
-        self.scope = scope
-        self.pending = [n.in_degree for n in plan.nodes]
-        self.taken = bytearray(len(plan.nodes))
-        self.poisoned: bytearray | None = None  # edges killed by a failure (on_error=continue)
-        self.failure: str | None = None
-        self.tg: TaskGroup | None = None
-        self.queue: deque[int] = deque()  # ready nodes waiting for a driver task
-        self.drivers = 1  # tasks running _drive, this one included
-        self.waiting = False  # a node of this graph waits: its outgoing edges never settle
-        # Re-entrant nodes only: activations so far, and the triggers of those not yet run, by node index.
-        self.activations = [0] * len(plan.nodes) if plan.reentrant else None
-        self.inbox: dict[int, deque[tuple[str, str, Any]]] = {}
-
-    async def run(self) -> None:
-        entries = self.plan.entries
-        try:
-            async with anyio.create_task_group() as tg:
-                self.tg = tg
-                for entry in entries[1:]:
-                    self._hand_off(entry)
-                if entries:
-                    await self._drive(entries[0])
-        except BaseExceptionGroup as group:
-            failures, rest = group.split(_NodeFailure)
-            if rest is not None or failures is None:
-                raise
-            raise failures.exceptions[0] from None
-
-    async def _drive(self, index: int) -> None:
-        """Run ``index`` and what becomes ready after it. Lightweight nodes and the first other ready
-        node continue in this task; each further node that may block is handed off to another driver.
-        A driver whose nodes are done takes the next waiting one before it ends."""
-        execute = self.driver.execute
-        nodes = self.plan.nodes
-        queue = self.queue
-        todo = [index]
-        while True:
-            while todo:
-                ready = await execute(self, todo.pop())
-                if not ready:
-                    continue
-                inline_blocking = False
-                for successor in reversed(ready):  # reversed: the stack pops them in edge order
-                    if nodes[successor].lightweight or not inline_blocking:
-                        inline_blocking = inline_blocking or not nodes[successor].lightweight
-                        todo.append(successor)
-                    else:
-                        self._hand_off(successor)
-            if not queue:
-                break
-            todo.append(queue.popleft())
-        self.drivers -= 1
-
-    def _hand_off(self, index: int) -> None:
-        """Run ``index`` in a new driver task, or, with as many drivers as nodes may run at once (spawning a
-        task costs more than running a small node), queue it for the next driver that frees up."""
-        if self.drivers < self.driver.parallel:
-            self.drivers += 1
-            assert self.tg is not None
-            self.tg.start_soon(self._drive, index)
-        else:
-            self.queue.append(index)
-
-    def activate(self, index: int) -> Trigger:
-        """Count an activation of the re-entrant node ``index`` and take the trigger it came with."""
-        activations = self.activations
-        assert activations is not None, "a plan with a re-entrant node counts activations"
-        count = activations[index]
-        activations[index] = count + 1
-        box = self.inbox.get(index)
-        source, port, outputs = box.popleft() if box else ("", "", {})
-        return Trigger(source, port, outputs, count)
-
-    def settle_any(
-        self, node: CompiledNode, branch: str | None, outputs: Any, failed: bool = False
-    ) -> list[int]:
-        """``settle`` for a plan with re-entrant nodes: a taken edge into one activates it once more
-        (carrying ``outputs``); one that never got a taken edge is skipped once all its edges died."""
-        nodes, pending, taken, inbox = self.plan.nodes, self.pending, self.taken, self.inbox
-        ready: list[int] = []
-        dead: list[int] = []
-        if failed and self.poisoned is None:
-            self.poisoned = bytearray(len(pending))
-        for port, target in node.out_edges:
-            live = not failed and (branch is None or port == branch)
-            if failed:
-                self.poisoned[target] = 1  # type: ignore[index]
-            if nodes[target].reentrant:
-                if live:
-                    taken[target] = 1
-                    inbox.setdefault(target, deque()).append((node.id, port, outputs))
-                    ready.append(target)
-                else:
-                    pending[target] -= 1
-                    if pending[target] == 0 and not taken[target]:
-                        dead.append(target)
-                continue
-            if live:
-                taken[target] = 1
-            pending[target] -= 1
-            if pending[target] == 0:
-                (ready if self.live(target) else dead).append(target)
-        while dead:
-            skipped = nodes[dead.pop()]
-            poisoned = self.poisoned is not None and self.poisoned[skipped.index]
-            if poisoned:
-                self.driver.record_skip(self, skipped)
-            for _port, target in skipped.out_edges:
-                if poisoned:
-                    self.poisoned[target] = 1  # type: ignore[index]
-                pending[target] -= 1
-                if pending[target] == 0:
-                    if nodes[target].reentrant:
-                        if not taken[target]:
-                            dead.append(target)
-                    else:
-                        (ready if self.live(target) else dead).append(target)
-        return ready
-
-    def live(self, target: int) -> bool:
-        """Whether a node whose incoming edges have all settled runs: one taken edge is enough, unless
-        the node is a strict join and a failure upstream reached it."""
-        if not self.taken[target]:
-            return False
-        poisoned = self.poisoned
-        return poisoned is None or not poisoned[target] or not self.plan.nodes[target].strict_join
-
-    def settle(self, node: CompiledNode, branch: str | None, failed: bool = False) -> list[int]:
-        """Settle ``node``'s outgoing edges; return the successors that became ready to run."""
-        pending, taken = self.pending, self.taken
-        ready: list[int] = []
-        dead: list[int] = []
-        if failed and self.poisoned is None:
-            self.poisoned = bytearray(len(pending))
-        for port, target in node.out_edges:
-            if not failed and (branch is None or port == branch):
-                taken[target] = 1
-            elif failed:
-                self.poisoned[target] = 1  # type: ignore[index]
-            pending[target] -= 1
-            if pending[target] == 0:
-                (ready if self.live(target) else dead).append(target)
-        while dead:
-            skipped = self.plan.nodes[dead.pop()]
-            poisoned = self.poisoned is not None and self.poisoned[skipped.index]
-            if poisoned:
-                self.driver.record_skip(self, skipped)
-            for _port, target in skipped.out_edges:
-                if poisoned:
-                    self.poisoned[target] = 1  # type: ignore[index]
-                pending[target] -= 1
-                if pending[target] == 0:
-                    (ready if self.live(target) else dead).append(target)
-        return ready
 
 
 class RunDriver:
@@ -287,8 +104,8 @@ class RunDriver:
     async def run(self) -> None:
         """Run the root graph. Sets the run status; never raises for node failures."""
         try:
-            await _GraphRun(self, self.compiled.root, self.root_scope).run()
-        except _NodeFailure:
+            await GraphRun(self, self.compiled.root, self.root_scope).run()
+        except NodeFailure:
             self.failed = True
 
     @property
@@ -301,10 +118,10 @@ class RunDriver:
 
     async def run_block(self, container: NodeSlot, scope: Scope) -> None:
         assert isinstance(container, CompiledNode) and container.block is not None
-        graph = _GraphRun(self, container.block, scope)
+        graph = GraphRun(self, container.block, scope)
         try:
             await graph.run()
-        except _NodeFailure as exc:
+        except NodeFailure as exc:
             raise BlockFailed(str(exc)) from None
         if graph.failure is not None:
             raise BlockFailed(graph.failure)
@@ -335,7 +152,7 @@ class RunDriver:
         assert snapshot is not None, "a running node has a snapshot"
         snapshot.inputs = inputs
 
-    async def execute(self, graph: _GraphRun, index: int) -> list[int]:
+    async def execute(self, graph: GraphRun, index: int) -> list[int]:
         """Run one node, settle its edges, and return its successors that are now ready."""
         cnode = graph.plan.nodes[index]
         node = cnode.node
@@ -452,7 +269,7 @@ class RunDriver:
 
     def _wait(
         self,
-        graph: _GraphRun,
+        graph: GraphRun,
         cnode: CompiledNode,
         record: NodeRecord,
         wait: Wait | None,
@@ -499,7 +316,7 @@ class RunDriver:
         self.events.record(node.id, path, waiting)
         return []
 
-    def _restore(self, graph: _GraphRun, cnode: CompiledNode, row: NodeRow) -> list[int]:
+    def _restore(self, graph: GraphRun, cnode: CompiledNode, row: NodeRow) -> list[int]:
         """Take a node's execution from an earlier attempt at the run instead of running it again."""
         node = cnode.node
         record = self.records.node(node.id)
@@ -605,7 +422,7 @@ class RunDriver:
 
     async def _fail(
         self,
-        graph: _GraphRun,
+        graph: GraphRun,
         cnode: CompiledNode,
         snapshot: SnapshotRecord,
         record: NodeRecord,
@@ -640,7 +457,7 @@ class RunDriver:
         )
         return await self._abort(graph, cnode, message)
 
-    async def _abort(self, graph: _GraphRun, cnode: CompiledNode, message: str) -> list[int]:
+    async def _abort(self, graph: GraphRun, cnode: CompiledNode, message: str) -> list[int]:
         """A recorded failure: end the graph (stop), kill the node's outgoing paths (continue), or settle
         them as if it had succeeded without outputs (proceed)."""
         if self.on_error is OnError.PROCEED:
@@ -650,12 +467,12 @@ class RunDriver:
             graph.failure = message
         await self.events.commit()
         if self.on_error is OnError.STOP:
-            raise _NodeFailure(message)
+            raise NodeFailure(message)
         if graph.activations is not None:
             return graph.settle_any(cnode, None, None, failed=True)
         return graph.settle(cnode, None, failed=True)
 
-    def record_skip(self, graph: _GraphRun, cnode: CompiledNode) -> None:
+    def record_skip(self, graph: GraphRun, cnode: CompiledNode) -> None:
         record = self.records.node(cnode.id)
         record.status = Status.SKIPPED
         record.skip_reason = SkipReason.UPSTREAM_FAILED
