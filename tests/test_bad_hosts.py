@@ -96,6 +96,9 @@ def test_ctrl_c_names_the_run_and_how_to_resume_it(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C as a terminal sends it: the default handler, even when this test runs in the background
+        # of a shell without job control, whose children inherit SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     run_id = wait_until(lambda: processing_run(1), "a node to succeed")
     process.send_signal(signal.SIGINT)

@@ -225,3 +225,10 @@ async def test_a_shell_node_gets_a_secret_by_name_in_its_env_and_prints_it_hidde
     snapshot = run.report().reports["s"].snapshots[0]
     assert snapshot.outputs is not None and snapshot.outputs["stdout"] == f"same {MASK}"
     assert "shell-secret-5150" not in json.dumps(run.report().to_json()) + recorded
+
+
+def test_a_schema_property_named_type_is_not_taken_for_a_flow_value() -> None:
+    """A JSON schema whose properties include one called ``type`` (a dict where a flow value has its
+    kind's name) is scanned as data (AbstractFlow's flow 462808d4 has one)."""
+    node = {"id": "n", "type": "x", "data": {"properties": {"type": {"type": "string", "enum": ["a"]}}}}
+    assert WorkflowSecrets.of(Workflow.model_validate({"nodes": [node]})) == WorkflowSecrets()

@@ -204,7 +204,7 @@ def _scan(
     secret = secret or (isinstance(name, str) and is_sensitive(name))
     if isinstance(value, Mapping):
         kind = value.get("type")
-        if kind in _FLOW_VALUE_KINDS and "content" in value:  # a flow value
+        if isinstance(kind, str) and kind in _FLOW_VALUE_KINDS and "content" in value:  # a flow value
             content = value["content"]
             if kind == FlowValueType.CONSTANT:
                 _scan(None, content, secret, starts, inputs, constants)
