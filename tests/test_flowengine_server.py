@@ -520,8 +520,10 @@ async def test_servers_on_one_postgresql_share_saved_workflows(postgres_url: str
     url = create_database(postgres_url)
     try:
         async with (
-            live_server(ServerSettings(), Engine(store=SqlStore(url))) as one,
-            live_server(ServerSettings(), Engine(store=SqlStore(url))) as other,
+            SqlStore(url) as one_store,
+            SqlStore(url) as other_store,
+            live_server(ServerSettings(), Engine(store=one_store)) as one,
+            live_server(ServerSettings(), Engine(store=other_store)) as other,
             one.client() as first,
             other.client() as second,
         ):
